@@ -1,0 +1,74 @@
+// Command pont is the Pont broker and its tools: one binary for the node
+// (serve, dev) and for the people around it (adapter, policy, token).
+// It only wires flags to the packages that do the work.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `pont — data exchange between public administrations
+
+Usage:
+  pont dev     [--addr HOST:PORT] [--data DIR] [--modules DIR]   run everything in one process, for development
+  pont serve   [--config FILE] [--database URL] [--addr HOST:PORT] run a production node on PostgreSQL
+  pont adapter build [--out DIR]                                 build the reference adapters to Wasm
+  pont policy test                                               run the Rego tests of the policies
+  pont token   --role ROLE [--org ORG] [--sub SUB] [--owner OWNER] [--data DIR]
+                                                                 mint a development token
+
+Run 'pont COMMAND --help' for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "dev":
+		err = runDev(ctx, args[1:], stdout, stderr)
+	case "serve":
+		err = runServe(ctx, args[1:], stdout, stderr)
+	case "adapter":
+		err = runAdapter(ctx, args[1:], stdout, stderr)
+	case "policy":
+		err = runPolicy(ctx, args[1:], stdout, stderr)
+	case "token":
+		err = runToken(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "pont: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if err == errUsage {
+			return 2
+		}
+		fmt.Fprintf(stderr, "pont %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// errUsage reports a usage error already explained to the user.
+var errUsage = fmt.Errorf("usage")
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pontexchange/pont/catalog"
+	"github.com/pontexchange/pont/exchange/audit"
+	"github.com/pontexchange/pont/exchange/auth"
+	"github.com/pontexchange/pont/exchange/broker"
+	"github.com/pontexchange/pont/exchange/store/postgres"
+	"github.com/pontexchange/pont/exchange/wasmhost"
+)
+
+// serveConfig is the configuration file of pont serve (JSON). Relative
+// paths are relative to the file.
+type serveConfig struct {
+	Listen           string         `json:"listen"`
+	DatabaseURL      string         `json:"database_url"`
+	Node             string         `json:"node"`
+	DataDir          string         `json:"data_dir"`
+	ModulesDir       string         `json:"modules_dir"`
+	CatalogDir       string         `json:"catalog_dir"`
+	Issuers          []issuerConfig `json:"issuers"`
+	SimulatedSources bool           `json:"simulated_sources"`
+	Limits           struct {
+		TimeoutMS      int    `json:"timeout_ms"`
+		MemoryPages    uint32 `json:"memory_pages"`
+		MaxAnswerBytes int    `json:"max_answer_bytes"`
+		PoolMin        int    `json:"pool_min"`
+		PoolMax        int    `json:"pool_max"`
+	} `json:"limits"`
+	Audit struct {
+		MaxBatch  int `json:"max_batch"`
+		MaxWaitMS int `json:"max_wait_ms"`
+	} `json:"audit"`
+	LogLevel string `json:"log_level"`
+}
+
+type issuerConfig struct {
+	Issuer   string `json:"issuer"`
+	Audience string `json:"audience"`
+	KeyFile  string `json:"key_file"`
+	JWKSURL  string `json:"jwks_url"`
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pont serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (JSON); see pont.example.json")
+	database := fs.String("database", os.Getenv("PONT_DATABASE_URL"), "PostgreSQL URL (default $PONT_DATABASE_URL; overrides the file)")
+	addr := fs.String("addr", "", "listen address (overrides the file)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	cfg, err := loadServeConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if *database != "" {
+		cfg.DatabaseURL = *database
+	}
+	if *addr != "" {
+		cfg.Listen = *addr
+	}
+	if cfg.DatabaseURL == "" {
+		return errors.New("no database: give --database, PONT_DATABASE_URL or database_url in the configuration")
+	}
+	level := slog.LevelInfo
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); cfg.LogLevel != "" && err != nil {
+		return fmt.Errorf("log_level: %w", err)
+	}
+	log := newLogger(stderr, level)
+
+	var issuers []auth.Issuer
+	for i, ic := range cfg.Issuers {
+		iss := auth.Issuer{Name: ic.Issuer, Audience: ic.Audience, JWKSURL: ic.JWKSURL}
+		if ic.KeyFile != "" {
+			if iss.Keys, err = auth.LoadIssuerKeys(ic.KeyFile); err != nil {
+				return fmt.Errorf("issuers[%d]: %w", i, err)
+			}
+		}
+		issuers = append(issuers, iss)
+	}
+	var cat *catalog.Catalog
+	if cfg.CatalogDir != "" {
+		if cat, err = catalog.Load(os.DirFS(cfg.CatalogDir)); err != nil {
+			return fmt.Errorf("catalog %s: %w", cfg.CatalogDir, err)
+		}
+	}
+
+	start := time.Now()
+	st, err := postgres.New(ctx, postgres.Config{URL: cfg.DatabaseURL})
+	if err != nil {
+		return err
+	}
+	b, err := broker.New(ctx, broker.Config{
+		DataDir: cfg.DataDir, Store: st, ModulesDir: cfg.ModulesDir, Catalog: cat,
+		Issuers: issuers, SimulatedSources: cfg.SimulatedSources, Node: cfg.Node, Logger: log,
+		Limits: wasmhost.Limits{
+			Timeout: time.Duration(cfg.Limits.TimeoutMS) * time.Millisecond, MemoryPages: cfg.Limits.MemoryPages,
+			MaxAnswerBytes: cfg.Limits.MaxAnswerBytes, PoolMin: cfg.Limits.PoolMin, PoolMax: cfg.Limits.PoolMax,
+		},
+		AuditOptions: audit.Options{MaxBatch: cfg.Audit.MaxBatch, MaxWait: time.Duration(cfg.Audit.MaxWaitMS) * time.Millisecond},
+	})
+	if err != nil {
+		_ = st.Close()
+		return err
+	}
+	defer b.Close(context.WithoutCancel(ctx))
+	go keepPartitions(ctx, st, log)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("pont serve ready", slog.String("addr", ln.Addr().String()), slog.Duration("start", time.Since(start)), slog.Any("adapters", b.Adapters()))
+	fmt.Fprintf(stdout, "Pont is serving on http://%s\n", ln.Addr())
+	return b.Serve(ctx, ln)
+}
+
+// keepPartitions creates the transfer log's monthly partitions ahead, daily.
+func keepPartitions(ctx context.Context, st *postgres.Store, log *slog.Logger) {
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := st.EnsurePartitions(ctx, now); err != nil {
+				log.Error("creating transfer partitions", slog.String("error", err.Error()))
+			}
+		}
+	}
+}
+
+// loadServeConfig reads the file at path (if any) over the defaults.
+func loadServeConfig(path string) (serveConfig, error) {
+	cfg := serveConfig{Listen: "127.0.0.1:8080", DataDir: "./.pont", ModulesDir: defaultModulesDir()}
+	if path == "" {
+		return cfg, nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, fmt.Errorf("configuration %s: %w", path, err)
+	}
+	base := filepath.Dir(path)
+	rel := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	rel(&cfg.DataDir)
+	rel(&cfg.ModulesDir)
+	rel(&cfg.CatalogDir)
+	for i := range cfg.Issuers {
+		rel(&cfg.Issuers[i].KeyFile)
+	}
+	return cfg, nil
+}

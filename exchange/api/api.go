@@ -1,0 +1,124 @@
+// Package api is Pont's HTTP interface: routes, authentication, the mapping
+// of errors to problem+json, metrics and the OpenAPI description. It turns
+// HTTP into calls on the pipeline and the transfer log, and changes when the
+// public API changes.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pontexchange/pont/catalog"
+	"github.com/pontexchange/pont/exchange/auth"
+	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/pipeline"
+	"github.com/pontexchange/pont/exchange/store"
+)
+
+// Config holds what the API serves. Pipeline, Catalog, Transfers, Verifier
+// and Registry are required.
+type Config struct {
+	Pipeline  *pipeline.Pipeline
+	Catalog   *catalog.Catalog
+	Transfers store.Store // read side of the transfer log
+	Verifier  *auth.Verifier
+	// DevIssuer, when set, enables POST /dev/token. Development only.
+	DevIssuer *auth.DevIssuer
+	Registry  *prometheus.Registry
+	Metrics   *Metrics // from NewMetrics(Registry); created when nil
+	Logger    *slog.Logger
+	// Ready reports whether the node can serve (store reachable, adapters loaded).
+	Ready func(ctx context.Context) error
+	// MaxBodyBytes caps a request body. Defaults to 64 KiB.
+	MaxBodyBytes int64
+}
+
+// New returns the HTTP handler of the whole API.
+func New(cfg Config) (http.Handler, error) {
+	switch {
+	case cfg.Pipeline == nil:
+		return nil, errors.New("api: Pipeline is required")
+	case cfg.Catalog == nil:
+		return nil, errors.New("api: Catalog is required")
+	case cfg.Transfers == nil:
+		return nil, errors.New("api: Transfers is required")
+	case cfg.Verifier == nil:
+		return nil, errors.New("api: Verifier is required")
+	case cfg.Registry == nil:
+		return nil, errors.New("api: Registry is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = func(context.Context) error { return nil }
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(cfg.Registry)
+	}
+	s := &server{cfg: cfg, log: cfg.Logger}
+
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID)
+	r.Use(s.recoverer)
+	r.Use(s.observe)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, s.log, notFound("no route for %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, s.log, fault.New(fault.MethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+	})
+
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry}))
+	r.Get("/openapi.json", s.openapi)
+	if cfg.DevIssuer != nil {
+		r.Post("/dev/token", s.devToken)
+	}
+
+	r.Route("/v1", func(r chi.Router) {
+		r.Get("/catalog/services", s.listServices)
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+			r.Post("/services/{service}/queries", s.query)
+			r.Group(func(r chi.Router) {
+				r.Use(requireRole(s.log, auth.RoleAuditor))
+				r.Get("/audit/transfers", s.searchTransfers)
+				r.Get("/audit/transfers/{id}", s.getTransfer)
+			})
+		})
+	})
+	return r, nil
+}
+
+type server struct {
+	cfg Config
+	log *slog.Logger
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Ready(ctx); err != nil {
+		s.log.Warn("not ready", slog.String("error", err.Error()))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "detail": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

@@ -1,0 +1,244 @@
+// Package audit writes the transfer log: it turns the concurrent records of
+// many requests into group commits on a store.Store, and tells each caller
+// when its own record is durable. It changes when the way records reach the
+// store (batching, ordering, failure handling) changes.
+//
+// A caller that is about to answer with data calls Append and answers only
+// when Append returns nil: no data leaves without a durable record. Batching
+// keeps that promise cheap: one transaction carries the records of every
+// request that arrived while the previous transaction was committing.
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/pontexchange/pont/exchange/store"
+)
+
+// ErrClosed is returned by Append after Close. It wraps store.ErrUnavailable:
+// callers fail closed, as when the store is down.
+var ErrClosed = fmt.Errorf("audit: log closed: %w", store.ErrUnavailable)
+
+// Options tune the group commit. The zero value is usable.
+type Options struct {
+	// MaxBatch is the most records written in one transaction. Defaults to 256.
+	MaxBatch int
+	// MaxWait is how long a batch waits for company after its first record
+	// before it is written: the latency paid for fewer, larger transactions.
+	// A batch that waits for the previous one to commit is written as soon
+	// as that commit ends, whatever MaxWait says. Defaults to 2 ms; negative
+	// means no wait.
+	MaxWait time.Duration
+	// CommitTimeout bounds one AppendTransfers call, so that a store that
+	// hangs fails its callers instead of holding every later record.
+	// Defaults to 10 s.
+	CommitTimeout time.Duration
+	// Logger receives batch failures (counts and errors, never records).
+	// Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	switch {
+	case o.MaxWait == 0:
+		o.MaxWait = 2 * time.Millisecond
+	case o.MaxWait < 0:
+		o.MaxWait = 0
+	}
+	if o.CommitTimeout <= 0 {
+		o.CommitTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// pending is one record on its way, and where its outcome goes.
+type pending struct {
+	rec  store.Transfer
+	done chan error // buffered: the committer never waits for a caller
+}
+
+// Log is the group-commit writer in front of a store. Safe for concurrent
+// use. It does not own the store: Close stops the Log, not the store.
+type Log struct {
+	s    store.Store
+	opts Options
+
+	// mu guards closed against Append's send: Close takes it exclusively,
+	// so that no record is handed over after Close has begun.
+	mu      sync.RWMutex
+	closed  bool
+	in      chan *pending   // callers -> collector
+	batches chan []*pending // collector -> committer; unbuffered, so a batch is handed over only when the committer is free
+	done    chan struct{}   // closed when the committer has finished
+
+	closeOnce sync.Once
+}
+
+// NewLog starts a Log writing to s.
+func NewLog(s store.Store, opts Options) *Log {
+	opts = opts.withDefaults()
+	l := &Log{
+		s:       s,
+		opts:    opts,
+		in:      make(chan *pending, opts.MaxBatch),
+		batches: make(chan []*pending),
+		done:    make(chan struct{}),
+	}
+	go l.collect()
+	go l.commit()
+	return l
+}
+
+// NewID returns a new transfer id: a UUIDv7, whose text sorts in time order,
+// as the store's newest-first order and its monthly partitions expect.
+func NewID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// Append hands t to the next group commit and waits until that commit has
+// ended. It returns nil once t is durable, or an error wrapping
+// store.ErrUnavailable when t's batch failed (then nothing of the batch was
+// written) or the Log is closed.
+//
+// When ctx ends first, Append returns ctx.Err(). If t was already handed
+// over it is still written, exactly once; the caller only stops waiting.
+// Callers that must know the outcome use a context that outlives the wait
+// they accept.
+func (l *Log) Append(ctx context.Context, t store.Transfer) error {
+	if t.ID == "" {
+		return fmt.Errorf("audit: append: record without an id")
+	}
+	if t.Time.IsZero() {
+		return fmt.Errorf("audit: append %s: record without a time", t.ID)
+	}
+	if err := ctx.Err(); err != nil {
+		return err // a caller already gone hands nothing over
+	}
+	p := &pending{rec: t, done: make(chan error, 1)}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case l.in <- p:
+		l.mu.RUnlock()
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// collect gathers records into batches: a batch is handed to the committer
+// when it is full, or when MaxWait has passed since its first record and the
+// committer is free. While the committer is busy, records keep joining the
+// waiting batch.
+func (l *Log) collect() {
+	defer close(l.batches)
+	var (
+		batch   []*pending
+		timer   = time.NewTimer(time.Hour)
+		waiting <-chan time.Time // the timer's channel while a batch waits for MaxWait
+		due     bool             // MaxWait has passed for the current batch
+	)
+	timer.Stop()
+	in := l.in
+	for {
+		var out chan []*pending // nil (blocks) unless the batch may go
+		if len(batch) > 0 && (due || len(batch) >= l.opts.MaxBatch || in == nil) {
+			out = l.batches
+		}
+		accept := in
+		if len(batch) >= l.opts.MaxBatch {
+			accept = nil // full: leave further records queued for the next batch
+		}
+		if in == nil && len(batch) == 0 {
+			return
+		}
+		select {
+		case p, ok := <-accept:
+			if !ok {
+				in = nil // closed: flush what is left, then stop
+				continue
+			}
+			batch = append(batch, p)
+			if len(batch) == 1 {
+				if l.opts.MaxWait == 0 {
+					due = true
+				} else {
+					timer.Reset(l.opts.MaxWait)
+					waiting = timer.C
+				}
+			}
+		case <-waiting:
+			waiting, due = nil, true
+		case out <- batch:
+			batch, due = nil, false
+			if waiting != nil {
+				timer.Stop()
+				waiting = nil
+			}
+		}
+	}
+}
+
+// commit writes each batch in one AppendTransfers and tells its callers.
+func (l *Log) commit() {
+	defer close(l.done)
+	records := make([]store.Transfer, 0, l.opts.MaxBatch)
+	for batch := range l.batches {
+		records = records[:0]
+		for _, p := range batch {
+			records = append(records, p.rec)
+		}
+		// Detached from every caller: a record handed over is written even
+		// if its caller has gone.
+		ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
+		err := l.s.AppendTransfers(ctx, records)
+		cancel()
+		if err != nil {
+			if !errors.Is(err, store.ErrUnavailable) {
+				err = fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+			}
+			err = fmt.Errorf("audit: commit of %d records: %w", len(batch), err)
+			l.opts.Logger.Error("audit: group commit failed", "records", len(batch), "err", err)
+		}
+		for _, p := range batch {
+			p.done <- err
+		}
+		clear(records) // drop references to the records until the next batch
+	}
+}
+
+// Close stops accepting records, writes those already handed over, and
+// returns when they have committed or failed. Later Appends fail with
+// ErrClosed. Calling it again is harmless. It does not close the store.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		close(l.in)
+		l.mu.Unlock()
+	})
+	<-l.done
+	return nil
+}

@@ -1,0 +1,402 @@
+package audit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pontexchange/pont/exchange/audit"
+	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/store/postgres"
+	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
+	"github.com/pontexchange/pont/exchange/store/sqlite"
+)
+
+// counting is a real store that also records the size of every batch it is
+// asked to write.
+type counting struct {
+	store.Store
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (c *counting) AppendTransfers(ctx context.Context, recs []store.Transfer) error {
+	c.mu.Lock()
+	c.sizes = append(c.sizes, len(recs))
+	c.mu.Unlock()
+	return c.Store.AppendTransfers(ctx, recs)
+}
+
+func (c *counting) batches() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.sizes)
+}
+
+func newSQLite(tb testing.TB) *counting {
+	tb.Helper()
+	s, err := sqlite.New(context.Background(), sqlite.Config{Path: filepath.Join(tb.TempDir(), "pont.db")})
+	if err != nil {
+		tb.Fatalf("sqlite.New: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return &counting{Store: s}
+}
+
+func record() store.Transfer {
+	return store.Transfer{ID: audit.NewID(), Time: time.Now().UTC().Truncate(time.Microsecond), Node: "n",
+		Kind: "query", RequesterOrg: "P0801900B", Service: "padro", SubjectIDType: "DNI", SubjectID: "12345678Z",
+		Decision: store.Allow, Outcome: "ok"}
+}
+
+// appendAll appends n records from n goroutines and returns the records and
+// each caller's error.
+func appendAll(ctx context.Context, l *audit.Log, n int) ([]store.Transfer, []error) {
+	recs := make([]store.Transfer, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range recs {
+		recs[i] = record()
+		wg.Go(func() { errs[i] = l.Append(ctx, recs[i]) })
+	}
+	wg.Wait()
+	return recs, errs
+}
+
+func sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
+}
+
+func TestConcurrentAppendsAreBatched(t *testing.T) {
+	const callers, maxBatch = 300, 64
+	s := newSQLite(t)
+	l := audit.NewLog(s, audit.Options{MaxBatch: maxBatch, MaxWait: 50 * time.Millisecond})
+	defer l.Close()
+	recs, errs := appendAll(context.Background(), l, callers)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Append %d: %v", i, err)
+		}
+	}
+	// Append returned nil: each record must be readable now, before Close.
+	for _, r := range recs {
+		if _, err := s.GetTransfer(context.Background(), r.ID); err != nil {
+			t.Fatalf("GetTransfer(%s) after Append returned: %v", r.ID, err)
+		}
+	}
+	sizes := s.batches()
+	if sum(sizes) != callers {
+		t.Errorf("batches %v hold %d records, want %d", sizes, sum(sizes), callers)
+	}
+	for _, n := range sizes {
+		if n > maxBatch {
+			t.Errorf("batch of %d records, MaxBatch %d", n, maxBatch)
+		}
+	}
+	// 300 callers within a 50 ms window fill about five batches; one commit
+	// per record would be 300.
+	if len(sizes) > callers/maxBatch+5 {
+		t.Errorf("%d commits for %d records (%v): not batched", len(sizes), callers, sizes)
+	}
+}
+
+// TestFullBatchGoesWithoutWaiting: a full batch does not wait for MaxWait.
+func TestFullBatchGoesWithoutWaiting(t *testing.T) {
+	s := newSQLite(t)
+	l := audit.NewLog(s, audit.Options{MaxBatch: 8, MaxWait: time.Hour})
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, errs := appendAll(ctx, l, 8)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Append %d: %v", i, err)
+		}
+	}
+	if got := s.batches(); !slices.Equal(got, []int{8}) {
+		t.Errorf("batches = %v, want [8]", got)
+	}
+}
+
+func TestNoWait(t *testing.T) {
+	s := newSQLite(t)
+	l := audit.NewLog(s, audit.Options{MaxWait: -1})
+	defer l.Close()
+	for range 3 {
+		start := time.Now()
+		if err := l.Append(context.Background(), record()); err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("Append took %v with no wait", d)
+		}
+	}
+	if got := s.batches(); !slices.Equal(got, []int{1, 1, 1}) {
+		t.Errorf("batches = %v, want [1 1 1]", got)
+	}
+}
+
+// TestFailedBatchFailsEveryCaller covers the two ways a batch fails: the
+// store is gone, and one record of the batch is refused.
+func TestFailedBatchFailsEveryCaller(t *testing.T) {
+	t.Run("store closed", func(t *testing.T) {
+		s := newSQLite(t)
+		l := audit.NewLog(s, audit.Options{MaxBatch: 16, MaxWait: 50 * time.Millisecond})
+		defer l.Close()
+		s.Close()
+		_, errs := appendAll(context.Background(), l, 16)
+		for i, err := range errs {
+			if !errors.Is(err, store.ErrUnavailable) {
+				t.Errorf("Append %d: err = %v, want ErrUnavailable", i, err)
+			}
+		}
+		if sizes := s.batches(); sum(sizes) != 16 || len(sizes) >= 16 {
+			t.Errorf("batches = %v, want 16 records in fewer than 16 commits", sizes)
+		}
+	})
+	t.Run("one bad record", func(t *testing.T) {
+		s := newSQLite(t)
+		const n = 10
+		l := audit.NewLog(s, audit.Options{MaxBatch: n, MaxWait: time.Hour})
+		defer l.Close()
+		recs := make([]store.Transfer, n)
+		for i := range recs {
+			recs[i] = record()
+		}
+		recs[n-1].ID = recs[0].ID // the store refuses a repeated id, and with it the batch
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range recs {
+			wg.Go(func() { errs[i] = l.Append(context.Background(), recs[i]) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if !errors.Is(err, store.ErrUnavailable) {
+				t.Errorf("Append %d: err = %v, want ErrUnavailable", i, err)
+			}
+		}
+		for _, r := range recs {
+			if _, err := s.GetTransfer(context.Background(), r.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("record %s of the failed batch: err = %v, want ErrNotFound", r.ID, err)
+			}
+		}
+		// The next batch is not affected.
+		if err := l.Append(context.Background(), record()); err == nil {
+			t.Error("lone Append with MaxWait 1h returned before Close")
+		}
+	})
+}
+
+// TestCanceledCallersRecordIsWrittenOnce: a caller that stops waiting gets
+// ctx.Err(), and its record, already handed over, is still written once
+// (here by Close, since MaxWait holds the batch).
+func TestCanceledCallersRecordIsWrittenOnce(t *testing.T) {
+	s := newSQLite(t)
+	l := audit.NewLog(s, audit.Options{MaxWait: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	recs, errs := appendAll(ctx, l, 5)
+	for i, err := range errs {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Append %d: err = %v, want DeadlineExceeded", i, err)
+		}
+	}
+	if got := s.batches(); len(got) != 0 {
+		t.Fatalf("batches before Close = %v, want none", got)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got := s.batches(); !slices.Equal(got, []int{5}) {
+		t.Errorf("batches = %v, want [5]", got)
+	}
+	page, err := s.SearchTransfers(context.Background(), store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != len(recs) {
+		t.Errorf("store holds %d records, want %d", len(page.Items), len(recs))
+	}
+	for _, r := range recs {
+		if _, err := s.GetTransfer(context.Background(), r.ID); err != nil {
+			t.Errorf("record %s: %v", r.ID, err)
+		}
+	}
+
+	// A caller already gone hands nothing over.
+	l2 := audit.NewLog(s, audit.Options{})
+	defer l2.Close()
+	gone, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	r := record()
+	if err := l2.Append(gone, r); !errors.Is(err, context.Canceled) {
+		t.Errorf("Append with a canceled context: err = %v, want Canceled", err)
+	}
+	l2.Close()
+	if _, err := s.GetTransfer(context.Background(), r.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("record of a canceled Append: err = %v, want ErrNotFound", err)
+	}
+}
+
+// TestCloseFlushesWaitingCallers: Close writes the batch that is waiting and
+// lets its callers return; every nil means a durable record.
+func TestCloseFlushesWaitingCallers(t *testing.T) {
+	s := newSQLite(t)
+	l := audit.NewLog(s, audit.Options{MaxWait: time.Hour})
+	const n = 20
+	recs := make([]store.Transfer, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	var started atomic.Int32
+	for i := range recs {
+		recs[i] = record()
+		wg.Go(func() {
+			started.Add(1)
+			errs[i] = l.Append(context.Background(), recs[i])
+		})
+	}
+	for started.Load() < n {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // let the callers hand their records over
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	wg.Wait()
+	written := 0
+	for i, err := range errs {
+		_, getErr := s.GetTransfer(context.Background(), recs[i].ID)
+		switch {
+		case err == nil && getErr == nil:
+			written++
+		case errors.Is(err, audit.ErrClosed) && errors.Is(getErr, store.ErrNotFound):
+		default:
+			t.Errorf("caller %d: Append err = %v, but GetTransfer err = %v", i, err, getErr)
+		}
+	}
+	if written == 0 {
+		t.Error("Close wrote none of the waiting records")
+	}
+	if err := l.Append(context.Background(), record()); !errors.Is(err, audit.ErrClosed) || !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Append after Close: err = %v, want ErrClosed wrapping ErrUnavailable", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestAppendRefusesIncompleteRecords(t *testing.T) {
+	s := newSQLite(t)
+	l := audit.NewLog(s, audit.Options{MaxWait: -1})
+	defer l.Close()
+	noID, noTime := record(), record()
+	noID.ID, noTime.Time = "", time.Time{}
+	for name, r := range map[string]store.Transfer{"no id": noID, "no time": noTime} {
+		if err := l.Append(context.Background(), r); err == nil {
+			t.Errorf("%s: nil error", name)
+		}
+	}
+	if got := s.batches(); len(got) != 0 {
+		t.Errorf("batches = %v, want none", got)
+	}
+}
+
+func TestNewID(t *testing.T) {
+	const n = 10000
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = audit.NewID()
+		u, err := uuid.Parse(ids[i])
+		if err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 {
+			t.Fatalf("NewID() = %q: version %v, variant %v, err %v", ids[i], u.Version(), u.Variant(), err)
+		}
+	}
+	if !slices.IsSorted(ids) {
+		t.Error("ids are not in creation order")
+	}
+	if len(slices.Compact(slices.Clone(ids))) != n {
+		t.Error("NewID repeated an id")
+	}
+}
+
+// TestPostgresGoneFailsCallers: the production store disappearing under the
+// log fails every waiting caller closed.
+func TestPostgresGoneFailsCallers(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ps, err := postgres.New(context.Background(), postgres.Config{URL: url})
+	if err != nil {
+		t.Fatalf("postgres.New: %v", err)
+	}
+	defer ps.Close()
+	s := &counting{Store: ps}
+	l := audit.NewLog(s, audit.Options{MaxWait: 20 * time.Millisecond})
+	defer l.Close()
+	if _, errs := appendAll(context.Background(), l, 10); errors.Join(errs...) != nil {
+		t.Fatalf("Append while up: %v", errors.Join(errs...))
+	}
+
+	admin, err := pgx.Connect(context.Background(), os.Getenv(pgtest.EnvURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	name := url[len(url)-len("pont_test_0123456789abcdef"):]
+	if _, err := admin.Exec(context.Background(), fmt.Sprintf("DROP DATABASE %s WITH (FORCE)", pgx.Identifier{name}.Sanitize())); err != nil {
+		t.Fatalf("drop database: %v", err)
+	}
+	_, errs := appendAll(context.Background(), l, 10)
+	for i, err := range errs {
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("Append %d after the database went: err = %v, want ErrUnavailable", i, err)
+		}
+	}
+}
+
+func BenchmarkAppend(b *testing.B) {
+	stores := map[string]func(b *testing.B) store.Store{
+		"sqlite": func(b *testing.B) store.Store { return newSQLite(b).Store },
+		"postgres": func(b *testing.B) store.Store {
+			s, err := postgres.New(context.Background(), postgres.Config{URL: pgtest.NewDatabase(b)})
+			if err != nil {
+				b.Fatalf("postgres.New: %v", err)
+			}
+			b.Cleanup(func() { s.Close() })
+			return s
+		},
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		b.Run(name, func(b *testing.B) {
+			s := &counting{Store: stores[name](b)}
+			l := audit.NewLog(s, audit.Options{})
+			defer l.Close()
+			b.SetParallelism(32) // many requests in flight, as on a busy node
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := l.Append(context.Background(), record()); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			if sizes := s.batches(); len(sizes) > 0 {
+				b.ReportMetric(float64(sum(sizes))/float64(len(sizes)), "records/commit")
+			}
+		})
+	}
+}

@@ -1,0 +1,142 @@
+// Package envelope defines Pont's v1 query envelope — who asks, for which
+// procedure, purpose and legal basis, about which citizen — and decides
+// whether a request body is a well-formed one. It changes only when the
+// envelope's shape or its field rules change; whether a well-formed query is
+// allowed is the policy's business, not this package's.
+package envelope
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// The legal bases a query may invoke, after SCSP's Consentimiento: presumed
+// is Via Oberta's NoOpo (Llei 39/2015 art. 28.2), law is Ley, consent is Si.
+const (
+	BasisPresumed = "presumed"
+	BasisLaw      = "law"
+	BasisConsent  = "consent"
+)
+
+// The kinds of identity document a subject may be named by.
+const (
+	IDTypeDNI = "DNI"
+	IDTypeNIE = "NIE"
+)
+
+// Query is one v1 query envelope, as the requester sent it after
+// normalisation: document ids are upper case without spaces or dashes.
+type Query struct {
+	Procedure  Procedure       `json:"procedure"`
+	Purpose    string          `json:"purpose"`
+	LegalBasis LegalBasis      `json:"legal_basis"`
+	CaseID     string          `json:"case_id"`
+	Official   Official        `json:"official"`
+	Subject    Subject         `json:"subject"`
+	Params     json.RawMessage `json:"params,omitempty"`
+
+	// params is Params decoded once by Parse, so that the policy view costs
+	// no JSON work per call; nil when the Query was built by hand.
+	params map[string]any
+}
+
+// Procedure is the administrative procedure the query serves (SCSP
+// Procedimiento).
+type Procedure struct {
+	Code string `json:"code"`
+	Name string `json:"name,omitempty"`
+}
+
+// LegalBasis is what makes the transfer lawful: presumed (no objection),
+// a law's reference, or a consent the citizen recorded.
+type LegalBasis struct {
+	Type      string `json:"type"`
+	Reference string `json:"reference,omitempty"`
+	ConsentID string `json:"consent_id,omitempty"`
+}
+
+// Official is the civil servant who handles the case (SCSP Funcionario).
+type Official struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Subject is the citizen whose data is asked for (SCSP Titular).
+type Subject struct {
+	IDType   string `json:"id_type"`
+	ID       string `json:"id"`
+	Name     string `json:"name,omitempty"`
+	Surname1 string `json:"surname1,omitempty"`
+	Surname2 string `json:"surname2,omitempty"`
+}
+
+// ParamsObject returns the service-specific params as a map, or nil when
+// the query has none. Numbers are json.Number, so that no precision is lost.
+// The map is shared with the Query: treat it as read-only.
+func (q Query) ParamsObject() map[string]any {
+	if q.params != nil {
+		return q.params
+	}
+	if len(q.Params) == 0 {
+		return nil
+	}
+	m, err := decodeObject(q.Params)
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+// PolicyView returns the envelope as plain maps, keyed by the JSON names, in
+// the form OPA takes as input.request. Optional fields that are empty are
+// left out, as in the JSON form. The params map is shared with the Query:
+// treat the result as read-only.
+func (q Query) PolicyView() map[string]any {
+	basis := map[string]any{"type": q.LegalBasis.Type}
+	if q.LegalBasis.Reference != "" {
+		basis["reference"] = q.LegalBasis.Reference
+	}
+	if q.LegalBasis.ConsentID != "" {
+		basis["consent_id"] = q.LegalBasis.ConsentID
+	}
+	procedure := map[string]any{"code": q.Procedure.Code}
+	if q.Procedure.Name != "" {
+		procedure["name"] = q.Procedure.Name
+	}
+	subject := map[string]any{"id_type": q.Subject.IDType, "id": q.Subject.ID}
+	if q.Subject.Name != "" {
+		subject["name"] = q.Subject.Name
+	}
+	if q.Subject.Surname1 != "" {
+		subject["surname1"] = q.Subject.Surname1
+	}
+	if q.Subject.Surname2 != "" {
+		subject["surname2"] = q.Subject.Surname2
+	}
+	view := map[string]any{
+		"procedure":   procedure,
+		"purpose":     q.Purpose,
+		"legal_basis": basis,
+		"case_id":     q.CaseID,
+		"official":    map[string]any{"id": q.Official.ID, "name": q.Official.Name},
+		"subject":     subject,
+	}
+	if p := q.ParamsObject(); p != nil {
+		view["params"] = p
+	}
+	return view
+}
+
+func decodeObject(raw []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decode params: %w", err)
+	}
+	if m == nil {
+		return nil, fmt.Errorf("decode params: not an object")
+	}
+	return m, nil
+}

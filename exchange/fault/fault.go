@@ -1,0 +1,135 @@
+// Package fault defines the errors that cross Pont's layers: each carries a
+// stable code that callers of the API can rely on, the fields that were wrong
+// and the policy reasons behind a refusal. It changes only when a new kind of
+// failure becomes part of the public contract.
+//
+// The HTTP layer maps a code to its status and SCSP code in one place
+// (exchange/api); every other package only chooses the code.
+package fault
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a stable, machine-readable problem code, part of the public API.
+type Code string
+
+// The codes Pont answers with. Each comment says what a caller should do.
+const (
+	// InvalidRequest: the envelope or params are malformed; fix the named fields.
+	InvalidRequest Code = "invalid_request"
+	// InvalidSubjectID: the DNI/NIE is malformed or its check letter is wrong.
+	InvalidSubjectID Code = "invalid_subject_id"
+	// Unauthenticated: no token, or one that failed verification.
+	Unauthenticated Code = "unauthenticated"
+	// Forbidden: the principal's role may not use this endpoint.
+	Forbidden Code = "forbidden"
+	// NotAuthorized: the organisation is not authorised for this procedure and service.
+	NotAuthorized Code = "not_authorized"
+	// PurposeNotAllowed: the purpose is not allowed for this service or procedure.
+	PurposeNotAllowed Code = "purpose_not_allowed"
+	// LegalBasisRequired: no usable legal basis was given.
+	LegalBasisRequired Code = "legal_basis_required"
+	// LegalBasisInvalid: the law reference is not one the catalog lists for the service.
+	LegalBasisInvalid Code = "legal_basis_invalid"
+	// ConsentNotFound: the consent id names no consent record.
+	ConsentNotFound Code = "consent_not_found"
+	// ConsentExpired: the consent's expiry has passed; ask the citizen for a new one.
+	ConsentExpired Code = "consent_expired"
+	// ConsentRevoked: the citizen revoked the consent.
+	ConsentRevoked Code = "consent_revoked"
+	// ConsentMismatch: the consent is not the subject's, or does not cover this requester, procedure, service or purpose.
+	ConsentMismatch Code = "consent_mismatch"
+	// ObjectionRegistered: the citizen objected to presumed consultation; use consent or a law.
+	ObjectionRegistered Code = "objection_registered"
+	// SubjectNotFound: the source does not know the subject.
+	SubjectNotFound Code = "subject_not_found"
+	// UnknownService: the catalog has no such service.
+	UnknownService Code = "unknown_service"
+	// NotFound: the addressed resource (a transfer, a consent) does not exist.
+	NotFound Code = "not_found"
+	// MethodNotAllowed: the path exists but not with this HTTP method.
+	MethodNotAllowed Code = "method_not_allowed"
+	// NoSource: no source serves the query's routing key.
+	NoSource Code = "no_source"
+	// SourceUnavailable: the source system behind the adapter did not answer; retry later.
+	SourceUnavailable Code = "source_unavailable"
+	// AdapterFailed: the adapter trapped or answered something unusable.
+	AdapterFailed Code = "adapter_failed"
+	// AdapterTimeout: the adapter did not answer within its deadline.
+	AdapterTimeout Code = "adapter_timeout"
+	// AdapterBusy: every instance of the adapter was busy for the whole wait; retry later.
+	AdapterBusy Code = "adapter_busy"
+	// StoreUnavailable: the transfer log could not be written; nothing was returned. Retry later.
+	StoreUnavailable Code = "store_unavailable"
+	// Internal: a bug; the log has the details.
+	Internal Code = "internal"
+)
+
+// FieldError names one wrong field of a request, by its JSON path.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Reason is one reason of a policy decision.
+type Reason struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error is a failure with a public code.
+type Error struct {
+	Code    Code
+	Message string
+	Fields  []FieldError
+	Reasons []Reason
+	Err     error // the cause, for logs; never shown to callers
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// New returns an Error with a formatted message.
+func New(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an Error with a formatted message and a cause.
+func Wrap(code Code, err error, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// Invalid returns an Error naming the wrong fields.
+func Invalid(code Code, fields ...FieldError) *Error {
+	msg := "the request is invalid"
+	if len(fields) == 1 {
+		msg = fields[0].Field + ": " + fields[0].Message
+	} else if len(fields) > 1 {
+		msg = fmt.Sprintf("%d fields are invalid", len(fields))
+	}
+	return &Error{Code: code, Message: msg, Fields: fields}
+}
+
+// CodeOf returns the code of err, or Internal when err carries none.
+func CodeOf(err error) Code {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe.Code
+	}
+	return Internal
+}
+
+// As returns the *Error inside err, if any.
+func As(err error) (*Error, bool) {
+	var fe *Error
+	ok := errors.As(err, &fe)
+	return fe, ok
+}

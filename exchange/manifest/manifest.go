@@ -1,0 +1,340 @@
+// Package manifest reads, validates and embeds an adapter's manifest: the
+// JSON payload of the `pont.manifest` custom section of its WebAssembly
+// module (sdk-wasm/ABI.md). It changes only when the manifest's fields or
+// their rules change.
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// SectionName is the name of the custom section that holds the manifest.
+const SectionName = "pont.manifest"
+
+// ABI is the adapter ABI version this package understands.
+const ABI = 1
+
+// Manifest describes an adapter: who owns it, what it serves, what it may
+// reach and what it may use.
+type Manifest struct {
+	// ABI is the adapter ABI version; only 1 exists.
+	ABI int `json:"abi"`
+	// Name identifies the adapter in the catalog, e.g. "padro-08019".
+	Name string `json:"name"`
+	// Version is the adapter's version, e.g. "1.0.0".
+	Version string `json:"version"`
+	// Owner is the data owner's id (its NIF or DIR3 code).
+	Owner string `json:"owner"`
+	// Services are the catalog services the adapter answers.
+	Services []string `json:"services"`
+	// Scope is the routing-key value the adapter serves, or "*" for all.
+	Scope string `json:"scope"`
+	// AllowedHosts are the origins (scheme://host[:port]) http_call may reach.
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
+	// Config are the configuration keys the adapter reads with config_get.
+	Config []string `json:"config,omitempty"`
+	// Limits are the adapter's wishes; the host caps them at its maxima.
+	Limits Limits `json:"limits,omitzero"`
+}
+
+// Limits are an adapter's requested resource limits. A zero field takes the
+// host's default.
+type Limits struct {
+	// MemoryPages caps the instance's linear memory, in 64 KiB pages.
+	MemoryPages uint32 `json:"memory_pages,omitempty"`
+	// TimeoutMS is each call's deadline, in milliseconds.
+	TimeoutMS int `json:"timeout_ms,omitempty"`
+	// MaxAnswerBytes caps the size of the answer JSON.
+	MaxAnswerBytes int `json:"max_answer_bytes,omitempty"`
+}
+
+var (
+	// ErrNotWasm means the bytes are not a WebAssembly binary module.
+	ErrNotWasm = errors.New("not a WebAssembly module")
+	// ErrNoManifest means the module has no pont.manifest section.
+	ErrNoManifest = errors.New("the module has no " + SectionName + " custom section")
+)
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+var wasmHeader = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
+
+// Read returns the validated manifest embedded in a WebAssembly module.
+func Read(wasm []byte) (Manifest, error) {
+	secs, err := sections(wasm)
+	if err != nil {
+		return Manifest{}, err
+	}
+	var payload []byte
+	found := 0
+	for _, s := range secs {
+		if s.custom == SectionName {
+			payload = s.data
+			found++
+		}
+	}
+	switch found {
+	case 0:
+		return Manifest{}, fmt.Errorf("manifest: %w", ErrNoManifest)
+	case 1:
+	default:
+		return Manifest{}, fmt.Errorf("manifest: the module has %d %s sections; it must have one", found, SectionName)
+	}
+	m, err := Parse(payload)
+	if err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+// Parse decodes and validates a manifest's JSON payload. Unknown fields are
+// refused so that a misspelt limit or host list does not pass silently.
+func Parse(payload []byte) (Manifest, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	var m Manifest
+	if err := dec.Decode(&m); err != nil {
+		return Manifest{}, fmt.Errorf("manifest: the %s section is not valid manifest JSON: %w", SectionName, err)
+	}
+	if dec.More() {
+		return Manifest{}, fmt.Errorf("manifest: the %s section has data after the JSON object", SectionName)
+	}
+	if err := m.Validate(); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+// Embed returns a copy of the module whose pont.manifest section holds m:
+// every existing pont.manifest section is removed and one is appended. m is
+// validated first.
+func Embed(wasm []byte, m Manifest) ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: encoding: %w", err)
+	}
+	secs, err := sections(wasm)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(wasm)+len(payload)+32)
+	out = append(out, wasmHeader...)
+	for _, s := range secs {
+		if s.custom == SectionName {
+			continue
+		}
+		out = append(out, s.raw...)
+	}
+	var body []byte
+	body = appendULEB(body, uint32(len(SectionName)))
+	body = append(body, SectionName...)
+	body = append(body, payload...)
+	out = append(out, 0)
+	out = appendULEB(out, uint32(len(body)))
+	out = append(out, body...)
+	return out, nil
+}
+
+// Validate reports every rule of the ABI that m breaks, naming the fields.
+func (m Manifest) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format, args...))
+	}
+	if m.ABI != ABI {
+		bad("abi: is %d; this broker supports abi %d", m.ABI, ABI)
+	}
+	if m.Name == "" {
+		bad("name: is empty")
+	} else if !namePattern.MatchString(m.Name) {
+		bad("name: %q must be letters, digits, '.', '_' or '-' (at most 128)", m.Name)
+	}
+	if strings.TrimSpace(m.Version) == "" {
+		bad("version: is empty")
+	}
+	if len(m.Services) == 0 {
+		bad("services: is empty; name at least one service")
+	}
+	for i, s := range m.Services {
+		if !namePattern.MatchString(s) {
+			bad("services[%d]: %q is not a service name", i, s)
+		}
+	}
+	if strings.TrimSpace(m.Scope) == "" {
+		bad(`scope: is empty; give the routing-key value the adapter serves, or "*"`)
+	}
+	for i, h := range m.AllowedHosts {
+		if _, err := ParseOrigin(h); err != nil {
+			bad("allowed_hosts[%d]: %v", i, err)
+		}
+	}
+	seen := map[string]bool{}
+	for i, k := range m.Config {
+		switch {
+		case k == "":
+			bad("config[%d]: is empty", i)
+		case seen[k]:
+			bad("config[%d]: %q is declared twice", i, k)
+		}
+		seen[k] = true
+	}
+	if m.Limits.TimeoutMS < 0 {
+		bad("limits.timeout_ms: is negative")
+	}
+	if m.Limits.MaxAnswerBytes < 0 {
+		bad("limits.max_answer_bytes: is negative")
+	}
+	if m.Limits.MemoryPages > 65536 {
+		bad("limits.memory_pages: %d exceeds the 65536 pages of a 32-bit memory", m.Limits.MemoryPages)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("manifest: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Declares reports whether key is one of the manifest's config keys.
+func (m Manifest) Declares(key string) bool {
+	for _, k := range m.Config {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseOrigin parses an allowed_hosts entry, scheme://host[:port] with no
+// path, query or user, and returns it in the canonical form of Origin.
+func ParseOrigin(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not scheme://host[:port]: %w", s, err)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", fmt.Errorf("%q must be scheme://host[:port] alone, without user, path, query or fragment", s)
+	}
+	return Origin(u)
+}
+
+// Origin returns the canonical origin of u, "scheme://host:port" with the
+// scheme and host in lower case and the port made explicit, so that an
+// allowed host and a requested URL compare equal exactly when they name the
+// same endpoint. Only http and https are accepted.
+func Origin(u *url.URL) (string, error) {
+	scheme := strings.ToLower(u.Scheme)
+	var port string
+	switch scheme {
+	case "http":
+		port = "80"
+	case "https":
+		port = "443"
+	default:
+		return "", fmt.Errorf("%q: the scheme must be http or https", u.String())
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return "", fmt.Errorf("%q: the host is empty", u.String())
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("%q: the port %q is not 1-65535", u.String(), p)
+		}
+		port = strconv.Itoa(n)
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
+// section is one section of a module: its raw bytes (id, size and
+// payload) and, for a custom section, its name and data.
+type section struct {
+	raw    []byte
+	custom string // name of a custom section; "" otherwise
+	data   []byte // payload after a custom section's name
+}
+
+// sections splits a binary module into its sections, checking the header and
+// that every section fits in the module.
+func sections(wasm []byte) ([]section, error) {
+	if len(wasm) < len(wasmHeader) || !bytes.Equal(wasm[:4], wasmHeader[:4]) {
+		return nil, fmt.Errorf("manifest: %w (no \\0asm magic number)", ErrNotWasm)
+	}
+	if !bytes.Equal(wasm[4:8], wasmHeader[4:]) {
+		return nil, fmt.Errorf("manifest: %w: binary version %x is not 1 (a component, or a future format?)", ErrNotWasm, wasm[4:8])
+	}
+	var out []section
+	rest := wasm[8:]
+	for off := 8; len(rest) > 0; {
+		id := rest[0]
+		size, n, err := readULEB(rest[1:])
+		if err != nil {
+			return nil, fmt.Errorf("manifest: %w: section at byte %d: size: %v", ErrNotWasm, off, err)
+		}
+		end := 1 + n + int(size)
+		if end > len(rest) {
+			return nil, fmt.Errorf("manifest: %w: section at byte %d runs past the end of the module", ErrNotWasm, off)
+		}
+		s := section{raw: rest[:end]}
+		if id == 0 {
+			body := rest[1+n : end]
+			nameLen, m, err := readULEB(body)
+			if err != nil || uint64(m)+uint64(nameLen) > uint64(len(body)) {
+				return nil, fmt.Errorf("manifest: %w: custom section at byte %d has a malformed name", ErrNotWasm, off)
+			}
+			s.custom = string(body[m : m+int(nameLen)])
+			s.data = body[m+int(nameLen):]
+			if s.custom == "" {
+				// An empty name cannot collide with ours; keep it distinct
+				// from "not a custom section".
+				s.custom = "\x00"
+			}
+		} else if id > 13 {
+			return nil, fmt.Errorf("manifest: %w: unknown section id %d at byte %d", ErrNotWasm, id, off)
+		}
+		out = append(out, s)
+		rest = rest[end:]
+		off += end
+	}
+	return out, nil
+}
+
+// readULEB decodes an unsigned LEB128 u32 and returns it with its length.
+func readULEB(b []byte) (uint32, int, error) {
+	var v uint64
+	for i := 0; i < 5; i++ {
+		if i >= len(b) {
+			return 0, 0, errors.New("truncated LEB128")
+		}
+		v |= uint64(b[i]&0x7f) << (7 * i)
+		if b[i]&0x80 == 0 {
+			if v > 0xffffffff {
+				return 0, 0, errors.New("LEB128 overflows u32")
+			}
+			return uint32(v), i + 1, nil
+		}
+	}
+	return 0, 0, errors.New("LEB128 longer than 5 bytes")
+}
+
+func appendULEB(b []byte, v uint32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			b = append(b, c|0x80)
+			continue
+		}
+		return append(b, c)
+	}
+}

@@ -1,0 +1,335 @@
+// Package pipeline answers one query from start to end: validate the
+// envelope, look the service up, ask the policy, route to the adapter, check
+// and minimise its answer, and commit the transfer record before anything
+// leaves. It is the one place that knows the order of those steps, and it
+// changes when that order or what is recorded changes.
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pontexchange/pont/catalog"
+	"github.com/pontexchange/pont/exchange/audit"
+	"github.com/pontexchange/pont/exchange/auth"
+	"github.com/pontexchange/pont/exchange/envelope"
+	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/policy"
+	"github.com/pontexchange/pont/exchange/router"
+	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/wasmhost"
+)
+
+// StatusProcessed is the SCSP state of an answered query ("Tramitada").
+var StatusProcessed = Status{Code: "0003", Text: "Tramitada"}
+
+// Status is the SCSP state of an answer.
+type Status struct {
+	Code string `json:"code"`
+	Text string `json:"text"`
+}
+
+// Source names the adapter that answered, so the requester can cite it.
+type Source struct {
+	Adapter      string `json:"adapter"`
+	Version      string `json:"version"`
+	ModuleSHA256 string `json:"module_sha256"`
+}
+
+// Answer is what a requester receives for an allowed, answered query.
+type Answer struct {
+	TransferID string          `json:"transfer_id"`
+	Status     Status          `json:"status"`
+	Service    string          `json:"service"`
+	Data       json.RawMessage `json:"data"`
+	Source     Source          `json:"source"`
+}
+
+// Observer is told of decisions and adapter calls, for metrics. Optional.
+type Observer interface {
+	Decision(service, decision string)
+	AdapterCall(adapter, outcome string, elapsed time.Duration)
+}
+
+// Config holds the parts a Pipeline drives. All but Observer and Now are required.
+type Config struct {
+	Catalog  *catalog.Catalog
+	Policy   *policy.Engine
+	Router   *router.Router
+	Log      *audit.Log
+	Node     string           // recorded in every transfer
+	Observer Observer         // nil: nothing observed
+	Now      func() time.Time // defaults to time.Now
+	// RecordTimeout bounds the wait for a record's commit; the commit is
+	// attempted even when the caller has gone, so no decision goes unrecorded.
+	// Defaults to 5 s.
+	RecordTimeout time.Duration
+}
+
+// Pipeline answers queries. Safe for concurrent use.
+type Pipeline struct {
+	cfg Config
+}
+
+// New checks cfg and returns a Pipeline.
+func New(cfg Config) (*Pipeline, error) {
+	switch {
+	case cfg.Catalog == nil:
+		return nil, errors.New("pipeline: Catalog is required")
+	case cfg.Policy == nil:
+		return nil, errors.New("pipeline: Policy is required")
+	case cfg.Router == nil:
+		return nil, errors.New("pipeline: Router is required")
+	case cfg.Log == nil:
+		return nil, errors.New("pipeline: Log is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RecordTimeout <= 0 {
+		cfg.RecordTimeout = 5 * time.Second
+	}
+	return &Pipeline{cfg: cfg}, nil
+}
+
+// Failure is the error of a query that was refused or failed after it was
+// recorded: it carries the transfer id, so that the requester can cite it.
+type Failure struct {
+	TransferID string
+	Err        error
+}
+
+func (f *Failure) Error() string { return f.Err.Error() }
+func (f *Failure) Unwrap() error { return f.Err }
+
+// Query answers one query on service for principal, with body as the
+// request's JSON envelope. Every call that returns is recorded: an Answer
+// only after its record has committed; an error (a *Failure when the record
+// committed) otherwise. If the record cannot be committed the error is
+// fault.StoreUnavailable and no data is returned.
+func (p *Pipeline) Query(ctx context.Context, principal auth.Principal, service string, body []byte) (Answer, error) {
+	start := p.cfg.Now()
+	rec := store.Transfer{
+		ID:           audit.NewID(),
+		Time:         start.UTC().Truncate(time.Microsecond),
+		Node:         p.cfg.Node,
+		Kind:         "query",
+		RequesterOrg: principal.Org,
+		Service:      service,
+		Decision:     store.Deny,
+	}
+	ans, err := p.answer(ctx, principal, service, body, &rec)
+	rec.LatencyMicros = p.cfg.Now().Sub(start).Microseconds()
+	if err != nil {
+		rec.Outcome = string(fault.CodeOf(err))
+		ans = Answer{}
+	} else {
+		rec.Outcome = "ok"
+		sum := sha256.Sum256(ans.Data)
+		rec.DataSHA256 = hex.EncodeToString(sum[:])
+	}
+	if p.cfg.Observer != nil {
+		label := service
+		if _, known := p.cfg.Catalog.Service(service); !known {
+			label = "unknown" // callers choose the path: keep metric labels bounded
+		}
+		p.cfg.Observer.Decision(label, rec.Decision)
+	}
+	if cerr := p.commit(ctx, rec); cerr != nil {
+		return Answer{}, cerr
+	}
+	if err != nil {
+		return Answer{}, &Failure{TransferID: rec.ID, Err: err}
+	}
+	return ans, nil
+}
+
+func (p *Pipeline) commit(ctx context.Context, rec store.Transfer) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.RecordTimeout)
+	defer cancel()
+	if err := p.cfg.Log.Append(ctx, rec); err != nil {
+		return fault.Wrap(fault.StoreUnavailable, err, "the transfer log could not record the request; nothing was returned")
+	}
+	return nil
+}
+
+// answer runs the steps, filling rec as it learns; it returns the answer or
+// the error that ended the request.
+func (p *Pipeline) answer(ctx context.Context, principal auth.Principal, service string, body []byte, rec *store.Transfer) (Answer, error) {
+	q, err := envelope.Parse(body)
+	describe(rec, q) // even when refused: an auditor searches attempts by subject too
+	if err != nil {
+		rec.Reasons = reasonsOf(err)
+		return Answer{}, err
+	}
+
+	svc, ok := p.cfg.Catalog.Service(service)
+	if !ok {
+		err := fault.New(fault.UnknownService, "the catalog has no service %q", service)
+		rec.Reasons = reasonsOf(err)
+		return Answer{}, err
+	}
+	if fields := svc.ValidateParams(q.Params); len(fields) > 0 {
+		err := fault.Invalid(fault.InvalidRequest, fields...)
+		rec.Reasons = reasonsOf(err)
+		return Answer{}, err
+	}
+
+	dec, err := p.cfg.Policy.Decide(ctx, policy.Input{
+		Request:   q.PolicyView(),
+		Principal: policy.Principal{Role: string(principal.Role), Org: principal.Org, Sub: principal.Sub, Owner: principal.Owner},
+		Service:   svc.PolicyView(),
+		Now:       p.cfg.Now(),
+	})
+	rec.PolicyRevision = p.cfg.Policy.Revision()
+	if err != nil {
+		return Answer{}, fault.Wrap(fault.Internal, err, "the policy could not decide")
+	}
+	if !dec.Allow {
+		rec.Reasons = storeReasons(dec.Deny)
+		return Answer{}, denial(dec.Deny)
+	}
+	rec.Decision = store.Allow
+
+	adapter, err := p.cfg.Router.Route(svc, q.Params)
+	if err != nil {
+		return Answer{}, err
+	}
+	m := adapter.Manifest()
+	rec.Adapter, rec.AdapterVersion, rec.ModuleSHA256 = m.Name, m.Version, adapter.SHA256()
+
+	data, err := p.call(ctx, adapter, svc, q, rec)
+	if err != nil {
+		if dec.VerifyOnly && fault.CodeOf(err) == fault.SubjectNotFound {
+			return p.verdict(svc, adapter, rec.ID, false), nil
+		}
+		return Answer{}, err
+	}
+	if dec.VerifyOnly {
+		return p.verdict(svc, adapter, rec.ID, true), nil
+	}
+	if !dec.AllFields {
+		if data, err = minimise(data, dec.Fields); err != nil {
+			return Answer{}, err
+		}
+	}
+	return Answer{
+		TransferID: rec.ID,
+		Status:     StatusProcessed,
+		Service:    svc.Name,
+		Data:       data,
+		Source:     sourceOf(adapter),
+	}, nil
+}
+
+func (p *Pipeline) call(ctx context.Context, adapter *wasmhost.Adapter, svc *catalog.Service, q envelope.Query, rec *store.Transfer) (json.RawMessage, error) {
+	start := p.cfg.Now()
+	data, err := adapter.Call(ctx, wasmhost.Input{
+		TransferID: rec.ID,
+		Service:    svc.Name,
+		Purpose:    q.Purpose,
+		Requester:  rec.RequesterOrg,
+		Procedure:  q.Procedure.Code,
+		Subject: wasmhost.Subject{
+			IDType: q.Subject.IDType, ID: q.Subject.ID,
+			Name: q.Subject.Name, Surname1: q.Subject.Surname1, Surname2: q.Subject.Surname2,
+		},
+		Params: q.Params,
+	})
+	if err == nil {
+		if verr := svc.ValidateAnswer(data); verr != nil {
+			err = fault.Wrap(fault.AdapterFailed, verr, "adapter %s answered data that breaks the %s answer schema", adapter.Manifest().Name, svc.Name)
+		}
+	}
+	if p.cfg.Observer != nil {
+		outcome := "ok"
+		if err != nil {
+			outcome = string(fault.CodeOf(err))
+		}
+		p.cfg.Observer.AdapterCall(adapter.Manifest().Name, outcome, p.cfg.Now().Sub(start))
+	}
+	return data, err
+}
+
+// verdict is the answer of verify mode: whether the source holds a record
+// matching the query (for padró: is she registered in that municipality?),
+// and nothing else.
+func (p *Pipeline) verdict(svc *catalog.Service, adapter *wasmhost.Adapter, transferID string, verified bool) Answer {
+	data, _ := json.Marshal(map[string]bool{"verified": verified})
+	return Answer{TransferID: transferID, Status: StatusProcessed, Service: svc.Name, Data: data, Source: sourceOf(adapter)}
+}
+
+func sourceOf(a *wasmhost.Adapter) Source {
+	m := a.Manifest()
+	return Source{Adapter: m.Name, Version: m.Version, ModuleSHA256: a.SHA256()}
+}
+
+// minimise keeps only the named top-level fields of data.
+func minimise(data json.RawMessage, fields []string) (json.RawMessage, error) {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return nil, fault.Wrap(fault.AdapterFailed, err, "the adapter's data is not a JSON object")
+	}
+	kept := make(map[string]json.RawMessage, len(fields))
+	for _, f := range fields {
+		if v, ok := all[f]; ok {
+			kept[f] = v
+		}
+	}
+	out, err := json.Marshal(kept)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: minimise: %w", err)
+	}
+	return out, nil
+}
+
+func describe(rec *store.Transfer, q envelope.Query) {
+	rec.OfficialID, rec.OfficialName = q.Official.ID, q.Official.Name
+	rec.ProcedureCode, rec.ProcedureName = q.Procedure.Code, q.Procedure.Name
+	rec.Purpose = q.Purpose
+	rec.LegalBasis, rec.LawReference, rec.ConsentID = q.LegalBasis.Type, q.LegalBasis.Reference, q.LegalBasis.ConsentID
+	rec.CaseID = q.CaseID
+	rec.SubjectIDType, rec.SubjectID = q.Subject.IDType, q.Subject.ID
+}
+
+// denial turns the policy's reasons into one error whose code is the first
+// reason's (the reasons are sorted by the policy), carrying them all.
+func denial(reasons []fault.Reason) error {
+	if len(reasons) == 0 {
+		return fault.New(fault.NotAuthorized, "the policy denied the request without a reason")
+	}
+	e := fault.New(reasons[0].Code, "%s", reasons[0].Message)
+	if len(reasons) > 1 {
+		e.Message = fmt.Sprintf("%s (and %d more reasons)", reasons[0].Message, len(reasons)-1)
+	}
+	e.Reasons = reasons
+	return e
+}
+
+func reasonsOf(err error) []store.Reason {
+	fe, ok := fault.As(err)
+	if !ok {
+		return []store.Reason{{Code: string(fault.Internal), Message: err.Error()}}
+	}
+	if len(fe.Fields) == 0 {
+		return []store.Reason{{Code: string(fe.Code), Message: fe.Message}}
+	}
+	out := make([]store.Reason, len(fe.Fields))
+	for i, f := range fe.Fields {
+		out[i] = store.Reason{Code: string(fe.Code), Message: f.Field + ": " + f.Message}
+	}
+	return out
+}
+
+func storeReasons(rs []fault.Reason) []store.Reason {
+	out := make([]store.Reason, len(rs))
+	for i, r := range rs {
+		out[i] = store.Reason{Code: string(r.Code), Message: r.Message}
+	}
+	return out
+}

@@ -1,0 +1,107 @@
+// Package store defines Pont's persistent state behind one interface, so
+// that PostgreSQL (production) and the embedded SQLite (pont dev) behave the
+// same; the conformance suite in storetest holds both to it. It changes when
+// what Pont keeps changes, never for one backend's sake.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by every backend.
+var (
+	// ErrNotFound: the record does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrUnavailable: the database could not be reached or the transaction
+	// failed; nothing was written. Callers fail closed (503 store_unavailable).
+	ErrUnavailable = errors.New("store: unavailable")
+)
+
+// Decision values of a transfer record.
+const (
+	Allow = "allow"
+	Deny  = "deny"
+)
+
+// Reason is one reason of a decision, as recorded.
+type Reason struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Transfer is one record of the transfer log: who asked what about whom,
+// under which basis, what was decided and what left. It never holds the data
+// itself, only its SHA-256.
+type Transfer struct {
+	ID             string    `json:"id"`   // time-ordered, unique (UUIDv7 text)
+	Time           time.Time `json:"time"` // UTC, microsecond precision
+	Node           string    `json:"node"`
+	Kind           string    `json:"kind"` // "query" or "self_access"
+	RequesterOrg   string    `json:"requester"`
+	OfficialID     string    `json:"official_id,omitempty"`
+	OfficialName   string    `json:"official_name,omitempty"`
+	ProcedureCode  string    `json:"procedure,omitempty"`
+	ProcedureName  string    `json:"procedure_name,omitempty"`
+	Purpose        string    `json:"purpose,omitempty"`
+	LegalBasis     string    `json:"legal_basis,omitempty"` // presumed | law | consent
+	LawReference   string    `json:"law_reference,omitempty"`
+	ConsentID      string    `json:"consent_id,omitempty"`
+	CaseID         string    `json:"case_id,omitempty"`
+	SubjectIDType  string    `json:"subject_id_type,omitempty"`
+	SubjectID      string    `json:"subject,omitempty"`
+	Service        string    `json:"service"`
+	Adapter        string    `json:"adapter,omitempty"`
+	AdapterVersion string    `json:"adapter_version,omitempty"`
+	ModuleSHA256   string    `json:"module_sha256,omitempty"`
+	Decision       string    `json:"decision"` // Allow or Deny
+	Reasons        []Reason  `json:"reasons,omitempty"`
+	PolicyRevision string    `json:"policy_revision,omitempty"`
+	Outcome        string    `json:"outcome"` // "ok" or the problem code that ended the request
+	SCSPCode       string    `json:"scsp_code,omitempty"`
+	LatencyMicros  int64     `json:"latency_us"`
+	DataSHA256     string    `json:"data_sha256,omitempty"`
+}
+
+// Cursor is a keyset position in the newest-first order (Time desc, ID desc).
+type Cursor struct {
+	Time time.Time
+	ID   string
+}
+
+// Filter selects transfers. Empty fields match everything; From is
+// inclusive, To exclusive.
+type Filter struct {
+	Subject   string
+	Requester string
+	Official  string
+	Procedure string
+	Service   string
+	Purpose   string
+	Decision  string
+	From, To  time.Time
+	Limit     int     // 1..1000; backends treat 0 as 100
+	After     *Cursor // continue after this position
+}
+
+// Page is one page of a search, newest first.
+type Page struct {
+	Items []Transfer
+	Next  *Cursor // nil on the last page
+}
+
+// Store is Pont's persistent state. Implementations are safe for concurrent use.
+type Store interface {
+	// AppendTransfers writes all records in one transaction: either all are
+	// durable when it returns nil, or none (ErrUnavailable wrapped).
+	AppendTransfers(ctx context.Context, records []Transfer) error
+	// SearchTransfers answers one page, newest first.
+	SearchTransfers(ctx context.Context, f Filter) (Page, error)
+	// GetTransfer answers one record or ErrNotFound.
+	GetTransfer(ctx context.Context, id string) (Transfer, error)
+	// Ping reports whether the store can serve.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}

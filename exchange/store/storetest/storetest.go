@@ -1,0 +1,630 @@
+// Package storetest is the conformance suite of store.Store: one black-box
+// test, through the public interface only, that every backend runs, so that
+// pont dev (SQLite) and production (PostgreSQL) keep the same behaviour. It
+// changes when the store.Store contract changes.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pontexchange/pont/exchange/store"
+)
+
+// Run runs the conformance suite against the backend that open creates.
+// Each call of open must return a new, empty store; the suite closes it (and
+// may close it twice: Close must be idempotent). open registers with
+// t.Cleanup whatever else must go when the test ends, such as a database.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	fresh := func(t *testing.T) store.Store {
+		t.Helper()
+		s := open(t)
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return s
+	}
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s store.Store)
+	}{
+		{"RoundTrip", testRoundTrip},
+		{"NotFound", testNotFound},
+		{"EmptyBatch", testEmptyBatch},
+		{"Filters", testFilters},
+		{"TimeRange", testTimeRange},
+		{"Order", testOrder},
+		{"Paging", testPaging},
+		{"Limits", testLimits},
+		{"BatchAtomicity", testBatchAtomicity},
+		{"CanceledContext", testCanceledContext},
+		{"ConcurrentAppends", testConcurrentAppends},
+		{"Ping", testPing},
+		{"AfterClose", testAfterClose},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.run(t, fresh(t))
+		})
+	}
+}
+
+// base is a time with nanoseconds and a zone, which stores must bring back
+// in UTC at microsecond precision.
+var base = time.Date(2026, 3, 14, 9, 26, 53, 589793238, time.FixedZone("CET", 3600))
+
+// id returns a UUID-shaped id whose text order is n's order.
+func id(n int) string { return fmt.Sprintf("%08d-0000-7000-8000-000000000000", n) }
+
+// full returns a record with every field set.
+func full(n int, at time.Time) store.Transfer {
+	return store.Transfer{
+		ID:             id(n),
+		Time:           at,
+		Node:           "node-1",
+		Kind:           "query",
+		RequesterOrg:   "P0801900B",
+		OfficialID:     "38000001E",
+		OfficialName:   "Joana Puig i Ferrer",
+		ProcedureCode:  "AJUT-MENJADOR",
+		ProcedureName:  "Ajuts de menjador escolar",
+		Purpose:        "social-benefits",
+		LegalBasis:     "consent",
+		LawReference:   "Llei 39/2015, art. 28.2",
+		ConsentID:      "c-7",
+		CaseID:         "EXP-2026-00123",
+		SubjectIDType:  "DNI",
+		SubjectID:      "12345678Z",
+		Service:        "padro",
+		Adapter:        "padro-08019",
+		AdapterVersion: "1.4.2",
+		ModuleSHA256:   "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		Decision:       store.Deny,
+		Reasons: []store.Reason{
+			{Code: "purpose_not_allowed", Message: "el propòsit no és permès — «quotes» \"and\" \\ backslash"},
+			{Code: "not_authorized", Message: "second"},
+		},
+		PolicyRevision: "rev-42",
+		Outcome:        "purpose_not_allowed",
+		SCSPCode:       "0233",
+		LatencyMicros:  1234567,
+		DataSHA256:     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+	}
+}
+
+// want is what a store must return for r: the time in UTC at microsecond
+// precision, no reasons as nil.
+func want(r store.Transfer) store.Transfer {
+	r.Time = r.Time.UTC().Truncate(time.Microsecond)
+	if len(r.Reasons) == 0 {
+		r.Reasons = nil
+	}
+	return r
+}
+
+// checkEqual compares a returned record with the expected one.
+func checkEqual(t *testing.T, what string, got, exp store.Transfer) {
+	t.Helper()
+	exp = want(exp)
+	if got.Time.Location() != time.UTC {
+		t.Errorf("%s: Time location = %v, want UTC", what, got.Time.Location())
+	}
+	if !got.Time.Equal(exp.Time) {
+		t.Errorf("%s: Time = %v, want %v", what, got.Time, exp.Time)
+	}
+	if len(got.Reasons) == 0 {
+		got.Reasons = nil
+	}
+	got.Time, exp.Time = time.Time{}, time.Time{}
+	if !reflect.DeepEqual(got, exp) {
+		t.Errorf("%s:\n got %+v\nwant %+v", what, got, exp)
+	}
+}
+
+func mustAppend(t *testing.T, s store.Store, recs ...store.Transfer) {
+	t.Helper()
+	if err := s.AppendTransfers(context.Background(), recs); err != nil {
+		t.Fatalf("AppendTransfers(%d records): %v", len(recs), err)
+	}
+}
+
+func search(t *testing.T, s store.Store, f store.Filter) store.Page {
+	t.Helper()
+	p, err := s.SearchTransfers(context.Background(), f)
+	if err != nil {
+		t.Fatalf("SearchTransfers(%+v): %v", f, err)
+	}
+	return p
+}
+
+// collect pages through f with its Limit and returns every item, failing on
+// duplicates and on a page that is over-full or wrongly continued.
+func collect(t *testing.T, s store.Store, f store.Filter) []store.Transfer {
+	t.Helper()
+	var all []store.Transfer
+	seen := map[string]bool{}
+	for pages := 0; ; pages++ {
+		if pages > 10000 {
+			t.Fatal("paging does not end")
+		}
+		p := search(t, s, f)
+		if f.Limit > 0 && len(p.Items) > f.Limit {
+			t.Fatalf("page of %d items, limit %d", len(p.Items), f.Limit)
+		}
+		for _, it := range p.Items {
+			if seen[it.ID] {
+				t.Fatalf("record %s returned twice while paging", it.ID)
+			}
+			seen[it.ID] = true
+		}
+		all = append(all, p.Items...)
+		if p.Next == nil {
+			return all
+		}
+		if len(p.Items) == 0 {
+			t.Fatal("empty page with a Next cursor")
+		}
+		last := p.Items[len(p.Items)-1]
+		if p.Next.ID != last.ID || !p.Next.Time.Equal(last.Time) {
+			t.Fatalf("Next = %+v, want the last item's position (%v, %s)", *p.Next, last.Time, last.ID)
+		}
+		f.After = p.Next
+	}
+}
+
+// model answers f over recs as the contract says a store must.
+func model(recs []store.Transfer, f store.Filter) []string {
+	var out []store.Transfer
+	for _, r := range recs {
+		r = want(r)
+		match := func(filter, value string) bool { return filter == "" || filter == value }
+		if !match(f.Subject, r.SubjectID) || !match(f.Requester, r.RequesterOrg) ||
+			!match(f.Official, r.OfficialID) || !match(f.Procedure, r.ProcedureCode) ||
+			!match(f.Service, r.Service) || !match(f.Purpose, r.Purpose) || !match(f.Decision, r.Decision) {
+			continue
+		}
+		if !f.From.IsZero() && r.Time.Before(f.From) {
+			continue
+		}
+		if !f.To.IsZero() && !r.Time.Before(f.To) {
+			continue
+		}
+		out = append(out, r)
+	}
+	sortNewestFirst(out)
+	ids := make([]string, len(out))
+	for i, r := range out {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+func sortNewestFirst(rs []store.Transfer) {
+	slices.SortFunc(rs, func(a, b store.Transfer) int {
+		if c := b.Time.Compare(a.Time); c != 0 {
+			return c
+		}
+		switch {
+		case a.ID > b.ID:
+			return -1
+		case a.ID < b.ID:
+			return 1
+		}
+		return 0
+	})
+}
+
+func ids(items []store.Transfer) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.ID
+	}
+	return out
+}
+
+func testRoundTrip(t *testing.T, s store.Store) {
+	r := full(1, base)
+	// Every field set: a field added to Transfer fails here until the
+	// fixture, and so the round trip, covers it.
+	v := reflect.ValueOf(r)
+	for i := range v.NumField() {
+		if v.Field(i).IsZero() {
+			t.Fatalf("fixture leaves Transfer.%s unset", v.Type().Field(i).Name)
+		}
+	}
+	minimal := store.Transfer{ID: id(2), Time: base.Add(time.Second), Node: "n", Kind: "self_access",
+		RequesterOrg: "12345678Z", Service: "padro", Decision: store.Allow, Outcome: "ok"}
+	unicode := full(3, base.Add(2*time.Second))
+	unicode.SubjectID, unicode.OfficialName = "X1234567L", "Núria Ćwikła 東京 😀"
+	unicode.Reasons = []store.Reason{}
+	mustAppend(t, s, r, minimal, unicode)
+
+	for _, rec := range []store.Transfer{r, minimal, unicode} {
+		got, err := s.GetTransfer(context.Background(), rec.ID)
+		if err != nil {
+			t.Fatalf("GetTransfer(%s): %v", rec.ID, err)
+		}
+		checkEqual(t, "GetTransfer("+rec.ID+")", got, rec)
+	}
+	p := search(t, s, store.Filter{})
+	if len(p.Items) != 3 || p.Next != nil {
+		t.Fatalf("search: %d items, Next %v; want 3 items, no Next", len(p.Items), p.Next)
+	}
+	checkEqual(t, "search item 0", p.Items[0], unicode)
+	checkEqual(t, "search item 1", p.Items[1], minimal)
+	checkEqual(t, "search item 2", p.Items[2], r)
+}
+
+func testNotFound(t *testing.T, s store.Store) {
+	mustAppend(t, s, full(1, base))
+	for _, missing := range []string{id(2), "", "not-a-uuid"} {
+		_, err := s.GetTransfer(context.Background(), missing)
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetTransfer(%q): err = %v, want ErrNotFound", missing, err)
+		}
+	}
+}
+
+func testEmptyBatch(t *testing.T, s store.Store) {
+	for _, recs := range [][]store.Transfer{nil, {}} {
+		if err := s.AppendTransfers(context.Background(), recs); err != nil {
+			t.Errorf("AppendTransfers(%v): %v", recs, err)
+		}
+	}
+	if p := search(t, s, store.Filter{}); len(p.Items) != 0 || p.Next != nil {
+		t.Errorf("empty store: %d items, Next %v", len(p.Items), p.Next)
+	}
+}
+
+// dataset is varied enough that each filter, alone or combined, selects a
+// different subset; its times span three months, with some repeated.
+func dataset() []store.Transfer {
+	var recs []store.Transfer
+	at := base
+	for i := range 60 {
+		if i%5 != 4 { // every fifth record shares the previous one's time
+			at = at.Add(37*time.Hour + 1234*time.Nanosecond)
+		}
+		r := full(100+i, at)
+		r.SubjectID = []string{"12345678Z", "87654321X", "X1234567L"}[i%3]
+		r.RequesterOrg = []string{"P0801900B", "S0811001G"}[i%2]
+		r.OfficialID = []string{"38000001E", "38000002E", ""}[i/4%3]
+		r.ProcedureCode = []string{"AJUT-MENJADOR", "BEQUES"}[i/7%2]
+		r.Service = []string{"padro", "titulacions", "discapacitat"}[i/2%3]
+		r.Purpose = []string{"social-benefits", "grants"}[i/3%2]
+		r.Decision = []string{store.Allow, store.Deny}[i/5%2]
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+func testFilters(t *testing.T, s store.Store) {
+	recs := dataset()
+	mustAppend(t, s, recs[:25]...)
+	mustAppend(t, s, recs[25:]...)
+	mid := want(recs[30]).Time
+	tests := []struct {
+		name string
+		f    store.Filter
+	}{
+		{"none", store.Filter{}},
+		{"subject", store.Filter{Subject: "87654321X"}},
+		{"requester", store.Filter{Requester: "S0811001G"}},
+		{"official", store.Filter{Official: "38000002E"}},
+		{"procedure", store.Filter{Procedure: "BEQUES"}},
+		{"service", store.Filter{Service: "titulacions"}},
+		{"purpose", store.Filter{Purpose: "grants"}},
+		{"decision allow", store.Filter{Decision: store.Allow}},
+		{"decision deny", store.Filter{Decision: store.Deny}},
+		{"from", store.Filter{From: mid}},
+		{"to", store.Filter{To: mid}},
+		{"subject and requester", store.Filter{Subject: "12345678Z", Requester: "P0801900B"}},
+		{"service and decision", store.Filter{Service: "padro", Decision: store.Deny}},
+		{"subject and time", store.Filter{Subject: "X1234567L", From: want(recs[10]).Time, To: want(recs[50]).Time}},
+		{"all", store.Filter{Subject: "12345678Z", Requester: "P0801900B", Official: "38000001E",
+			Procedure: "AJUT-MENJADOR", Service: "padro", Purpose: "social-benefits", Decision: store.Allow,
+			From: want(recs[0]).Time, To: want(recs[59]).Time.Add(time.Hour)}},
+		{"no match", store.Filter{Subject: "00000000T"}},
+		{"no match combined", store.Filter{Subject: "12345678Z", Requester: "nobody"}},
+	}
+	nonEmpty := 0
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			exp := model(recs, tt.f)
+			if tt.name != "none" && len(exp) == len(recs) {
+				t.Fatalf("fixture: filter %+v selects everything, so it tests nothing", tt.f)
+			}
+			if len(exp) > 0 {
+				nonEmpty++
+			}
+			f := tt.f
+			f.Limit = query1000
+			got := ids(search(t, s, f).Items)
+			if !slices.Equal(got, exp) {
+				t.Errorf("ids\n got %v\nwant %v", got, exp)
+			}
+		})
+	}
+	if nonEmpty < len(tests)-2 {
+		t.Errorf("fixture: only %d filters select something", nonEmpty)
+	}
+}
+
+// query1000 is the largest page the contract allows.
+const query1000 = 1000
+
+func testTimeRange(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 1, 31, 23, 59, 59, 999999000, time.UTC)
+	recs := []store.Transfer{
+		full(1, t0),
+		full(2, t0.Add(time.Microsecond)), // the first microsecond of February
+		full(3, t0.Add(2*time.Microsecond)),
+		full(4, t0.Add(29*24*time.Hour)), // in March
+	}
+	mustAppend(t, s, recs...)
+	tests := []struct {
+		name     string
+		from, to time.Time
+		want     []string
+	}{
+		{"from is inclusive", recs[1].Time, time.Time{}, []string{id(4), id(3), id(2)}},
+		{"to is exclusive", time.Time{}, recs[1].Time, []string{id(1)}},
+		{"both", recs[1].Time, recs[3].Time, []string{id(3), id(2)}},
+		{"empty range", recs[1].Time, recs[1].Time, []string{}},
+		{"inverted range", recs[3].Time, recs[0].Time, []string{}},
+		{"other zone", recs[1].Time.In(time.FixedZone("X", -5*3600)), recs[2].Time.In(time.FixedZone("Y", 9*3600)), []string{id(2)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ids(search(t, s, store.Filter{From: tt.from, To: tt.to}).Items)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("ids = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func testOrder(t *testing.T, s store.Store) {
+	// Inserted out of order, with equal times, across batches.
+	mustAppend(t, s, full(5, base), full(9, base.Add(time.Second)), full(7, base))
+	mustAppend(t, s, full(6, base), full(8, base.Add(-time.Second)), full(10, base.Add(time.Second)))
+	got := ids(search(t, s, store.Filter{}).Items)
+	exp := []string{id(10), id(9), id(7), id(6), id(5), id(8)}
+	if !slices.Equal(got, exp) {
+		t.Errorf("order = %v, want %v", got, exp)
+	}
+}
+
+func testPaging(t *testing.T, s store.Store) {
+	var recs []store.Transfer
+	for i := range 23 {
+		recs = append(recs, full(i, base.Add(time.Duration(i/3)*time.Minute))) // groups of three equal times
+	}
+	// Alternate subjects so that a filtered walk skips records.
+	for i := range recs {
+		if i%2 == 1 {
+			recs[i].SubjectID = "87654321X"
+		}
+	}
+	mustAppend(t, s, recs...)
+	tests := []struct {
+		name  string
+		f     store.Filter
+		pages int
+	}{
+		{"several pages", store.Filter{Limit: 5}, 5},
+		{"exact multiple has no empty last page", store.Filter{Limit: 23}, 1},
+		{"one per page", store.Filter{Limit: 1}, 23},
+		{"filtered", store.Filter{Limit: 4, Subject: "87654321X"}, 3},
+		{"time range", store.Filter{Limit: 2, From: want(recs[4]).Time, To: want(recs[13]).Time}, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := tt.f
+			pages := 0
+			var got []string
+			for {
+				p := search(t, s, f)
+				pages++
+				got = append(got, ids(p.Items)...)
+				if p.Next == nil {
+					break
+				}
+				f.After = p.Next
+			}
+			if exp := model(recs, tt.f); !slices.Equal(got, exp) {
+				t.Errorf("walk\n got %v\nwant %v", got, exp)
+			}
+			if pages != tt.pages {
+				t.Errorf("pages = %d, want %d", pages, tt.pages)
+			}
+			if all := collect(t, s, tt.f); len(all) != len(got) {
+				t.Errorf("collect: %d items, want %d", len(all), len(got))
+			}
+		})
+	}
+	t.Run("cursor between records", func(t *testing.T) {
+		// A cursor need not name a stored record: the page starts below it.
+		c := &store.Cursor{Time: want(recs[10]).Time, ID: id(10) + "0"}
+		got := ids(search(t, s, store.Filter{Limit: 2, After: c}).Items)
+		if exp := []string{id(10), id(9)}; !slices.Equal(got, exp) {
+			t.Errorf("ids = %v, want %v", got, exp)
+		}
+	})
+}
+
+func testLimits(t *testing.T, s store.Store) {
+	const n = 1003
+	recs := make([]store.Transfer, n)
+	for i := range recs {
+		recs[i] = full(i, base.Add(time.Duration(i)*time.Millisecond))
+	}
+	mustAppend(t, s, recs...)
+	tests := []struct {
+		limit, items int
+		next         bool
+	}{
+		{0, 100, true},
+		{-1, 100, true},
+		{1, 1, true},
+		{999, 999, true},
+		{1000, 1000, true},
+		{1001, 1000, true},
+		{1 << 30, 1000, true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint("limit ", tt.limit), func(t *testing.T) {
+			p := search(t, s, store.Filter{Limit: tt.limit})
+			if len(p.Items) != tt.items || (p.Next != nil) != tt.next {
+				t.Errorf("%d items, Next %v; want %d items, Next %v", len(p.Items), p.Next != nil, tt.items, tt.next)
+			}
+			if len(p.Items) > 0 && p.Items[0].ID != id(n-1) {
+				t.Errorf("first item %s, want the newest %s", p.Items[0].ID, id(n-1))
+			}
+		})
+	}
+	t.Run("last page", func(t *testing.T) {
+		p := search(t, s, store.Filter{Limit: 1000})
+		p = search(t, s, store.Filter{Limit: 1000, After: p.Next})
+		if len(p.Items) != 3 || p.Next != nil {
+			t.Errorf("%d items, Next %v; want 3, nil", len(p.Items), p.Next)
+		}
+	})
+}
+
+func testBatchAtomicity(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	check := func(what string, err error, absent ...int) {
+		t.Helper()
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s: err = %v, want one wrapping ErrUnavailable", what, err)
+		}
+		for _, n := range absent {
+			if _, err := s.GetTransfer(ctx, id(n)); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s: record %d of the failed batch: err = %v, want ErrNotFound", what, n, err)
+			}
+		}
+	}
+	// A record twice in one batch, after others.
+	err := s.AppendTransfers(ctx, []store.Transfer{full(1, base), full(2, base), full(1, base)})
+	check("duplicate inside the batch", err, 1, 2)
+	if p := search(t, s, store.Filter{}); len(p.Items) != 0 {
+		t.Fatalf("after a failed batch the store holds %v", ids(p.Items))
+	}
+
+	mustAppend(t, s, full(1, base))
+	// A retry of a committed record, among new ones.
+	err = s.AppendTransfers(ctx, []store.Transfer{full(3, base), full(1, base), full(4, base)})
+	check("duplicate of a committed record", err, 3, 4)
+	if got := ids(search(t, s, store.Filter{}).Items); !slices.Equal(got, []string{id(1)}) {
+		t.Errorf("store holds %v, want only %s", got, id(1))
+	}
+	// The store still works after failed batches.
+	mustAppend(t, s, full(3, base))
+	if got := ids(search(t, s, store.Filter{}).Items); !slices.Equal(got, []string{id(3), id(1)}) {
+		t.Errorf("store holds %v, want [%s %s]", got, id(3), id(1))
+	}
+}
+
+func testCanceledContext(t *testing.T, s store.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.AppendTransfers(ctx, []store.Transfer{full(1, base)}); err == nil {
+		t.Fatal("AppendTransfers with a canceled context: nil error")
+	} else if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("AppendTransfers with a canceled context: err = %v, want one wrapping ErrUnavailable", err)
+	}
+	if _, err := s.GetTransfer(context.Background(), id(1)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("record of the canceled append: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testConcurrentAppends(t *testing.T, s store.Store) {
+	const writers, batches, size = 16, 10, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*batches)
+	for w := range writers {
+		wg.Go(func() {
+			for b := range batches {
+				recs := make([]store.Transfer, size)
+				for i := range recs {
+					n := (w*batches+b)*size + i
+					recs[i] = full(n, base.Add(time.Duration(n%7)*time.Second))
+				}
+				if err := s.AppendTransfers(context.Background(), recs); err != nil {
+					errs <- fmt.Errorf("writer %d batch %d: %w", w, b, err)
+				}
+			}
+		})
+	}
+	// Readers run beside the writers: reads must not fail while writes go on.
+	done := make(chan struct{})
+	var rwg sync.WaitGroup
+	for range 2 {
+		rwg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := s.SearchTransfers(context.Background(), store.Filter{Limit: 10}); err != nil {
+					errs <- fmt.Errorf("concurrent search: %w", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(done)
+	rwg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	got := collect(t, s, store.Filter{Limit: 150})
+	if len(got) != writers*batches*size {
+		t.Fatalf("%d records, want %d", len(got), writers*batches*size)
+	}
+	var exp []store.Transfer
+	for n := range writers * batches * size {
+		exp = append(exp, full(n, base.Add(time.Duration(n%7)*time.Second)))
+	}
+	if e := model(exp, store.Filter{}); !slices.Equal(ids(got), e) {
+		t.Errorf("records or order differ from what was appended")
+	}
+}
+
+func testPing(t *testing.T, s store.Store) {
+	if err := s.Ping(context.Background()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+}
+
+func testAfterClose(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustAppend(t, s, full(1, base))
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.AppendTransfers(ctx, []store.Transfer{full(2, base)}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("AppendTransfers after Close: err = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.GetTransfer(ctx, id(1)); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("GetTransfer after Close: err = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.SearchTransfers(ctx, store.Filter{}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("SearchTransfers after Close: err = %v, want ErrUnavailable", err)
+	}
+	if err := s.Ping(ctx); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Ping after Close: err = %v, want ErrUnavailable", err)
+	}
+}

@@ -1,0 +1,559 @@
+package wasmhost
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/manifest"
+)
+
+// instantiateTimeout bounds starting one instance (a Go guest's runtime
+// starts in tens of milliseconds).
+const instantiateTimeout = 10 * time.Second
+
+// Subject is the citizen a query is about.
+type Subject struct {
+	IDType   string `json:"id_type"`
+	ID       string `json:"id"`
+	Name     string `json:"name,omitempty"`
+	Surname1 string `json:"surname1,omitempty"`
+	Surname2 string `json:"surname2,omitempty"`
+}
+
+// Input is what an adapter sees of a query.
+type Input struct {
+	TransferID string
+	Service    string
+	Purpose    string
+	Requester  string
+	Procedure  string
+	Subject    Subject
+	// Params is the query's params object; empty means {}.
+	Params json.RawMessage
+}
+
+// input is the ABI's input JSON.
+type input struct {
+	ABI        int             `json:"abi"`
+	TransferID string          `json:"transfer_id"`
+	Service    string          `json:"service"`
+	Purpose    string          `json:"purpose"`
+	Requester  string          `json:"requester"`
+	Procedure  string          `json:"procedure"`
+	Subject    Subject         `json:"subject"`
+	Params     json.RawMessage `json:"params"`
+}
+
+// Adapter is one loaded module with its pool of instances. It is safe for
+// concurrent use; each instance runs one call at a time.
+type Adapter struct {
+	host     *Host
+	manifest manifest.Manifest
+	sha256   string
+	compiled wazero.CompiledModule
+	config   map[string]string
+	limits   Limits
+	origins  map[string]bool
+	client   *http.Client
+	log      *slog.Logger
+
+	// idle holds the instances ready for a call.
+	idle chan *instance
+	// slots holds one token per live instance, idle or busy: its capacity
+	// is PoolMax.
+	slots chan struct{}
+
+	mu     sync.Mutex
+	closed bool
+	// work counts calls and background refills, for Close to wait on.
+	work sync.WaitGroup
+}
+
+// instance is one instantiated module with its exports looked up once.
+type instance struct {
+	mod    api.Module
+	alloc  api.Function
+	handle api.Function
+	stack  [2]uint64
+}
+
+// Load validates a module and its manifest, compiles it and warms its pool.
+// config holds the values of the manifest's config keys; a key the manifest
+// does not declare is refused.
+func (h *Host) Load(ctx context.Context, wasm []byte, config map[string]string) (*Adapter, error) {
+	m, err := manifest.Read(wasm)
+	if err != nil {
+		return nil, fmt.Errorf("wasmhost: load: %w", err)
+	}
+	var undeclared []string
+	for k := range config {
+		if !m.Declares(k) {
+			undeclared = append(undeclared, k)
+		}
+	}
+	if len(undeclared) > 0 {
+		sort.Strings(undeclared)
+		return nil, fmt.Errorf("wasmhost: load %s: config keys %s are not declared in the manifest (it declares %v)", m.Name, strings.Join(undeclared, ", "), m.Config)
+	}
+	sum := sha256.Sum256(wasm)
+	a := &Adapter{
+		host:     h,
+		manifest: m,
+		sha256:   hex.EncodeToString(sum[:]),
+		config:   maps.Clone(config),
+		limits:   h.limitsFor(m),
+		origins:  map[string]bool{},
+		log:      h.log.With(slog.String("adapter", m.Name), slog.String("adapter_version", m.Version)),
+	}
+	for _, ah := range m.AllowedHosts {
+		o, err := manifest.ParseOrigin(ah)
+		if err != nil {
+			return nil, fmt.Errorf("wasmhost: load %s: %w", m.Name, err)
+		}
+		a.origins[o] = true
+	}
+	a.client = newHTTPClient(h.cfg.HTTPClient, a.origins)
+
+	a.compiled, err = h.runtime.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("wasmhost: load %s: compile: %w", m.Name, err)
+	}
+	if err := a.checkModule(); err != nil {
+		_ = a.compiled.Close(ctx)
+		return nil, fmt.Errorf("wasmhost: load %s: %w", m.Name, err)
+	}
+	a.idle = make(chan *instance, a.limits.PoolMax)
+	a.slots = make(chan struct{}, a.limits.PoolMax)
+	for range a.limits.PoolMin {
+		a.slots <- struct{}{}
+		in, err := a.instantiate(ctx)
+		if err != nil {
+			<-a.slots
+			_ = a.Close(ctx)
+			return nil, fmt.Errorf("wasmhost: load %s: %w", m.Name, err)
+		}
+		a.idle <- in
+	}
+	return a, nil
+}
+
+// limitsFor applies a manifest's wishes to the host's defaults, within the
+// host's maxima.
+func (h *Host) limitsFor(m manifest.Manifest) Limits {
+	l := h.cfg.Defaults
+	if m.Limits.MemoryPages > 0 {
+		l.MemoryPages = m.Limits.MemoryPages
+	}
+	if m.Limits.TimeoutMS > 0 {
+		l.Timeout = time.Duration(m.Limits.TimeoutMS) * time.Millisecond
+	}
+	if m.Limits.MaxAnswerBytes > 0 {
+		l.MaxAnswerBytes = m.Limits.MaxAnswerBytes
+	}
+	return l.capped(h.cfg.Max)
+}
+
+// checkModule refuses, with a message an adapter author can act on, a
+// module that would fail at instantiation or at its first call.
+func (a *Adapter) checkModule() error {
+	exports := a.compiled.ExportedFunctions()
+	if _, ok := exports["_start"]; ok {
+		return errors.New("the module is a WASI command (it exports _start); build it as a reactor (Go: -buildmode=c-shared)")
+	}
+	want := []struct {
+		name            string
+		params, results []api.ValueType
+		sig             string
+	}{
+		{"pont_alloc", []api.ValueType{i32}, []api.ValueType{i32}, "(i32) -> i32"},
+		{"pont_handle", []api.ValueType{i32, i32}, []api.ValueType{i64}, "(i32, i32) -> i64"},
+	}
+	for _, w := range want {
+		def, ok := exports[w.name]
+		if !ok {
+			return fmt.Errorf("the module does not export %s%s", w.name, w.sig)
+		}
+		if !slices.Equal(def.ParamTypes(), w.params) || !slices.Equal(def.ResultTypes(), w.results) {
+			return fmt.Errorf("the export %s has signature %s; the ABI wants %s", w.name, signature(def), w.sig)
+		}
+	}
+	for _, def := range a.compiled.ImportedFunctions() {
+		mod, name, _ := def.Import()
+		switch {
+		case mod == "wasi_snapshot_preview1":
+		case mod == "pont" && pontImports[name]:
+		case mod == "pont":
+			return fmt.Errorf("the module imports pont.%s, which ABI 1 does not have (log, http_call, config_get, read)", name)
+		default:
+			return fmt.Errorf("the module imports %s.%s; only modules pont and wasi_snapshot_preview1 exist", mod, name)
+		}
+	}
+	for name, mem := range a.compiled.ExportedMemories() {
+		if mem.Min() > a.limits.MemoryPages {
+			return fmt.Errorf("the memory %s needs at least %d pages; the adapter's limit is %d", name, mem.Min(), a.limits.MemoryPages)
+		}
+	}
+	return nil
+}
+
+func signature(def api.FunctionDefinition) string {
+	names := func(ts []api.ValueType) string {
+		s := make([]string, len(ts))
+		for i, t := range ts {
+			s[i] = api.ValueTypeName(t)
+		}
+		return strings.Join(s, ", ")
+	}
+	return "(" + names(def.ParamTypes()) + ") -> (" + names(def.ResultTypes()) + ")"
+}
+
+// instantiate starts one instance: its own name-less module with the Go
+// runtime's _initialize run first, stdout and stderr to the log, real
+// clocks and randomness, no files, no environment.
+func (a *Adapter) instantiate(ctx context.Context) (*instance, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), instantiateTimeout)
+	defer cancel()
+	// The state lets an adapter's init read its config and log.
+	ctx = context.WithValue(ctx, stateKey{}, &callState{ctx: ctx, adapter: a})
+	ctx = experimental.WithMemoryAllocator(ctx, cappedAllocator(a.limits.MemoryPages))
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions("_initialize").
+		WithStdout(&lineWriter{log: a.log, stream: "stdout"}).
+		WithStderr(&lineWriter{log: a.log, stream: "stderr"}).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(rand.Reader)
+	mod, err := a.host.runtime.InstantiateModule(ctx, a.compiled, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("instantiate: %w", err)
+	}
+	in := &instance{mod: mod, alloc: mod.ExportedFunction("pont_alloc"), handle: mod.ExportedFunction("pont_handle")}
+	if mod.Memory() == nil {
+		_ = mod.Close(ctx)
+		return nil, errors.New("instantiate: the module has no memory")
+	}
+	return in, nil
+}
+
+// Manifest returns the adapter's manifest.
+func (a *Adapter) Manifest() manifest.Manifest { return a.manifest }
+
+// SHA256 returns the hex SHA-256 of the module's bytes.
+func (a *Adapter) SHA256() string { return a.sha256 }
+
+// Limits returns the adapter's effective limits.
+func (a *Adapter) Limits() Limits { return a.limits }
+
+// Call runs one query and returns the answer's data object. Errors are
+// *fault.Error: SubjectNotFound, SourceUnavailable and InvalidRequest come
+// from the adapter's answer; AdapterFailed, AdapterTimeout and AdapterBusy
+// from the host. A failure costs only this call: an instance that trapped,
+// timed out or answered broken is dropped and replaced.
+func (a *Adapter) Call(ctx context.Context, in Input) (json.RawMessage, error) {
+	if !a.enter() {
+		return nil, fault.New(fault.AdapterFailed, "adapter %s is closed", a.manifest.Name)
+	}
+	defer a.work.Done()
+
+	payload, err := encodeInput(in)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.limits.Timeout)
+	defer cancel()
+
+	inst, err := a.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &callState{ctx: ctx, adapter: a, transferID: in.TransferID}
+	data, healthy, err := a.run(context.WithValue(ctx, stateKey{}, st), inst, payload)
+	if healthy {
+		a.release(inst)
+	} else {
+		a.discard(inst)
+	}
+	if err != nil {
+		if fe, ok := fault.As(err); ok && (fe.Code == fault.AdapterFailed || fe.Code == fault.AdapterTimeout) {
+			a.log.LogAttrs(ctx, slog.LevelWarn, "adapter call failed; instance replaced",
+				slog.String("transfer_id", in.TransferID), slog.String("code", string(fe.Code)),
+				slog.String("error", fe.Error()))
+		}
+		return nil, err
+	}
+	return data, nil
+}
+
+func encodeInput(in Input) ([]byte, error) {
+	params := in.Params
+	if len(bytes.TrimSpace(params)) == 0 {
+		params = json.RawMessage("{}")
+	} else if t := bytes.TrimSpace(params); t[0] != '{' {
+		return nil, fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "params", Message: "must be a JSON object"})
+	}
+	b, err := json.Marshal(input{
+		ABI: 1, TransferID: in.TransferID, Service: in.Service, Purpose: in.Purpose,
+		Requester: in.Requester, Procedure: in.Procedure, Subject: in.Subject, Params: params,
+	})
+	if err != nil {
+		return nil, fault.Wrap(fault.InvalidRequest, err, "params: not valid JSON")
+	}
+	return b, nil
+}
+
+// run makes one call on an instance. healthy is false when the instance
+// must not be reused.
+func (a *Adapter) run(ctx context.Context, in *instance, payload []byte) (data json.RawMessage, healthy bool, err error) {
+	st := stateOf(ctx)
+	in.stack[0] = uint64(len(payload))
+	if err := in.alloc.CallWithStack(ctx, in.stack[:]); err != nil {
+		return nil, false, a.callError(st.ctx, "pont_alloc", err)
+	}
+	ptr := uint32(in.stack[0])
+	if !in.mod.Memory().Write(ptr, payload) {
+		return nil, false, fault.New(fault.AdapterFailed, "adapter %s: pont_alloc returned memory it does not have", a.manifest.Name)
+	}
+	in.stack[0], in.stack[1] = uint64(ptr), uint64(len(payload))
+	if err := in.handle.CallWithStack(ctx, in.stack[:]); err != nil {
+		return nil, false, a.callError(st.ctx, "pont_handle", err)
+	}
+	rptr, rlen := uint32(in.stack[0]>>32), uint32(in.stack[0])
+	if int64(rlen) > int64(a.limits.MaxAnswerBytes) {
+		return nil, false, fault.New(fault.AdapterFailed, "adapter %s answered %d bytes, over its %d-byte limit", a.manifest.Name, rlen, a.limits.MaxAnswerBytes)
+	}
+	answer, ok := in.mod.Memory().Read(rptr, rlen)
+	if !ok {
+		return nil, false, fault.New(fault.AdapterFailed, "adapter %s: the answer lies outside its memory", a.manifest.Name)
+	}
+	return a.parseAnswer(answer)
+}
+
+// callError classifies the failure of a call into the guest.
+func (a *Adapter) callError(ctx context.Context, export string, err error) error {
+	name := a.manifest.Name
+	switch ctx.Err() {
+	case context.DeadlineExceeded:
+		return fault.Wrap(fault.AdapterTimeout, err, "adapter %s did not answer within its deadline (at most %s)", name, a.limits.Timeout)
+	case context.Canceled:
+		return fault.Wrap(fault.AdapterTimeout, err, "the call to adapter %s was cancelled", name)
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		return fault.Wrap(fault.AdapterFailed, err, "adapter %s exited with code %d in %s (a panic or an out-of-memory)", name, exit.ExitCode(), export)
+	}
+	return fault.Wrap(fault.AdapterFailed, err, "adapter %s trapped in %s", name, export)
+}
+
+// parseAnswer decodes the answer JSON: exactly one of data (an object) or
+// error (with an ABI code).
+func (a *Adapter) parseAnswer(answer []byte) (json.RawMessage, bool, error) {
+	name := a.manifest.Name
+	broken := func(format string, args ...any) (json.RawMessage, bool, error) {
+		return nil, false, fault.New(fault.AdapterFailed, "adapter %s answered a broken answer: %s", name, fmt.Sprintf(format, args...))
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(answer, &top); err != nil {
+		return broken("not a JSON object (%v)", err)
+	}
+	if len(top) != 1 {
+		return broken("%d members; want exactly one, data or error", len(top))
+	}
+	if data, ok := top["data"]; ok {
+		if len(data) == 0 || data[0] != '{' {
+			return broken("data is not a JSON object")
+		}
+		return data, true, nil
+	}
+	raw, ok := top["error"]
+	if !ok {
+		return broken("neither data nor error")
+	}
+	var e struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return broken("error is not {code, message}")
+	}
+	switch e.Code {
+	case "subject_not_found":
+		return nil, true, fault.New(fault.SubjectNotFound, "%s", e.Message)
+	case "source_unavailable":
+		return nil, true, fault.New(fault.SourceUnavailable, "adapter %s: %s", name, e.Message)
+	case "invalid_params":
+		return nil, true, fault.New(fault.InvalidRequest, "adapter %s refused the params: %s", name, e.Message)
+	}
+	return broken("error code %q is not an ABI code (message: %q)", e.Code, e.Message)
+}
+
+// enter registers a call or a refill, unless the adapter is closed.
+func (a *Adapter) enter() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return false
+	}
+	a.work.Add(1)
+	return true
+}
+
+// get takes an idle instance, starts one while under PoolMax, or waits for
+// either up to PoolWait.
+func (a *Adapter) get(ctx context.Context) (*instance, error) {
+	select {
+	case in := <-a.idle:
+		return in, nil
+	default:
+	}
+	select {
+	case a.slots <- struct{}{}:
+		return a.spawn(ctx)
+	default:
+	}
+	t := time.NewTimer(a.limits.PoolWait)
+	defer t.Stop()
+	select {
+	case in := <-a.idle:
+		return in, nil
+	case a.slots <- struct{}{}:
+		return a.spawn(ctx)
+	case <-t.C:
+		return nil, fault.New(fault.AdapterBusy, "all %d instances of adapter %s stayed busy for %s", cap(a.slots), a.manifest.Name, a.limits.PoolWait)
+	case <-ctx.Done():
+		return nil, a.callError(ctx, "the pool", ctx.Err())
+	}
+}
+
+// spawn starts an instance in a slot already taken.
+func (a *Adapter) spawn(ctx context.Context) (*instance, error) {
+	in, err := a.instantiate(ctx)
+	if err != nil {
+		<-a.slots
+		return nil, fault.Wrap(fault.AdapterFailed, err, "adapter %s: could not start an instance", a.manifest.Name)
+	}
+	return in, nil
+}
+
+// release returns a healthy instance to the pool.
+func (a *Adapter) release(in *instance) {
+	a.mu.Lock()
+	closed := a.closed
+	a.mu.Unlock()
+	if closed {
+		a.drop(in)
+		return
+	}
+	a.idle <- in // never blocks: idle has room for every slot
+}
+
+// discard closes a broken instance and refills the pool in the background,
+// so that the next call does not pay for a start.
+func (a *Adapter) discard(in *instance) {
+	a.drop(in)
+	if !a.enter() {
+		return
+	}
+	go func() {
+		defer a.work.Done()
+		for len(a.slots) < a.limits.PoolMin {
+			select {
+			case a.slots <- struct{}{}:
+			default:
+				return
+			}
+			in, err := a.instantiate(context.Background())
+			if err != nil {
+				<-a.slots
+				a.log.Error("refilling the pool", slog.String("error", err.Error()))
+				return
+			}
+			a.release(in)
+		}
+	}()
+}
+
+func (a *Adapter) drop(in *instance) {
+	_ = in.mod.Close(context.Background())
+	<-a.slots
+}
+
+// Close stops new calls, waits for those under way (or for ctx), and closes
+// every instance and the compiled module.
+func (a *Adapter) Close(ctx context.Context) error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	a.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { a.work.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("wasmhost: close %s: calls still running: %w", a.manifest.Name, ctx.Err())
+	}
+	for len(a.idle) > 0 {
+		a.drop(<-a.idle)
+	}
+	if cerr := a.compiled.Close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
+		err = fmt.Errorf("wasmhost: close %s: %w", a.manifest.Name, cerr)
+	}
+	return err
+}
+
+// lineWriter logs a guest's stdout or stderr line by line.
+type lineWriter struct {
+	log    *slog.Logger
+	stream string
+	buf    []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.emit(w.buf[:i])
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) >= maxLogBytes {
+		w.emit(w.buf)
+		w.buf = nil
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) emit(line []byte) {
+	if len(line) > maxLogBytes {
+		line = line[:maxLogBytes]
+	}
+	w.log.Info("adapter output", slog.String("stream", w.stream), slog.String("line", string(line)))
+}

@@ -1,0 +1,177 @@
+package wasmhost
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pontexchange/pont/exchange/manifest"
+)
+
+// The error codes of an http_call result.
+const (
+	codeHostNotAllowed = "host_not_allowed"
+	codeTimeout        = "timeout"
+	codeTooLarge       = "too_large"
+	codeNetwork        = "network"
+	codeBadRequest     = "bad_request"
+)
+
+// maxRedirects is how many redirects http_call follows, each re-checked.
+const maxRedirects = 5
+
+type httpRequest struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+	Body    *string           `json:"body"`
+}
+
+type httpResponse struct {
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Body    string            `json:"body"`
+}
+
+// redirectRefused is the CheckRedirect error for a redirect off the allowed
+// hosts; nothing is sent to the redirect's target.
+type redirectRefused struct{ origin string }
+
+func (e *redirectRefused) Error() string {
+	return "a redirect to " + e.origin + " is not to an allowed host"
+}
+
+// newHTTPClient returns a copy of base that re-checks every redirect
+// against the adapter's allowed origins: without it an allowed source could
+// redirect the broker anywhere (SSRF).
+func newHTTPClient(base *http.Client, allowed map[string]bool) *http.Client {
+	c := *base
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		o, err := manifest.Origin(req.URL)
+		if err != nil || !allowed[o] {
+			return &redirectRefused{origin: originOrScheme(req.URL)}
+		}
+		return nil
+	}
+	return &c
+}
+
+// originOrScheme names where a URL points without its path or query, which
+// may hold personal data.
+func originOrScheme(u *url.URL) string {
+	if o, err := manifest.Origin(u); err == nil {
+		return o
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// httpCall carries out one http_call and returns its result JSON.
+func (a *Adapter) httpCall(st *callState, raw []byte) []byte {
+	var req httpRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return httpError(codeBadRequest, "the request is not the ABI's JSON: "+err.Error())
+	}
+	if req.Method == "" {
+		req.Method = http.MethodGet
+	}
+	u, err := url.Parse(req.URL)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return httpError(codeBadRequest, "the url is not an absolute http(s) URL")
+	}
+	o, err := manifest.Origin(u)
+	if err != nil {
+		return httpError(codeHostNotAllowed, err.Error())
+	}
+	if !a.origins[o] {
+		return httpError(codeHostNotAllowed, o+" is not in the manifest's allowed_hosts")
+	}
+	var body io.Reader
+	if req.Body != nil {
+		body = strings.NewReader(*req.Body)
+	}
+	hr, err := http.NewRequestWithContext(st.ctx, req.Method, u.String(), body)
+	if err != nil {
+		return httpError(codeBadRequest, err.Error())
+	}
+	for k, v := range req.Headers {
+		hr.Header.Set(k, v)
+	}
+	start := time.Now()
+	resp, err := a.client.Do(hr)
+	if err != nil {
+		code, msg := classifyHTTPError(st, err)
+		a.log.LogAttrs(st.ctx, slog.LevelWarn, "adapter http_call failed",
+			slog.String("transfer_id", st.transferID), slog.String("origin", o),
+			slog.String("code", code), slog.Duration("elapsed", time.Since(start)))
+		return httpError(code, msg)
+	}
+	defer resp.Body.Close()
+	limit := a.limits.MaxHTTPResponseBytes
+	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
+	if err != nil {
+		code, msg := classifyHTTPError(st, err)
+		return httpError(code, msg)
+	}
+	if len(data) > limit {
+		return httpError(codeTooLarge, fmt.Sprintf("the response body exceeds %d bytes", limit))
+	}
+	a.log.LogAttrs(st.ctx, slog.LevelDebug, "adapter http_call",
+		slog.String("transfer_id", st.transferID), slog.String("method", req.Method),
+		slog.String("origin", o), slog.Int("status", resp.StatusCode),
+		slog.Int("bytes", len(data)), slog.Duration("elapsed", time.Since(start)))
+	headers := make(map[string]string, len(resp.Header))
+	for k, vs := range resp.Header {
+		if len(vs) > 0 {
+			headers[k] = vs[0]
+		}
+	}
+	out, err := json.Marshal(httpResponse{Status: resp.StatusCode, Headers: headers, Body: string(data)})
+	if err != nil {
+		return httpError(codeBadRequest, "encoding the response: "+err.Error())
+	}
+	return out
+}
+
+func classifyHTTPError(st *callState, err error) (code, msg string) {
+	var refused *redirectRefused
+	var ne net.Error
+	switch {
+	case errors.As(err, &refused):
+		return codeHostNotAllowed, refused.Error()
+	case st.ctx.Err() != nil:
+		return codeTimeout, "the call's deadline passed during the request"
+	case errors.As(err, &ne) && ne.Timeout():
+		return codeTimeout, "the request timed out"
+	default:
+		// The error text names the URL, which may hold personal data in
+		// its path or query: keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return codeNetwork, err.Error()
+	}
+}
+
+func httpError(code, msg string) []byte {
+	out, _ := json.Marshal(struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}{Error: struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{code, msg}})
+	return out
+}

@@ -1,0 +1,180 @@
+// Package wasmhost runs adapters: WebAssembly modules that implement the
+// adapter ABI (sdk-wasm/ABI.md), on wazero. It compiles each module once,
+// keeps a pool of warm instances per adapter, gives them the host
+// capabilities of the ABI (log, http_call to allowed hosts, config_get) and
+// turns every way a call can fail into a fault code. It changes only when the
+// ABI or the way adapters are run changes.
+package wasmhost
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// Limits bound an adapter's resources. A zero field takes its default.
+type Limits struct {
+	// MemoryPages caps an instance's linear memory, in 64 KiB pages.
+	// Defaults to 512 (32 MiB); at most 1024 (64 MiB) unless Max says
+	// otherwise.
+	MemoryPages uint32
+	// Timeout is each call's deadline, including the time spent in the
+	// adapter's HTTP calls. Defaults to 2 s; at most 30 s.
+	Timeout time.Duration
+	// MaxAnswerBytes caps the answer JSON. Defaults to 1 MiB; at most 8 MiB.
+	MaxAnswerBytes int
+	// PoolMin is the number of instances kept warm. Defaults to 1.
+	PoolMin int
+	// PoolMax is the most instances an adapter runs at once. Defaults to 4.
+	PoolMax int
+	// PoolWait is how long a call waits for a free instance before
+	// adapter_busy. Defaults to 1 s.
+	PoolWait time.Duration
+	// MaxHTTPResponseBytes caps a response body that http_call reads.
+	// Defaults to 4 MiB; at most 16 MiB.
+	MaxHTTPResponseBytes int
+}
+
+// defaultLimits are the limits of an adapter whose manifest asks nothing.
+var defaultLimits = Limits{
+	MemoryPages:          512,
+	Timeout:              2 * time.Second,
+	MaxAnswerBytes:       1 << 20,
+	PoolMin:              1,
+	PoolMax:              4,
+	PoolWait:             time.Second,
+	MaxHTTPResponseBytes: 4 << 20,
+}
+
+// maxLimits are the ceilings no manifest can raise a limit past.
+var maxLimits = Limits{
+	MemoryPages:          1024,
+	Timeout:              30 * time.Second,
+	MaxAnswerBytes:       8 << 20,
+	PoolMin:              16,
+	PoolMax:              64,
+	PoolWait:             30 * time.Second,
+	MaxHTTPResponseBytes: 16 << 20,
+}
+
+// or fills l's zero fields from d.
+func (l Limits) or(d Limits) Limits {
+	if l.MemoryPages == 0 {
+		l.MemoryPages = d.MemoryPages
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = d.Timeout
+	}
+	if l.MaxAnswerBytes <= 0 {
+		l.MaxAnswerBytes = d.MaxAnswerBytes
+	}
+	if l.PoolMin <= 0 {
+		l.PoolMin = d.PoolMin
+	}
+	if l.PoolMax <= 0 {
+		l.PoolMax = d.PoolMax
+	}
+	if l.PoolWait <= 0 {
+		l.PoolWait = d.PoolWait
+	}
+	if l.MaxHTTPResponseBytes <= 0 {
+		l.MaxHTTPResponseBytes = d.MaxHTTPResponseBytes
+	}
+	return l
+}
+
+// capped lowers every field of l to at most m's.
+func (l Limits) capped(m Limits) Limits {
+	l.MemoryPages = min(l.MemoryPages, m.MemoryPages)
+	l.Timeout = min(l.Timeout, m.Timeout)
+	l.MaxAnswerBytes = min(l.MaxAnswerBytes, m.MaxAnswerBytes)
+	l.PoolMax = min(l.PoolMax, m.PoolMax)
+	l.PoolMin = min(l.PoolMin, l.PoolMax)
+	l.PoolWait = min(l.PoolWait, m.PoolWait)
+	l.MaxHTTPResponseBytes = min(l.MaxHTTPResponseBytes, m.MaxHTTPResponseBytes)
+	return l
+}
+
+// Config configures a Host.
+type Config struct {
+	// CacheDir keeps compiled modules across restarts. Defaults to none:
+	// every start compiles every module (about half a second each).
+	CacheDir string
+	// HTTPClient carries the adapters' http_call. Its Transport may dial
+	// anything (a development dialer); the host checks every URL and
+	// redirect against the adapter's allowed hosts itself. Defaults to a
+	// client on http.DefaultTransport.
+	HTTPClient *http.Client
+	// Logger receives the adapters' log and stdout/stderr, tagged with the
+	// adapter's name. Defaults to slog.Default().
+	Logger *slog.Logger
+	// Defaults are the limits of an adapter whose manifest asks nothing.
+	Defaults Limits
+	// Max are the ceilings of any adapter's limits; MemoryPages is also the
+	// runtime's hard cap.
+	Max Limits
+}
+
+// Host runs adapters. It is safe for concurrent use.
+type Host struct {
+	cfg     Config
+	runtime wazero.Runtime
+	cache   wazero.CompilationCache
+	log     *slog.Logger
+}
+
+// New starts a Host: one wazero runtime (compiling where the platform
+// supports it) with WASI preview 1 and the ABI's pont module.
+func New(ctx context.Context, cfg Config) (*Host, error) {
+	cfg.Max = cfg.Max.or(maxLimits)
+	cfg.Defaults = cfg.Defaults.or(defaultLimits).capped(cfg.Max)
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Host{cfg: cfg, log: cfg.Logger}
+
+	rc := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(cfg.Max.MemoryPages)
+	if cfg.CacheDir != "" {
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("wasmhost: compilation cache %s: %w", cfg.CacheDir, err)
+		}
+		h.cache = cache
+		rc = rc.WithCompilationCache(cache)
+	}
+	h.runtime = wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, h.runtime); err != nil {
+		_ = h.Close(ctx)
+		return nil, fmt.Errorf("wasmhost: WASI: %w", err)
+	}
+	if err := h.instantiatePont(ctx); err != nil {
+		_ = h.Close(ctx)
+		return nil, fmt.Errorf("wasmhost: pont module: %w", err)
+	}
+	return h, nil
+}
+
+// Close closes the runtime and with it every adapter's instances. Close
+// adapters first to let their calls finish.
+func (h *Host) Close(ctx context.Context) error {
+	err := h.runtime.Close(ctx)
+	if h.cache != nil {
+		if cerr := h.cache.Close(ctx); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("wasmhost: close: %w", err)
+	}
+	return nil
+}

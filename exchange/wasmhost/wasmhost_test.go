@@ -1,0 +1,629 @@
+package wasmhost
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/manifest"
+)
+
+// The package's tests share one built adapter, one compilation cache and
+// one simulated source, so that the module is built and compiled once.
+var (
+	adapterWasm []byte // the test adapter with testManifest embedded
+	cacheDir    string
+	source      *httptest.Server
+	sourceHosts sync.Map // Host headers the source has seen
+)
+
+// sourceOrigin is the adapter's one allowed host. Every host name resolves
+// to the test source through the client's dialer, as a development dialer
+// would: the host must refuse other names by itself.
+const sourceOrigin = "http://source.pont.test"
+
+var testManifest = manifest.Manifest{
+	ABI: 1, Name: "test-adapter", Version: "1.0.0", Owner: "S0800000A",
+	Services: []string{"padro"}, Scope: "*",
+	AllowedHosts: []string{sourceOrigin},
+	Config:       []string{"source_url", "empty_key"},
+}
+
+func TestMain(m *testing.M) {
+	code, err := setup(m)
+	if err != nil {
+		log.Print(err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func setup(m *testing.M) (int, error) {
+	dir, err := os.MkdirTemp("", "wasmhost-test-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	cacheDir = filepath.Join(dir, "cache")
+	out := filepath.Join(dir, "adapter.wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./testdata/adapter")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("building the test adapter: %v\n%s", err, b)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		return 0, err
+	}
+	if adapterWasm, err = manifest.Embed(raw, testManifest); err != nil {
+		return 0, err
+	}
+	source = httptest.NewServer(http.HandlerFunc(serveSource))
+	defer source.Close()
+	return m.Run(), nil
+}
+
+func serveSource(w http.ResponseWriter, r *http.Request) {
+	sourceHosts.Store(r.Host, true)
+	switch r.URL.Path {
+	case "/json":
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"host":%q,"accept":%q}`, r.Host, r.Header.Get("Accept"))
+	case "/echo":
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintf(w, "%s %s", r.Method, b)
+	case "/redirect-in":
+		http.Redirect(w, r, sourceOrigin+"/json", http.StatusFound)
+	case "/redirect-out":
+		http.Redirect(w, r, "http://evil.pont.test/json", http.StatusFound)
+	case "/big":
+		w.Write(bytes.Repeat([]byte("x"), 64<<10))
+	case "/slow":
+		<-r.Context().Done()
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// devClient dials the test source whatever the host name.
+func devClient() *http.Client {
+	addr := source.Listener.Addr().String()
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}}
+}
+
+// logBuffer collects the host's log as JSON lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func newHost(t testing.TB, cfg Config) (*Host, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	cfg.CacheDir = cacheDir
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = devClient()
+	}
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	return h, logs
+}
+
+func load(t testing.TB, h *Host, config map[string]string) *Adapter {
+	t.Helper()
+	a, err := h.Load(context.Background(), adapterWasm, config)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	t.Cleanup(func() { a.Close(context.Background()) })
+	return a
+}
+
+func query(params string) Input {
+	return Input{
+		TransferID: "7c1e0a52-0000-4000-8000-000000000001", Service: "padro", Purpose: "social-benefits",
+		Requester: "P0801900B", Procedure: "AJUT-MENJADOR",
+		Subject: Subject{IDType: "DNI", ID: "12345678Z", Name: "Maria", Surname1: "Puig"},
+		Params:  json.RawMessage(params),
+	}
+}
+
+func call(t *testing.T, a *Adapter, params string) map[string]any {
+	t.Helper()
+	data, err := a.Call(context.Background(), query(params))
+	if err != nil {
+		t.Fatalf("Call(%s): %v", params, err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatalf("Call(%s): data %s: %v", params, data, err)
+	}
+	return got
+}
+
+func TestCallPassesTheQuery(t *testing.T) {
+	h, _ := newHost(t, Config{})
+	a := load(t, h, nil)
+	got := call(t, a, `{"behave":"ok","municipality":"08019"}`)
+	want := map[string]any{
+		"transfer_id": "7c1e0a52-0000-4000-8000-000000000001", "service": "padro", "purpose": "social-benefits",
+		"requester": "P0801900B", "procedure": "AJUT-MENJADOR", "id_type": "DNI", "id": "12345678Z",
+		"name": "Maria", "municipality": "08019",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("data[%s] = %v, want %v", k, got[k], v)
+		}
+	}
+
+	// The reflection path of the SDK answers the same input.
+	got = call(t, a, `{"behave":"reflect","n":3,"list":[1,"a"]}`)
+	if s, _ := got["subject"].(map[string]any); s["surname1"] != "Puig" {
+		t.Errorf("reflect: subject = %v", got["subject"])
+	}
+	if p, _ := got["params"].(map[string]any); p["n"] != 3.0 {
+		t.Errorf("reflect: params = %v", got["params"])
+	}
+	if a.SHA256() == "" || len(a.SHA256()) != 64 || a.Manifest().Name != "test-adapter" {
+		t.Errorf("SHA256 = %q, Manifest().Name = %q", a.SHA256(), a.Manifest().Name)
+	}
+}
+
+func TestFetch(t *testing.T) {
+	h, _ := newHost(t, Config{Defaults: Limits{MaxHTTPResponseBytes: 16 << 10}})
+	a := load(t, h, nil)
+	tests := []struct {
+		name, url, method, body string
+		wantStatus              float64
+		wantBody                string // substring
+		wantError               string // http_error code
+	}{
+		{name: "allowed", url: sourceOrigin + "/json", wantStatus: 200, wantBody: `"accept":"application/json"`},
+		{name: "explicit default port", url: "http://SOURCE.pont.test:80/json", wantStatus: 200, wantBody: `"host":"SOURCE.pont.test:80"`},
+		{name: "post body", url: sourceOrigin + "/echo", method: "POST", body: "hola", wantStatus: 200, wantBody: "POST hola"},
+		{name: "source status", url: sourceOrigin + "/missing", wantStatus: 404},
+		{name: "redirect within", url: sourceOrigin + "/redirect-in", wantStatus: 200, wantBody: `"host":"source.pont.test"`},
+		{name: "other host", url: "http://evil.pont.test/json", wantError: "host_not_allowed"},
+		{name: "other port", url: "http://source.pont.test:8080/json", wantError: "host_not_allowed"},
+		{name: "other scheme", url: "https://source.pont.test/json", wantError: "host_not_allowed"},
+		{name: "file scheme", url: "file:///etc/passwd", wantError: "bad_request"},
+		{name: "redirect out", url: sourceOrigin + "/redirect-out", wantError: "host_not_allowed"},
+		{name: "too large", url: sourceOrigin + "/big", wantError: "too_large"},
+		{name: "not a url", url: "::", wantError: "bad_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			params, _ := json.Marshal(map[string]string{"behave": "fetch", "url": tt.url, "method": tt.method, "body": tt.body})
+			got := call(t, a, string(params))
+			if tt.wantError != "" {
+				if got["http_error"] != tt.wantError {
+					t.Errorf("http_error = %v (%v), want %s", got["http_error"], got["message"], tt.wantError)
+				}
+				return
+			}
+			if got["http_error"] != nil {
+				t.Fatalf("http_error = %v: %v", got["http_error"], got["message"])
+			}
+			if got["status"] != tt.wantStatus {
+				t.Errorf("status = %v, want %v", got["status"], tt.wantStatus)
+			}
+			if body, _ := got["body"].(string); !strings.Contains(body, tt.wantBody) {
+				t.Errorf("body = %q, want it to contain %q", body, tt.wantBody)
+			}
+		})
+	}
+	if _, hit := sourceHosts.Load("evil.pont.test"); hit {
+		t.Errorf("a request reached evil.pont.test: the host check or the redirect check let it through")
+	}
+}
+
+func TestConfig(t *testing.T) {
+	h, _ := newHost(t, Config{})
+	a := load(t, h, map[string]string{"source_url": "http://source.pont.test/api", "empty_key": ""})
+	tests := []struct {
+		key   string
+		value string
+		found bool
+	}{
+		{"source_url", "http://source.pont.test/api", true},
+		{"empty_key", "", false},
+		{"undeclared", "", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			got := call(t, a, fmt.Sprintf(`{"behave":"config","key":%q}`, tt.key))
+			if got["value"] != tt.value || got["found"] != tt.found {
+				t.Errorf("config_get(%q) = %v, %v; want %q, %v", tt.key, got["value"], got["found"], tt.value, tt.found)
+			}
+			if got["init_value"] != "http://source.pont.test/api" || got["init_found"] != true {
+				t.Errorf("config read during _initialize = %v, %v", got["init_value"], got["init_found"])
+			}
+		})
+	}
+
+	_, err := h.Load(context.Background(), adapterWasm, map[string]string{"password": "x"})
+	if err == nil || !strings.Contains(err.Error(), "password") {
+		t.Errorf("Load with an undeclared config key = %v, want an error naming it", err)
+	}
+}
+
+func TestAdapterErrors(t *testing.T) {
+	h, _ := newHost(t, Config{Defaults: Limits{PoolMax: 1}})
+	a := load(t, h, nil)
+	tests := []struct {
+		code    string
+		want    fault.Code
+		message string
+	}{
+		{"subject_not_found", fault.SubjectNotFound, "no record"},
+		{"source_unavailable", fault.SourceUnavailable, "503"},
+		{"invalid_params", fault.InvalidRequest, "municipality"},
+		{"plain", fault.SourceUnavailable, "a plain failure"},
+		{"made_up", fault.AdapterFailed, "made_up"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			_, err := a.Call(context.Background(), query(fmt.Sprintf(`{"behave":"error","code":%q,"municipality":"99999"}`, tt.code)))
+			fe, ok := fault.As(err)
+			if !ok {
+				t.Fatalf("Call error = %v, want a *fault.Error", err)
+			}
+			if fe.Code != tt.want || !strings.Contains(fe.Message, tt.message) {
+				t.Errorf("Call error = %s %q, want %s containing %q", fe.Code, fe.Message, tt.want, tt.message)
+			}
+			call(t, a, `{"behave":"ok"}`)
+		})
+	}
+}
+
+// TestFailuresCostOneCall runs each failure on a pool of one instance and
+// checks that the next call on the same Adapter answers.
+func TestFailuresCostOneCall(t *testing.T) {
+	h, logs := newHost(t, Config{Defaults: Limits{PoolMin: 1, PoolMax: 1, MemoryPages: 256, MaxAnswerBytes: 64 << 10}})
+	a := load(t, h, nil)
+	const deadline = 300 * time.Millisecond
+	tests := []struct {
+		name   string
+		params string
+		want   fault.Code
+	}{
+		{"trap", `{"behave":"trap"}`, fault.AdapterFailed},
+		{"endless loop", `{"behave":"loop"}`, fault.AdapterTimeout},
+		{"slow source", `{"behave":"fetch","url":"` + sourceOrigin + `/slow"}`, fault.AdapterTimeout},
+		{"garbage", `{"behave":"garbage"}`, fault.AdapterFailed},
+		{"data not an object", `{"behave":"array"}`, fault.AdapterFailed},
+		{"answer too large", `{"behave":"big","size":100000}`, fault.AdapterFailed},
+		{"memory over the limit", `{"behave":"alloc","mb":40}`, fault.AdapterFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			start := time.Now()
+			_, err := a.Call(ctx, query(tt.params))
+			elapsed := time.Since(start)
+			if got := fault.CodeOf(err); got != tt.want {
+				t.Fatalf("Call = %v, want code %s", err, tt.want)
+			}
+			// Loose bound: the machine is shared.
+			if elapsed > deadline+time.Second {
+				t.Errorf("the call took %s, over its %s deadline by more than 1s", elapsed, deadline)
+			}
+			call(t, a, `{"behave":"ok"}`)
+		})
+	}
+	// Memory under the limit still works.
+	if got := call(t, a, `{"behave":"alloc","mb":4}`); got["allocated_mb"] != 4.0 {
+		t.Errorf("alloc 4 MiB = %v", got)
+	}
+	if !strings.Contains(logs.String(), "instance replaced") {
+		t.Errorf("the log does not say that instances were replaced")
+	}
+}
+
+func TestLimitsTimeout(t *testing.T) {
+	h, _ := newHost(t, Config{Defaults: Limits{Timeout: 200 * time.Millisecond}})
+	a := load(t, h, nil)
+	start := time.Now()
+	_, err := a.Call(context.Background(), query(`{"behave":"loop"}`))
+	if fault.CodeOf(err) != fault.AdapterTimeout {
+		t.Fatalf("Call = %v, want adapter_timeout", err)
+	}
+	if d := time.Since(start); d > 1200*time.Millisecond {
+		t.Errorf("the loop ran %s with a 200ms limit", d)
+	}
+}
+
+func TestBusy(t *testing.T) {
+	h, _ := newHost(t, Config{Defaults: Limits{PoolMin: 1, PoolMax: 1, PoolWait: 50 * time.Millisecond, Timeout: 5 * time.Second}})
+	a := load(t, h, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Call(ctx, query(`{"behave":"loop"}`))
+		done <- err
+	}()
+	// Wait until the looping call holds the only instance.
+	for len(a.idle) > 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, err := a.Call(context.Background(), query(`{"behave":"ok"}`))
+	if fault.CodeOf(err) != fault.AdapterBusy {
+		t.Errorf("Call while busy = %v, want adapter_busy", err)
+	}
+	cancel()
+	if err := <-done; fault.CodeOf(err) != fault.AdapterTimeout {
+		t.Errorf("cancelled call = %v, want adapter_timeout", err)
+	}
+	call(t, a, `{"behave":"ok"}`)
+}
+
+func TestConcurrentCalls(t *testing.T) {
+	h, _ := newHost(t, Config{Defaults: Limits{PoolMin: 1, PoolMax: 3}})
+	a := load(t, h, nil)
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				in := query(fmt.Sprintf(`{"behave":"ok","municipality":"%d-%d"}`, g, i))
+				data, err := a.Call(context.Background(), in)
+				if err != nil || !bytes.Contains(data, fmt.Appendf(nil, `"municipality":"%d-%d"`, g, i)) {
+					failed.Add(1)
+					t.Errorf("call %d-%d = %s, %v", g, i, data, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(a.slots); n > 3 {
+		t.Errorf("%d instances live, over PoolMax 3", n)
+	}
+}
+
+func TestLog(t *testing.T) {
+	h, logs := newHost(t, Config{})
+	a := load(t, h, nil)
+	call(t, a, `{"behave":"log"}`)
+	var sawLog, sawStdout bool
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["msg"] == "warning from the adapter" {
+			sawLog = rec["level"] == "WARN" && rec["adapter"] == "test-adapter" && rec["transfer_id"] == "7c1e0a52-0000-4000-8000-000000000001"
+		}
+		if rec["msg"] == "adapter output" && rec["line"] == "a line on stdout" {
+			sawStdout = rec["adapter"] == "test-adapter" && rec["stream"] == "stdout"
+		}
+	}
+	if !sawLog || !sawStdout {
+		t.Errorf("log: adapter message tagged = %v, stdout line tagged = %v\n%s", sawLog, sawStdout, logs)
+	}
+	if strings.Contains(logs.String(), "12345678Z") {
+		t.Errorf("the host logged the subject's id")
+	}
+}
+
+func TestClose(t *testing.T) {
+	h, _ := newHost(t, Config{})
+	a := load(t, h, nil)
+	call(t, a, `{"behave":"ok"}`)
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := a.Call(context.Background(), query(`{}`)); fault.CodeOf(err) != fault.AdapterFailed {
+		t.Errorf("Call after Close = %v, want adapter_failed", err)
+	}
+}
+
+func TestInvalidParams(t *testing.T) {
+	h, _ := newHost(t, Config{})
+	a := load(t, h, nil)
+	for _, p := range []string{`[1]`, `{"a":`} {
+		if _, err := a.Call(context.Background(), query(p)); fault.CodeOf(err) != fault.InvalidRequest {
+			t.Errorf("Call with params %s = %v, want invalid_request", p, err)
+		}
+	}
+}
+
+// fn is a function of a hand-built module.
+type fn struct {
+	name            string
+	params, results []byte
+}
+
+// module builds a small module exporting funcs (bodies return zeros) and a
+// memory, importing imports (module, name; type () -> ()).
+func module(funcs []fn, imports [][2]string, exportStart bool) []byte {
+	vec := func(items ...[]byte) []byte {
+		out := []byte{byte(len(items))}
+		for _, it := range items {
+			out = append(out, it...)
+		}
+		return out
+	}
+	name := func(s string) []byte { return append([]byte{byte(len(s))}, s...) }
+	section := func(id byte, body []byte) []byte { return append([]byte{id, byte(len(body))}, body...) }
+
+	var types, funcIdx, exports, bodies [][]byte
+	types = append(types, []byte{0x60, 0, 0}) // type 0: () -> ()
+	var imps [][]byte
+	for _, im := range imports {
+		imps = append(imps, append(append(name(im[0]), name(im[1])...), 0x00, 0x00))
+	}
+	for i, f := range funcs {
+		types = append(types, append(append([]byte{0x60}, vec(bytesEach(f.params)...)...), vec(bytesEach(f.results)...)...))
+		funcIdx = append(funcIdx, []byte{byte(i + 1)})
+		exports = append(exports, append(name(f.name), 0x00, byte(len(imports)+i)))
+		body := []byte{0x00} // no locals
+		for _, r := range f.results {
+			switch r {
+			case 0x7f:
+				body = append(body, 0x41, 0x00)
+			case 0x7e:
+				body = append(body, 0x42, 0x00)
+			}
+		}
+		body = append(body, 0x0b)
+		bodies = append(bodies, append([]byte{byte(len(body))}, body...))
+	}
+	if exportStart {
+		types = append(types, []byte{0x60, 0, 0})
+		funcIdx = append(funcIdx, []byte{0})
+		exports = append(exports, append(name("_start"), 0x00, byte(len(imports)+len(funcs))))
+		bodies = append(bodies, []byte{2, 0x00, 0x0b})
+	}
+	exports = append(exports, append(name("memory"), 0x02, 0x00))
+	out := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
+	out = append(out, section(1, vec(types...))...)
+	if len(imps) > 0 {
+		out = append(out, section(2, vec(imps...))...)
+	}
+	out = append(out, section(3, vec(funcIdx...))...)
+	out = append(out, section(5, []byte{1, 0x00, 1})...)
+	out = append(out, section(7, vec(exports...))...)
+	out = append(out, section(10, vec(bodies...))...)
+	return out
+}
+
+func bytesEach(b []byte) [][]byte {
+	out := make([][]byte, len(b))
+	for i := range b {
+		out[i] = b[i : i+1]
+	}
+	return out
+}
+
+func TestLoadErrors(t *testing.T) {
+	const I32, I64 = 0x7f, 0x7e
+	alloc := fn{"pont_alloc", []byte{I32}, []byte{I32}}
+	handle := fn{"pont_handle", []byte{I32, I32}, []byte{I64}}
+	embed := func(wasm []byte) []byte {
+		out, err := manifest.Embed(wasm, testManifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		wasm []byte
+		want string
+	}{
+		{"not wasm", []byte("#!/bin/sh\necho hello\n"), "not a WebAssembly module"},
+		{"no manifest", module([]fn{alloc, handle}, nil, false), "no pont.manifest"},
+		{"no pont_handle", embed(module([]fn{alloc}, nil, false)), "does not export pont_handle(i32, i32) -> i64"},
+		{"no pont_alloc", embed(module([]fn{handle}, nil, false)), "does not export pont_alloc"},
+		{"wrong signature", embed(module([]fn{alloc, {"pont_handle", []byte{I32, I32}, []byte{I32}}}, nil, false)), "pont_handle has signature (i32, i32) -> (i32)"},
+		{"command module", embed(module([]fn{alloc, handle}, nil, true)), "reactor"},
+		{"unknown pont import", embed(module([]fn{alloc, handle}, [][2]string{{"pont", "exec"}}, false)), "pont.exec"},
+		{"foreign import", embed(module([]fn{alloc, handle}, [][2]string{{"env", "socket"}}, false)), "env.socket"},
+	}
+	h, _ := newHost(t, Config{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := h.Load(context.Background(), tt.wasm, nil)
+			if err == nil {
+				a.Close(context.Background())
+				t.Fatalf("Load succeeded, want an error containing %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Load = %q, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+
+	// The hand-built module is otherwise loadable: the errors above come
+	// from what each case changes.
+	a, err := h.Load(context.Background(), embed(module([]fn{alloc, handle}, nil, false)), nil)
+	if err != nil {
+		t.Fatalf("Load of the minimal module: %v", err)
+	}
+	defer a.Close(context.Background())
+	if _, err := a.Call(context.Background(), query(`{}`)); fault.CodeOf(err) != fault.AdapterFailed {
+		t.Errorf("Call of a module answering an empty answer = %v, want adapter_failed", err)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	h, _ := newHost(t, Config{Defaults: Limits{Timeout: 5 * time.Second}, Max: Limits{Timeout: 3 * time.Second, MemoryPages: 600}})
+	tests := []struct {
+		name string
+		m    manifest.Limits
+		want Limits
+	}{
+		{"defaults capped", manifest.Limits{}, Limits{MemoryPages: 512, Timeout: 3 * time.Second, MaxAnswerBytes: 1 << 20}},
+		{"manifest asks less", manifest.Limits{MemoryPages: 100, TimeoutMS: 500, MaxAnswerBytes: 1000}, Limits{MemoryPages: 100, Timeout: 500 * time.Millisecond, MaxAnswerBytes: 1000}},
+		{"manifest asks more", manifest.Limits{MemoryPages: 5000, TimeoutMS: 60000, MaxAnswerBytes: 1 << 30}, Limits{MemoryPages: 600, Timeout: 3 * time.Second, MaxAnswerBytes: 8 << 20}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := h.limitsFor(manifest.Manifest{Limits: tt.m})
+			if got.MemoryPages != tt.want.MemoryPages || got.Timeout != tt.want.Timeout || got.MaxAnswerBytes != tt.want.MaxAnswerBytes {
+				t.Errorf("limitsFor = %+v, want %+v", got, tt.want)
+			}
+			if got.PoolMin != 1 || got.PoolMax != 4 || got.PoolWait != time.Second {
+				t.Errorf("pool limits = %d..%d wait %s, want the defaults 1..4 wait 1s", got.PoolMin, got.PoolMax, got.PoolWait)
+			}
+		})
+	}
+}
+
+// BenchmarkCall measures one call on a warm pooled instance: the host's
+// overhead, the SDK's decoding and a small answer built without reflection.
+func BenchmarkCall(b *testing.B) {
+	h, _ := newHost(b, Config{})
+	a := load(b, h, nil)
+	in := query(`{"behave":"ok","municipality":"08019"}`)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Call(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

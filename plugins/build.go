@@ -1,0 +1,196 @@
+package plugins
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/pontexchange/pont/exchange/manifest"
+)
+
+// modulePath is the Go module that holds the plugins.
+const modulePath = "github.com/pontexchange/pont"
+
+// buildParallelism is how many plugins compile at once: each go build is
+// itself parallel, and the machines that run this have few cores.
+const buildParallelism = 2
+
+// Build compiles every reference adapter for GOOS=wasip1 GOARCH=wasm as a
+// reactor (-buildmode=c-shared), once per plugin, and writes one module per
+// manifest to outDir as <adapter-name>.wasm with the manifest embedded. It
+// needs the go command and the module's source tree; it returns the paths
+// written, sorted.
+func Build(ctx context.Context, outDir string) ([]string, error) {
+	plugins, err := Plugins()
+	if err != nil {
+		return nil, err
+	}
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, fmt.Errorf("plugins: create %s: %w", outDir, err)
+	}
+	tmp, err := os.MkdirTemp(outDir, ".build-")
+	if err != nil {
+		return nil, fmt.Errorf("plugins: create a build directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	// Plugins build buildParallelism at a time; the first failure cancels
+	// the builds still running and is the one reported.
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	written := make([][]string, len(plugins))
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	sem := make(chan struct{}, buildParallelism)
+	for i, p := range plugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if bctx.Err() != nil {
+				return
+			}
+			paths, err := buildPlugin(bctx, root, tmp, outDir, p)
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				cancel()
+				return
+			}
+			written[i] = paths
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("plugins: build: %w", err)
+	}
+	var paths []string
+	for _, w := range written {
+		paths = append(paths, w...)
+	}
+	return paths, nil
+}
+
+// buildPlugin compiles one plugin and writes a module per manifest.
+func buildPlugin(ctx context.Context, root, tmp, outDir string, p Plugin) ([]string, error) {
+	wasm, err := compile(ctx, root, tmp, p.Dir)
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, m := range p.Manifests {
+		out, err := manifest.Embed(wasm, m)
+		if err != nil {
+			return nil, fmt.Errorf("plugins: embed the manifest of %s: %w", m.Name, err)
+		}
+		dst := filepath.Join(outDir, m.Name+".wasm")
+		if err := writeFileAtomic(dst, out); err != nil {
+			return nil, err
+		}
+		paths = append(paths, dst)
+	}
+	return paths, nil
+}
+
+// compile builds one plugin's adapter and returns the module's bytes.
+func compile(ctx context.Context, root, tmp, dir string) ([]byte, error) {
+	out := filepath.Join(tmp, dir+".wasm")
+	cmd := exec.CommandContext(ctx, "go", "build",
+		"-buildmode=c-shared", "-trimpath", "-ldflags=-s -w",
+		"-o", out, "./plugins/"+dir+"/adapter")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("plugins: build %s: %w: %s", dir, err, strings.TrimSpace(stderr.String()))
+	}
+	wasm, err := os.ReadFile(out)
+	if err != nil {
+		return nil, fmt.Errorf("plugins: read the module of %s: %w", dir, err)
+	}
+	return wasm, nil
+}
+
+// moduleRoot finds the module's source tree: beside this file when the
+// binary was built from a checkout without -trimpath, else the module the
+// go command sees from the working directory.
+func moduleRoot(ctx context.Context) (string, error) {
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		root := filepath.Dir(filepath.Dir(file))
+		if isModuleRoot(root) {
+			return root, nil
+		}
+	}
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("plugins: find the module root with go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("plugins: the working directory is not inside the " + modulePath + " module; run from its checkout")
+	}
+	root := filepath.Dir(gomod)
+	if !isModuleRoot(root) {
+		return "", fmt.Errorf("plugins: %s is not the %s module", gomod, modulePath)
+	}
+	return root, nil
+}
+
+func isModuleRoot(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return f[1] == modulePath
+		}
+	}
+	return false
+}
+
+// writeFileAtomic writes through a temporary file and a rename, so that a
+// reader (a running pont dev) never sees half a module.
+func writeFileAtomic(dst string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*")
+	if err != nil {
+		return fmt.Errorf("plugins: write %s: %w", dst, err)
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("plugins: write %s: %w", dst, err)
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("plugins: write %s: %w", dst, err)
+	}
+	if err := os.Rename(f.Name(), dst); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("plugins: write %s: %w", dst, err)
+	}
+	return nil
+}

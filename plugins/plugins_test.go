@@ -1,0 +1,278 @@
+package plugins
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/pontexchange/pont/catalog"
+	"github.com/pontexchange/pont/exchange/manifest"
+	"github.com/pontexchange/pont/plugins/internal/simsource"
+)
+
+var adapterNames = []string{
+	"discapacitat-09", "discapacitat-10", "familia-nombrosa-09", "familia-nombrosa-10",
+	"padro-08019", "padro-17079", "prestacions", "titulacions",
+}
+
+func manifests(t *testing.T) map[string]manifest.Manifest {
+	t.Helper()
+	plugins, err := Plugins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]manifest.Manifest{}
+	for _, p := range plugins {
+		for _, m := range p.Manifests {
+			out[m.Name] = m
+		}
+	}
+	return out
+}
+
+// TestManifestsMatchCatalog holds the manifests and the catalog's sources to
+// each other: a mismatch would only show at pont dev's start.
+func TestManifestsMatchCatalog(t *testing.T) {
+	ms := manifests(t)
+	var names []string
+	for n := range ms {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if !reflect.DeepEqual(names, adapterNames) {
+		t.Fatalf("manifests = %v, want %v", names, adapterNames)
+	}
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, svcName := range cat.ServiceNames() {
+		svc, _ := cat.Service(svcName)
+		for _, src := range svc.Sources {
+			t.Run(src.Adapter, func(t *testing.T) {
+				m, ok := ms[src.Adapter]
+				if !ok {
+					t.Fatalf("no manifest for catalog source %s", src.Adapter)
+				}
+				seen[src.Adapter] = true
+				if m.Scope != src.Scope {
+					t.Errorf("manifest scope %q, catalog scope %q", m.Scope, src.Scope)
+				}
+				if !slices.Contains(m.Services, svcName) {
+					t.Errorf("manifest services %v lack %s", m.Services, svcName)
+				}
+				url := "http://" + src.Adapter + "." + DevSourceDomain
+				if src.Config["source_url"] != url || !slices.Contains(m.AllowedHosts, url) {
+					t.Errorf("source_url %q, allowed_hosts %v; want both to be %s", src.Config["source_url"], m.AllowedHosts, url)
+				}
+				if !m.Declares("source_url") {
+					t.Errorf("manifest does not declare source_url")
+				}
+			})
+		}
+	}
+	for n := range ms {
+		if !seen[n] {
+			t.Errorf("manifest %s is not a source of any catalog service", n)
+		}
+	}
+}
+
+func get(t *testing.T, h http.Handler, host, target string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	req.Host = host
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// paths are where each plugin's source answers for a subject.
+var paths = map[string]func(id string) string{
+	"padro":            func(id string) string { return "/padro/v1/habitants/" + id },
+	"titulacions":      func(id string) string { return "/rnt/v2/titulos?documento=" + id },
+	"discapacitat":     func(id string) string { return "/discapacidad/v1/reconocimientos/" + id },
+	"familia-nombrosa": func(id string) string { return "/familia-nombrosa/v1/titols?document=" + id },
+	"prestacions":      func(id string) string { return "/rpsp/v1/prestaciones?ipf=" + id },
+}
+
+func pluginOf(adapter string) string {
+	for p := range paths {
+		if adapter == p || strings.HasPrefix(adapter, p+"-") {
+			return p
+		}
+	}
+	return ""
+}
+
+// TestFixtures holds the simulated sources to the contract of
+// plugins/README.md, which other packages' tests rely on.
+func TestFixtures(t *testing.T) {
+	h := DevSources()
+	// Which adapters know 12345678Z: the contract says padró of Barcelona,
+	// disability and large family of region 09, degrees and benefits.
+	knowsKnown := map[string]bool{
+		"padro-08019": true, "titulacions": true, "discapacitat-09": true,
+		"familia-nombrosa-09": true, "prestacions": true,
+	}
+	for _, name := range adapterNames {
+		host := name + "." + DevSourceDomain
+		path := paths[pluginOf(name)]
+		t.Run(name, func(t *testing.T) {
+			for _, tt := range []struct {
+				id   string
+				want int
+			}{
+				{"12345678Z", map[bool]int{true: 200, false: 404}[knowsKnown[name]]},
+				{"00000000T", 404},
+				{simsource.BrokenSubject, 200},
+				{simsource.DownSubject, 503},
+			} {
+				if got := get(t, h, host+":8080", path(tt.id)).Code; got != tt.want {
+					t.Errorf("%s: status %d, want %d", tt.id, got, tt.want)
+				}
+			}
+		})
+	}
+	t.Run("unknown host", func(t *testing.T) {
+		if got := get(t, h, "cadastre."+DevSourceDomain, "/").Code; got != 404 {
+			t.Errorf("status %d, want 404", got)
+		}
+	})
+}
+
+func TestDisabilityFixtureDegree(t *testing.T) {
+	rec := get(t, DevSources(), "discapacitat-09."+DevSourceDomain, paths["discapacitat"]("12345678Z"))
+	if !strings.Contains(rec.Body.String(), `"gradoDiscapacidad":45`) {
+		t.Fatalf("12345678Z in region 09: %s; the contract says a degree of at least 33", rec.Body)
+	}
+}
+
+// TestSlowSubjectHonoursContext checks that a source stops waiting when its
+// client goes, so that a timed-out adapter call frees the source.
+func TestSlowSubjectHonoursContext(t *testing.T) {
+	srv := httptest.NewServer(DevSources())
+	defer srv.Close()
+	for _, name := range adapterNames {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+paths[pluginOf(name)](simsource.SlowSubject), nil)
+			req.Host = name + "." + DevSourceDomain
+			start := time.Now()
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				t.Fatalf("the slow subject answered %d at once", resp.StatusCode)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("the client waited %v", d)
+			}
+		})
+	}
+	// srv.Close, deferred, waits for every handler: it returns at once only
+	// because each one saw its request's context end.
+	done := make(chan struct{})
+	go func() { srv.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sources kept stalled requests running after their clients left")
+	}
+}
+
+func TestFixtureIDsAreValid(t *testing.T) {
+	const letters = "TRWAGMYFPDXBNJZSQVHLCKE"
+	ids := []string{"12345678Z", "00000000T", "23456789D", "34567890V", "45678901G", "56789012B", "X1234567L",
+		simsource.SlowSubject, simsource.BrokenSubject, simsource.DownSubject}
+	for _, id := range ids {
+		digits := strings.NewReplacer("X", "0", "Y", "1", "Z", "2").Replace(id[:1]) + id[1:8]
+		n := 0
+		for _, c := range digits {
+			n = n*10 + int(c-'0')
+		}
+		if want := letters[n%23]; id[8] != want {
+			t.Errorf("%s: check letter %c, want %c", id, id[8], want)
+		}
+	}
+}
+
+func TestBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds five Wasm modules")
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	paths, err := Build(ctx, out)
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	var got []string
+	for _, p := range paths {
+		got = append(got, strings.TrimSuffix(filepath.Base(p), ".wasm"))
+	}
+	slices.Sort(got)
+	if !reflect.DeepEqual(got, adapterNames) {
+		t.Fatalf("Build wrote %v, want %v", got, adapterNames)
+	}
+	want := manifests(t)
+	for _, p := range paths {
+		wasm, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := manifest.Read(wasm)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if !reflect.DeepEqual(m, want[m.Name]) || filepath.Base(p) != m.Name+".wasm" {
+			t.Errorf("%s holds manifest %+v, want %+v", p, m, want[m.Name])
+		}
+		checkABI(t, ctx, p, wasm)
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != len(adapterNames) {
+		t.Errorf("the output directory holds %d entries, want only the %d modules", len(entries), len(adapterNames))
+	}
+}
+
+// checkABI compiles a module (interpreter: no machine code needed) and checks
+// its shape against the ABI: a reactor exporting pont_alloc and pont_handle,
+// importing from pont and WASI preview 1 only.
+func checkABI(t *testing.T, ctx context.Context, path string, wasm []byte) {
+	t.Helper()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	mod, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		t.Fatalf("%s: compile: %v", path, err)
+	}
+	exports := mod.ExportedFunctions()
+	for _, name := range []string{"_initialize", "pont_alloc", "pont_handle"} {
+		if _, ok := exports[name]; !ok {
+			t.Errorf("%s: no export %s", path, name)
+		}
+	}
+	if _, ok := exports["_start"]; ok {
+		t.Errorf("%s: exports _start: built as a command, not a reactor", path)
+	}
+	for _, f := range mod.ImportedFunctions() {
+		if module, name, _ := f.Import(); module != "pont" && module != "wasi_snapshot_preview1" {
+			t.Errorf("%s: imports %s.%s", path, module, name)
+		}
+	}
+}

@@ -1,0 +1,17 @@
+# The decision the broker asks for: every reason to refuse, in a stable
+# order, and what an allowed answer may carry.
+package pont
+
+# Sorted so that equal inputs give equal decisions (and equal transfer
+# records) whatever the evaluation order. Every reason is an object with
+# exactly the keys code and message, and OPA orders objects key by key, so
+# sort orders them by code, then by message: one builtin call, where an
+# explicit sort key would cost a comprehension per request.
+deny := sort(reasons)
+
+decision := {
+	"allow": deny == [],
+	"deny": deny,
+	"fields": fields,
+	"verify_only": verify_only,
+}

@@ -1,0 +1,347 @@
+// Package sdktest runs an adapter's registered handler natively, under plain
+// go test, with a host that behaves like the broker's: real HTTP limited to
+// the allowed hosts, the declared configuration, a log. It returns the exact
+// answer JSON the Wasm module would return. It changes when the broker's
+// host behaviour that adapters can observe changes.
+package sdktest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdk "github.com/pontexchange/pont/sdk-wasm"
+)
+
+// Options configure a Kit.
+type Options struct {
+	// Config are the values of the manifest's config keys; config_get of any
+	// other key finds nothing, as in the broker.
+	Config map[string]string
+	// AllowedHosts are the manifest's allowed_hosts (scheme://host[:port]);
+	// Fetch to any other origin, or a redirect to one, fails with
+	// host_not_allowed.
+	AllowedHosts []string
+	// Timeout is each call's deadline for Fetch. Defaults to 2 s, the
+	// broker's default.
+	Timeout time.Duration
+	// MaxHTTPResponseBytes caps a response body. Defaults to 4 MiB, the
+	// broker's default.
+	MaxHTTPResponseBytes int
+	// Client sends the requests. Defaults to a client with no timeout of
+	// its own (the call's deadline bounds it).
+	Client *http.Client
+}
+
+// Input is one query. Empty context fields take test values.
+type Input struct {
+	TransferID string
+	Service    string
+	Purpose    string
+	Requester  string
+	Procedure  string
+	Subject    sdk.Subject
+	// Params are encoded with encoding/json.
+	Params map[string]any
+}
+
+// Kit runs the registered handler.
+type Kit struct {
+	t       testing.TB
+	opts    Options
+	allowed map[string]bool
+	client  *http.Client
+
+	mu   sync.Mutex
+	logs []string
+	ctx  context.Context // the call under way
+}
+
+// New returns a Kit for the test t. A malformed allowed host fails the test.
+func New(t testing.TB, opts Options) *Kit {
+	t.Helper()
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	if opts.MaxHTTPResponseBytes <= 0 {
+		opts.MaxHTTPResponseBytes = 4 << 20
+	}
+	k := &Kit{t: t, opts: opts, allowed: map[string]bool{}}
+	for _, h := range opts.AllowedHosts {
+		u, err := url.Parse(h)
+		if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			t.Fatalf("sdktest: allowed host %q is not scheme://host[:port]", h)
+		}
+		o, err := origin(u)
+		if err != nil {
+			t.Fatalf("sdktest: allowed host %q: %v", h, err)
+		}
+		k.allowed[o] = true
+	}
+	base := opts.Client
+	if base == nil {
+		base = &http.Client{}
+	}
+	c := *base
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if !k.allows(req.URL) {
+			return &refusal{url: req.URL.String()}
+		}
+		return nil
+	}
+	k.client = &c
+	return k
+}
+
+// Call runs the handler on the query and returns the answer JSON. An answer
+// that the broker would refuse as broken (adapter_failed) fails the test; a
+// panic of the handler fails it too and Call returns nil.
+func (k *Kit) Call(in Input) []byte {
+	k.t.Helper()
+	input, err := k.encode(in)
+	if err != nil {
+		k.t.Fatalf("sdktest: encoding the input: %v", err)
+	}
+	out := k.CallRaw(input)
+	if out == nil {
+		return nil
+	}
+	if _, err := ParseAnswer(out); err != nil {
+		k.t.Errorf("sdktest: the broker would refuse this answer (adapter_failed): %v\nanswer: %s", err, out)
+	}
+	return out
+}
+
+// CallRaw runs the handler on an input JSON, as the broker passes it, and
+// returns the answer JSON unchecked; nil when the handler panicked.
+func (k *Kit) CallRaw(input []byte) (out []byte) {
+	k.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), k.opts.Timeout)
+	defer cancel()
+	k.mu.Lock()
+	k.ctx = ctx
+	k.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			k.t.Errorf("sdktest: the handler panicked (in the broker: a trap, adapter_failed): %v", r)
+			out = nil
+		}
+	}()
+	return sdk.Invoke(host{k}, input)
+}
+
+// Logs returns the messages logged so far, each "LEVEL message".
+func (k *Kit) Logs() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]string(nil), k.logs...)
+}
+
+func (k *Kit) encode(in Input) ([]byte, error) {
+	def := func(v, d string) string {
+		if v == "" {
+			return d
+		}
+		return v
+	}
+	params := in.Params
+	if params == nil {
+		params = map[string]any{}
+	}
+	return json.Marshal(map[string]any{
+		"abi":         1,
+		"transfer_id": def(in.TransferID, "00000000-0000-0000-0000-000000000001"),
+		"service":     in.Service,
+		"purpose":     def(in.Purpose, "test"),
+		"requester":   def(in.Requester, "P0801900B"),
+		"procedure":   def(in.Procedure, "TEST"),
+		"subject":     in.Subject,
+		"params":      params,
+	})
+}
+
+func (k *Kit) allows(u *url.URL) bool {
+	o, err := origin(u)
+	return err == nil && k.allowed[o]
+}
+
+// Answer is a decoded answer JSON.
+type Answer struct {
+	// Data is the data object; nil for an error answer.
+	Data json.RawMessage
+	// Error is the error; nil for a data answer.
+	Error *sdk.Error
+}
+
+// ParseAnswer decodes an answer JSON with the broker's rules: exactly one of
+// data (an object) or error (with one of the ABI's codes).
+func ParseAnswer(answer []byte) (Answer, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(answer, &top); err != nil {
+		return Answer{}, fmt.Errorf("not a JSON object: %w", err)
+	}
+	if len(top) != 1 {
+		return Answer{}, fmt.Errorf("has %d members; want exactly one, data or error", len(top))
+	}
+	if d, ok := top["data"]; ok {
+		if t := bytes.TrimSpace(d); len(t) == 0 || t[0] != '{' {
+			return Answer{}, errors.New("data is not a JSON object")
+		}
+		return Answer{Data: d}, nil
+	}
+	e, ok := top["error"]
+	if !ok {
+		return Answer{}, errors.New("has neither data nor error")
+	}
+	var ae sdk.Error
+	if err := json.Unmarshal(e, &ae); err != nil {
+		return Answer{}, fmt.Errorf("error is not {code, message}: %w", err)
+	}
+	switch ae.Code {
+	case sdk.CodeSubjectNotFound, sdk.CodeSourceUnavailable, sdk.CodeInvalidParams:
+		return Answer{Error: &ae}, nil
+	}
+	return Answer{}, fmt.Errorf("error code %q is not one of the ABI's (message: %s)", ae.Code, ae.Message)
+}
+
+// host is the Kit as an sdk.Host.
+type host struct{ k *Kit }
+
+var levels = map[sdk.Level]string{sdk.LevelDebug: "DEBUG", sdk.LevelInfo: "INFO", sdk.LevelWarn: "WARN", sdk.LevelError: "ERROR"}
+
+func (h host) Log(level sdk.Level, msg string) {
+	name, ok := levels[level]
+	if !ok {
+		name = "LEVEL" + strconv.Itoa(int(level))
+	}
+	h.k.mu.Lock()
+	h.k.logs = append(h.k.logs, name+" "+msg)
+	h.k.mu.Unlock()
+	h.k.t.Logf("adapter log: %s %s", name, msg)
+}
+
+func (h host) ConfigGet(key string) (string, bool) {
+	v, ok := h.k.opts.Config[key]
+	if !ok || v == "" {
+		return "", false
+	}
+	return v, true
+}
+
+type httpRequest struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+	Body    *string           `json:"body"`
+}
+
+type refusal struct{ url string }
+
+func (r *refusal) Error() string { return "redirect to " + r.url + " is not to an allowed host" }
+
+func (h host) HTTPCall(request []byte) []byte {
+	k := h.k
+	var req httpRequest
+	if err := json.Unmarshal(request, &req); err != nil {
+		return httpError(sdk.HTTPBadRequest, "the request is not JSON: "+err.Error())
+	}
+	if req.Method == "" {
+		req.Method = http.MethodGet
+	}
+	u, err := url.Parse(req.URL)
+	if err != nil || u.Host == "" {
+		return httpError(sdk.HTTPBadRequest, fmt.Sprintf("%q is not an absolute URL", req.URL))
+	}
+	if !k.allows(u) {
+		return httpError(sdk.HTTPHostNotAllowed, fmt.Sprintf("%s is not in the manifest's allowed_hosts", u.Redacted()))
+	}
+	var body io.Reader
+	if req.Body != nil {
+		body = strings.NewReader(*req.Body)
+	}
+	k.mu.Lock()
+	ctx := k.ctx
+	k.mu.Unlock()
+	hr, err := http.NewRequestWithContext(ctx, req.Method, u.String(), body)
+	if err != nil {
+		return httpError(sdk.HTTPBadRequest, err.Error())
+	}
+	for name, v := range req.Headers {
+		hr.Header.Set(name, v)
+	}
+	resp, err := k.client.Do(hr)
+	if err != nil {
+		var ref *refusal
+		var ne net.Error
+		switch {
+		case errors.As(err, &ref):
+			return httpError(sdk.HTTPHostNotAllowed, ref.Error())
+		case ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()):
+			return httpError(sdk.HTTPTimeout, "the call's deadline passed")
+		default:
+			return httpError(sdk.HTTPNetwork, err.Error())
+		}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(k.opts.MaxHTTPResponseBytes)+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return httpError(sdk.HTTPTimeout, "the call's deadline passed")
+		}
+		return httpError(sdk.HTTPNetwork, err.Error())
+	}
+	if len(data) > k.opts.MaxHTTPResponseBytes {
+		return httpError(sdk.HTTPTooLarge, fmt.Sprintf("the response body exceeds %d bytes", k.opts.MaxHTTPResponseBytes))
+	}
+	headers := make(map[string]string, len(resp.Header))
+	for name, vs := range resp.Header {
+		if len(vs) > 0 {
+			headers[name] = vs[0]
+		}
+	}
+	out, _ := json.Marshal(struct {
+		Status  int               `json:"status"`
+		Headers map[string]string `json:"headers"`
+		Body    string            `json:"body"`
+	}{resp.StatusCode, headers, string(data)})
+	return out
+}
+
+func httpError(code, msg string) []byte {
+	out, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+	return out
+}
+
+// origin is the canonical scheme://host:port of u, the broker's rule.
+func origin(u *url.URL) (string, error) {
+	scheme := strings.ToLower(u.Scheme)
+	port := map[string]string{"http": "80", "https": "443"}[scheme]
+	if port == "" {
+		return "", fmt.Errorf("scheme %q is not http or https", u.Scheme)
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("port %q is not 1-65535", p)
+		}
+		port = strconv.Itoa(n)
+	}
+	if u.Hostname() == "" {
+		return "", errors.New("no host")
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port), nil
+}
