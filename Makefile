@@ -11,7 +11,7 @@ all: build
 build: pont adapters
 
 pont:
-	$(GO) build -trimpath -o $(BIN)/pont ./cmd/pont
+	$(GO) build -o $(BIN)/pont ./cmd/pont
 
 # The reference adapters, built to WASI reactors with their manifests embedded.
 adapters: pont

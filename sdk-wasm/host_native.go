@@ -3,6 +3,7 @@
 package sdk
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -70,6 +71,9 @@ func hostConfig(key string) (string, bool) {
 	}
 	return "", false
 }
+
+// errNoHost is the failure of a capability used outside a call.
+var errNoHost = errors.New("no host: the capability works only while the adapter answers a call")
 
 func errorResult(code, msg string) []byte {
 	b := []byte(`{"error":{"code":`)

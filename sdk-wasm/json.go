@@ -2,7 +2,6 @@ package sdk
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -53,15 +52,16 @@ func (s *scanner) expect(c byte) {
 }
 
 // object calls field for each key of an object, with the scanner at the
-// key's value; field must consume the value.
-func (s *scanner) object(field func(key string)) {
+// key's value; field must consume the value. The key's bytes are valid only
+// during the call: switching on string(key) costs no allocation.
+func (s *scanner) object(field func(key []byte)) {
 	s.expect('{')
 	if s.peek() == '}' {
 		s.i++
 		return
 	}
 	for s.err == nil {
-		key := s.str()
+		key := s.rawStr()
 		s.expect(':')
 		if s.err != nil {
 			return
@@ -81,9 +81,15 @@ func (s *scanner) object(field func(key string)) {
 
 // str reads a JSON string.
 func (s *scanner) str() string {
+	return string(s.rawStr())
+}
+
+// rawStr reads a JSON string and returns its bytes: a view of the input when
+// it has no escapes.
+func (s *scanner) rawStr() []byte {
 	if s.peek() != '"' {
 		s.fail("want a string")
-		return ""
+		return nil
 	}
 	s.i++
 	start := s.i
@@ -91,7 +97,7 @@ func (s *scanner) str() string {
 	for s.i < len(s.b) {
 		c := s.b[s.i]
 		if c == '"' {
-			v := string(s.b[start:s.i])
+			v := s.b[start:s.i]
 			s.i++
 			return v
 		}
@@ -106,10 +112,10 @@ func (s *scanner) str() string {
 		switch {
 		case c == '"':
 			s.i++
-			return string(buf)
+			return buf
 		case c < 0x20:
 			s.fail("control character in a string")
-			return ""
+			return nil
 		case c != '\\':
 			buf = append(buf, c)
 			s.i++
@@ -146,11 +152,11 @@ func (s *scanner) str() string {
 			buf = utf8.AppendRune(buf, r)
 		default:
 			s.fail("bad escape \\%c", e)
-			return ""
+			return nil
 		}
 	}
 	s.fail("unterminated string")
-	return ""
+	return nil
 }
 
 func (s *scanner) hex4() rune {
@@ -175,7 +181,7 @@ func (s *scanner) value() []byte {
 	case c == '"':
 		s.str()
 	case c == '{':
-		s.object(func(string) { s.value() })
+		s.object(func([]byte) { s.value() })
 	case c == '[':
 		s.i++
 		if s.peek() == ']' {
@@ -247,8 +253,8 @@ func decodeRequest(input []byte) (*Request, error) {
 	s := scanner{b: input}
 	r := &Request{}
 	abi := ""
-	s.object(func(key string) {
-		switch key {
+	s.object(func(key []byte) {
+		switch string(key) {
 		case "abi":
 			abi = string(s.value())
 		case "transfer_id":
@@ -262,8 +268,8 @@ func decodeRequest(input []byte) (*Request, error) {
 		case "procedure":
 			r.Procedure = s.strOrNull()
 		case "subject":
-			s.object(func(key string) {
-				switch key {
+			s.object(func(key []byte) {
+				switch string(key) {
 				case "id_type":
 					r.Subject.IDType = s.strOrNull()
 				case "id":
@@ -284,8 +290,8 @@ func decodeRequest(input []byte) (*Request, error) {
 				return
 			}
 			r.Params = map[string]json.RawMessage{}
-			s.object(func(key string) {
-				r.Params[key] = json.RawMessage(s.value())
+			s.object(func(key []byte) {
+				r.Params[string(key)] = json.RawMessage(s.value())
 			})
 		default:
 			s.value()
@@ -311,7 +317,8 @@ type Object struct {
 
 func (o *Object) key(k string) {
 	if len(o.buf) == 0 {
-		o.buf = append(o.buf, '{')
+		// One allocation fits a typical answer.
+		o.buf = append(make([]byte, 0, 256), '{')
 	} else {
 		o.buf = append(o.buf, ',')
 	}
@@ -504,18 +511,18 @@ func decodeHTTPResult(out []byte) (*HTTPResponse, error) {
 	resp := &HTTPResponse{Header: map[string]string{}}
 	var herr *HTTPError
 	status := ""
-	s.object(func(key string) {
-		switch key {
+	s.object(func(key []byte) {
+		switch string(key) {
 		case "status":
 			status = string(s.value())
 		case "headers":
-			s.object(func(k string) { resp.Header[k] = s.strOrNull() })
+			s.object(func(k []byte) { resp.Header[string(k)] = s.strOrNull() })
 		case "body":
 			resp.Body = []byte(s.strOrNull())
 		case "error":
 			herr = &HTTPError{}
-			s.object(func(k string) {
-				switch k {
+			s.object(func(k []byte) {
+				switch string(k) {
 				case "code":
 					herr.Code = s.strOrNull()
 				case "message":
@@ -542,6 +549,3 @@ func decodeHTTPResult(out []byte) (*HTTPResponse, error) {
 	resp.Status = n
 	return resp, nil
 }
-
-// errNoHost is the failure of a capability used outside a call.
-var errNoHost = errors.New("no host: the capability works only while the adapter answers a call")

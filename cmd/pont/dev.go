@@ -70,7 +70,7 @@ curl -s -X POST http://%[1]s/v1/services/padro/queries \
   -H 'Content-Type: application/json' \
   -d '{"procedure":{"code":"DEMO","name":"Demostració"},"purpose":"demo","legal_basis":{"type":"presumed"},"case_id":"EXP-2026-00001","official":{"id":"38000001E","name":"Anna Puig"},"subject":{"id_type":"DNI","id":"12345678Z"},"params":{"municipality":"08019"}}'
 
-More tokens: curl -s -X POST http://%[1]s/dev/token -H 'Accept: text/plain' -d '{"role":"auditor","sub":"dpo-1"}'
+More tokens: curl -s -X POST http://%[1]s/dev/token -H 'Accept: text/plain' -H 'Content-Type: application/json' -d '{"role":"auditor","sub":"dpo-1"}'
 The API: http://%[1]s/openapi.json   The services: http://%[1]s/v1/catalog/services
 
 `, addr, token)

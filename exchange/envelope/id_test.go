@@ -60,7 +60,7 @@ func TestValidDNIOrNIE(t *testing.T) {
 		"12345678Z": "",
 		"X1234567L": "",
 		"38000001E": "",
-		"38000001E": "check letter should be E",
+		"38000001K": "check letter should be E",
 		"Y1234567L": "check letter should be X",
 		"":          "got 0",
 	} {

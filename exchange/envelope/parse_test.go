@@ -180,7 +180,7 @@ func TestParseRejects(t *testing.T) {
 		// Official.
 		{"no official", envelopeWith(t, "official", deleted), fault.InvalidRequest, []string{"official"}, "required"},
 		{"no official id", envelopeWith(t, "official.id", deleted), fault.InvalidRequest, []string{"official.id"}, "required"},
-		{"official id bad letter", envelopeWith(t, "official.id", "38000001E"), fault.InvalidRequest, []string{"official.id"}, "check letter should be E"},
+		{"official id bad letter", envelopeWith(t, "official.id", "38000001K"), fault.InvalidRequest, []string{"official.id"}, "check letter should be E"},
 		{"official id not a document", envelopeWith(t, "official.id", "anna.puig"), fault.InvalidRequest, []string{"official.id"}, "DNI or NIE"},
 		{"no official name", envelopeWith(t, "official.name", ""), fault.InvalidRequest, []string{"official.name"}, "required"},
 		{"official name too long", envelopeWith(t, "official.name", long(123)), fault.InvalidRequest, []string{"official.name"}, "at most 122"},

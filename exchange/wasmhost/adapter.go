@@ -355,7 +355,7 @@ func (a *Adapter) callError(ctx context.Context, export string, err error) error
 	name := a.manifest.Name
 	switch ctx.Err() {
 	case context.DeadlineExceeded:
-		return fault.Wrap(fault.AdapterTimeout, err, "adapter %s did not answer within its deadline (at most %s)", name, a.limits.Timeout)
+		return fault.Wrap(fault.AdapterTimeout, err, "adapter %s did not answer before the call's deadline (its limit is %s)", name, a.limits.Timeout)
 	case context.Canceled:
 		return fault.Wrap(fault.AdapterTimeout, err, "the call to adapter %s was cancelled", name)
 	}
@@ -456,16 +456,18 @@ func (a *Adapter) spawn(ctx context.Context) (*instance, error) {
 	return in, nil
 }
 
-// release returns a healthy instance to the pool.
-func (a *Adapter) release(in *instance) {
+// release returns a healthy instance to the pool, or closes it when the
+// adapter is closed; it reports whether the pool kept it.
+func (a *Adapter) release(in *instance) bool {
 	a.mu.Lock()
 	closed := a.closed
 	a.mu.Unlock()
 	if closed {
 		a.drop(in)
-		return
+		return false
 	}
 	a.idle <- in // never blocks: idle has room for every slot
+	return true
 }
 
 // discard closes a broken instance and refills the pool in the background,
@@ -489,7 +491,9 @@ func (a *Adapter) discard(in *instance) {
 				a.log.Error("refilling the pool", slog.String("error", err.Error()))
 				return
 			}
-			a.release(in)
+			if !a.release(in) {
+				return
+			}
 		}
 	}()
 }

@@ -1,8 +1,5 @@
-// Package sdktest runs an adapter's registered handler natively, under plain
-// go test, with a host that behaves like the broker's: real HTTP limited to
-// the allowed hosts, the declared configuration, a log. It returns the exact
-// answer JSON the Wasm module would return. It changes when the broker's
-// host behaviour that adapters can observe changes.
+//go:build !wasip1
+
 package sdktest
 
 import (
@@ -56,9 +53,19 @@ type Input struct {
 	Params map[string]any
 }
 
+// TB is the part of testing.TB a Kit uses; a *testing.T is one.
+type TB interface {
+	Helper()
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
+
+var _ TB = testing.TB(nil)
+
 // Kit runs the registered handler.
 type Kit struct {
-	t       testing.TB
+	t       TB
 	opts    Options
 	allowed map[string]bool
 	client  *http.Client
@@ -69,7 +76,7 @@ type Kit struct {
 }
 
 // New returns a Kit for the test t. A malformed allowed host fails the test.
-func New(t testing.TB, opts Options) *Kit {
+func New(t TB, opts Options) *Kit {
 	t.Helper()
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Second

@@ -346,7 +346,7 @@ func testFilters(t *testing.T, s store.Store) {
 				nonEmpty++
 			}
 			f := tt.f
-			f.Limit = query1000
+			f.Limit = maxLimit
 			got := ids(search(t, s, f).Items)
 			if !slices.Equal(got, exp) {
 				t.Errorf("ids\n got %v\nwant %v", got, exp)
@@ -358,8 +358,8 @@ func testFilters(t *testing.T, s store.Store) {
 	}
 }
 
-// query1000 is the largest page the contract allows.
-const query1000 = 1000
+// maxLimit is the largest page the contract allows.
+const maxLimit = 1000
 
 func testTimeRange(t *testing.T, s store.Store) {
 	t0 := time.Date(2026, 1, 31, 23, 59, 59, 999999000, time.UTC)
@@ -400,6 +400,21 @@ func testOrder(t *testing.T, s store.Store) {
 	exp := []string{id(10), id(9), id(7), id(6), id(5), id(8)}
 	if !slices.Equal(got, exp) {
 		t.Errorf("order = %v, want %v", got, exp)
+	}
+
+	// Ties break by the id's bytes, not by a locale's collation (which
+	// would put "a" before "B" and skip the hyphens).
+	later := base.Add(time.Hour)
+	var odd []store.Transfer
+	for _, id := range []string{"a-2", "B-1", "a2", "b", "a-10", "A"} {
+		r := full(0, later)
+		r.ID = id
+		odd = append(odd, r)
+	}
+	mustAppend(t, s, odd...)
+	got = ids(search(t, s, store.Filter{To: later.Add(time.Second), From: later}).Items)
+	if exp := []string{"b", "a2", "a-2", "a-10", "B-1", "A"}; !slices.Equal(got, exp) {
+		t.Errorf("order of equal times = %v, want %v", got, exp)
 	}
 }
 
