@@ -6,6 +6,7 @@ reasons contains {
 	"code": "not_authorized",
 	"message": sprintf("a principal with role %s may not query services; only requester organisations may", [_role]),
 } if {
+	not _self_access
 	not input.principal.role == "requester"
 }
 
@@ -13,6 +14,30 @@ reasons contains {
 	"code": "not_authorized",
 	"message": sprintf("organisation %s is not authorised for procedure %s on service %s", [_org, _procedure, _service]),
 } if {
+	not _self_access
 	input.principal.role == "requester"
 	not _org_procedure.services[input.service.name] == true
+}
+
+# A citizen reads her own data, and never another's, whatever the request says.
+reasons contains {
+	"code": "not_authorized",
+	"message": sprintf("a principal with role %s may not read a citizen's data as its own; only the citizen may", [_role]),
+} if {
+	_self_access
+	not input.principal.role == "citizen"
+}
+
+reasons contains {
+	"code": "not_authorized",
+	"message": "a citizen may read only her own data",
+} if {
+	_self_access
+	input.principal.role == "citizen"
+	not _own_data
+}
+
+_own_data if {
+	input.principal.sub != ""
+	input.request.subject.id == input.principal.sub
 }

@@ -68,3 +68,44 @@ test_authz_denies_missing_principal if {
 		"message": "a principal with role (none) may not query services; only requester organisations may",
 	}}
 }
+
+_self_input(principal, subject) := {
+	"access": "self",
+	"request": {"subject": {"id_type": "DNI", "id": subject}, "params": {"municipality": "08019"}},
+	"principal": principal,
+	"service": _discapacitat,
+	"consent": null,
+	"objection": null,
+	"now": "2026-11-23T10:00:00Z",
+}
+
+test_self_access_allows_her_own_data if {
+	d := data.pont.decision with input as _self_input({"role": "citizen", "sub": "12345678Z"}, "12345678Z")
+		with data.authorisations as _authorisations
+		with data.purposes as _purposes
+		with data.laws as _laws
+	d.allow == true
+	d.fields == "*"
+}
+
+test_self_access_denies[note] if {
+	some note, tc in {
+		"another citizen's data": {
+			"principal": {"role": "citizen", "sub": "12345678Z"}, "subject": "00000000T",
+			"want": "a citizen may read only her own data",
+		},
+		"citizen without subject": {
+			"principal": {"role": "citizen", "sub": ""}, "subject": "",
+			"want": "a citizen may read only her own data",
+		},
+		"a requester": {
+			"principal": {"role": "requester", "org": "P0801900B"}, "subject": "12345678Z",
+			"want": "a principal with role requester may not read a citizen's data as its own; only the citizen may",
+		},
+	}
+	d := data.pont.decision with input as _self_input(tc.principal, tc.subject)
+		with data.authorisations as _authorisations
+		with data.purposes as _purposes
+		with data.laws as _laws
+	d.deny == [{"code": "not_authorized", "message": tc.want}]
+}

@@ -31,4 +31,8 @@ _purpose := input.request.purpose if input.request.purpose != ""
 
 # The organisation's entry for this procedure: a keyed lookup (a scan over
 # the matrix costs twenty times more per request).
+# _self_access: a citizen reading her own data from her carpeta
+# (GET /v1/me/data/{service}); the requester rules do not apply to it.
+_self_access if input.access == "self"
+
 _org_procedure := data.authorisations[input.principal.org].procedures[input.request.procedure.code]

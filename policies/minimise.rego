@@ -7,9 +7,15 @@ _purpose_rule := input.service.purposes[input.request.purpose]
 # No rule for the purpose means no field: minimisation fails closed.
 default fields := []
 
-fields := "*" if _purpose_rule.fields == "*"
+fields := "*" if _self_access
+
+fields := "*" if {
+	not _self_access
+	_purpose_rule.fields == "*"
+}
 
 fields := f if {
+	not _self_access
 	f := _purpose_rule.fields
 	is_array(f)
 }

@@ -93,6 +93,7 @@ func New(cfg Config) (http.Handler, error) {
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
 			r.Post("/services/{service}/queries", s.query)
+			r.Route("/me", s.citizenRoutes)
 			r.Group(func(r chi.Router) {
 				r.Use(requireRole(s.log, auth.RoleAuditor))
 				r.Get("/audit/transfers", s.searchTransfers)

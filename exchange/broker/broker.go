@@ -178,7 +178,7 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	reg := prometheus.NewRegistry()
 	metrics := api.NewMetrics(reg)
 	pipe, err := pipeline.New(pipeline.Config{
-		Catalog: cfg.Catalog, Policy: engine, Router: rt, Log: b.audit,
+		Catalog: cfg.Catalog, Policy: engine, Router: rt, Log: b.audit, Citizens: b.store,
 		Node: cfg.Node, Observer: metrics,
 	})
 	if err != nil {

@@ -58,10 +58,12 @@ type Observer interface {
 
 // Config holds the parts a Pipeline drives. All but Observer and Now are required.
 type Config struct {
-	Catalog  *catalog.Catalog
-	Policy   *policy.Engine
-	Router   *router.Router
-	Log      *audit.Log
+	Catalog *catalog.Catalog
+	Policy  *policy.Engine
+	Router  *router.Router
+	Log     *audit.Log
+	// Citizens holds consents and objections; nil means none are recorded.
+	Citizens store.Citizens
 	Node     string           // recorded in every transfer
 	Observer Observer         // nil: nothing observed
 	Now      func() time.Time // defaults to time.Now
@@ -113,17 +115,41 @@ func (f *Failure) Unwrap() error { return f.Err }
 // committed) otherwise. If the record cannot be committed the error is
 // fault.StoreUnavailable and no data is returned.
 func (p *Pipeline) Query(ctx context.Context, principal auth.Principal, service string, body []byte) (Answer, error) {
+	return p.recorded(ctx, principal, KindQuery, service, func(rec *store.Transfer) (Answer, error) {
+		return p.answerQuery(ctx, principal, service, body, rec)
+	})
+}
+
+// SelfAccess answers a citizen's read of her own data on service, with
+// params as the service's params object. The subject is always the
+// principal's own: nothing in the request can name another. It is recorded
+// like a query, as KindSelfAccess.
+func (p *Pipeline) SelfAccess(ctx context.Context, principal auth.Principal, service string, params json.RawMessage) (Answer, error) {
+	return p.recorded(ctx, principal, KindSelfAccess, service, func(rec *store.Transfer) (Answer, error) {
+		return p.answerSelf(ctx, principal, service, params, rec)
+	})
+}
+
+// Kinds of transfer records.
+const (
+	KindQuery      = "query"
+	KindSelfAccess = "self_access"
+)
+
+// recorded runs answer with a new transfer record and commits the record
+// before it returns anything.
+func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind, service string, answer func(*store.Transfer) (Answer, error)) (Answer, error) {
 	start := p.cfg.Now()
 	rec := store.Transfer{
 		ID:           audit.NewID(),
 		Time:         start.UTC().Truncate(time.Microsecond),
 		Node:         p.cfg.Node,
-		Kind:         "query",
+		Kind:         kind,
 		RequesterOrg: principal.Org,
 		Service:      service,
 		Decision:     store.Deny,
 	}
-	ans, err := p.answer(ctx, principal, service, body, &rec)
+	ans, err := answer(&rec)
 	rec.LatencyMicros = p.cfg.Now().Sub(start).Microseconds()
 	if err != nil {
 		rec.Outcome = string(fault.CodeOf(err))
@@ -158,44 +184,145 @@ func (p *Pipeline) commit(ctx context.Context, rec store.Transfer) error {
 	return nil
 }
 
-// answer runs the steps, filling rec as it learns; it returns the answer or
-// the error that ended the request.
-func (p *Pipeline) answer(ctx context.Context, principal auth.Principal, service string, body []byte, rec *store.Transfer) (Answer, error) {
+// answerQuery runs a requester's query, filling rec as it learns; it
+// returns the answer or the error that ended the request.
+func (p *Pipeline) answerQuery(ctx context.Context, principal auth.Principal, service string, body []byte, rec *store.Transfer) (Answer, error) {
 	q, err := envelope.Parse(body)
 	describe(rec, q) // even when refused: an auditor searches attempts by subject too
 	if err != nil {
-		rec.Reasons = reasonsOf(err)
+		return Answer{}, refused(rec, err)
+	}
+	svc, err := p.service(service, q.Params)
+	if err != nil {
+		return Answer{}, refused(rec, err)
+	}
+	consent, objection, err := p.citizenRecords(ctx, svc, q)
+	if err != nil {
 		return Answer{}, err
 	}
-
-	svc, ok := p.cfg.Catalog.Service(service)
-	if !ok {
-		err := fault.New(fault.UnknownService, "the catalog has no service %q", service)
-		rec.Reasons = reasonsOf(err)
-		return Answer{}, err
-	}
-	if fields := svc.ValidateParams(q.Params); len(fields) > 0 {
-		err := fault.Invalid(fault.InvalidRequest, fields...)
-		rec.Reasons = reasonsOf(err)
-		return Answer{}, err
-	}
-
-	dec, err := p.cfg.Policy.Decide(ctx, policy.Input{
+	dec, err := p.decide(ctx, rec, policy.Input{
 		Request:   q.PolicyView(),
-		Principal: policy.Principal{Role: string(principal.Role), Org: principal.Org, Sub: principal.Sub, Owner: principal.Owner},
+		Principal: policyPrincipal(principal),
+		Service:   svc.PolicyView(),
+		Consent:   consent,
+		Objection: objection,
+		Now:       p.cfg.Now(),
+	})
+	if err != nil {
+		return Answer{}, err
+	}
+	return p.serve(ctx, svc, q, dec, rec)
+}
+
+// answerSelf runs a citizen's read of her own data.
+func (p *Pipeline) answerSelf(ctx context.Context, principal auth.Principal, service string, params json.RawMessage, rec *store.Transfer) (Answer, error) {
+	q := envelope.Query{
+		Subject: envelope.Subject{IDType: idType(principal.Sub), ID: principal.Sub},
+		Params:  params,
+	}
+	describe(rec, q)
+	rec.LegalBasis = "self"
+	svc, err := p.service(service, params)
+	if err != nil {
+		return Answer{}, refused(rec, err)
+	}
+	dec, err := p.decide(ctx, rec, policy.Input{
+		Access:    policy.AccessSelf,
+		Request:   q.PolicyView(),
+		Principal: policyPrincipal(principal),
 		Service:   svc.PolicyView(),
 		Now:       p.cfg.Now(),
 	})
+	if err != nil {
+		return Answer{}, err
+	}
+	return p.serve(ctx, svc, q, dec, rec)
+}
+
+// service looks the service up and checks params against its schema.
+func (p *Pipeline) service(name string, params json.RawMessage) (*catalog.Service, error) {
+	svc, ok := p.cfg.Catalog.Service(name)
+	if !ok {
+		return nil, fault.New(fault.UnknownService, "the catalog has no service %q", name)
+	}
+	if fields := svc.ValidateParams(params); len(fields) > 0 {
+		return nil, fault.Invalid(fault.InvalidRequest, fields...)
+	}
+	return svc, nil
+}
+
+// citizenRecords fetches what the citizen recorded that the policy weighs:
+// the consent named as legal basis, and her objection to presumed
+// consultation of this service and procedure. Absent records are nil.
+func (p *Pipeline) citizenRecords(ctx context.Context, svc *catalog.Service, q envelope.Query) (consent, objection any, err error) {
+	if p.cfg.Citizens == nil {
+		return nil, nil, nil
+	}
+	switch q.LegalBasis.Type {
+	case envelope.BasisConsent:
+		c, err := p.cfg.Citizens.GetConsent(ctx, q.LegalBasis.ConsentID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, nil, fault.Wrap(fault.StoreUnavailable, err, "the consent could not be read")
+		default:
+			consent = consentView(c)
+		}
+	case envelope.BasisPresumed:
+		o, err := p.cfg.Citizens.FindObjection(ctx, q.Subject.ID, svc.Name, q.Procedure.Code)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, nil, fault.Wrap(fault.StoreUnavailable, err, "the citizen's objections could not be read")
+		default:
+			objection = map[string]any{"id": o.ID, "service": o.Service, "procedure": o.Procedure}
+		}
+	}
+	return consent, objection, nil
+}
+
+// consentView is a consent as the policies see it.
+func consentView(c store.Consent) map[string]any {
+	services := make([]any, len(c.Services))
+	for i, s := range c.Services {
+		services[i] = s
+	}
+	var revoked any
+	if c.RevokedAt != nil {
+		revoked = c.RevokedAt.UTC().Format(time.RFC3339Nano)
+	}
+	return map[string]any{
+		"id": c.ID, "subject": c.Subject, "requester": c.Requester, "procedure": c.Procedure,
+		"services": services, "purpose": c.Purpose,
+		"expires_at": c.ExpiresAt.UTC().Format(time.RFC3339Nano), "revoked_at": revoked,
+	}
+}
+
+// decide asks the policy and records its decision and reasons in rec.
+func (p *Pipeline) decide(ctx context.Context, rec *store.Transfer, in policy.Input) (policy.Decision, error) {
+	dec, err := p.cfg.Policy.Decide(ctx, in)
 	rec.PolicyRevision = p.cfg.Policy.Revision()
 	if err != nil {
-		return Answer{}, fault.Wrap(fault.Internal, err, "the policy could not decide")
+		return dec, fault.Wrap(fault.Internal, err, "the policy could not decide")
 	}
 	if !dec.Allow {
 		rec.Reasons = storeReasons(dec.Deny)
-		return Answer{}, denial(dec.Deny)
+		return dec, denial(dec.Deny)
 	}
 	rec.Decision = store.Allow
+	return dec, nil
+}
 
+// serve runs an allowed request: route, call the adapter, check its answer
+// and keep only what the decision lets out.
+func (p *Pipeline) serve(ctx context.Context, svc *catalog.Service, q envelope.Query, dec policy.Decision, rec *store.Transfer) (Answer, error) {
+	var expected map[string]json.RawMessage
+	if dec.VerifyOnly {
+		var err error
+		if expected, err = expectations(q.Params, dec); err != nil {
+			return Answer{}, err
+		}
+	}
 	adapter, err := p.cfg.Router.Route(svc, q.Params)
 	if err != nil {
 		return Answer{}, err
@@ -204,14 +331,17 @@ func (p *Pipeline) answer(ctx context.Context, principal auth.Principal, service
 	rec.Adapter, rec.AdapterVersion, rec.ModuleSHA256 = m.Name, m.Version, adapter.SHA256()
 
 	data, err := p.call(ctx, adapter, svc, q, rec)
-	if err != nil {
-		if dec.VerifyOnly && fault.CodeOf(err) == fault.SubjectNotFound {
-			return p.verdict(svc, adapter, rec.ID, false), nil
-		}
-		return Answer{}, err
-	}
 	if dec.VerifyOnly {
-		return p.verdict(svc, adapter, rec.ID, true), nil
+		switch {
+		case fault.CodeOf(err) == fault.SubjectNotFound:
+			return p.verdict(svc, adapter, rec.ID, false), nil
+		case err != nil:
+			return Answer{}, err
+		}
+		return p.verdict(svc, adapter, rec.ID, matches(data, expected)), nil
+	}
+	if err != nil {
+		return Answer{}, err
 	}
 	if !dec.AllFields {
 		if data, err = minimise(data, dec.Fields); err != nil {
@@ -225,6 +355,24 @@ func (p *Pipeline) answer(ctx context.Context, principal auth.Principal, service
 		Data:       data,
 		Source:     sourceOf(adapter),
 	}, nil
+}
+
+// refused notes a request refused before the policy in rec and returns err.
+func refused(rec *store.Transfer, err error) error {
+	rec.Reasons = reasonsOf(err)
+	return err
+}
+
+func policyPrincipal(p auth.Principal) policy.Principal {
+	return policy.Principal{Role: string(p.Role), Org: p.Org, Sub: p.Sub, Owner: p.Owner}
+}
+
+// idType tells a citizen's document type from its number: NIEs start with X, Y or Z.
+func idType(id string) string {
+	if id != "" && (id[0] == 'X' || id[0] == 'Y' || id[0] == 'Z') {
+		return envelope.IDTypeNIE
+	}
+	return envelope.IDTypeDNI
 }
 
 func (p *Pipeline) call(ctx context.Context, adapter *wasmhost.Adapter, svc *catalog.Service, q envelope.Query, rec *store.Transfer) (json.RawMessage, error) {

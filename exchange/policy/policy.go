@@ -48,7 +48,16 @@ type Input struct {
 	Consent   any            // the consent record named by the legal basis, or nil
 	Objection any            // the citizen's objection to this service, or nil
 	Now       time.Time      // the decision's time, given to the policies as RFC 3339
+	// Access is what kind of access is decided: AccessQuery (the default)
+	// for a requester's query, AccessSelf for a citizen reading her own data.
+	Access string
 }
+
+// Kinds of access, given to the policies as input.access.
+const (
+	AccessQuery = "query"
+	AccessSelf  = "self"
+)
 
 // Decision is the policies' answer for one query.
 type Decision struct {
@@ -162,7 +171,12 @@ func (in Input) value() (ast.Value, error) {
 		item("sub", ast.String(in.Principal.Sub)),
 		item("owner", ast.String(in.Principal.Owner)),
 	)
+	access := in.Access
+	if access == "" {
+		access = AccessQuery
+	}
 	return ast.NewObject(
+		item("access", ast.String(access)),
 		item("request", request),
 		item("principal", principal),
 		item("service", service),

@@ -100,8 +100,62 @@ type Store interface {
 	SearchTransfers(ctx context.Context, f Filter) (Page, error)
 	// GetTransfer answers one record or ErrNotFound.
 	GetTransfer(ctx context.Context, id string) (Transfer, error)
+	// Citizens holds consents and objections.
+	Citizens
 	// Ping reports whether the store can serve.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error
+}
+
+// Consent is a citizen's recorded consent, from her carpeta: she allows
+// Requester to consult Services for Procedure and Purpose until ExpiresAt.
+type Consent struct {
+	ID        string     `json:"id"` // UUIDv7 text
+	Subject   string     `json:"subject"`
+	Requester string     `json:"requester"`
+	Procedure string     `json:"procedure"`
+	Services  []string   `json:"services"`
+	Purpose   string     `json:"purpose"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+}
+
+// Objection is a citizen's objection (Llei 39/2015, art. 28.2) to presumed
+// consultation of Service; for every procedure when Procedure is empty.
+type Objection struct {
+	ID        string    `json:"id"` // UUIDv7 text
+	Subject   string    `json:"subject"`
+	Service   string    `json:"service"`
+	Procedure string    `json:"procedure,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Citizens is the state a citizen manages from her carpeta. Every method is
+// scoped to one subject, so that no call can reach another citizen's records.
+type Citizens interface {
+	// CreateConsent stores c (ID, CreatedAt set by the caller).
+	CreateConsent(ctx context.Context, c Consent) error
+	// GetConsent answers the consent with id, whoever's it is (the policy
+	// checks that it is the query subject's), or ErrNotFound.
+	GetConsent(ctx context.Context, id string) (Consent, error)
+	// ListConsents answers subject's consents, newest first, revoked ones included.
+	ListConsents(ctx context.Context, subject string) ([]Consent, error)
+	// RevokeConsent marks subject's consent id revoked at the given time and
+	// answers it; ErrNotFound when subject has no such consent. Revoking twice
+	// keeps the first time.
+	RevokeConsent(ctx context.Context, subject, id string, at time.Time) (Consent, error)
+	// CreateObjection stores o (ID, CreatedAt set by the caller). An
+	// objection equal in subject, service and procedure to an existing one is
+	// not duplicated: the existing one is answered.
+	CreateObjection(ctx context.Context, o Objection) (Objection, error)
+	// ListObjections answers subject's objections, newest first.
+	ListObjections(ctx context.Context, subject string) ([]Objection, error)
+	// DeleteObjection removes subject's objection id; ErrNotFound when none.
+	DeleteObjection(ctx context.Context, subject, id string) error
+	// FindObjection answers subject's objection that applies to service and
+	// procedure: one for that procedure, or one for every procedure (empty
+	// Procedure); ErrNotFound when none applies.
+	FindObjection(ctx context.Context, subject, service, procedure string) (Objection, error)
 }

@@ -38,6 +38,13 @@ type Limits struct {
 	// MaxHTTPResponseBytes caps a response body that http_call reads.
 	// Defaults to 4 MiB; at most 16 MiB.
 	MaxHTTPResponseBytes int
+	// LogRate is how many log lines a second an adapter may write, all its
+	// instances together (log, stdout and stderr), once its burst is spent;
+	// lines over it are dropped and counted. Defaults to 100; at most 10000.
+	LogRate float64
+	// LogBurst is how many log lines an adapter may write at once. Defaults
+	// to 200; at most 100000.
+	LogBurst int
 }
 
 // defaultLimits are the limits of an adapter whose manifest asks nothing.
@@ -49,6 +56,8 @@ var defaultLimits = Limits{
 	PoolMax:              4,
 	PoolWait:             time.Second,
 	MaxHTTPResponseBytes: 4 << 20,
+	LogRate:              100,
+	LogBurst:             200,
 }
 
 // maxLimits are the ceilings no manifest can raise a limit past.
@@ -60,6 +69,8 @@ var maxLimits = Limits{
 	PoolMax:              64,
 	PoolWait:             30 * time.Second,
 	MaxHTTPResponseBytes: 16 << 20,
+	LogRate:              10000,
+	LogBurst:             100000,
 }
 
 // or fills l's zero fields from d.
@@ -85,6 +96,12 @@ func (l Limits) or(d Limits) Limits {
 	if l.MaxHTTPResponseBytes <= 0 {
 		l.MaxHTTPResponseBytes = d.MaxHTTPResponseBytes
 	}
+	if l.LogRate <= 0 {
+		l.LogRate = d.LogRate
+	}
+	if l.LogBurst <= 0 {
+		l.LogBurst = d.LogBurst
+	}
 	return l
 }
 
@@ -97,6 +114,8 @@ func (l Limits) capped(m Limits) Limits {
 	l.PoolMin = min(l.PoolMin, l.PoolMax)
 	l.PoolWait = min(l.PoolWait, m.PoolWait)
 	l.MaxHTTPResponseBytes = min(l.MaxHTTPResponseBytes, m.MaxHTTPResponseBytes)
+	l.LogRate = min(l.LogRate, m.LogRate)
+	l.LogBurst = min(l.LogBurst, m.LogBurst)
 	return l
 }
 

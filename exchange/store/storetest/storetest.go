@@ -1,5 +1,6 @@
 // Package storetest is the conformance suite of store.Store: one black-box
-// test, through the public interface only, that every backend runs, so that
+// test, through the public interface only (transfer log here, consents and
+// objections in citizens.go), that every backend runs, so that
 // pont dev (SQLite) and production (PostgreSQL) keep the same behaviour. It
 // changes when the store.Store contract changes.
 package storetest
@@ -47,6 +48,16 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"BatchAtomicity", testBatchAtomicity},
 		{"CanceledContext", testCanceledContext},
 		{"ConcurrentAppends", testConcurrentAppends},
+		{"ConsentRoundTrip", testConsentRoundTrip},
+		{"ConsentNotFound", testConsentNotFound},
+		{"ListConsents", testListConsents},
+		{"RevokeConsent", testRevokeConsent},
+		{"ObjectionRoundTrip", testObjectionRoundTrip},
+		{"ListObjections", testListObjections},
+		{"ObjectionIdempotent", testObjectionIdempotent},
+		{"ConcurrentObjections", testConcurrentObjections},
+		{"DeleteObjection", testDeleteObjection},
+		{"FindObjection", testFindObjection},
 		{"Ping", testPing},
 		{"AfterClose", testAfterClose},
 	}
@@ -642,4 +653,24 @@ func testAfterClose(t *testing.T, s store.Store) {
 	if err := s.Ping(ctx); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("Ping after Close: err = %v, want ErrUnavailable", err)
 	}
+	unavailable := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s after Close: err = %v, want ErrUnavailable", what, err)
+		}
+	}
+	unavailable("CreateConsent", s.CreateConsent(ctx, openConsent(1, alice, base)))
+	_, err := s.GetConsent(ctx, id(1))
+	unavailable("GetConsent", err)
+	_, err = s.ListConsents(ctx, alice)
+	unavailable("ListConsents", err)
+	_, err = s.RevokeConsent(ctx, alice, id(1), base)
+	unavailable("RevokeConsent", err)
+	_, err = s.CreateObjection(ctx, objection(1, alice, "padro", "", base))
+	unavailable("CreateObjection", err)
+	_, err = s.ListObjections(ctx, alice)
+	unavailable("ListObjections", err)
+	unavailable("DeleteObjection", s.DeleteObjection(ctx, alice, id(1)))
+	_, err = s.FindObjection(ctx, alice, "padro", "")
+	unavailable("FindObjection", err)
 }

@@ -1,10 +1,12 @@
-// Package query holds the SQL shape of the transfer log that both SQL
-// backends share: its columns, how a Filter becomes a WHERE clause, and how
-// a row becomes a store.Transfer. It changes when the Transfer record or the
-// Filter changes, so that the two backends cannot drift apart.
+// Package query holds the SQL that both SQL backends share: the transfer
+// log's columns, how a Filter becomes a WHERE clause and how a row becomes a
+// store.Transfer; and the statements of consents and objections (see
+// citizens.go). It changes when a record, the Filter or the Citizens
+// contract changes, so that the two backends cannot drift apart.
 package query
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -48,20 +50,61 @@ var ColumnList = strings.Join(Columns, ", ")
 type Dialect struct {
 	// Placeholder returns the n-th (1-based) parameter marker: "?" or "$n".
 	Placeholder func(n int) string
-	// Time converts a time to the value the "at" column compares with.
+	// Time converts a time to the value a time column ("at", "created_at"...)
+	// holds and compares with.
 	Time func(time.Time) any
+	// TimeDest returns a scan destination for a time column, which may be
+	// NULL, and a function that answers, once scanned, the time in UTC or
+	// nil for NULL.
+	TimeDest func() (dest any, value func() *time.Time)
 }
 
 // SQLite is the dialect of the embedded store: "at" holds Unix microseconds.
 var SQLite = Dialect{
 	Placeholder: func(int) string { return "?" },
 	Time:        func(t time.Time) any { return t.UnixMicro() },
+	TimeDest: func() (any, func() *time.Time) {
+		var v sql.NullInt64
+		return &v, func() *time.Time {
+			if !v.Valid {
+				return nil
+			}
+			t := time.UnixMicro(v.Int64).UTC()
+			return &t
+		}
+	},
 }
 
 // Postgres is the dialect of the production store: "at" is a timestamptz.
 var Postgres = Dialect{
 	Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
 	Time:        func(t time.Time) any { return t.UTC() },
+	TimeDest: func() (any, func() *time.Time) {
+		var v *time.Time // pgx scans NULL as nil
+		return &v, func() *time.Time {
+			if v == nil {
+				return nil
+			}
+			t := v.UTC().Truncate(time.Microsecond)
+			return &t
+		}
+	},
+}
+
+// Bind returns q with each "?" replaced by d's parameter marker, numbered
+// in order. The shared statements hold no "?" but parameters.
+func (d Dialect) Bind(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString(d.Placeholder(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Args returns t's column values in Columns order, the time converted by d
