@@ -3,12 +3,15 @@ package plugins
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 
@@ -24,13 +27,23 @@ const buildParallelism = 2
 
 // Build compiles every reference adapter for GOOS=wasip1 GOARCH=wasm as a
 // reactor (-buildmode=c-shared), once per plugin, and writes one module per
-// manifest to outDir as <adapter-name>.wasm with the manifest embedded. It
-// needs the go command and the module's source tree; it returns the paths
-// written, sorted.
+// manifest to outDir as <adapter-name>.wasm with the manifest embedded; and
+// it compiles the adapters written in other languages (Foreigns) the same
+// way when Node.js and npm are installed (AssemblyScript, installed from
+// the package-lock into the user's cache directory on first use): none of
+// the catalog's sources needs them, so a machine with only Go still builds
+// everything pont dev runs. It needs the go command and the module's
+// source tree; it returns the paths written, sorted.
 func Build(ctx context.Context, outDir string) ([]string, error) {
 	plugins, err := Plugins()
 	if err != nil {
 		return nil, err
+	}
+	var foreigns []Foreign
+	if NodeAvailable() {
+		if foreigns, err = Foreigns(); err != nil {
+			return nil, err
+		}
 	}
 	root, err := moduleRoot(ctx)
 	if err != nil {
@@ -49,14 +62,25 @@ func Build(ctx context.Context, outDir string) ([]string, error) {
 	// the builds still running and is the one reported.
 	bctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	written := make([][]string, len(plugins))
+	type job func(ctx context.Context) ([]string, error)
+	var jobs []job
+	for _, p := range plugins {
+		jobs = append(jobs, func(ctx context.Context) ([]string, error) { return buildPlugin(ctx, root, tmp, outDir, p) })
+	}
+	for _, f := range foreigns {
+		jobs = append(jobs, func(ctx context.Context) ([]string, error) {
+			path, err := buildForeign(ctx, root, tmp, outDir, f)
+			return []string{path}, err
+		})
+	}
+	written := make([][]string, len(jobs))
 	var (
 		mu       sync.Mutex
 		firstErr error
 		wg       sync.WaitGroup
 	)
 	sem := make(chan struct{}, buildParallelism)
-	for i, p := range plugins {
+	for i, j := range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -65,7 +89,7 @@ func Build(ctx context.Context, outDir string) ([]string, error) {
 			if bctx.Err() != nil {
 				return
 			}
-			paths, err := buildPlugin(bctx, root, tmp, outDir, p)
+			paths, err := j(bctx)
 			if err != nil {
 				mu.Lock()
 				if firstErr == nil {
@@ -89,7 +113,113 @@ func Build(ctx context.Context, outDir string) ([]string, error) {
 	for _, w := range written {
 		paths = append(paths, w...)
 	}
+	sort.Strings(paths)
 	return paths, nil
+}
+
+// NodeAvailable reports whether node and npm are on the PATH, which the
+// adapters written in AssemblyScript need to be built.
+func NodeAvailable() bool {
+	_, errNode := exec.LookPath("node")
+	_, errNpm := exec.LookPath("npm")
+	return errNode == nil && errNpm == nil
+}
+
+// buildForeign compiles an adapter written in another language and writes
+// <outDir>/<adapter-name>.wasm with its manifest embedded.
+func buildForeign(ctx context.Context, root, tmp, outDir string, f Foreign) (string, error) {
+	wasm, err := compileAssemblyScript(ctx, filepath.Join(root, "plugins", filepath.FromSlash(f.Dir)), tmp, f.Manifest.Name)
+	if err != nil {
+		return "", err
+	}
+	out, err := manifest.Embed(wasm, f.Manifest)
+	if err != nil {
+		return "", fmt.Errorf("plugins: embed the manifest of %s: %w", f.Manifest.Name, err)
+	}
+	dst := filepath.Join(outDir, f.Manifest.Name+".wasm")
+	if err := writeFileAtomic(dst, out); err != nil {
+		return "", err
+	}
+	return dst, nil
+}
+
+// compileAssemblyScript compiles dir/assembly/index.ts into a reactor: its
+// start function exported as _initialize (the host calls it first), its
+// abort routed to the adapter's own onAbort so that the module imports
+// nothing but pont, and the incremental garbage collector.
+func compileAssemblyScript(ctx context.Context, dir, tmp, name string) ([]byte, error) {
+	asc, err := installAssemblyScript(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	out := filepath.Join(tmp, name+".wasm")
+	cmd := exec.CommandContext(ctx, "node", asc, "assembly/index.ts",
+		"--outFile", out, "-O3", "--runtime", "incremental",
+		"--exportStart", "_initialize", "--use", "abort=assembly/index/onAbort")
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("plugins: build %s with AssemblyScript: %w: %s", name, err, strings.TrimSpace(stderr.String()))
+	}
+	wasm, err := os.ReadFile(out)
+	if err != nil {
+		return nil, fmt.Errorf("plugins: read the module of %s: %w", name, err)
+	}
+	return wasm, nil
+}
+
+// installAssemblyScript installs the compiler that dir's package-lock.json
+// pins, with npm ci, into the user's cache directory (one directory per
+// lock file, so that builds share it and the source tree stays clean), and
+// returns the path of asc.js. Concurrent builds install into their own
+// temporary directories; the first rename wins and the others use it.
+func installAssemblyScript(ctx context.Context, dir string) (string, error) {
+	pkg, err := os.ReadFile(filepath.Join(dir, "package.json"))
+	if err != nil {
+		return "", fmt.Errorf("plugins: AssemblyScript: %w", err)
+	}
+	lock, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
+	if err != nil {
+		return "", fmt.Errorf("plugins: AssemblyScript: %w", err)
+	}
+	sum := sha256.Sum256(append(append(pkg, 0), lock...))
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	target := filepath.Join(base, "pont", "npm", hex.EncodeToString(sum[:8]))
+	asc := filepath.Join(target, "node_modules", "assemblyscript", "bin", "asc.js")
+	if _, err := os.Stat(asc); err == nil {
+		return asc, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return "", fmt.Errorf("plugins: AssemblyScript: %w", err)
+	}
+	work, err := os.MkdirTemp(filepath.Dir(target), ".install-")
+	if err != nil {
+		return "", fmt.Errorf("plugins: AssemblyScript: %w", err)
+	}
+	defer os.RemoveAll(work)
+	for name, b := range map[string][]byte{"package.json": pkg, "package-lock.json": lock} {
+		if err := os.WriteFile(filepath.Join(work, name), b, 0o644); err != nil {
+			return "", fmt.Errorf("plugins: AssemblyScript: %w", err)
+		}
+	}
+	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error")
+	cmd.Dir = work
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("plugins: installing AssemblyScript with npm ci (Node.js and npm are needed to build the AssemblyScript adapter): %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	if err := os.Rename(work, target); err != nil {
+		// Another build installed the same lock file first.
+		if _, serr := os.Stat(asc); serr != nil {
+			return "", fmt.Errorf("plugins: AssemblyScript: install into %s: %w", target, err)
+		}
+	}
+	return asc, nil
 }
 
 // buildPlugin compiles one plugin and writes a module per manifest.

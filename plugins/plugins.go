@@ -1,8 +1,9 @@
 // Package plugins holds Pont's five reference adapters, each a data owner's
-// example, with the simulated source systems they talk to. This root package
-// builds the adapters into Wasm modules with their manifests embedded and
-// serves every simulated source from one handler; it changes when an
-// adapter or a simulated source is added or renamed.
+// example, with the simulated source systems they talk to, and one adapter
+// written in another language than Go (AssemblyScript) from ABI.md alone.
+// This root package builds the adapters into Wasm modules with their
+// manifests embedded and serves every simulated source from one handler; it
+// changes when an adapter or a simulated source is added or renamed.
 package plugins
 
 import (
@@ -41,6 +42,53 @@ type Plugin struct {
 
 //go:embed */manifests/*.json
 var manifestFiles embed.FS
+
+//go:embed */adapter-as/manifest.json
+var foreignManifests embed.FS
+
+// Foreign is a reference adapter written in another language than Go, to
+// prove that ABI.md is enough to write one. It mirrors a Go adapter (its
+// twin), answers the same service and scope under another adapter name, and
+// can take its twin's scope over with pont dev --adapter.
+type Foreign struct {
+	// Dir is the adapter's directory under plugins/, e.g.
+	// "prestacions/adapter-as": an npm package whose package-lock.json pins
+	// the compiler.
+	Dir string
+	// Language is the source language: "assemblyscript".
+	Language string
+	// Twin is the Go plugin it mirrors (a Plugin's Dir).
+	Twin string
+	// Manifest is the adapter's manifest (Dir/manifest.json).
+	Manifest manifest.Manifest
+}
+
+// Foreigns returns the reference adapters written in other languages,
+// sorted by name, with their manifests read and validated.
+func Foreigns() ([]Foreign, error) {
+	files, err := fs.Glob(foreignManifests, "*/adapter-as/manifest.json")
+	if err != nil {
+		return nil, fmt.Errorf("plugins: list manifests: %w", err)
+	}
+	var out []Foreign
+	for _, file := range files {
+		b, err := fs.ReadFile(foreignManifests, file)
+		if err != nil {
+			return nil, fmt.Errorf("plugins: read %s: %w", file, err)
+		}
+		m, err := manifest.Parse(b)
+		if err != nil {
+			return nil, fmt.Errorf("plugins: %s: %w", file, err)
+		}
+		twin := strings.SplitN(file, "/", 2)[0]
+		if _, ok := sources[twin]; !ok {
+			return nil, fmt.Errorf("plugins: %s: no plugin %s to mirror", file, twin)
+		}
+		out = append(out, Foreign{Dir: path.Dir(file), Language: "assemblyscript", Twin: twin, Manifest: m})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Manifest.Name < out[j].Manifest.Name })
+	return out, nil
+}
 
 var sources = map[string]func(scope string) http.Handler{
 	"padro":            padro.New,

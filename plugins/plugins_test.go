@@ -39,6 +39,31 @@ func manifests(t *testing.T) map[string]manifest.Manifest {
 	return out
 }
 
+// TestForeignManifests holds each adapter in another language to its Go
+// twin: the same service, scope, owner, config and allowed hosts, under its
+// own name, so that it can take the twin's scope over (pont dev --adapter).
+func TestForeignManifests(t *testing.T) {
+	foreigns, err := Foreigns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(foreigns) != 1 || foreigns[0].Manifest.Name != "prestacions-as" || foreigns[0].Dir != "prestacions/adapter-as" {
+		t.Fatalf("Foreigns = %+v, want prestacions-as in prestacions/adapter-as", foreigns)
+	}
+	ms := manifests(t)
+	for _, f := range foreigns {
+		twin, ok := ms[f.Twin]
+		if !ok {
+			t.Fatalf("%s: no twin manifest %s", f.Manifest.Name, f.Twin)
+		}
+		m := f.Manifest
+		if m.Name == twin.Name || m.Scope != twin.Scope || m.Owner != twin.Owner ||
+			!slices.Equal(m.Services, twin.Services) || !slices.Equal(m.AllowedHosts, twin.AllowedHosts) || !slices.Equal(m.Config, twin.Config) {
+			t.Errorf("%s: manifest %+v does not mirror its twin's %+v", m.Name, m, twin)
+		}
+	}
+}
+
 // TestManifestsMatchCatalog holds the manifests and the catalog's sources to
 // each other: a mismatch would only show at pont dev's start.
 func TestManifestsMatchCatalog(t *testing.T) {
@@ -222,11 +247,21 @@ func TestBuild(t *testing.T) {
 	for _, p := range paths {
 		got = append(got, strings.TrimSuffix(filepath.Base(p), ".wasm"))
 	}
-	slices.Sort(got)
-	if !reflect.DeepEqual(got, adapterNames) {
-		t.Fatalf("Build wrote %v, want %v", got, adapterNames)
-	}
 	want := manifests(t)
+	foreigns, err := Foreigns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantNames := slices.Clone(adapterNames)
+	for _, f := range foreigns {
+		want[f.Manifest.Name] = f.Manifest
+		wantNames = append(wantNames, f.Manifest.Name)
+	}
+	slices.Sort(got)
+	slices.Sort(wantNames)
+	if !reflect.DeepEqual(got, wantNames) {
+		t.Fatalf("Build wrote %v, want %v", got, wantNames)
+	}
 	for _, p := range paths {
 		wasm, err := os.ReadFile(p)
 		if err != nil {
@@ -245,8 +280,8 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != len(adapterNames) {
-		t.Errorf("the output directory holds %d entries, want only the %d modules", len(entries), len(adapterNames))
+	if len(entries) != len(wantNames) {
+		t.Errorf("the output directory holds %d entries, want only the %d modules", len(entries), len(wantNames))
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,6 +22,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	data := fs.String("data", "./.pont-dev", "data directory: embedded store, development keys, compilation cache")
 	modules := fs.String("modules", defaultModulesDir(), "directory of the adapters' .wasm modules")
+	policiesDir := fs.String("policies", "", "directory of Rego policies, reloaded when they change and on SIGHUP (default: the embedded ones)")
+	var extra []string
+	fs.Func("adapter", "an extra adapter `module` (.wasm, repeatable): it takes over the service and scope its manifest names; unsigned, so development mode only", func(path string) error {
+		if path == "" {
+			return errors.New("empty path")
+		}
+		extra = append(extra, path)
+		return nil
+	})
 	verbose := fs.Bool("v", false, "log every request")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -32,7 +42,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	log := newLogger(stderr, level)
 
 	start := time.Now()
-	b, err := broker.New(ctx, broker.Config{DataDir: *data, Dev: true, ModulesDir: *modules, Logger: log})
+	b, err := broker.New(ctx, broker.Config{DataDir: *data, Dev: true, ModulesDir: *modules, ExtraModules: extra, PoliciesDir: *policiesDir, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -41,6 +51,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	go reloadOnHangup(ctx, b, log)
 	log.Info("pont dev ready", slog.String("addr", ln.Addr().String()), slog.Duration("start", time.Since(start)), slog.Any("adapters", b.Adapters()))
 	token, err := b.DevIssuer().Mint(auth.Principal{Role: auth.RoleRequester, Org: "P0801900B"}, 12*time.Hour)
 	if err != nil {

@@ -11,12 +11,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/pontexchange/pont/exchange/broker"
 )
 
 const usage = `pont — data exchange between public administrations
 
 Usage:
-  pont dev     [--addr HOST:PORT] [--data DIR] [--modules DIR]   run everything in one process, for development
+  pont dev     [--addr HOST:PORT] [--data DIR] [--modules DIR] [--policies DIR] [--adapter FILE.wasm]...
+                                                                 run everything in one process, for development
   pont serve   [--config FILE] [--database URL] [--addr HOST:PORT] run a production node on PostgreSQL
   pont adapter build [--out DIR]                                 build the reference adapters to Wasm
   pont policy test                                               run the Rego tests of the policies
@@ -68,6 +71,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // errUsage reports a usage error already explained to the user.
 var errUsage = fmt.Errorf("usage")
+
+// reloadOnHangup reloads the node's policies on SIGHUP, until ctx is done.
+// A refused set is logged by the broker; the serving one stays.
+func reloadOnHangup(ctx context.Context, b *broker.Broker, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if rev, err := b.ReloadPolicies(ctx); err == nil {
+				log.Info("policies reloaded on SIGHUP", slog.String("revision", rev))
+			} else {
+				log.Warn("SIGHUP: policies not reloaded", slog.String("error", err.Error()))
+			}
+		}
+	}
+}
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))

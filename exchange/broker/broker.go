@@ -7,6 +7,8 @@ package broker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -56,12 +59,24 @@ type Config struct {
 	// DataDir/wasm-cache.
 	CacheDir string
 	// ModulesDir holds the adapters' .wasm modules; every source of the
-	// catalog must have its module there.
+	// catalog must have its module there, unless an extra module takes its
+	// scope over.
 	ModulesDir string
+	// ExtraModules are paths of .wasm modules to load besides ModulesDir's
+	// (pont dev --adapter). Each one's manifest names the services and the
+	// scope it serves; it takes that scope over from the catalog's adapter
+	// (the router sends it the queries, with the catalog source's
+	// configuration), and the catalog's module is then not loaded. They are
+	// unsigned: accepted in dev mode only, each with a warning in the log.
+	ExtraModules []string
 	// Catalog defaults to the embedded catalog.
 	Catalog *catalog.Catalog
 	// Policies defaults to the embedded policies.
 	Policies fs.FS
+	// PoliciesDir, when set, loads the policies from this directory instead
+	// of Policies, reloads them when its files change (and on
+	// ReloadPolicies), and refuses a set that does not compile.
+	PoliciesDir string
 	// Issuers are the trusted token issuers (the dev issuer is added in dev mode).
 	Issuers []auth.Issuer
 	// Limits are the adapters' default limits; zero fields take wasmhost's defaults.
@@ -84,6 +99,7 @@ type Broker struct {
 	devIss   *auth.DevIssuer
 	sources  *http.Server // simulated sources, dev mode only
 	adapters map[string]*wasmhost.Adapter
+	policies *policyReloader // nil unless PoliciesDir is set
 	closers  []func(context.Context) error
 	once     sync.Once
 }
@@ -113,15 +129,24 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("broker: data directory: %w", err)
 	}
-	b = &Broker{cfg: cfg, log: cfg.Logger}
+	// A `return nil, err` has set the result b to nil by the time the
+	// deferred function runs: it puts the node back for Close (the closers
+	// refer to b) before answering nil.
+	node := &Broker{cfg: cfg, log: cfg.Logger}
+	b = node
 	defer func() {
 		if err != nil {
+			b = node
 			_ = b.Close(context.WithoutCancel(ctx))
 			b = nil
 		}
 	}()
 
-	engine, err := policy.New(ctx, cfg.Policies, cfg.Catalog.PolicyData())
+	policyFS := cfg.Policies
+	if cfg.PoliciesDir != "" {
+		policyFS = os.DirFS(cfg.PoliciesDir)
+	}
+	engine, err := policy.New(ctx, policyFS, cfg.Catalog.PolicyData())
 	if err != nil {
 		return nil, fmt.Errorf("broker: policies: %w", err)
 	}
@@ -136,6 +161,9 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		}
 	}
 	b.closers = append(b.closers, func(context.Context) error { return b.store.Close() })
+	if cfg.AuditOptions.Logger == nil {
+		cfg.AuditOptions.Logger = cfg.Logger
+	}
 	b.audit = audit.NewLog(b.store, cfg.AuditOptions)
 	b.closers = append(b.closers, func(context.Context) error { return b.audit.Close() })
 
@@ -167,15 +195,17 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		return nil, fmt.Errorf("broker: wasm host: %w", err)
 	}
 	b.closers = append(b.closers, b.host.Close)
-	if b.adapters, err = b.loadAdapters(ctx); err != nil {
+	var routes map[string]*wasmhost.Adapter
+	if b.adapters, routes, err = b.loadAdapters(ctx); err != nil {
 		return nil, err
 	}
 	rt := router.New()
-	if err := rt.Set(cfg.Catalog, b.adapters); err != nil {
+	if err := rt.Set(cfg.Catalog, routes); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(wasmhost.NewCollector(b.loadedAdapters))
 	metrics := api.NewMetrics(reg)
 	pipe, err := pipeline.New(pipeline.Config{
 		Catalog: cfg.Catalog, Policy: engine, Router: rt, Log: b.audit, Citizens: b.store,
@@ -183,6 +213,15 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if cfg.PoliciesDir != "" {
+		b.policies = &policyReloader{dir: cfg.PoliciesDir, data: cfg.Catalog.PolicyData(), install: pipe.SetPolicy, log: cfg.Logger}
+		if b.policies.current, err = dirHash(cfg.PoliciesDir); err != nil {
+			return nil, err
+		}
+		watchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		go b.policies.watch(watchCtx)
+		b.closers = append(b.closers, func(context.Context) error { stop(); return nil })
 	}
 	b.handler, err = api.New(api.Config{
 		Pipeline: pipe, Catalog: cfg.Catalog, Transfers: b.store, Verifier: verifier,
@@ -195,11 +234,30 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	return b, nil
 }
 
+// ReloadPolicies rebuilds the policies from PoliciesDir now (SIGHUP). A set
+// that does not compile is refused and the serving one stays; the error
+// says why.
+func (b *Broker) ReloadPolicies(ctx context.Context) (revision string, err error) {
+	if b.policies == nil {
+		return "", errors.New("broker: policies are embedded; give a policies directory to reload them")
+	}
+	return b.policies.Reload(ctx)
+}
+
 // Handler is the node's HTTP API.
 func (b *Broker) Handler() http.Handler { return b.handler }
 
 // DevIssuer is the development issuer, nil outside dev mode.
 func (b *Broker) DevIssuer() *auth.DevIssuer { return b.devIss }
+
+// loadedAdapters lists the loaded adapters, for the pool metrics.
+func (b *Broker) loadedAdapters() []*wasmhost.Adapter {
+	out := make([]*wasmhost.Adapter, 0, len(b.adapters))
+	for _, a := range b.adapters {
+		out = append(out, a)
+	}
+	return out
+}
 
 // Adapters lists the loaded adapters' names, sorted.
 func (b *Broker) Adapters() []string {
@@ -283,47 +341,66 @@ func (b *Broker) startSources() (*http.Client, error) {
 }
 
 // loadAdapters loads the module of every catalog source from ModulesDir,
-// each with its source's configuration.
-func (b *Broker) loadAdapters(ctx context.Context) (map[string]*wasmhost.Adapter, error) {
+// each with its source's configuration, and the extra modules. It returns
+// the loaded adapters by their manifest names, and the routes: for each
+// catalog adapter name, the adapter that serves its sources (the catalog's
+// own module, or the extra module that took its scope over).
+func (b *Broker) loadAdapters(ctx context.Context) (loaded, routes map[string]*wasmhost.Adapter, err error) {
 	if b.cfg.ModulesDir == "" {
-		return nil, errors.New("broker: ModulesDir is required: the adapters' .wasm modules")
+		return nil, nil, errors.New("broker: ModulesDir is required: the adapters' .wasm modules")
 	}
 	wanted := map[string]map[string]string{} // adapter name -> config
+	served := map[string][]servedScope{}     // adapter name -> its sources
 	for _, name := range b.cfg.Catalog.ServiceNames() {
 		svc, _ := b.cfg.Catalog.Service(name)
 		for _, src := range svc.Sources {
 			wanted[src.Adapter] = src.Config
+			served[src.Adapter] = append(served[src.Adapter], servedScope{service: name, scope: src.Scope})
 		}
+	}
+
+	extras, takenBy, err := b.readExtraModules(wanted, served)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	extraNames := map[string]bool{}
+	for _, j := range extras {
+		extraNames[j.m.Name] = true
 	}
 	paths, err := filepath.Glob(filepath.Join(b.cfg.ModulesDir, "*.wasm"))
 	if err != nil {
-		return nil, fmt.Errorf("broker: modules: %w", err)
+		return nil, nil, fmt.Errorf("broker: modules: %w", err)
 	}
-	type job struct {
-		path string
-		wasm []byte
-		m    manifest.Manifest
-	}
-	var jobs []job
+	var jobs []moduleJob
 	for _, p := range paths {
 		wasm, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("broker: module %s: %w", p, err)
+			return nil, nil, fmt.Errorf("broker: module %s: %w", p, err)
 		}
 		m, err := manifest.Read(wasm)
 		if err != nil {
-			return nil, fmt.Errorf("broker: module %s: %w", p, err)
+			return nil, nil, fmt.Errorf("broker: module %s: %w", p, err)
 		}
 		if _, ok := wanted[m.Name]; !ok {
-			b.log.Warn("module not in the catalog; not loaded", slog.String("module", p), slog.String("adapter", m.Name))
+			if !extraNames[m.Name] {
+				b.log.Info("module is no catalog source; not loaded (pont dev --adapter loads such a module)",
+					slog.String("module", p), slog.String("adapter", m.Name))
+			}
 			continue
 		}
-		jobs = append(jobs, job{path: p, wasm: wasm, m: m})
+		if by, ok := takenBy[m.Name]; ok {
+			b.log.Info("module not loaded: an extra module takes its scope over", slog.String("module", p),
+				slog.String("adapter", m.Name), slog.String("by", by.m.Name))
+			continue
+		}
+		jobs = append(jobs, moduleJob{path: p, wasm: wasm, m: m, config: wanted[m.Name]})
 	}
+	jobs = append(jobs, extras...)
 
 	// Compiling is CPU-bound: two at a time keeps start-up short without
 	// starving a small machine.
-	loaded := map[string]*wasmhost.Adapter{}
+	loaded = map[string]*wasmhost.Adapter{}
 	var mu sync.Mutex
 	var errs []error
 	sem := make(chan struct{}, 2)
@@ -334,7 +411,7 @@ func (b *Broker) loadAdapters(ctx context.Context) (map[string]*wasmhost.Adapter
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			a, err := b.host.Load(ctx, j.wasm, wanted[j.m.Name])
+			a, err := b.host.Load(ctx, j.wasm, j.config)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -350,18 +427,111 @@ func (b *Broker) loadAdapters(ctx context.Context) (map[string]*wasmhost.Adapter
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("broker: adapters: %w", err)
+		return nil, nil, fmt.Errorf("broker: adapters: %w", err)
 	}
+	routes = map[string]*wasmhost.Adapter{}
 	var missing []string
 	for name := range wanted {
-		if _, ok := loaded[name]; !ok {
-			missing = append(missing, name)
+		if by, ok := takenBy[name]; ok {
+			routes[name] = loaded[by.m.Name]
+			continue
 		}
+		a, ok := loaded[name]
+		if !ok {
+			missing = append(missing, name)
+			continue
+		}
+		routes[name] = a
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return nil, fmt.Errorf("broker: the catalog's adapters %s have no module in %s (run make build)", strings.Join(missing, ", "), b.cfg.ModulesDir)
+		return nil, nil, fmt.Errorf("broker: the catalog's adapters %s have no module in %s (run make build)", strings.Join(missing, ", "), b.cfg.ModulesDir)
 	}
 	b.log.Info("adapters loaded", slog.Int("count", len(loaded)))
-	return loaded, nil
+	return loaded, routes, nil
+}
+
+// moduleJob is a module to load with its configuration.
+type moduleJob struct {
+	path   string
+	wasm   []byte
+	m      manifest.Manifest
+	config map[string]string
+}
+
+// servedScope is one catalog source of an adapter.
+type servedScope struct{ service, scope string }
+
+// readExtraModules reads the ExtraModules and works out which catalog
+// adapters each takes over: those whose every source is a service the
+// module declares at the module's scope. Each extra module gets the
+// configuration of the sources it takes over, limited to the keys its
+// manifest declares. It returns the modules to load, and the extra module
+// that takes each catalog adapter name over.
+func (b *Broker) readExtraModules(wanted map[string]map[string]string, served map[string][]servedScope) ([]moduleJob, map[string]moduleJob, error) {
+	if len(b.cfg.ExtraModules) == 0 {
+		return nil, nil, nil
+	}
+	if !b.cfg.Dev {
+		return nil, nil, fmt.Errorf("broker: extra modules %s are unsigned; they are accepted in development mode only", strings.Join(b.cfg.ExtraModules, ", "))
+	}
+	var jobs []moduleJob
+	takenBy := map[string]moduleJob{}
+	names := map[string]string{} // extra adapter name -> path
+	for _, p := range b.cfg.ExtraModules {
+		wasm, err := os.ReadFile(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("broker: extra module: %w", err)
+		}
+		m, err := manifest.Read(wasm)
+		if err != nil {
+			return nil, nil, fmt.Errorf("broker: extra module %s: %w", p, err)
+		}
+		if other, dup := names[m.Name]; dup {
+			return nil, nil, fmt.Errorf("broker: extra modules %s and %s are both adapter %s", other, p, m.Name)
+		}
+		names[m.Name] = p
+		job := moduleJob{path: p, wasm: wasm, m: m, config: map[string]string{}}
+		var takes []string
+		for name, scopes := range served {
+			covered := 0
+			for _, s := range scopes {
+				if s.scope == m.Scope && slices.Contains(m.Services, s.service) {
+					covered++
+				}
+			}
+			switch {
+			case covered == 0:
+				continue
+			case covered < len(scopes):
+				return nil, nil, fmt.Errorf("broker: extra module %s (adapter %s) would take over part of adapter %s, which also serves %v; an extra module takes whole adapters over", p, m.Name, name, scopes)
+			}
+			if other, taken := takenBy[name]; taken {
+				return nil, nil, fmt.Errorf("broker: extra modules %s and %s both take adapter %s over", other.path, p, name)
+			}
+			takes = append(takes, name)
+			for k, v := range wanted[name] {
+				if m.Declares(k) {
+					job.config[k] = v
+				}
+			}
+		}
+		if len(takes) == 0 {
+			return nil, nil, fmt.Errorf("broker: extra module %s (adapter %s) serves scope %q of %s, which no catalog source has; an extra module takes a catalog scope over", p, m.Name, m.Scope, strings.Join(m.Services, ", "))
+		}
+		if _, ok := wanted[m.Name]; ok && !slices.Contains(takes, m.Name) {
+			return nil, nil, fmt.Errorf("broker: extra module %s is named %s, a catalog adapter it does not take over", p, m.Name)
+		}
+		sort.Strings(takes)
+		for _, name := range takes {
+			takenBy[name] = job
+		}
+		jobs = append(jobs, job)
+		sum := sha256.Sum256(wasm)
+		b.log.Warn("unsigned adapter module accepted (development mode only)",
+			slog.String("module", p), slog.String("adapter", m.Name), slog.String("version", m.Version),
+			slog.String("module_sha256", hex.EncodeToString(sum[:])), slog.String("scope", m.Scope),
+			slog.String("takes_over", strings.Join(takes, ", ")))
+	}
+	return jobs, takenBy, nil
 }

@@ -39,6 +39,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
 // node is a running dev-mode broker on a loopback port.
 type node struct {
 	t    *testing.T
@@ -60,7 +62,7 @@ func startDevWith(t *testing.T, cfg broker.Config) *node {
 	cfg.Dev = true
 	cfg.ModulesDir = modulesDir
 	cfg.CacheDir = cacheDir
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Logger = quietLogger()
 	b, err := broker.New(ctx, cfg)
 	if err != nil {
 		cancel()

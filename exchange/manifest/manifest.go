@@ -54,6 +54,10 @@ type Limits struct {
 	TimeoutMS int `json:"timeout_ms,omitempty"`
 	// MaxAnswerBytes caps the size of the answer JSON.
 	MaxAnswerBytes int `json:"max_answer_bytes,omitempty"`
+	// PoolMin is how many instances the broker keeps warm.
+	PoolMin int `json:"pool_min,omitempty"`
+	// PoolMax is the most instances the broker runs at once.
+	PoolMax int `json:"pool_max,omitempty"`
 }
 
 var (
@@ -194,6 +198,15 @@ func (m Manifest) Validate() error {
 	}
 	if m.Limits.MaxAnswerBytes < 0 {
 		bad("limits.max_answer_bytes: is negative")
+	}
+	if m.Limits.PoolMin < 0 {
+		bad("limits.pool_min: is negative")
+	}
+	if m.Limits.PoolMax < 0 {
+		bad("limits.pool_max: is negative")
+	}
+	if m.Limits.PoolMax > 0 && m.Limits.PoolMin > m.Limits.PoolMax {
+		bad("limits.pool_min: %d exceeds pool_max %d", m.Limits.PoolMin, m.Limits.PoolMax)
 	}
 	if m.Limits.MemoryPages > 65536 {
 		bad("limits.memory_pages: %d exceeds the 65536 pages of a 32-bit memory", m.Limits.MemoryPages)

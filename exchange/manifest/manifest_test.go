@@ -141,6 +141,9 @@ func TestValidate(t *testing.T) {
 		{"duplicate config", func(m *Manifest) { m.Config = []string{"a", "a"} }, `config[1]: "a" is declared twice`},
 		{"negative timeout", func(m *Manifest) { m.Limits.TimeoutMS = -1 }, "timeout_ms"},
 		{"huge memory", func(m *Manifest) { m.Limits.MemoryPages = 70000 }, "memory_pages"},
+		{"negative pool", func(m *Manifest) { m.Limits.PoolMax = -1 }, "pool_max"},
+		{"pool min over max", func(m *Manifest) { m.Limits.PoolMin, m.Limits.PoolMax = 5, 2 }, "pool_min"},
+		{"pool sizes", func(m *Manifest) { m.Limits.PoolMin, m.Limits.PoolMax = 2, 8 }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

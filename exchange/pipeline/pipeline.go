@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/pontexchange/pont/catalog"
@@ -75,7 +76,8 @@ type Config struct {
 
 // Pipeline answers queries. Safe for concurrent use.
 type Pipeline struct {
-	cfg Config
+	cfg    Config
+	policy atomic.Pointer[policy.Engine]
 }
 
 // New checks cfg and returns a Pipeline.
@@ -96,8 +98,17 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.RecordTimeout <= 0 {
 		cfg.RecordTimeout = 5 * time.Second
 	}
-	return &Pipeline{cfg: cfg}, nil
+	p := &Pipeline{cfg: cfg}
+	p.policy.Store(cfg.Policy)
+	return p, nil
 }
+
+// SetPolicy replaces the policy engine; requests already deciding finish
+// with the one they started with, and record its revision.
+func (p *Pipeline) SetPolicy(e *policy.Engine) { p.policy.Store(e) }
+
+// Policy is the engine deciding now.
+func (p *Pipeline) Policy() *policy.Engine { return p.policy.Load() }
 
 // Failure is the error of a query that was refused or failed after it was
 // recorded: it carries the transfer id, so that the requester can cite it.
@@ -300,8 +311,9 @@ func consentView(c store.Consent) map[string]any {
 
 // decide asks the policy and records its decision and reasons in rec.
 func (p *Pipeline) decide(ctx context.Context, rec *store.Transfer, in policy.Input) (policy.Decision, error) {
-	dec, err := p.cfg.Policy.Decide(ctx, in)
-	rec.PolicyRevision = p.cfg.Policy.Revision()
+	engine := p.policy.Load()
+	dec, err := engine.Decide(ctx, in)
+	rec.PolicyRevision = engine.Revision()
 	if err != nil {
 		return dec, fault.Wrap(fault.Internal, err, "the policy could not decide")
 	}

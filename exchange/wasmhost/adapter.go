@@ -76,6 +76,12 @@ type Adapter struct {
 	origins  map[string]bool
 	client   *http.Client
 	log      *slog.Logger
+	// guestLogs limits the lines the adapter writes (log, stdout, stderr);
+	// hostLogs the host's own lines about its calls (refused http_call,
+	// failed calls), which a hostile adapter could otherwise provoke in a
+	// loop.
+	guestLogs, hostLogs *logLimiter
+	counters            counters
 
 	// idle holds the instances ready for a call.
 	idle chan *instance
@@ -95,6 +101,8 @@ type instance struct {
 	alloc  api.Function
 	handle api.Function
 	stack  [2]uint64
+	// stdout and stderr tag the guest's output with the call's transfer id.
+	stdout, stderr *lineWriter
 }
 
 // Load validates a module and its manifest, compiles it and warms its pool.
@@ -125,6 +133,8 @@ func (h *Host) Load(ctx context.Context, wasm []byte, config map[string]string) 
 		origins:  map[string]bool{},
 		log:      h.log.With(slog.String("adapter", m.Name), slog.String("adapter_version", m.Version)),
 	}
+	a.guestLogs = newLogLimiter(a.limits.LogRate, a.limits.LogBurst)
+	a.hostLogs = newLogLimiter(a.limits.LogRate, a.limits.LogBurst)
 	for _, ah := range m.AllowedHosts {
 		o, err := manifest.ParseOrigin(ah)
 		if err != nil {
@@ -170,7 +180,15 @@ func (h *Host) limitsFor(m manifest.Manifest) Limits {
 	if m.Limits.MaxAnswerBytes > 0 {
 		l.MaxAnswerBytes = m.Limits.MaxAnswerBytes
 	}
-	return l.capped(h.cfg.Max)
+	if m.Limits.PoolMax > 0 {
+		l.PoolMax = m.Limits.PoolMax
+	}
+	if m.Limits.PoolMin > 0 {
+		l.PoolMin = m.Limits.PoolMin
+	}
+	l = l.capped(h.cfg.Max)
+	l.PoolMin = min(l.PoolMin, h.cfg.Max.PoolMin, l.PoolMax)
+	return l
 }
 
 // checkModule refuses, with a message an adapter author can act on, a
@@ -236,11 +254,13 @@ func (a *Adapter) instantiate(ctx context.Context) (*instance, error) {
 	// The state lets an adapter's init read its config and log.
 	ctx = context.WithValue(ctx, stateKey{}, &callState{ctx: ctx, adapter: a})
 	ctx = experimental.WithMemoryAllocator(ctx, cappedAllocator(a.limits.MemoryPages))
+	stdout := &lineWriter{adapter: a, stream: "stdout"}
+	stderr := &lineWriter{adapter: a, stream: "stderr"}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions("_initialize").
-		WithStdout(&lineWriter{log: a.log, stream: "stdout"}).
-		WithStderr(&lineWriter{log: a.log, stream: "stderr"}).
+		WithStdout(stdout).
+		WithStderr(stderr).
 		WithSysWalltime().
 		WithSysNanotime().
 		WithSysNanosleep().
@@ -249,11 +269,12 @@ func (a *Adapter) instantiate(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
-	in := &instance{mod: mod, alloc: mod.ExportedFunction("pont_alloc"), handle: mod.ExportedFunction("pont_handle")}
+	in := &instance{mod: mod, alloc: mod.ExportedFunction("pont_alloc"), handle: mod.ExportedFunction("pont_handle"), stdout: stdout, stderr: stderr}
 	if mod.Memory() == nil {
 		_ = mod.Close(ctx)
 		return nil, errors.New("instantiate: the module has no memory")
 	}
+	a.counters.created.Add(1)
 	return in, nil
 }
 
@@ -271,11 +292,12 @@ func (a *Adapter) Limits() Limits { return a.limits }
 // from the adapter's answer; AdapterFailed, AdapterTimeout and AdapterBusy
 // from the host. A failure costs only this call: an instance that trapped,
 // timed out or answered broken is dropped and replaced.
-func (a *Adapter) Call(ctx context.Context, in Input) (json.RawMessage, error) {
+func (a *Adapter) Call(ctx context.Context, in Input) (_ json.RawMessage, err error) {
 	if !a.enter() {
 		return nil, fault.New(fault.AdapterFailed, "adapter %s is closed", a.manifest.Name)
 	}
 	defer a.work.Done()
+	defer func() { a.counters.call(err) }()
 
 	payload, err := encodeInput(in)
 	if err != nil {
@@ -289,7 +311,11 @@ func (a *Adapter) Call(ctx context.Context, in Input) (json.RawMessage, error) {
 		return nil, err
 	}
 	st := &callState{ctx: ctx, adapter: a, transferID: in.TransferID}
+	inst.stdout.transferID, inst.stderr.transferID = in.TransferID, in.TransferID
 	data, healthy, err := a.run(context.WithValue(ctx, stateKey{}, st), inst, payload)
+	inst.stdout.flush()
+	inst.stderr.flush()
+	inst.stdout.transferID, inst.stderr.transferID = "", ""
 	if healthy {
 		a.release(inst)
 	} else {
@@ -297,7 +323,7 @@ func (a *Adapter) Call(ctx context.Context, in Input) (json.RawMessage, error) {
 	}
 	if err != nil {
 		if fe, ok := fault.As(err); ok && (fe.Code == fault.AdapterFailed || fe.Code == fault.AdapterTimeout) {
-			a.log.LogAttrs(ctx, slog.LevelWarn, "adapter call failed; instance replaced",
+			a.hostLog(ctx, slog.LevelWarn, "adapter call failed; instance replaced",
 				slog.String("transfer_id", in.TransferID), slog.String("code", string(fe.Code)),
 				slog.String("error", fe.Error()))
 		}
@@ -500,6 +526,7 @@ func (a *Adapter) discard(in *instance) {
 
 func (a *Adapter) drop(in *instance) {
 	_ = in.mod.Close(context.Background())
+	a.counters.discarded.Add(1)
 	<-a.slots
 }
 
@@ -531,11 +558,13 @@ func (a *Adapter) Close(ctx context.Context) error {
 	return err
 }
 
-// lineWriter logs a guest's stdout or stderr line by line.
+// lineWriter logs a guest's stdout or stderr line by line, through the
+// adapter's log rate limit, tagged with the call's transfer id.
 type lineWriter struct {
-	log    *slog.Logger
-	stream string
-	buf    []byte
+	adapter    *Adapter
+	stream     string
+	transferID string
+	buf        []byte
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
@@ -555,9 +584,52 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// flush logs a last line that has no newline, at the end of a call.
+func (w *lineWriter) flush() {
+	if len(w.buf) > 0 {
+		w.emit(w.buf)
+		w.buf = nil
+	}
+}
+
 func (w *lineWriter) emit(line []byte) {
-	if len(line) > maxLogBytes {
+	truncated := len(line) > maxLogBytes
+	if truncated {
 		line = line[:maxLogBytes]
 	}
-	w.log.Info("adapter output", slog.String("stream", w.stream), slog.String("line", string(line)))
+	attrs := []slog.Attr{slog.String("stream", w.stream), slog.String("line", string(line))}
+	if w.transferID != "" {
+		attrs = append(attrs, slog.String("transfer_id", w.transferID))
+	}
+	if truncated {
+		attrs = append(attrs, slog.Bool("truncated", true))
+	}
+	w.adapter.guestLog(context.Background(), slog.LevelInfo, "adapter output", attrs...)
+}
+
+// guestLog writes a line that the adapter asked for, within its rate limit.
+func (a *Adapter) guestLog(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	a.limitedLog(ctx, a.guestLogs, level, msg, attrs)
+}
+
+// hostLog writes a line of the host's about one of the adapter's calls,
+// within the rate limit of such lines.
+func (a *Adapter) hostLog(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	a.limitedLog(ctx, a.hostLogs, level, msg, attrs)
+}
+
+func (a *Adapter) limitedLog(ctx context.Context, l *logLimiter, level slog.Level, msg string, attrs []slog.Attr) {
+	if !a.log.Enabled(ctx, level) {
+		return
+	}
+	ok, dropped := l.allow()
+	if !ok {
+		a.counters.logsDropped.Add(1)
+		return
+	}
+	if dropped > 0 {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "adapter log lines dropped by the rate limit",
+			slog.Uint64("dropped", dropped), slog.Float64("lines_per_second", a.limits.LogRate))
+	}
+	a.log.LogAttrs(ctx, level, msg, attrs...)
 }

@@ -86,13 +86,16 @@ func (a *Adapter) httpCall(st *callState, raw []byte) []byte {
 	}
 	u, err := url.Parse(req.URL)
 	if err != nil || !u.IsAbs() || u.Host == "" {
+		a.refused(st, "", codeBadRequest)
 		return httpError(codeBadRequest, "the url is not an absolute http(s) URL")
 	}
 	o, err := manifest.Origin(u)
 	if err != nil {
+		a.refused(st, u.Scheme+"://"+u.Host, codeHostNotAllowed)
 		return httpError(codeHostNotAllowed, err.Error())
 	}
 	if !a.origins[o] {
+		a.refused(st, o, codeHostNotAllowed)
 		return httpError(codeHostNotAllowed, o+" is not in the manifest's allowed_hosts")
 	}
 	var body io.Reader
@@ -110,7 +113,7 @@ func (a *Adapter) httpCall(st *callState, raw []byte) []byte {
 	resp, err := a.client.Do(hr)
 	if err != nil {
 		code, msg := classifyHTTPError(st, err)
-		a.log.LogAttrs(st.ctx, slog.LevelWarn, "adapter http_call failed",
+		a.hostLog(st.ctx, slog.LevelWarn, "adapter http_call failed",
 			slog.String("transfer_id", st.transferID), slog.String("origin", o),
 			slog.String("code", code), slog.Duration("elapsed", time.Since(start)))
 		return httpError(code, msg)
@@ -123,6 +126,8 @@ func (a *Adapter) httpCall(st *callState, raw []byte) []byte {
 		return httpError(code, msg)
 	}
 	if len(data) > limit {
+		a.hostLog(st.ctx, slog.LevelWarn, "adapter http_call refused: the response is too large",
+			slog.String("transfer_id", st.transferID), slog.String("origin", o), slog.Int("limit_bytes", limit))
 		return httpError(codeTooLarge, fmt.Sprintf("the response body exceeds %d bytes", limit))
 	}
 	a.log.LogAttrs(st.ctx, slog.LevelDebug, "adapter http_call",
@@ -140,6 +145,13 @@ func (a *Adapter) httpCall(st *callState, raw []byte) []byte {
 		return httpError(codeBadRequest, "encoding the response: "+err.Error())
 	}
 	return out
+}
+
+// refused logs an http_call that the host did not send: the origin only,
+// never the path or query, which may hold personal data.
+func (a *Adapter) refused(st *callState, origin, code string) {
+	a.hostLog(st.ctx, slog.LevelWarn, "adapter http_call refused",
+		slog.String("transfer_id", st.transferID), slog.String("origin", origin), slog.String("code", code))
 }
 
 func classifyHTTPError(st *callState, err error) (code, msg string) {

@@ -81,7 +81,7 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	truncated := n > maxLogBytes
 	msg, ok := mod.Memory().Read(ptr, min(n, maxLogBytes))
 	if !ok {
-		st.adapter.log.Warn("adapter log message outside its memory", slog.String("transfer_id", st.transferID))
+		st.adapter.hostLog(st.ctx, slog.LevelWarn, "adapter log message outside its memory", slog.String("transfer_id", st.transferID))
 		return
 	}
 	var l slog.Level
@@ -99,7 +99,7 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	if truncated {
 		attrs = append(attrs, slog.Bool("truncated", true))
 	}
-	st.adapter.log.LogAttrs(st.ctx, l, string(msg), attrs...)
+	st.adapter.guestLog(st.ctx, l, string(msg), attrs...)
 }
 
 func hostHTTPCall(ctx context.Context, mod api.Module, stack []uint64) {

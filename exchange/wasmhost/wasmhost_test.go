@@ -14,11 +14,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/manifest"
@@ -256,7 +260,7 @@ func TestFetch(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	h, _ := newHost(t, Config{})
+	h, logs := newHost(t, Config{})
 	a := load(t, h, map[string]string{"source_url": "http://source.pont.test/api", "empty_key": ""})
 	tests := []struct {
 		key   string
@@ -278,6 +282,11 @@ func TestConfig(t *testing.T) {
 				t.Errorf("config read during _initialize = %v, %v", got["init_value"], got["init_found"])
 			}
 		})
+	}
+
+	// Values are never logged (a key may hold a secret).
+	if strings.Contains(logs.String(), "source.pont.test/api") {
+		t.Errorf("the host logged a config value:\n%s", logs)
 	}
 
 	_, err := h.Load(context.Background(), adapterWasm, map[string]string{"password": "x"})
@@ -325,29 +334,41 @@ func TestFailuresCostOneCall(t *testing.T) {
 		name   string
 		params string
 		want   fault.Code
+		// slow cases (touching tens of MiB) get a longer deadline, so
+		// that a loaded machine does not turn them into timeouts.
+		slow bool
 	}{
-		{"trap", `{"behave":"trap"}`, fault.AdapterFailed},
-		{"endless loop", `{"behave":"loop"}`, fault.AdapterTimeout},
-		{"slow source", `{"behave":"fetch","url":"` + sourceOrigin + `/slow"}`, fault.AdapterTimeout},
-		{"garbage", `{"behave":"garbage"}`, fault.AdapterFailed},
-		{"data not an object", `{"behave":"array"}`, fault.AdapterFailed},
-		{"answer too large", `{"behave":"big","size":100000}`, fault.AdapterFailed},
-		{"memory over the limit", `{"behave":"alloc","mb":40}`, fault.AdapterFailed},
+		{"trap", `{"behave":"trap"}`, fault.AdapterFailed, false},
+		{"endless loop", `{"behave":"loop"}`, fault.AdapterTimeout, false},
+		{"slow source", `{"behave":"fetch","url":"` + sourceOrigin + `/slow"}`, fault.AdapterTimeout, false},
+		{"garbage", `{"behave":"garbage"}`, fault.AdapterFailed, false},
+		{"data not an object", `{"behave":"array"}`, fault.AdapterFailed, false},
+		{"answer too large", `{"behave":"big","size":100000}`, fault.AdapterFailed, false},
+		{"memory over the limit", `{"behave":"alloc","mb":40}`, fault.AdapterFailed, true},
+		{"unbounded memory growth", `{"behave":"alloc","mb":1000000}`, fault.AdapterFailed, true},
+		{"undeclared host, answer passed on", `{"behave":"fetch","url":"http://evil.pont.test/json"}`, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			d := deadline
+			if tt.slow {
+				d = 3 * time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), d)
 			defer cancel()
 			start := time.Now()
 			_, err := a.Call(ctx, query(tt.params))
 			elapsed := time.Since(start)
 			t.Logf("after %s: %v", elapsed.Round(time.Millisecond), err)
-			if got := fault.CodeOf(err); got != tt.want {
+			if tt.want == "" && err != nil {
+				t.Fatalf("Call = %v, want an answer", err)
+			}
+			if got := fault.CodeOf(err); tt.want != "" && got != tt.want {
 				t.Fatalf("Call = %v, want code %s", err, tt.want)
 			}
 			// Loose bound: the machine is shared.
-			if elapsed > deadline+time.Second {
-				t.Errorf("the call took %s, over its %s deadline by more than 1s", elapsed, deadline)
+			if elapsed > d+time.Second {
+				t.Errorf("the call took %s, over its %s deadline by more than 1s", elapsed, d)
 			}
 			call(t, a, `{"behave":"ok"}`)
 		})
@@ -480,6 +501,8 @@ func TestInvalidParams(t *testing.T) {
 type fn struct {
 	name            string
 	params, results []byte
+	// code is the body's instructions; nil returns zeros.
+	code []byte
 }
 
 // module builds a small module exporting funcs (bodies return zeros) and a
@@ -506,11 +529,15 @@ func module(funcs []fn, imports [][2]string, exportStart bool) []byte {
 		funcIdx = append(funcIdx, []byte{byte(i + 1)})
 		exports = append(exports, append(name(f.name), 0x00, byte(len(imports)+i)))
 		body := []byte{0x00} // no locals
+		if f.code != nil {
+			body = append(body, f.code...)
+		}
 		for _, r := range f.results {
-			switch r {
-			case 0x7f:
+			switch {
+			case f.code != nil:
+			case r == 0x7f:
 				body = append(body, 0x41, 0x00)
-			case 0x7e:
+			case r == 0x7e:
 				body = append(body, 0x42, 0x00)
 			}
 		}
@@ -546,8 +573,8 @@ func bytesEach(b []byte) [][]byte {
 
 func TestLoadErrors(t *testing.T) {
 	const I32, I64 = 0x7f, 0x7e
-	alloc := fn{"pont_alloc", []byte{I32}, []byte{I32}}
-	handle := fn{"pont_handle", []byte{I32, I32}, []byte{I64}}
+	alloc := fn{"pont_alloc", []byte{I32}, []byte{I32}, nil}
+	handle := fn{"pont_handle", []byte{I32, I32}, []byte{I64}, nil}
 	embed := func(wasm []byte) []byte {
 		out, err := manifest.Embed(wasm, testManifest)
 		if err != nil {
@@ -564,7 +591,7 @@ func TestLoadErrors(t *testing.T) {
 		{"no manifest", module([]fn{alloc, handle}, nil, false), "no pont.manifest"},
 		{"no pont_handle", embed(module([]fn{alloc}, nil, false)), "does not export pont_handle(i32, i32) -> i64"},
 		{"no pont_alloc", embed(module([]fn{handle}, nil, false)), "does not export pont_alloc"},
-		{"wrong signature", embed(module([]fn{alloc, {"pont_handle", []byte{I32, I32}, []byte{I32}}}, nil, false)), "pont_handle has signature (i32, i32) -> (i32)"},
+		{"wrong signature", embed(module([]fn{alloc, {"pont_handle", []byte{I32, I32}, []byte{I32}, nil}}, nil, false)), "pont_handle has signature (i32, i32) -> (i32)"},
 		{"command module", embed(module([]fn{alloc, handle}, nil, true)), "reactor"},
 		{"unknown pont import", embed(module([]fn{alloc, handle}, [][2]string{{"pont", "exec"}}, false)), "pont.exec"},
 		{"foreign import", embed(module([]fn{alloc, handle}, [][2]string{{"env", "socket"}}, false)), "env.socket"},
@@ -619,6 +646,25 @@ func TestLimits(t *testing.T) {
 	}
 }
 
+func TestLimitsPool(t *testing.T) {
+	h, _ := newHost(t, Config{Max: Limits{PoolMin: 4, PoolMax: 8}})
+	tests := []struct {
+		pmin, pmax       int
+		wantMin, wantMax int
+	}{
+		{0, 0, 1, 4},
+		{2, 6, 2, 6},
+		{6, 20, 4, 8},
+		{0, 1, 1, 1},
+	}
+	for _, tt := range tests {
+		got := h.limitsFor(manifest.Manifest{Limits: manifest.Limits{PoolMin: tt.pmin, PoolMax: tt.pmax}})
+		if got.PoolMin != tt.wantMin || got.PoolMax != tt.wantMax {
+			t.Errorf("manifest pool %d..%d: limits %d..%d, want %d..%d", tt.pmin, tt.pmax, got.PoolMin, got.PoolMax, tt.wantMin, tt.wantMax)
+		}
+	}
+}
+
 // BenchmarkCall measures one call on a warm pooled instance: the host's
 // overhead, the SDK's decoding and a small answer built without reflection.
 func BenchmarkCall(b *testing.B) {
@@ -630,6 +676,287 @@ func BenchmarkCall(b *testing.B) {
 	for b.Loop() {
 		if _, err := a.Call(ctx, in); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestEndlessLoopDeadline measures how far past its deadline an endless loop
+// is stopped. The issue asks for 100 ms; the bound asserted is loose (the
+// machine is shared) and the figure is logged.
+func TestEndlessLoopDeadline(t *testing.T) {
+	const deadline = 500 * time.Millisecond
+	h, _ := newHost(t, Config{Defaults: Limits{Timeout: deadline, PoolMin: 1, PoolMax: 1}})
+	a := load(t, h, nil)
+	var worst time.Duration
+	for range 3 {
+		start := time.Now()
+		_, err := a.Call(context.Background(), query(`{"behave":"loop"}`))
+		over := time.Since(start) - deadline
+		if fault.CodeOf(err) != fault.AdapterTimeout {
+			t.Fatalf("Call = %v, want adapter_timeout", err)
+		}
+		worst = max(worst, over)
+		// The instance was dropped; the next call to the adapter answers.
+		call(t, a, `{"behave":"ok"}`)
+	}
+	t.Logf("an endless loop answered adapter_timeout at most %s after its %s deadline", worst.Round(time.Millisecond), deadline)
+	if worst > time.Second {
+		t.Errorf("an endless loop ran %s past its deadline", worst)
+	}
+}
+
+func TestLogRateLimit(t *testing.T) {
+	h, logs := newHost(t, Config{Defaults: Limits{LogRate: 1, LogBurst: 10}})
+	a := load(t, h, nil)
+	if got := call(t, a, `{"behave":"spam","n":1000}`); got["lines"] != 1000.0 {
+		t.Fatalf("spam = %v", got)
+	}
+	var lines int
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		msg, _ := rec["msg"].(string)
+		if strings.HasPrefix(msg, "spam line") || (msg == "adapter output" && strings.HasPrefix(rec["line"].(string), "spam stdout")) {
+			lines++
+			if rec["transfer_id"] != "7c1e0a52-0000-4000-8000-000000000001" || rec["adapter"] != "test-adapter" {
+				t.Errorf("a spam line is not tagged with adapter and transfer id: %s", line)
+			}
+		}
+	}
+	// The burst of 10, and perhaps a line or two refilled while the call ran.
+	if lines < 10 || lines > 15 {
+		t.Errorf("%d of 1000 lines logged with a burst of 10 at 1 line/s", lines)
+	}
+	if d := a.Stats().LogsDropped; d != uint64(1000-lines) {
+		t.Errorf("LogsDropped = %d, want %d", d, 1000-lines)
+	}
+	// Once the bucket refills, the next line says how many were dropped.
+	time.Sleep(1100 * time.Millisecond)
+	call(t, a, `{"behave":"spam","n":1}`)
+	if !strings.Contains(logs.String(), `"msg":"adapter log lines dropped by the rate limit"`) {
+		t.Errorf("the log does not report the dropped lines")
+	}
+}
+
+// TestRefusedCallsLogged checks that a call to a host the manifest does not
+// allow is refused to the adapter and logged (origin only), and that a
+// loop of them cannot flood the log.
+func TestRefusedCallsLogged(t *testing.T) {
+	h, logs := newHost(t, Config{Defaults: Limits{LogRate: 1, LogBurst: 5}})
+	a := load(t, h, nil)
+	if got := call(t, a, `{"behave":"refused","n":200}`); got["refused"] != 200.0 {
+		t.Fatalf("refused = %v, want 200", got)
+	}
+	if _, hit := sourceHosts.Load("evil.pont.test"); hit {
+		t.Fatal("a refused request reached the network")
+	}
+	n := strings.Count(logs.String(), `"msg":"adapter http_call refused"`)
+	if n < 1 || n > 8 {
+		t.Errorf("%d refusal lines logged for 200 refusals with a burst of 5", n)
+	}
+	if !strings.Contains(logs.String(), `"origin":"http://evil.pont.test:80"`) || strings.Contains(logs.String(), "/steal") {
+		t.Errorf("the refusal does not name the origin, or names the path:\n%s", logs)
+	}
+}
+
+func TestStatsAndCollector(t *testing.T) {
+	h, _ := newHost(t, Config{Defaults: Limits{PoolMin: 2, PoolMax: 3}})
+	a := load(t, h, nil)
+	if s := a.Stats(); s.Idle != 2 || s.InUse != 0 || s.Created != 2 {
+		t.Fatalf("after load: %+v, want 2 idle warmed instances", s)
+	}
+	call(t, a, `{"behave":"ok"}`)
+	call(t, a, `{"behave":"ok"}`)
+	_, _ = a.Call(context.Background(), query(`{"behave":"error","code":"subject_not_found"}`))
+	_, _ = a.Call(context.Background(), query(`{"behave":"trap"}`))
+	// Wait for the background refill of the trapped instance.
+	for start := time.Now(); a.Stats().Idle < 2 && time.Since(start) < 10*time.Second; {
+		time.Sleep(5 * time.Millisecond)
+	}
+	s := a.Stats()
+	if s.Calls["ok"] != 2 || s.Calls["subject_not_found"] != 1 || s.Calls["adapter_failed"] != 1 {
+		t.Errorf("Calls = %v", s.Calls)
+	}
+	if s.Discarded != 1 || s.Created != 3 || s.Idle != 2 || s.InUse != 0 {
+		t.Errorf("Stats = %+v, want 1 discarded, 3 created, 2 idle", s)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(func() []*Adapter { return []*Adapter{a} }))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range m.GetLabel() {
+				if l.GetName() != "adapter" && l.GetName() != "version" {
+					key += "," + l.GetName() + "=" + l.GetValue()
+				} else if l.GetName() == "adapter" && l.GetValue() != "test-adapter" {
+					t.Errorf("%s: adapter label %q", f.GetName(), l.GetValue())
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				got[key] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				got[key] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	want := map[string]float64{
+		"pont_adapter_pool_created_total":                         3,
+		"pont_adapter_pool_discarded_total":                       1,
+		"pont_adapter_pool_instances,state=idle":                  2,
+		"pont_adapter_pool_instances,state=in_use":                0,
+		"pont_adapter_pool_calls_total,outcome=ok":                2,
+		"pont_adapter_pool_calls_total,outcome=adapter_failed":    1,
+		"pont_adapter_pool_calls_total,outcome=subject_not_found": 1,
+		"pont_adapter_pool_calls_total,outcome=adapter_busy":      0,
+		"pont_adapter_log_dropped_total":                          0,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	if len(got) != 5+len(outcomes) {
+		t.Errorf("%d series, want %d: %v", len(got), 5+len(outcomes), got)
+	}
+}
+
+// trapModule is a minimal adapter whose pont_handle traps (unreachable):
+// instantiating it costs microseconds, so that a test can fail it
+// thousands of times.
+func trapModule(t testing.TB) []byte {
+	t.Helper()
+	const I32, I64 = 0x7f, 0x7e
+	wasm, err := manifest.Embed(module([]fn{
+		{name: "pont_alloc", params: []byte{I32}, results: []byte{I32}},
+		{name: "pont_handle", params: []byte{I32, I32}, results: []byte{I64}, code: []byte{0x00}},
+	}, nil, false), testManifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wasm
+}
+
+// TestManyFailuresDoNotLeak makes 10,000 failing calls in a row — traps,
+// each dropping and replacing its instance, and adapter errors — and
+// checks that goroutines and the heap come back to where they were.
+func TestManyFailuresDoNotLeak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 calls")
+	}
+	h, _ := newHost(t, Config{Logger: nil, Defaults: Limits{PoolMin: 1, PoolMax: 2}})
+	trap, err := h.Load(context.Background(), trapModule(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trap.Close(context.Background())
+	good := load(t, h, nil)
+	ctx := context.Background()
+
+	measure := func() (int, uint64) {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return runtime.NumGoroutine(), ms.HeapAlloc
+	}
+	// Warm up: the first calls allocate what stays (pools, caches).
+	for range 200 {
+		_, _ = trap.Call(ctx, query(`{}`))
+		_, _ = good.Call(ctx, query(`{"behave":"error","code":"source_unavailable"}`))
+	}
+	settle(t, trap)
+	g0, h0 := measure()
+
+	n := 10000
+	if v, _ := strconv.Atoi(os.Getenv("LEAKN")); v > 0 {
+		n = v
+	}
+	start := time.Now()
+	for i := range n {
+		if _, err := trap.Call(ctx, query(`{}`)); fault.CodeOf(err) != fault.AdapterFailed {
+			t.Fatalf("trap call %d = %v, want adapter_failed", i, err)
+		}
+	}
+	traps := time.Since(start)
+	start = time.Now()
+	for i := range n {
+		if _, err := good.Call(ctx, query(`{"behave":"error","code":"source_unavailable"}`)); fault.CodeOf(err) != fault.SourceUnavailable {
+			t.Fatalf("error call %d = %v, want source_unavailable", i, err)
+		}
+	}
+	errs := time.Since(start)
+	settle(t, trap)
+	g1, h1 := measure()
+	t.Logf("%d traps in %s, %d adapter errors in %s; goroutines %d -> %d, heap %.1f -> %.1f MiB",
+		n, traps.Round(time.Millisecond), n, errs.Round(time.Millisecond), g0, g1, float64(h0)/(1<<20), float64(h1)/(1<<20))
+	if g1 > g0+5 {
+		t.Errorf("goroutines grew from %d to %d over %d failing calls", g0, g1, 2*n)
+	}
+	const heapBound = 8 << 20
+	if h1 > h0+heapBound {
+		t.Errorf("the heap grew by %d bytes over %d failing calls, more than %d", h1-h0, 2*n, heapBound)
+	}
+	if s := trap.Stats(); s.Calls["adapter_failed"] < uint64(n) || s.Discarded < uint64(n) {
+		t.Errorf("trap stats = %+v", s)
+	}
+	call(t, good, `{"behave":"ok"}`)
+}
+
+// settle waits until the adapter's background refills are done: its pool is
+// back to PoolMin idle instances.
+func settle(t *testing.T, a *Adapter) {
+	t.Helper()
+	for start := time.Now(); len(a.idle) < a.limits.PoolMin || len(a.slots) != len(a.idle); {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the pool did not settle: %+v", a.Stats())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestABIExample loads the adapter of ABI.md section 10, assembled from the
+// text in testdata/abi_example.wat (wat2wasm abi_example.wat), and checks
+// that the document still shows that text and that it answers as the
+// document says.
+func TestABIExample(t *testing.T) {
+	wat, err := os.ReadFile("testdata/abi_example.wat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../sdk-wasm/ABI.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(doc, wat) {
+		t.Fatal("ABI.md no longer shows testdata/abi_example.wat: reassemble it from the document")
+	}
+	raw, err := os.ReadFile("testdata/abi_example.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := manifest.Embed(raw, manifest.Manifest{ABI: 1, Name: "abi-example", Version: "1", Owner: "S0000000X", Services: []string{"padro"}, Scope: "*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := newHost(t, Config{})
+	a, err := h.Load(context.Background(), wasm, nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	defer a.Close(context.Background())
+	for range 3 {
+		_, err := a.Call(context.Background(), query(`{"municipality":"08019"}`))
+		if fe, ok := fault.As(err); !ok || fe.Code != fault.SubjectNotFound || fe.Message != "this example knows nobody" {
+			t.Fatalf("Call = %v, want subject_not_found", err)
 		}
 	}
 }

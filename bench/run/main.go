@@ -1,0 +1,238 @@
+// Command run is `make bench`: it measures Pont layer by layer (the
+// packages' Go benchmarks), end to end (`pont serve` on PostgreSQL under a
+// load run, side by side with a bare Go handler doing the same source call),
+// at start (`pont dev`, cold and warm compilation cache), and in the
+// auditors' search over a 10-million-record transfer log; then writes the
+// figures as JSON under bench/results/, rewrites the table in
+// BENCHMARKS.md and prints it.
+//
+// It expects `make build` to have run (bin/pont, bin/adapters) and a
+// PostgreSQL server at $PONT_BENCH_DATABASE_URL (default
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable), on which it
+// creates and drops a fresh database for the load run and keeps the search
+// database pont_bench_10m between runs.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// Results is everything one run measured; bench/results/<date>.json holds it.
+type Results struct {
+	Date    time.Time     `json:"date"`
+	Machine Machine       `json:"machine"`
+	Layers  []Layer       `json:"layers,omitempty"`
+	Load    *LoadResults  `json:"load,omitempty"`
+	Start   *StartTimes   `json:"start,omitempty"`
+	Search  *SearchResult `json:"search,omitempty"`
+	Targets []Target      `json:"targets"`
+}
+
+// LoadResults is the end-to-end load run.
+type LoadResults struct {
+	PhaseSeconds float64 `json:"phase_seconds"`
+	Workers      uint64  `json:"workers"`
+	Subjects     int     `json:"distinct_subjects"`
+	Pont         Phase   `json:"pont_max"`
+	PontHalf     Phase   `json:"pont_half"`
+	Baseline     Phase   `json:"baseline_max"`
+	Ratio        float64 `json:"throughput_ratio"` // Pont max / baseline max
+	RSSPeakMiB   float64 `json:"rss_peak_mib"`     // largest VmRSS sample under load
+	HWMMiB       float64 `json:"vmhwm_mib"`        // VmHWM at the end of the load
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	db := os.Getenv("PONT_BENCH_DATABASE_URL")
+	if db == "" {
+		db = defaultDatabaseURL
+	}
+	parts := flag.String("parts", "layers,load,start,search", "what to run, comma-separated")
+	phase := flag.Duration("phase", 20*time.Second, "length of each load phase")
+	workers := flag.Uint64("workers", 32, "concurrent requests of a maximum-rate phase")
+	benchtime := flag.String("benchtime", "1s", "-benchtime of the layer benchmarks")
+	rows := flag.Int64("search-rows", 10_000_000, "records in the search database")
+	out := flag.String("out", "bench/results", "directory of the JSON results")
+	doc := flag.String("doc", "BENCHMARKS.md", "document whose table to rewrite (\"\" for none)")
+	pontBin := flag.String("pont", "bin/pont", "the pont binary")
+	modules := flag.String("modules", "bin/adapters", "the adapters' modules")
+	flag.Parse()
+	want := map[string]bool{}
+	for _, p := range strings.Split(*parts, ",") {
+		want[strings.TrimSpace(p)] = true
+	}
+	logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }
+
+	modulesDir, err := filepath.Abs(*modules)
+	if err != nil {
+		return fmt.Errorf("modules: %w", err)
+	}
+	bin, err := filepath.Abs(*pontBin)
+	if err != nil {
+		return fmt.Errorf("pont binary: %w", err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("%w (run make build first)", err)
+	}
+	goBin := os.Getenv("GO")
+	if goBin == "" {
+		goBin = "go"
+	}
+
+	res := Results{Date: time.Now().UTC()}
+	if res.Machine, err = machine(ctx, goBin, db); err != nil {
+		return err
+	}
+	begin := time.Now()
+	if want["layers"] {
+		logf("layer benchmarks (-benchtime %s)", *benchtime)
+		if res.Layers, err = runLayers(ctx, goBin, *benchtime, db, os.Stderr); err != nil {
+			return err
+		}
+	}
+	if want["load"] {
+		logf("load run: %s a phase, %d workers at maximum rate", *phase, *workers)
+		lr, err := runLoad(ctx, bin, modulesDir, db, *phase, *workers, logf)
+		if err != nil {
+			return err
+		}
+		res.Load = lr
+	}
+	if want["start"] {
+		logf("start time of pont dev, cold then warm")
+		dir, err := os.MkdirTemp("", "pont-bench-dev-")
+		if err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+		st, err := measureStart(ctx, bin, modulesDir, dir, 5)
+		os.RemoveAll(dir)
+		if err != nil {
+			return err
+		}
+		res.Start = &st
+	}
+	if want["search"] {
+		logf("search benchmark on %d records", *rows)
+		sr, err := runSearch(ctx, db, *rows, 500, logf)
+		if err != nil {
+			return err
+		}
+		res.Search = &sr
+	}
+	res.Targets = targets(res)
+	logf("done in %s", time.Since(begin).Round(time.Second))
+
+	path, err := writeJSON(*out, res)
+	if err != nil {
+		return err
+	}
+	table := markdown(res, path)
+	if *doc != "" {
+		if err := rewriteDoc(*doc, table); err != nil {
+			return err
+		}
+	}
+	fmt.Print(table)
+	return nil
+}
+
+// runLoad starts `pont serve` on a fresh database and the baseline, and
+// runs the three phases: Pont at maximum rate, Pont at half that rate, the
+// baseline at maximum rate.
+func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.Duration, workers uint64, logf func(string, ...any)) (*LoadResults, error) {
+	name := fmt.Sprintf("pont_bench_load_%d", time.Now().UnixNano())
+	if _, err := createDatabase(ctx, admin, name); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err := dropDatabase(context.WithoutCancel(ctx), admin, name); err != nil {
+			logf("%v", err)
+		}
+	}()
+	u, err := dbURL(admin, name)
+	if err != nil {
+		return nil, err
+	}
+	dataDir, err := os.MkdirTemp("", "pont-bench-serve-")
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	defer os.RemoveAll(dataDir)
+
+	srv, err := startPontServe(ctx, pontBin, modulesDir, dataDir, u)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	pid := srv.cmd.Process.Pid
+	m, err := newMix(srv.base, srv.token, 20_000, 1)
+	if err != nil {
+		return nil, err
+	}
+	lr := &LoadResults{PhaseSeconds: phase.Seconds(), Workers: workers, Subjects: m.Subjects}
+
+	stopRSS := make(chan struct{})
+	peak := sampleRSS(pid, 200*time.Millisecond, stopRSS)
+	logf("pont serve (pid %d) at %s: warm-up 3s", pid, srv.base)
+	attack("warm-up", "pont", m, 0, workers, 3*time.Second)
+	logf("pont: maximum rate")
+	lr.Pont = attack("pont max", "pont", m, 0, workers, phase)
+	half := max(1, int(lr.Pont.Throughput/2))
+	logf("pont: %.0f answers/s at most; now %d/s", lr.Pont.Throughput, half)
+	lr.PontHalf = attack("pont half", "pont", m, half, workers, phase)
+	close(stopRSS)
+	lr.RSSPeakMiB = <-peak
+	if _, lr.HWMMiB, err = memory(pid); err != nil {
+		return nil, err
+	}
+	srv.stop()
+
+	baseBin := filepath.Join(filepath.Dir(pontBin), "bench-baseline")
+	build := exec.CommandContext(ctx, goBinary(), "build", "-o", baseBin, "./bench/baseline")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return nil, fmt.Errorf("build the baseline: %w", err)
+	}
+	base, err := startProc(ctx, 30*time.Second, baseBin)
+	if err != nil {
+		return nil, err
+	}
+	defer base.stop()
+	bm, err := newMix(base.base, "unused", 20_000, 1)
+	if err != nil {
+		return nil, err
+	}
+	logf("baseline at %s: warm-up 3s, then maximum rate", base.base)
+	attack("warm-up", "baseline", bm, 0, workers, 3*time.Second)
+	lr.Baseline = attack("baseline max", "baseline", bm, 0, workers, phase)
+	if lr.Baseline.Throughput > 0 {
+		lr.Ratio = lr.Pont.Throughput / lr.Baseline.Throughput
+	}
+	return lr, nil
+}
+
+func goBinary() string {
+	if g := os.Getenv("GO"); g != "" {
+		return g
+	}
+	return "go"
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Machine is what the figures were measured on.
+type Machine struct {
+	CPUs      int     `json:"nproc"`
+	MemoryGiB float64 `json:"memory_gib"`
+	CPUModel  string  `json:"cpu_model"`
+	Go        string  `json:"go"`
+	Postgres  string  `json:"postgres"`
+	Kernel    string  `json:"kernel"`
+}
+
+func machine(ctx context.Context, goBin, db string) (Machine, error) {
+	m := Machine{CPUs: runtime.NumCPU()}
+	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb float64
+		for _, line := range strings.Split(string(raw), "\n") {
+			if _, err := fmt.Sscanf(line, "MemTotal: %f kB", &kb); err == nil {
+				m.MemoryGiB = kb / (1 << 20)
+				break
+			}
+		}
+	}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if raw, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(raw))
+	}
+	out, err := exec.CommandContext(ctx, goBin, "env", "GOVERSION").Output()
+	if err != nil {
+		return m, fmt.Errorf("go env GOVERSION: %w", err)
+	}
+	m.Go = strings.TrimSpace(string(out))
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		return m, fmt.Errorf("connect to %s: %w", redact(db), err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&m.Postgres); err != nil {
+		return m, fmt.Errorf("PostgreSQL version: %w", err)
+	}
+	return m, nil
+}
+
+// Target is one of issue 6's and issue 3's targets and whether this run met it.
+type Target struct {
+	What   string `json:"what"`
+	Target string `json:"target"`
+	Got    string `json:"got"`
+	Met    bool   `json:"met"`
+}
+
+func targets(r Results) []Target {
+	var out []Target
+	if l := r.Load; l != nil {
+		out = append(out,
+			Target{"throughput vs the baseline", "≥ 50 %", fmt.Sprintf("%.0f %%", 100*l.Ratio), l.Ratio >= 0.5},
+			Target{"p99 at half of Pont's maximum", "< 20 ms", fmt.Sprintf("%.1f ms", l.PontHalf.P99ms), l.PontHalf.P99ms < 20 && l.PontHalf.Errors == 0},
+			Target{"resident memory of pont serve under load", "< 300 MiB", fmt.Sprintf("%.0f MiB", max(l.RSSPeakMiB, l.HWMMiB)), max(l.RSSPeakMiB, l.HWMMiB) < 300},
+		)
+	}
+	if s := r.Start; s != nil {
+		out = append(out, Target{"warm start of pont dev", "< 1 s", fmt.Sprintf("%.0f ms", s.WarmMs), s.WarmMs < 1000})
+	}
+	if s := r.Search; s != nil {
+		worst := max(s.BySubject.P99ms, s.ByReq.P99ms)
+		out = append(out, Target{"search by subject or requester over 10M records (p99)", "< 50 ms", fmt.Sprintf("%.1f ms", worst), worst < 50 && s.Rows >= 10_000_000})
+	}
+	return out
+}
+
+// writeJSON writes r to dir/<date>.json and answers the path.
+func writeJSON(dir string, r Results) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("results: %w", err)
+	}
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("results: %w", err)
+	}
+	path := filepath.Join(dir, r.Date.Format("2006-01-02T150405Z")+".json")
+	if err := os.WriteFile(path, append(raw, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("results: %w", err)
+	}
+	return path, nil
+}
+
+// markdown renders r as the tables of BENCHMARKS.md.
+func markdown(r Results, jsonPath string) string {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	m := r.Machine
+	p("Run of %s (`%s`) on %d CPUs (%s), %.1f GiB of memory, Linux %s, %s, PostgreSQL %s; load generator on the same machine.\n\n",
+		r.Date.Format("2006-01-02 15:04 UTC"), jsonPath, m.CPUs, m.CPUModel, m.MemoryGiB, m.Kernel, m.Go, m.Postgres)
+	if len(r.Targets) > 0 {
+		p("| target | wanted | got | met |\n| --- | --- | --- | --- |\n")
+		for _, t := range r.Targets {
+			met := "yes"
+			if !t.Met {
+				met = "**no**"
+			}
+			p("| %s | %s | %s | %s |\n", t.What, t.Target, t.Got, met)
+		}
+		p("\n")
+	}
+	if l := r.Load; l != nil {
+		p("End to end, over loopback, %.0f s a phase, the same mix of queries over the five services (%d distinct subjects; about two thirds unknown to the sources, answered 404 subject_not_found after the whole pipeline):\n\n", l.PhaseSeconds, l.Subjects)
+		p("| phase | rate | requests | answers/s | p50 | p95 | p99 | max | errors | outcomes |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, ph := range []Phase{l.Pont, l.PontHalf, l.Baseline} {
+			p("| %s | %s | %d | %.0f | %.1f ms | %.1f ms | %.1f ms | %.1f ms | %d | %s |\n",
+				ph.Name, ph.Rate, ph.Requests, ph.Throughput, ph.P50ms, ph.P95ms, ph.P99ms, ph.MaxMs, ph.Errors, outcomes(ph.Outcomes))
+		}
+		p("\nPont's maximum throughput is **%.0f %%** of the baseline's. Resident memory of `pont serve` under load: %.0f MiB at the largest sample, VmHWM %.0f MiB.\n\n", 100*l.Ratio, l.RSSPeakMiB, l.HWMMiB)
+	}
+	if s := r.Start; s != nil {
+		p("Start of `pont dev` until `/readyz` answers 200: cold (empty data directory, no compilation cache) **%.0f ms**; warm **%.0f ms** (median of %d: %s).\n\n", s.ColdMs, s.WarmMs, len(s.Warm), floats(s.Warm))
+	}
+	if s := r.Search; s != nil {
+		p("Search through the PostgreSQL store's `SearchTransfers`, first page of 100, newest first, one query at a time, over %d records (%d months, %d subjects, %d requesters; %s):\n\n", s.Rows, s.Months, s.Subjects, s.Requesters, s.Seeded)
+		p("| by | queries | distinct keys | p50 | p99 | max |\n| --- | --- | --- | --- | --- | --- |\n")
+		p("| subject | %d | %d | %.2f ms | %.2f ms | %.2f ms |\n", s.BySubject.Queries, s.BySubject.Keys, s.BySubject.P50ms, s.BySubject.P99ms, s.BySubject.MaxMs)
+		p("| requester | %d | %d | %.2f ms | %.2f ms | %.2f ms |\n\n", s.ByReq.Queries, s.ByReq.Keys, s.ByReq.P50ms, s.ByReq.P99ms, s.ByReq.MaxMs)
+	}
+	if len(r.Layers) > 0 {
+		p("Layers (Go benchmarks of each package, `go test -bench`):\n\n| package | benchmark | time/op | B/op | allocs/op | other |\n| --- | --- | --- | --- | --- | --- |\n")
+		for _, l := range r.Layers {
+			var other []string
+			for k, v := range l.Metrics {
+				if k != "B/op" && k != "allocs/op" && k != "MB/s" {
+					other = append(other, fmt.Sprintf("%.1f %s", v, k))
+				}
+			}
+			sort.Strings(other)
+			p("| %s | %s | %s | %.0f | %.0f | %s |\n", l.Package, l.Name, duration(l.NsPerOp), l.Metrics["B/op"], l.Metrics["allocs/op"], strings.Join(other, ", "))
+		}
+		p("\n")
+	}
+	return b.String()
+}
+
+func outcomes(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] })
+	var parts []string
+	for _, k := range keys {
+		k2 := k
+		if len(k2) > 60 {
+			k2 = k2[:60] + "…"
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d", strings.ReplaceAll(k2, "|", "/"), m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func floats(fs []float64) string {
+	var s []string
+	for _, f := range fs {
+		s = append(s, fmt.Sprintf("%.0f", f))
+	}
+	return strings.Join(s, ", ") + " ms"
+}
+
+func duration(ns float64) string {
+	switch {
+	case ns >= 1e6:
+		return fmt.Sprintf("%.2f ms", ns/1e6)
+	case ns >= 1e3:
+		return fmt.Sprintf("%.1f µs", ns/1e3)
+	}
+	return fmt.Sprintf("%.0f ns", ns)
+}
+
+// The generated part of BENCHMARKS.md lies between these markers; the rest
+// of the document is written by hand.
+const (
+	beginMarker = "<!-- make bench: begin -->"
+	endMarker   = "<!-- make bench: end -->"
+)
+
+// rewriteDoc replaces the generated part of the document at path with
+// table, or appends it when the markers are missing.
+func rewriteDoc(path, table string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	doc := string(raw)
+	block := beginMarker + "\n" + table + endMarker
+	i, j := strings.Index(doc, beginMarker), strings.Index(doc, endMarker)
+	if i >= 0 && j > i {
+		doc = doc[:i] + block + doc[j+len(endMarker):]
+	} else {
+		if doc == "" {
+			doc = "# Benchmarks\n"
+		}
+		doc = strings.TrimRight(doc, "\n") + "\n\n" + block + "\n"
+	}
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
