@@ -31,5 +31,11 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# Speed, layer by layer and end to end against a bare Go handler, start time
+# and the audit search over 10M records; see BENCHMARKS.md. Needs PostgreSQL:
+# $PONT_BENCH_DATABASE_URL, or the machine's at 127.0.0.1:5432. BENCHFLAGS: see go run ./bench/run -h.
+bench: build
+	GO=$(GO) $(GO) run ./bench/run $(BENCHFLAGS)
+
 clean:
 	rm -rf $(BIN) .pont-dev

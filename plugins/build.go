@@ -49,6 +49,11 @@ func Build(ctx context.Context, outDir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The compilers run in their sources' directories: every path handed to
+	// them must be absolute.
+	if outDir, err = filepath.Abs(outDir); err != nil {
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, fmt.Errorf("plugins: create %s: %w", outDir, err)
 	}

@@ -27,7 +27,7 @@ var layerBenchmarks = []struct{ pkg, pattern string }{
 	{"./exchange/envelope", "^BenchmarkParse$"},
 	{"./exchange/auth", "^BenchmarkVerify"},
 	{"./exchange/policy", "^BenchmarkDecide$"},
-	{"./exchange/wasmhost", "^BenchmarkCall$"},
+	{"./exchange/wasmhost", "^(BenchmarkCall|BenchmarkReferenceAdapter)$"},
 	{"./exchange/audit", "^BenchmarkAppend$"},
 	{"./exchange/broker", "^BenchmarkQuery$"},
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -87,6 +88,10 @@ func newMix(base, token string, n int, seed uint64) (*mix, error) {
 			}
 		}
 		distinct[subject] = true
+		idType := "DNI"
+		if strings.ContainsAny(subject[:1], "XYZ") {
+			idType = "NIE"
+		}
 		basis := svc.basis
 		if basis == nil {
 			basis = map[string]string{"type": "presumed"}
@@ -97,7 +102,7 @@ func newMix(base, token string, n int, seed uint64) (*mix, error) {
 			"legal_basis": basis,
 			"case_id":     "EXP-2026-" + strconv.Itoa(10000+i),
 			"official":    map[string]string{"id": "38000001E", "name": "Anna Puig"},
-			"subject":     map[string]string{"id_type": "DNI", "id": subject},
+			"subject":     map[string]string{"id_type": idType, "id": subject},
 			"params":      svc.params[rng.IntN(len(svc.params))],
 		})
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -47,9 +48,11 @@ type LoadResults struct {
 	Pont         Phase   `json:"pont_max"`
 	PontHalf     Phase   `json:"pont_half"`
 	Baseline     Phase   `json:"baseline_max"`
-	Ratio        float64 `json:"throughput_ratio"` // Pont max / baseline max
-	RSSPeakMiB   float64 `json:"rss_peak_mib"`     // largest VmRSS sample under load
-	HWMMiB       float64 `json:"vmhwm_mib"`        // VmHWM at the end of the load
+	Ratio        float64 `json:"throughput_ratio"`   // Pont max / baseline max
+	PoolMax      int     `json:"pool_max,omitempty"` // limits.pool_max given to pont serve (0: its default)
+	RSSIdleMiB   float64 `json:"rss_idle_mib"`       // VmRSS once ready, before any query
+	RSSPeakMiB   float64 `json:"rss_peak_mib"`       // largest VmRSS sample under load
+	HWMMiB       float64 `json:"vmhwm_mib"`          // VmHWM at the end of the load
 }
 
 func main() {
@@ -75,6 +78,8 @@ func run(ctx context.Context) error {
 	doc := flag.String("doc", "BENCHMARKS.md", "document whose table to rewrite (\"\" for none)")
 	pontBin := flag.String("pont", "bin/pont", "the pont binary")
 	modules := flag.String("modules", "bin/adapters", "the adapters' modules")
+	poolMax := flag.Int("pool-max", 0, "limits.pool_max of pont serve (0: its default)")
+	perfOut := flag.String("perf", "", "record `perf record -g` of pont serve during its maximum-rate phase into this file")
 	flag.Parse()
 	want := map[string]bool{}
 	for _, p := range strings.Split(*parts, ",") {
@@ -111,7 +116,7 @@ func run(ctx context.Context) error {
 	}
 	if want["load"] {
 		logf("load run: %s a phase, %d workers at maximum rate", *phase, *workers)
-		lr, err := runLoad(ctx, bin, modulesDir, db, *phase, *workers, logf)
+		lr, err := runLoad(ctx, bin, modulesDir, db, *phase, *workers, *poolMax, *perfOut, logf)
 		if err != nil {
 			return err
 		}
@@ -158,7 +163,7 @@ func run(ctx context.Context) error {
 // runLoad starts `pont serve` on a fresh database and the baseline, and
 // runs the three phases: Pont at maximum rate, Pont at half that rate, the
 // baseline at maximum rate.
-func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.Duration, workers uint64, logf func(string, ...any)) (*LoadResults, error) {
+func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.Duration, workers uint64, poolMax int, perfOut string, logf func(string, ...any)) (*LoadResults, error) {
 	name := fmt.Sprintf("pont_bench_load_%d", time.Now().UnixNano())
 	if _, err := createDatabase(ctx, admin, name); err != nil {
 		return nil, err
@@ -178,7 +183,7 @@ func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.
 	}
 	defer os.RemoveAll(dataDir)
 
-	srv, err := startPontServe(ctx, pontBin, modulesDir, dataDir, u)
+	srv, err := startPontServe(ctx, pontBin, modulesDir, dataDir, u, poolMax)
 	if err != nil {
 		return nil, err
 	}
@@ -188,14 +193,32 @@ func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.
 	if err != nil {
 		return nil, err
 	}
-	lr := &LoadResults{PhaseSeconds: phase.Seconds(), Workers: workers, Subjects: m.Subjects}
+	lr := &LoadResults{PhaseSeconds: phase.Seconds(), Workers: workers, Subjects: m.Subjects, PoolMax: poolMax}
+	if lr.RSSIdleMiB, _, err = memory(pid); err != nil {
+		return nil, err
+	}
 
 	stopRSS := make(chan struct{})
 	peak := sampleRSS(pid, 200*time.Millisecond, stopRSS)
 	logf("pont serve (pid %d) at %s: warm-up 3s", pid, srv.base)
 	attack("warm-up", "pont", m, 0, workers, 3*time.Second)
 	logf("pont: maximum rate")
+	var perf *exec.Cmd
+	if perfOut != "" {
+		perf = exec.CommandContext(ctx, "perf", "record", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", perfOut,
+			"--", "sleep", strconv.Itoa(int(phase.Seconds()*3/4)))
+		perf.Stderr = os.Stderr
+		if err := perf.Start(); err != nil {
+			return nil, fmt.Errorf("perf: %w", err)
+		}
+	}
 	lr.Pont = attack("pont max", "pont", m, 0, workers, phase)
+	if perf != nil {
+		if err := perf.Wait(); err != nil {
+			return nil, fmt.Errorf("perf: %w", err)
+		}
+		logf("perf profile of pont serve in %s: perf report -i %s --no-children", perfOut, perfOut)
+	}
 	half := max(1, int(lr.Pont.Throughput/2))
 	logf("pont: %.0f answers/s at most; now %d/s", lr.Pont.Throughput, half)
 	lr.PontHalf = attack("pont half", "pont", m, half, workers, phase)

@@ -28,6 +28,7 @@ type proc struct {
 	base   string // http://host:port
 	stderr *tailBuffer
 	done   chan error
+	once   sync.Once
 }
 
 // addrLine matches the line on which a server says where it listens.
@@ -73,15 +74,18 @@ func startProc(ctx context.Context, timeout time.Duration, name string, args ...
 	}
 }
 
-// stop sends SIGTERM and waits for the process to end.
+// stop sends SIGTERM and waits for the process to end. Later calls do
+// nothing.
 func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	p.once.Do(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
 }
 
 // tailBuffer keeps the last max bytes written to it.
@@ -162,8 +166,9 @@ type pontServe struct {
 
 // startPontServe creates a data directory with a development key, mints a
 // requester token with `pont token`, writes a serve configuration that
-// trusts that key, and starts `pont serve` on databaseURL.
-func startPontServe(ctx context.Context, pontBin, modulesDir, dataDir, databaseURL string) (*pontServe, error) {
+// trusts that key, and starts `pont serve` on databaseURL; poolMax > 0 sets
+// limits.pool_max.
+func startPontServe(ctx context.Context, pontBin, modulesDir, dataDir, databaseURL string, poolMax int) (*pontServe, error) {
 	out, err := exec.CommandContext(ctx, pontBin, "token", "--data", dataDir, "--role", "requester", "--org", "P0801900B", "--ttl", "2h").Output()
 	if err != nil {
 		return nil, fmt.Errorf("pont token: %w", exitDetail(err))
@@ -180,6 +185,9 @@ func startPontServe(ctx context.Context, pontBin, modulesDir, dataDir, databaseU
 		"issuers": []map[string]string{{
 			"issuer": "pont-dev", "audience": "pont", "key_file": filepath.Join(dataDir, "dev-issuer.jwk"),
 		}},
+	}
+	if poolMax > 0 {
+		cfg["limits"] = map[string]int{"pool_max": poolMax}
 	}
 	raw, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {

@@ -133,7 +133,11 @@ func markdown(r Results, jsonPath string) string {
 			p("| %s | %s | %d | %.0f | %.1f ms | %.1f ms | %.1f ms | %.1f ms | %d | %s |\n",
 				ph.Name, ph.Rate, ph.Requests, ph.Throughput, ph.P50ms, ph.P95ms, ph.P99ms, ph.MaxMs, ph.Errors, outcomes(ph.Outcomes))
 		}
-		p("\nPont's maximum throughput is **%.0f %%** of the baseline's. Resident memory of `pont serve` under load: %.0f MiB at the largest sample, VmHWM %.0f MiB.\n\n", 100*l.Ratio, l.RSSPeakMiB, l.HWMMiB)
+		pool := "its default"
+		if l.PoolMax > 0 {
+			pool = fmt.Sprint(l.PoolMax)
+		}
+		p("\nPont's maximum throughput is **%.0f %%** of the baseline's. Resident memory of `pont serve` (pool_max %s): %.0f MiB once ready, %.0f MiB at the largest sample under load, VmHWM %.0f MiB.\n\n", 100*l.Ratio, pool, l.RSSIdleMiB, l.RSSPeakMiB, l.HWMMiB)
 	}
 	if s := r.Start; s != nil {
 		p("Start of `pont dev` until `/readyz` answers 200: cold (empty data directory, no compilation cache) **%.0f ms**; warm **%.0f ms** (median of %d: %s).\n\n", s.ColdMs, s.WarmMs, len(s.Warm), floats(s.Warm))

@@ -22,6 +22,7 @@ Usage:
                                                                  run everything in one process, for development
   pont serve   [--config FILE] [--database URL] [--addr HOST:PORT] run a production node on PostgreSQL
   pont adapter build [--out DIR]                                 build the reference adapters to Wasm
+  pont audit   search [--subject ...] [--format ...] | show ID   search the transfer log over the API (auditors)
   pont policy test                                               run the Rego tests of the policies
   pont token   --role ROLE [--org ORG] [--sub SUB] [--owner OWNER] [--data DIR]
                                                                  mint a development token
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args[1:], stdout, stderr)
 	case "adapter":
 		err = runAdapter(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = runAudit(ctx, args[1:], stdout, stderr)
 	case "policy":
 		err = runPolicy(ctx, args[1:], stdout, stderr)
 	case "token":

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pontexchange/pont/catalog"
+	"github.com/pontexchange/pont/exchange/api"
 	"github.com/pontexchange/pont/exchange/audit"
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/broker"
@@ -25,12 +26,17 @@ import (
 // serveConfig is the configuration file of pont serve (JSON). Relative
 // paths are relative to the file.
 type serveConfig struct {
-	Listen           string         `json:"listen"`
-	DatabaseURL      string         `json:"database_url"`
-	Node             string         `json:"node"`
-	DataDir          string         `json:"data_dir"`
-	ModulesDir       string         `json:"modules_dir"`
-	CatalogDir       string         `json:"catalog_dir"`
+	Listen      string `json:"listen"`
+	DatabaseURL string `json:"database_url"`
+	Node        string `json:"node"`
+	DataDir     string `json:"data_dir"`
+	ModulesDir  string `json:"modules_dir"`
+	CatalogDir  string `json:"catalog_dir"`
+	PoliciesDir string `json:"policies_dir"`
+	// CursorSecret signs the audit search cursors (at least 16 bytes).
+	// Nodes behind one load balancer must share it; without it each node
+	// signs with a random key, and its cursors end with it.
+	CursorSecret     string         `json:"cursor_secret"`
 	Issuers          []issuerConfig `json:"issuers"`
 	SimulatedSources bool           `json:"simulated_sources"`
 	Limits           struct {
@@ -73,6 +79,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *addr != "" {
 		cfg.Listen = *addr
 	}
+	if v := os.Getenv("PONT_CURSOR_SECRET"); v != "" {
+		cfg.CursorSecret = v
+	}
 	if cfg.DatabaseURL == "" {
 		return errors.New("no database: give --database, PONT_DATABASE_URL or database_url in the configuration")
 	}
@@ -81,6 +90,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("log_level: %w", err)
 	}
 	log := newLogger(stderr, level)
+	if cfg.CursorSecret != "" {
+		if err := api.SetCursorSecret([]byte(cfg.CursorSecret)); err != nil {
+			return fmt.Errorf("cursor_secret: %w", err)
+		}
+	} else {
+		log.Warn("no cursor_secret (or PONT_CURSOR_SECRET): audit search cursors are signed with a random key, valid on this node until it stops")
+	}
 
 	var issuers []auth.Issuer
 	for i, ic := range cfg.Issuers {
@@ -105,7 +121,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	b, err := broker.New(ctx, broker.Config{
-		DataDir: cfg.DataDir, Store: st, ModulesDir: cfg.ModulesDir, Catalog: cat,
+		DataDir: cfg.DataDir, Store: st, ModulesDir: cfg.ModulesDir, Catalog: cat, PoliciesDir: cfg.PoliciesDir,
 		Issuers: issuers, SimulatedSources: cfg.SimulatedSources, Node: cfg.Node, Logger: log,
 		Limits: wasmhost.Limits{
 			Timeout: time.Duration(cfg.Limits.TimeoutMS) * time.Millisecond, MemoryPages: cfg.Limits.MemoryPages,
@@ -119,6 +135,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer b.Close(context.WithoutCancel(ctx))
 	go keepPartitions(ctx, st, log)
+	if cfg.PoliciesDir != "" {
+		go reloadOnHangup(ctx, b, log)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -169,6 +188,7 @@ func loadServeConfig(path string) (serveConfig, error) {
 	rel(&cfg.DataDir)
 	rel(&cfg.ModulesDir)
 	rel(&cfg.CatalogDir)
+	rel(&cfg.PoliciesDir)
 	for i := range cfg.Issuers {
 		rel(&cfg.Issuers[i].KeyFile)
 	}

@@ -1,11 +1,21 @@
 package api
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -19,6 +29,14 @@ type transferPage struct {
 	Items      []store.Transfer `json:"items"`
 	NextCursor *string          `json:"next_cursor"`
 }
+
+// Limits of a search's limit parameter: a JSON page holds at most
+// maxPageLimit records; a CSV export, which pages internally, at most
+// maxExportLimit rows (and the whole selection when no limit is given).
+const (
+	maxPageLimit   = 1000
+	maxExportLimit = 10_000_000
+)
 
 // auditFilters are the query parameters GET /v1/audit/transfers accepts.
 var auditFilters = map[string]func(f *store.Filter, v string) error{
@@ -35,25 +53,25 @@ var auditFilters = map[string]func(f *store.Filter, v string) error{
 		f.Decision = v
 		return nil
 	},
-	"from": func(f *store.Filter, v string) (err error) { f.From, err = parseTime(v); return err },
-	"to":   func(f *store.Filter, v string) (err error) { f.To, err = parseTime(v); return err },
-	"limit": func(f *store.Filter, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return errors.New("must be a whole number from 1 to 1000")
-		}
-		f.Limit = n
-		return nil
-	},
+	"from":   func(f *store.Filter, v string) (err error) { f.From, err = parseTime(v); return err },
+	"to":     func(f *store.Filter, v string) (err error) { f.To, err = parseTime(v); return err },
+	"limit":  func(f *store.Filter, v string) (err error) { f.Limit, err = parseLimit(v, maxPageLimit); return err },
 	"cursor": func(f *store.Filter, v string) (err error) { f.After, err = decodeCursor(v); return err },
 }
 
 // parseFilter reads an audit search from the query string, naming every
 // parameter that is unknown or malformed.
 func parseFilter(r *http.Request) (store.Filter, error) {
-	f := store.Filter{Limit: 100}
+	f, _, err := parseSearch(r.URL.Query(), maxPageLimit)
+	return f, err
+}
+
+// parseSearch reads a search from q. limit may go up to maxLimit; total is
+// the limit as given, 0 when q has none (f.Limit is then the default page).
+func parseSearch(q url.Values, maxLimit int) (f store.Filter, total int, err error) {
+	f = store.Filter{Limit: 100}
 	var bad []fault.FieldError
-	for name, values := range r.URL.Query() {
+	for name, values := range q {
 		set, ok := auditFilters[name]
 		if !ok {
 			bad = append(bad, fault.FieldError{Field: name, Message: "is not a filter of this search"})
@@ -63,7 +81,14 @@ func parseFilter(r *http.Request) (store.Filter, error) {
 			bad = append(bad, fault.FieldError{Field: name, Message: "must be given once"})
 			continue
 		}
-		if err := set(&f, values[0]); err != nil {
+		if name == "limit" {
+			if total, err = parseLimit(values[0], maxLimit); err == nil {
+				f.Limit = min(total, maxPageLimit)
+			}
+		} else {
+			err = set(&f, values[0])
+		}
+		if err != nil {
 			bad = append(bad, fault.FieldError{Field: name, Message: err.Error()})
 		}
 	}
@@ -72,13 +97,26 @@ func parseFilter(r *http.Request) (store.Filter, error) {
 	}
 	if len(bad) > 0 {
 		sortFields(bad)
-		return f, fault.Invalid(fault.InvalidRequest, bad...)
+		return f, 0, fault.Invalid(fault.InvalidRequest, bad...)
 	}
-	return f, nil
+	return f, total, nil
 }
 
-// searchTransfers answers GET /v1/audit/transfers, newest first.
+func parseLimit(v string, maxLimit int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxLimit {
+		return 0, fmt.Errorf("must be a whole number from 1 to %d", maxLimit)
+	}
+	return n, nil
+}
+
+// searchTransfers answers GET /v1/audit/transfers, newest first: one page
+// of JSON, or, when the caller prefers text/csv, the whole selection as CSV.
 func (s *server) searchTransfers(w http.ResponseWriter, r *http.Request) {
+	if prefersCSV(r.Header.Get("Accept")) {
+		s.exportTransfers(w, r)
+		return
+	}
 	f, err := parseFilter(r)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
@@ -98,6 +136,146 @@ func (s *server) searchTransfers(w http.ResponseWriter, r *http.Request) {
 		out.NextCursor = &c
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// exportPageSize is how many records the CSV export reads per page.
+const exportPageSize = maxPageLimit
+
+// exportWriteWindow is the time each page of the export has to reach the
+// client: it renews the server's write deadline, so that a long export is
+// not cut by the deadline meant for one answer.
+const exportWriteWindow = time.Minute
+
+// csvHeader names the CSV export's columns, as the JSON names the fields.
+var csvHeader = []string{
+	"id", "time", "node", "kind", "requester", "official_id", "official_name",
+	"procedure", "procedure_name", "purpose", "legal_basis", "law_reference", "consent_id",
+	"case_id", "subject_id_type", "subject", "service", "adapter", "adapter_version",
+	"module_sha256", "decision", "reasons", "policy_revision", "outcome", "scsp_code",
+	"latency_us", "data_sha256",
+}
+
+// exportTransfers streams the selection of a search as CSV, newest first,
+// following the keyset cursor page by page and flushing each page. limit,
+// when given (up to 10 000 000), caps the total number of rows; without it
+// the whole selection is exported. A cursor starts the export after that
+// position. Problems found before the first byte are answered as
+// problem+json; a store failure in the middle aborts the response, so that
+// the client sees a broken transfer rather than a short file that looks
+// complete.
+func (s *server) exportTransfers(w http.ResponseWriter, r *http.Request) {
+	f, total, err := parseSearch(r.URL.Query(), maxExportLimit)
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	f.Limit = exportPageSize
+	if total > 0 {
+		f.Limit = min(total, exportPageSize)
+	}
+	page, err := s.cfg.Transfers.SearchTransfers(r.Context(), f)
+	if err != nil {
+		writeProblem(w, r, s.log, storeError(err))
+		return
+	}
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/csv; charset=utf-8")
+	h.Set("Content-Disposition", `attachment; filename="transfers.csv"`)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	cw := csv.NewWriter(w)
+	_ = cw.Write(csvHeader)
+	written := 0
+	for {
+		_ = rc.SetWriteDeadline(time.Now().Add(exportWriteWindow))
+		for _, t := range page.Items {
+			if total > 0 && written == total {
+				break
+			}
+			_ = cw.Write(csvRecord(t))
+			written++
+		}
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return // the client went away
+		}
+		_ = rc.Flush()
+		if page.Next == nil || (total > 0 && written >= total) {
+			return
+		}
+		f.After = page.Next
+		if total > 0 {
+			f.Limit = min(total-written, exportPageSize)
+		}
+		if page, err = s.cfg.Transfers.SearchTransfers(r.Context(), f); err != nil {
+			if r.Context().Err() == nil {
+				s.log.LogAttrs(r.Context(), slog.LevelWarn, "CSV export aborted: the transfer log could not be read",
+					slog.Int("rows", written), slog.String("error", err.Error()))
+			}
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// csvRecord is one transfer as a CSV row, in csvHeader's order, with
+// reasons as "code: message; ..." and every cell guarded by csvCell.
+func csvRecord(t store.Transfer) []string {
+	reasons := make([]string, len(t.Reasons))
+	for i, r := range t.Reasons {
+		reasons[i] = r.Code + ": " + r.Message
+	}
+	row := []string{
+		t.ID, t.Time.UTC().Format(time.RFC3339Nano), t.Node, t.Kind, t.RequesterOrg, t.OfficialID, t.OfficialName,
+		t.ProcedureCode, t.ProcedureName, t.Purpose, t.LegalBasis, t.LawReference, t.ConsentID,
+		t.CaseID, t.SubjectIDType, t.SubjectID, t.Service, t.Adapter, t.AdapterVersion,
+		t.ModuleSHA256, t.Decision, strings.Join(reasons, "; "), t.PolicyRevision, t.Outcome, t.SCSPCode,
+		strconv.FormatInt(t.LatencyMicros, 10), t.DataSHA256,
+	}
+	for i := range row {
+		row[i] = csvCell(row[i])
+	}
+	return row
+}
+
+// csvCell guards a cell against CSV (formula) injection: a spreadsheet
+// runs a cell that starts with = + - @ (or a tab or carriage return, which
+// some strip first) as a formula, so such a cell gets a leading apostrophe.
+// The recorded values (names, case ids, messages) come from requesters.
+func csvCell(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
+
+// prefersCSV reports whether an Accept header prefers text/csv to JSON.
+// JSON wins ties and is the default.
+func prefersCSV(accept string) bool {
+	if accept == "" {
+		return false
+	}
+	csvQ, jsonQ := -1.0, -1.0
+	for part := range strings.SplitSeq(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if q, err = strconv.ParseFloat(v, 64); err != nil {
+				continue
+			}
+		}
+		switch mt {
+		case "text/csv":
+			csvQ = max(csvQ, q)
+		case "application/json", "application/*", "*/*":
+			jsonQ = max(jsonQ, q)
+		}
+	}
+	return csvQ > 0 && csvQ > jsonQ
 }
 
 // getTransfer answers GET /v1/audit/transfers/{id}.
@@ -130,25 +308,88 @@ func parseTime(v string) (time.Time, error) {
 	return time.Time{}, errors.New("must be an RFC 3339 time (2026-01-31T12:00:00Z) or a date (2026-01-31)")
 }
 
-// cursorWire is the cursor's content; callers see it only base64url-encoded.
+// Cursors are opaque to callers: base64url(JSON position) "." base64url(tag),
+// the tag an HMAC-SHA-256 (truncated to 128 bits) of the position under the
+// cursor key. A cursor that was not issued with the key — made by hand,
+// edited, or issued by a node with another key — is refused with 400
+// naming "cursor".
+//
+// The key is random per process unless SetCursorSecret derives it from a
+// secret: nodes behind one load balancer must share the secret, or a cursor
+// is valid only on the node that issued it, until that node restarts.
+var cursorKey atomic.Pointer[[]byte]
+
+func init() {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		panic(fmt.Sprintf("api: cursor key: %v", err))
+	}
+	cursorKey.Store(&key)
+}
+
+// cursorKeyLabel separates the cursor key from other uses of the secret.
+const cursorKeyLabel = "pont/v1/audit-cursor"
+
+// cursorTagSize is the length of a cursor's tag, in bytes.
+const cursorTagSize = 16
+
+// minCursorSecret is the shortest secret SetCursorSecret accepts.
+const minCursorSecret = 16
+
+// SetCursorSecret derives the key that signs the search cursors of every
+// server in this process from secret (at least 16 bytes), so that nodes
+// configured with the same secret accept each other's cursors, across
+// restarts. Without it the key is random per process.
+func SetCursorSecret(secret []byte) error {
+	if len(secret) < minCursorSecret {
+		return fmt.Errorf("api: the cursor secret has %d bytes, at least %d are needed", len(secret), minCursorSecret)
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(cursorKeyLabel))
+	key := mac.Sum(nil)
+	cursorKey.Store(&key)
+	return nil
+}
+
+// cursorWire is the cursor's content.
 type cursorWire struct {
 	T int64  `json:"t"` // Unix microseconds
 	I string `json:"i"`
 }
 
-func encodeCursor(c store.Cursor) string {
-	b, _ := json.Marshal(cursorWire{T: c.Time.UnixMicro(), I: c.ID})
-	return base64.RawURLEncoding.EncodeToString(b)
+func cursorTag(payload []byte) []byte {
+	mac := hmac.New(sha256.New, *cursorKey.Load())
+	mac.Write(payload)
+	return mac.Sum(nil)[:cursorTagSize]
 }
 
+func encodeCursor(c store.Cursor) string {
+	payload, _ := json.Marshal(cursorWire{T: c.Time.UnixMicro(), I: c.ID})
+	return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(cursorTag(payload))
+}
+
+// errForeignCursor is the refusal of every cursor this server did not issue.
+var errForeignCursor = errors.New("is not a cursor this server issued")
+
 func decodeCursor(v string) (*store.Cursor, error) {
-	b, err := base64.RawURLEncoding.DecodeString(v)
-	var c cursorWire
-	if err == nil {
-		err = json.Unmarshal(b, &c)
+	if len(v) > 512 {
+		return nil, errForeignCursor
 	}
-	if err != nil || c.I == "" || c.T <= 0 || len(c.I) > 64 {
-		return nil, errors.New("is not a cursor this server issued")
+	body, tag, ok := strings.Cut(v, ".")
+	if !ok {
+		return nil, errForeignCursor
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(body)
+	if err != nil {
+		return nil, errForeignCursor
+	}
+	got, err := base64.RawURLEncoding.DecodeString(tag)
+	if err != nil || !hmac.Equal(got, cursorTag(payload)) {
+		return nil, errForeignCursor
+	}
+	var c cursorWire
+	if err := json.Unmarshal(payload, &c); err != nil || c.I == "" || c.T <= 0 || len(c.I) > 64 {
+		return nil, errForeignCursor
 	}
 	return &store.Cursor{Time: time.UnixMicro(c.T).UTC(), ID: c.I}, nil
 }

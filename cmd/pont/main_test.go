@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pontexchange/pont/exchange/auth"
+	"github.com/pontexchange/pont/exchange/broker"
+	"github.com/pontexchange/pont/plugins"
+)
+
+// modulesDir holds the reference adapters, built once for the package, and
+// cacheDir their compiled code, so that only the first node compiles.
+var modulesDir, cacheDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pont-cmd-modules-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if _, err := plugins.Build(context.Background(), dir); err != nil {
+		fmt.Fprintln(os.Stderr, "building the reference adapters:", err)
+		os.Exit(1)
+	}
+	modulesDir, cacheDir = dir, filepath.Join(dir, "cache")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// devNode is a dev-mode node on a loopback port, with its issuer.
+type devNode struct {
+	base string
+	iss  *auth.DevIssuer
+}
+
+func startDevNode(t *testing.T) *devNode {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := broker.New(ctx, broker.Config{
+		DataDir: t.TempDir(), Dev: true, ModulesDir: modulesDir, CacheDir: cacheDir,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		cancel()
+		t.Fatalf("broker.New: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		if err := b.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return &devNode{base: "http://" + ln.Addr().String(), iss: b.DevIssuer()}
+}
+
+func (n *devNode) token(t *testing.T, p auth.Principal) string {
+	t.Helper()
+	tok, err := n.iss.Mint(p, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// query sends a DEMO query for subject on service and answers the status
+// and the decoded answer.
+func query(t *testing.T, base, token, service, subject string, params map[string]any, basis map[string]any) (int, map[string]any) {
+	t.Helper()
+	if basis == nil {
+		basis = map[string]any{"type": "presumed"}
+	}
+	body, _ := json.Marshal(map[string]any{
+		"procedure":   map[string]any{"code": "DEMO", "name": "Demostració"},
+		"purpose":     "demo",
+		"legal_basis": basis,
+		"case_id":     "EXP-2026-00001",
+		"official":    map[string]any{"id": "38000001E", "name": "Anna Puig"},
+		"subject":     map[string]any{"id_type": "DNI", "id": subject},
+		"params":      params,
+	})
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/services/"+service+"/queries", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("query %s: %d, not JSON: %v", service, resp.StatusCode, err)
+	}
+	return resp.StatusCode, out
+}
+
+// pontRun runs the pont command in-process and answers its exit code,
+// standard output and standard error.
+func pontRun(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls buf until it holds a line starting with prefix and answers
+// the rest of that line.
+func waitFor(t *testing.T, buf *syncBuffer, prefix string, done <-chan int, errs *syncBuffer) string {
+	t.Helper()
+	deadline := time.After(2 * time.Minute)
+	for {
+		for line := range strings.Lines(buf.String()) {
+			if rest, ok := strings.CutPrefix(line, prefix); ok {
+				return strings.TrimSpace(rest)
+			}
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("the command ended (%d) before printing %q:\n%s", code, prefix, errs.String())
+		case <-deadline:
+			t.Fatalf("no %q after 2 minutes:\n%s", prefix, errs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

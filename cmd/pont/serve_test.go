@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
+)
+
+// repoRoot is where pont.example.json and its relative paths are.
+const repoRoot = "../.."
+
+// TestServeWithTheExampleConfig runs the README's production path: a token
+// minted by `pont token`, `pont serve --config pont.example.json --database
+// URL` on a fresh PostgreSQL database, a query, and `pont audit search`.
+// Only what cannot be the same in a test changes: the listen port (0), the
+// data directory, the key file and the modules (built for the test).
+func TestServeWithTheExampleConfig(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "pont.example.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatalf("pont.example.json: %v", err)
+	}
+
+	// The README mints tokens with `bin/pont token`, whose key (in --data,
+	// ./.pont-dev by default) the example's issuer trusts.
+	keys := t.TempDir()
+	mint := func(args ...string) string {
+		code, out, errs := pontRun(t, append([]string{"token", "--data", keys}, args...)...)
+		if code != 0 {
+			t.Fatalf("pont token %v: %d %s", args, code, errs)
+		}
+		return strings.TrimSpace(out)
+	}
+	requester := mint("--role", "requester", "--org", "P0801900B")
+	auditor := mint("--role", "auditor", "--sub", "dpo-1")
+
+	issuers := cfg["issuers"].([]any)
+	iss := issuers[0].(map[string]any)
+	if iss["issuer"] != "pont-dev" || iss["audience"] != "pont" || iss["key_file"] != ".pont-dev/dev-issuer.jwk" {
+		t.Fatalf("the example's issuer is not the development one: %v", iss)
+	}
+	iss["key_file"] = filepath.Join(keys, "dev-issuer.jwk")
+	cfg["listen"] = "127.0.0.1:0"
+	cfg["data_dir"] = t.TempDir()
+	cfg["modules_dir"] = modulesDir
+	for _, key := range []string{"catalog_dir", "policies_dir"} {
+		if p, _ := cfg[key].(string); p != "" {
+			abs, err := filepath.Abs(filepath.Join(repoRoot, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg[key] = abs
+		}
+	}
+	adapted, _ := json.Marshal(cfg)
+	cfgPath := filepath.Join(t.TempDir(), "pont.json")
+	if err := os.WriteFile(cfgPath, adapted, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"serve", "--config", cfgPath, "--database", dbURL}, &stdout, &stderr)
+	}()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			cancel()
+			<-exited
+		}
+	})
+	base := waitFor(t, &stdout, "Pont is serving on ", exited, &stderr)
+
+	status, out := query(t, base, requester, "padro", "12345678Z", map[string]any{"municipality": "08019"}, nil)
+	if status != http.StatusOK {
+		t.Fatalf("query: %d %v\n%s", status, out, stderr.String())
+	}
+	id := out["transfer_id"].(string)
+	if data, _ := out["data"].(map[string]any); len(data) == 0 {
+		t.Fatalf("no data: %v", out)
+	}
+
+	// The record is in PostgreSQL.
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var node, sum string
+	if err := conn.QueryRow(context.Background(), "SELECT node, data_sha256 FROM transfers WHERE id = $1", id).Scan(&node, &sum); err != nil {
+		t.Fatalf("transfer %s in PostgreSQL: %v", id, err)
+	}
+	if node != cfg["node"] || len(sum) != 64 {
+		t.Errorf("the record: node %q, data_sha256 %q", node, sum)
+	}
+
+	// A requester is refused the audit API; the auditor finds the query.
+	if code, _, errs := pontRun(t, "audit", "search", "--server", base, "--token", requester); code != 1 || !strings.Contains(errs, "403 forbidden") {
+		t.Errorf("a requester's search: %d %s", code, errs)
+	}
+	code, found, errs := pontRun(t, "audit", "search", "--server", base, "--token", auditor, "--subject", "12345678Z", "--format", "json")
+	if code != 0 {
+		t.Fatalf("pont audit search: %d %s", code, errs)
+	}
+	recs := jsonRecords(t, found)
+	if len(recs) != 1 || recs[0].ID != id || recs[0].Service != "padro" || recs[0].Decision != "allow" {
+		t.Errorf("pont audit search found %+v, want transfer %s", recs, id)
+	}
+
+	cancel()
+	stopped = true
+	if code := <-exited; code != 0 {
+		t.Errorf("pont serve exited %d:\n%s", code, stderr.String())
+	}
+}
+
+func TestLoadServeConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Run("the example", func(t *testing.T) {
+		cfg, err := loadServeConfig(filepath.Join(repoRoot, "pont.example.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		root, _ := filepath.Abs(repoRoot)
+		abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+		for name, got := range map[string]string{
+			"modules_dir":  cfg.ModulesDir,
+			"catalog_dir":  cfg.CatalogDir,
+			"policies_dir": cfg.PoliciesDir,
+			"key_file":     cfg.Issuers[0].KeyFile,
+		} {
+			if !strings.HasPrefix(abs(got), root+string(filepath.Separator)) {
+				t.Errorf("%s = %s: not under the repository", name, got)
+			}
+		}
+		if !cfg.SimulatedSources || cfg.Listen == "" || cfg.CursorSecret != "" {
+			t.Errorf("the example: %+v", cfg)
+		}
+	})
+	tests := []struct {
+		name, body string
+		want       serveConfig
+		err        string
+	}{
+		{
+			name: "relative paths are the file's",
+			body: `{"data_dir":"d","modules_dir":"/abs/m","catalog_dir":"c","issuers":[{"issuer":"i","audience":"a","key_file":"k.jwk"}]}`,
+			want: serveConfig{Listen: "127.0.0.1:8080", DataDir: filepath.Join(dir, "d"), ModulesDir: "/abs/m", CatalogDir: filepath.Join(dir, "c"),
+				Issuers: []issuerConfig{{Issuer: "i", Audience: "a", KeyFile: filepath.Join(dir, "k.jwk")}}},
+		},
+		{name: "unknown field", body: `{"listen":"x","databse_url":"postgres://"}`, err: `unknown field "databse_url"`},
+		{name: "not JSON", body: `listen: x`, err: "invalid character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := loadServeConfig(write(strings.ReplaceAll(tt.name, " ", "-")+".json", tt.body))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got\n%+v\nwant\n%+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestServeRefusesBadSettings(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.json")
+	if err := os.WriteFile(short, []byte(`{"cursor_secret":"tooshort"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PONT_DATABASE_URL", "")
+	t.Setenv("PONT_CURSOR_SECRET", "")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve"}, "no database: give --database, PONT_DATABASE_URL or database_url"},
+		{[]string{"serve", "--config", filepath.Join(dir, "missing.json"), "--database", "postgres://x"}, "configuration: open"},
+		{[]string{"serve", "--config", short, "--database", "postgres://x"}, "cursor_secret: api: the cursor secret has 8 bytes, at least 16"},
+	} {
+		code, _, errs := pontRun(t, c.args...)
+		if code != 1 || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", c.args, code, errs, c.want)
+		}
+	}
+}

@@ -1,0 +1,576 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pontexchange/pont/catalog"
+	"github.com/pontexchange/pont/exchange/audit"
+	"github.com/pontexchange/pont/exchange/auth"
+	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/pipeline"
+	"github.com/pontexchange/pont/exchange/policy"
+	"github.com/pontexchange/pont/exchange/router"
+	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/store/sqlite"
+	"github.com/pontexchange/pont/policies"
+)
+
+func TestParseFilter(t *testing.T) {
+	at := time.Date(2026, 1, 31, 12, 0, 0, 0, time.UTC)
+	cur := store.Cursor{Time: at, ID: "0199aaaa-0000-7000-8000-000000000001"}
+	valid := encodeCursor(cur)
+	unsigned := base64.RawURLEncoding.EncodeToString([]byte(`{"t":1769860800000000,"i":"0199aaaa-0000-7000-8000-000000000001"}`))
+	tests := []struct {
+		name  string
+		query string
+		want  store.Filter
+		bad   []string // the fields the 400 names, sorted
+	}{
+		{name: "nothing", query: "", want: store.Filter{Limit: 100}},
+		{
+			name:  "every filter",
+			query: "subject=12345678Z&requester=P0801900B&official=38000001E&procedure=DEMO&service=padro&purpose=demo&decision=deny&from=2026-01-01&to=2026-02-01T00:00:00%2B01:00&limit=7",
+			want: store.Filter{
+				Subject: "12345678Z", Requester: "P0801900B", Official: "38000001E", Procedure: "DEMO",
+				Service: "padro", Purpose: "demo", Decision: store.Deny,
+				From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 1, 31, 23, 0, 0, 0, time.UTC),
+				Limit: 7,
+			},
+		},
+		{name: "a cursor this server issued", query: "cursor=" + valid, want: store.Filter{Limit: 100, After: &cur}},
+		{name: "limit 1000", query: "limit=1000", want: store.Filter{Limit: 1000}},
+		{name: "unknown filter", query: "subjekt=12345678Z", bad: []string{"subjekt"}},
+		{name: "bad date", query: "from=31/01/2026", bad: []string{"from"}},
+		{name: "bad decision", query: "decision=maybe", bad: []string{"decision"}},
+		{name: "limit 0", query: "limit=0", bad: []string{"limit"}},
+		{name: "limit 1001", query: "limit=1001", bad: []string{"limit"}},
+		{name: "limit not a number", query: "limit=ten", bad: []string{"limit"}},
+		{name: "given twice", query: "service=padro&service=titulacions", bad: []string{"service"}},
+		{name: "to before from", query: "from=2026-02-01&to=2026-01-01", bad: []string{"to"}},
+		{name: "to equal to from", query: "from=2026-02-01&to=2026-02-01", bad: []string{"to"}},
+		{name: "forged cursor", query: "cursor=" + unsigned, bad: []string{"cursor"}},
+		{name: "every bad one, sorted", query: "zzz=1&limit=-1&from=yesterday&cursor=abc", bad: []string{"cursor", "from", "limit", "zzz"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, err := url.ParseQuery(tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest(http.MethodGet, "/v1/audit/transfers?"+q.Encode(), nil)
+			got, err := parseFilter(r)
+			if tt.bad != nil {
+				fe, ok := fault.As(err)
+				if !ok || fe.Code != fault.InvalidRequest {
+					t.Fatalf("parseFilter(%q) = %v, want invalid_request naming %v", tt.query, err, tt.bad)
+				}
+				var named []string
+				for _, f := range fe.Fields {
+					named = append(named, f.Field)
+				}
+				if !reflect.DeepEqual(named, tt.bad) {
+					t.Errorf("parseFilter(%q) names %v, want %v (%v)", tt.query, named, tt.bad, fe.Fields)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseFilter(%q): %v", tt.query, err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("parseFilter(%q) =\n%+v\nwant\n%+v", tt.query, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseSearchExportLimit(t *testing.T) {
+	tests := []struct {
+		query     string
+		total     int
+		pageLimit int
+		bad       bool
+	}{
+		{"", 0, 100, false},
+		{"limit=5", 5, 5, false},
+		{"limit=2500", 2500, 1000, false},
+		{"limit=10000000", 10_000_000, 1000, false},
+		{"limit=10000001", 0, 0, true},
+		{"limit=0", 0, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			q, _ := url.ParseQuery(tt.query)
+			f, total, err := parseSearch(q, maxExportLimit)
+			if tt.bad {
+				if fe, ok := fault.As(err); !ok || len(fe.Fields) != 1 || fe.Fields[0].Field != "limit" {
+					t.Fatalf("parseSearch(%q) = %v, want a 400 naming limit", tt.query, err)
+				}
+				return
+			}
+			if err != nil || total != tt.total || f.Limit != tt.pageLimit {
+				t.Errorf("parseSearch(%q) = limit %d, total %d, %v; want %d, %d", tt.query, f.Limit, total, err, tt.pageLimit, tt.total)
+			}
+		})
+	}
+}
+
+// withCursorKey runs the test with the process's cursor key restored after it.
+func withCursorKey(t *testing.T) {
+	t.Helper()
+	saved := cursorKey.Load()
+	t.Cleanup(func() { cursorKey.Store(saved) })
+}
+
+func TestCursor(t *testing.T) {
+	withCursorKey(t)
+	if err := SetCursorSecret([]byte("correct horse battery staple")); err != nil {
+		t.Fatal(err)
+	}
+	pos := store.Cursor{Time: time.Date(2026, 3, 1, 9, 30, 0, 123456000, time.UTC), ID: "0199bbbb-0000-7000-8000-00000000000f"}
+	issued := encodeCursor(pos)
+	body, tag, _ := strings.Cut(issued, ".")
+	otherPayload := base64.RawURLEncoding.EncodeToString([]byte(`{"t":1,"i":"0199bbbb-0000-7000-8000-00000000000f"}`))
+	flip := func(s string) string { // changes the first character of s
+		b := []byte(s)
+		if b[0] == 'A' {
+			b[0] = 'B'
+		} else {
+			b[0] = 'A'
+		}
+		return string(b)
+	}
+	tests := []struct {
+		name   string
+		cursor string
+		ok     bool
+	}{
+		{"issued", issued, true},
+		{"payload alone (the unsigned format)", body, false},
+		{"hand-made payload with an issued tag", otherPayload + "." + tag, false},
+		{"tag changed", body + "." + flip(tag), false},
+		{"tag cut short", body + "." + tag[:10], false},
+		{"no tag", body + ".", false},
+		{"not base64", "!!!." + tag, false},
+		{"empty", "", false},
+		{"very long", strings.Repeat("a", 600) + "." + tag, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := decodeCursor(tt.cursor)
+			if !tt.ok {
+				if err == nil {
+					t.Fatalf("decodeCursor(%q) = %+v, want refused", tt.cursor, got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("decodeCursor(issued): %v", err)
+			}
+			if !got.Time.Equal(pos.Time) || got.ID != pos.ID {
+				t.Errorf("decodeCursor(issued) = %+v, want %+v", got, pos)
+			}
+		})
+	}
+
+	// A signed but meaningless position is refused too.
+	if _, err := decodeCursor(signedCursor(`{"t":0,"i":""}`)); err == nil {
+		t.Error("a signed empty position was accepted")
+	}
+
+	// Another node with the same secret accepts the cursor; one with another
+	// secret, or with a random key, does not.
+	if err := SetCursorSecret([]byte("correct horse battery staple")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeCursor(issued); err != nil {
+		t.Errorf("same secret: %v", err)
+	}
+	if err := SetCursorSecret([]byte("another secret, just as long")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeCursor(issued); err == nil {
+		t.Error("a cursor signed under another secret was accepted")
+	}
+	if err := SetCursorSecret([]byte("short")); err == nil {
+		t.Error("a 5-byte secret was accepted")
+	}
+}
+
+// signedCursor signs payload with the current key, as encodeCursor would.
+func signedCursor(payload string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + base64.RawURLEncoding.EncodeToString(cursorTag([]byte(payload)))
+}
+
+func TestPrefersCSV(t *testing.T) {
+	tests := []struct {
+		accept string
+		want   bool
+	}{
+		{"", false},
+		{"text/csv", true},
+		{"text/csv; charset=utf-8", true},
+		{"application/json", false},
+		{"*/*", false},
+		{"text/csv, application/json", false},
+		{"text/csv, application/json;q=0.5", true},
+		{"application/json;q=0.2, text/csv;q=0.9", true},
+		{"text/csv;q=0", false},
+		{"text/html, text/csv", true},
+		{"text/csv;q=abc", false},
+	}
+	for _, tt := range tests {
+		if got := prefersCSV(tt.accept); got != tt.want {
+			t.Errorf("prefersCSV(%q) = %v, want %v", tt.accept, got, tt.want)
+		}
+	}
+}
+
+func TestCSVCell(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"Anna Puig", "Anna Puig"},
+		{"=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"},
+		{"+34 600", "'+34 600"},
+		{"-1+1", "'-1+1"},
+		{"@SUM(A1)", "'@SUM(A1)"},
+		{"\t=1", "'\t=1"},
+		{"\r=1", "'\r=1"},
+		{"a=1", "a=1"},
+		{"'quoted", "'quoted"},
+	}
+	for _, tt := range tests {
+		if got := csvCell(tt.in); got != tt.want {
+			t.Errorf("csvCell(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// auditServer is the real API on an embedded store, with the transfer log
+// filled by hand (records a requester could not produce through a query,
+// such as formula-like names).
+type auditServer struct {
+	base    string
+	auditor string
+	store   *cutStore
+}
+
+// cutStore is the real SQLite store; after cutAfter searches it closes the
+// store, so that later calls meet a store that is really gone.
+type cutStore struct {
+	*sqlite.Store
+	searches atomic.Int64
+	cutAfter int64 // 0: never
+}
+
+func (c *cutStore) SearchTransfers(ctx context.Context, f store.Filter) (store.Page, error) {
+	if n := c.searches.Add(1); c.cutAfter > 0 && n > c.cutAfter {
+		_ = c.Store.Close()
+	}
+	return c.Store.SearchTransfers(ctx, f)
+}
+
+func startAuditServer(t *testing.T) *auditServer {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.New(ctx, sqlite.Config{Path: filepath.Join(dir, "pont.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := &cutStore{Store: st}
+	t.Cleanup(func() { _ = cs.Store.Close() })
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := policy.New(ctx, policies.FS, cat.PolicyData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := audit.NewLog(cs, audit.Options{Logger: quiet})
+	t.Cleanup(func() { _ = log.Close() })
+	pipe, err := pipeline.New(pipeline.Config{Catalog: cat, Policy: engine, Router: router.New(), Log: log, Citizens: cs, Node: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := auth.NewDevIssuer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := auth.NewVerifier(ctx, []auth.Issuer{iss.Issuer()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = verifier.Close() })
+	h, err := New(Config{Pipeline: pipe, Catalog: cat, Transfers: cs, Verifier: verifier, Registry: prometheus.NewRegistry(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	auditor, err := iss.Mint(auth.Principal{Role: auth.RoleAuditor, Sub: "dpo-1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &auditServer{base: srv.URL, auditor: auditor, store: cs}
+}
+
+// fill appends n records, one a second back from 2026-03-01 12:00 UTC (so
+// the newest is i=0); every seventh is a denial of subject 00000000T with
+// two reasons, and record 3 carries formula-like values.
+func (s *auditServer) fill(t *testing.T, n int) []store.Transfer {
+	t.Helper()
+	top := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	recs := make([]store.Transfer, n)
+	for i := range recs {
+		r := store.Transfer{
+			ID: fmt.Sprintf("0195%04x-0000-7000-8000-%012x", n-i, n-i), Time: top.Add(-time.Duration(i) * time.Second),
+			Node: "test", Kind: "query", RequesterOrg: "P0801900B", OfficialID: "38000001E", OfficialName: "Anna Puig",
+			ProcedureCode: "DEMO", ProcedureName: "Demostració, \"quoted\"", Purpose: "demo", LegalBasis: "presumed",
+			CaseID: fmt.Sprintf("EXP-%d", i), SubjectIDType: "DNI", SubjectID: "12345678Z", Service: "padro",
+			Adapter: "padro-08019", AdapterVersion: "1.0.0", ModuleSHA256: "ab", Decision: store.Allow,
+			Outcome: "ok", SCSPCode: "0003", LatencyMicros: int64(100 + i), DataSHA256: "cd",
+		}
+		if i%7 == 0 {
+			r.SubjectID, r.Decision, r.Outcome, r.DataSHA256 = "00000000T", store.Deny, "not_authorized", ""
+			r.Reasons = []store.Reason{{Code: "not_authorized", Message: "not authorised"}, {Code: "purpose_not_allowed", Message: "no; really"}}
+		}
+		if i == 3 {
+			r.OfficialName, r.CaseID, r.ProcedureName = "=HYPERLINK(\"http://evil.test\",\"x\")", "@SUM(1+1)", "-2+3"
+		}
+		recs[i] = r
+	}
+	for lo := 0; lo < n; lo += 500 {
+		if err := s.store.AppendTransfers(context.Background(), recs[lo:min(lo+500, n)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return recs
+}
+
+func (s *auditServer) get(t *testing.T, path, accept string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.auditor)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func readCSV(t *testing.T, resp *http.Response) [][]string {
+	t.Helper()
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil {
+		t.Fatalf("the export is not CSV: %v", err)
+	}
+	if len(rows) == 0 || !reflect.DeepEqual(rows[0], csvHeader) {
+		t.Fatalf("the export's first row is not the header: %v", rows[:min(len(rows), 1)])
+	}
+	return rows[1:]
+}
+
+func TestExportCSV(t *testing.T) {
+	s := startAuditServer(t)
+	recs := s.fill(t, 2345) // three internal pages
+
+	col := map[string]int{}
+	for i, name := range csvHeader {
+		col[name] = i
+	}
+	t.Run("whole selection", func(t *testing.T) {
+		resp := s.get(t, "/v1/audit/transfers", "text/csv")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "text/csv; charset=utf-8" {
+			t.Errorf("Content-Type %q", ct)
+		}
+		if cd := resp.Header.Get("Content-Disposition"); cd != `attachment; filename="transfers.csv"` {
+			t.Errorf("Content-Disposition %q", cd)
+		}
+		rows := readCSV(t, resp)
+		if len(rows) != len(recs) {
+			t.Fatalf("%d rows, want %d", len(rows), len(recs))
+		}
+		for i, row := range rows { // newest first: the order of recs
+			if row[col["id"]] != recs[i].ID {
+				t.Fatalf("row %d is %s, want %s", i, row[col["id"]], recs[i].ID)
+			}
+		}
+		injected := rows[3]
+		for name, want := range map[string]string{
+			"official_name":  "'=HYPERLINK(\"http://evil.test\",\"x\")",
+			"case_id":        "'@SUM(1+1)",
+			"procedure_name": "'-2+3",
+			"time":           "2026-03-01T11:59:57Z",
+			"latency_us":     "103",
+		} {
+			if got := injected[col[name]]; got != want {
+				t.Errorf("row 3 %s = %q, want %q", name, got, want)
+			}
+		}
+		if got := rows[1][col["procedure_name"]]; got != "Demostració, \"quoted\"" {
+			t.Errorf("procedure_name = %q: quotes and commas must survive", got)
+		}
+		if got := rows[0][col["reasons"]]; got != "not_authorized: not authorised; purpose_not_allowed: no; really" {
+			t.Errorf("reasons = %q", got)
+		}
+	})
+	t.Run("filters", func(t *testing.T) {
+		rows := readCSV(t, s.get(t, "/v1/audit/transfers?subject=00000000T&decision=deny", "text/csv"))
+		want := 0
+		for i := range recs {
+			if i%7 == 0 {
+				want++
+			}
+		}
+		if len(rows) != want {
+			t.Errorf("%d denials, want %d", len(rows), want)
+		}
+		for _, row := range rows {
+			if row[col["subject"]] != "00000000T" || row[col["decision"]] != "deny" {
+				t.Fatalf("row outside the selection: %v", row)
+			}
+		}
+	})
+	t.Run("limit caps the total", func(t *testing.T) {
+		for _, n := range []int{1, 1000, 1500, 5000} {
+			rows := readCSV(t, s.get(t, fmt.Sprintf("/v1/audit/transfers?limit=%d", n), "text/csv"))
+			if want := min(n, len(recs)); len(rows) != want {
+				t.Errorf("limit=%d: %d rows, want %d", n, len(rows), want)
+			}
+		}
+	})
+	t.Run("after a cursor", func(t *testing.T) {
+		var page transferPage
+		resp := s.get(t, "/v1/audit/transfers?limit=10", "")
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || page.NextCursor == nil {
+			t.Fatalf("first page: %v %+v", err, page)
+		}
+		rows := readCSV(t, s.get(t, "/v1/audit/transfers?cursor="+url.QueryEscape(*page.NextCursor), "text/csv"))
+		if len(rows) != len(recs)-10 || rows[0][col["id"]] != recs[10].ID {
+			t.Errorf("after the first page: %d rows from %v", len(rows), rows[0][col["id"]])
+		}
+	})
+	t.Run("JSON stays the default", func(t *testing.T) {
+		resp := s.get(t, "/v1/audit/transfers?limit=2", "application/json, text/csv;q=0.5")
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("Content-Type %q", ct)
+		}
+	})
+	t.Run("bad input is a problem, not a CSV", func(t *testing.T) {
+		for query, field := range map[string]string{
+			"from=yesterday":    "from",
+			"limit=0":           "limit",
+			"limit=10000001":    "limit",
+			"colour=red":        "colour",
+			"cursor=eyJ0IjoxfQ": "cursor",
+		} {
+			resp := s.get(t, "/v1/audit/transfers?"+query, "text/csv")
+			var p Problem
+			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+				t.Fatalf("%s: %d, not a problem: %v", query, resp.StatusCode, err)
+			}
+			if resp.StatusCode != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != field {
+				t.Errorf("%s: %d %+v, want 400 naming %s", query, resp.StatusCode, p, field)
+			}
+		}
+	})
+}
+
+func TestCursorsOverHTTP(t *testing.T) {
+	s := startAuditServer(t)
+	recs := s.fill(t, 25)
+	var seen []string
+	path := "/v1/audit/transfers?limit=10"
+	for pages := 0; ; pages++ {
+		if pages > 3 {
+			t.Fatal("the cursors do not end")
+		}
+		var page transferPage
+		resp := s.get(t, path, "")
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %v", path, resp.StatusCode, err)
+		}
+		for _, it := range page.Items {
+			seen = append(seen, it.ID)
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		path = "/v1/audit/transfers?limit=10&cursor=" + url.QueryEscape(*page.NextCursor)
+	}
+	if len(seen) != len(recs) || seen[0] != recs[0].ID || seen[len(seen)-1] != recs[len(recs)-1].ID {
+		t.Errorf("walked %d records, want %d", len(seen), len(recs))
+	}
+
+	// A well-formed position made by hand, that would otherwise page.
+	forged := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf(`{"t":%d,"i":%q}`, recs[5].Time.UnixMicro(), recs[5].ID)))
+	for _, c := range []string{forged, forged + ".AAAAAAAAAAAAAAAAAAAAAA"} {
+		resp := s.get(t, "/v1/audit/transfers?cursor="+url.QueryEscape(c), "")
+		var p Problem
+		_ = json.NewDecoder(resp.Body).Decode(&p)
+		if resp.StatusCode != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != "cursor" {
+			t.Errorf("forged cursor %q: %d %+v, want 400 naming cursor", c, resp.StatusCode, p)
+		}
+	}
+}
+
+// TestExportAbortsWhenTheStoreFails: a store lost in the middle of an
+// export breaks the transfer, so that no client takes a short file for the
+// whole selection; lost before the first row, it is a 503 problem.
+func TestExportAbortsWhenTheStoreFails(t *testing.T) {
+	s := startAuditServer(t)
+	s.fill(t, 2100)
+	s.store.cutAfter = 1 // the first page is read, the second meets a closed store
+	resp := s.get(t, "/v1/audit/transfers", "text/csv")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	cr := csv.NewReader(resp.Body)
+	rows := 0
+	var err error
+	for ; err == nil; rows++ {
+		_, err = cr.Read()
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("reading the broken export: %d rows, err %v; want io.ErrUnexpectedEOF", rows, err)
+	}
+	if rows < 1001 {
+		t.Errorf("%d rows before the break, want the header and the first page's 1000", rows)
+	}
+
+	resp = s.get(t, "/v1/audit/transfers", "text/csv") // the store is closed now
+	var p Problem
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || resp.StatusCode != http.StatusServiceUnavailable || p.Code != fault.StoreUnavailable {
+		t.Errorf("export on a closed store: %d %+v %v, want 503 store_unavailable", resp.StatusCode, p, err)
+	}
+}
