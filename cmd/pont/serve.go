@@ -90,11 +90,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("log_level: %w", err)
 	}
 	log := newLogger(stderr, level)
-	if cfg.CursorSecret != "" {
-		if err := api.SetCursorSecret([]byte(cfg.CursorSecret)); err != nil {
-			return fmt.Errorf("cursor_secret: %w", err)
-		}
-	} else {
+	if n := len(cfg.CursorSecret); n > 0 && n < api.MinCursorSecret {
+		return fmt.Errorf("cursor_secret: %d bytes, at least %d are needed", n, api.MinCursorSecret)
+	} else if n == 0 {
 		log.Warn("no cursor_secret (or PONT_CURSOR_SECRET): audit search cursors are signed with a random key, valid on this node until it stops")
 	}
 
@@ -122,7 +120,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	b, err := broker.New(ctx, broker.Config{
 		DataDir: cfg.DataDir, Store: st, ModulesDir: cfg.ModulesDir, Catalog: cat, PoliciesDir: cfg.PoliciesDir,
-		Issuers: issuers, SimulatedSources: cfg.SimulatedSources, Node: cfg.Node, Logger: log,
+		Issuers: issuers, SimulatedSources: cfg.SimulatedSources, Node: cfg.Node, Logger: log, CursorSecret: []byte(cfg.CursorSecret),
 		Limits: wasmhost.Limits{
 			Timeout: time.Duration(cfg.Limits.TimeoutMS) * time.Millisecond, MemoryPages: cfg.Limits.MemoryPages,
 			MaxAnswerBytes: cfg.Limits.MaxAnswerBytes, PoolMin: cfg.Limits.PoolMin, PoolMax: cfg.Limits.PoolMax,

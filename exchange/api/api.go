@@ -39,6 +39,10 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// MaxBodyBytes caps a request body. Defaults to 64 KiB.
 	MaxBodyBytes int64
+	// CursorSecret (MinCursorSecret bytes or more) signs the audit search
+	// cursors; nodes sharing it accept each other's cursors, across restarts.
+	// Empty: a random key, so a cursor is valid on this server only.
+	CursorSecret []byte
 }
 
 // New returns the HTTP handler of the whole API.
@@ -67,7 +71,11 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(cfg.Registry)
 	}
-	s := &server{cfg: cfg, log: cfg.Logger}
+	cursors, err := newCursorCodec(cfg.CursorSecret)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: cfg, log: cfg.Logger, cursors: cursors}
 
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
@@ -105,8 +113,9 @@ func New(cfg Config) (http.Handler, error) {
 }
 
 type server struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	cursors cursorCodec
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -56,19 +55,19 @@ var auditFilters = map[string]func(f *store.Filter, v string) error{
 	"from":   func(f *store.Filter, v string) (err error) { f.From, err = parseTime(v); return err },
 	"to":     func(f *store.Filter, v string) (err error) { f.To, err = parseTime(v); return err },
 	"limit":  func(f *store.Filter, v string) (err error) { f.Limit, err = parseLimit(v, maxPageLimit); return err },
-	"cursor": func(f *store.Filter, v string) (err error) { f.After, err = decodeCursor(v); return err },
+	"cursor": nil, // read by parseFilter with the server's cursor key
 }
 
 // parseFilter reads an audit search from the query string, naming every
 // parameter that is unknown or malformed.
-func parseFilter(r *http.Request) (store.Filter, error) {
-	f, _, err := parseSearch(r.URL.Query(), maxPageLimit)
+func parseFilter(r *http.Request, cursors cursorCodec) (store.Filter, error) {
+	f, _, err := parseSearch(r.URL.Query(), maxPageLimit, cursors)
 	return f, err
 }
 
 // parseSearch reads a search from q. limit may go up to maxLimit; total is
 // the limit as given, 0 when q has none (f.Limit is then the default page).
-func parseSearch(q url.Values, maxLimit int) (f store.Filter, total int, err error) {
+func parseSearch(q url.Values, maxLimit int, cursors cursorCodec) (f store.Filter, total int, err error) {
 	f = store.Filter{Limit: 100}
 	var bad []fault.FieldError
 	for name, values := range q {
@@ -81,11 +80,14 @@ func parseSearch(q url.Values, maxLimit int) (f store.Filter, total int, err err
 			bad = append(bad, fault.FieldError{Field: name, Message: "must be given once"})
 			continue
 		}
-		if name == "limit" {
+		switch name {
+		case "limit":
 			if total, err = parseLimit(values[0], maxLimit); err == nil {
 				f.Limit = min(total, maxPageLimit)
 			}
-		} else {
+		case "cursor":
+			f.After, err = cursors.decode(values[0])
+		default:
 			err = set(&f, values[0])
 		}
 		if err != nil {
@@ -117,7 +119,7 @@ func (s *server) searchTransfers(w http.ResponseWriter, r *http.Request) {
 		s.exportTransfers(w, r)
 		return
 	}
-	f, err := parseFilter(r)
+	f, err := parseFilter(r, s.cursors)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
@@ -132,7 +134,7 @@ func (s *server) searchTransfers(w http.ResponseWriter, r *http.Request) {
 		out.Items = []store.Transfer{}
 	}
 	if page.Next != nil {
-		c := encodeCursor(*page.Next)
+		c := s.cursors.encode(*page.Next)
 		out.NextCursor = &c
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -164,7 +166,7 @@ var csvHeader = []string{
 // the client sees a broken transfer rather than a short file that looks
 // complete.
 func (s *server) exportTransfers(w http.ResponseWriter, r *http.Request) {
-	f, total, err := parseSearch(r.URL.Query(), maxExportLimit)
+	f, total, err := parseSearch(r.URL.Query(), maxExportLimit, s.cursors)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
@@ -310,21 +312,15 @@ func parseTime(v string) (time.Time, error) {
 
 // Cursors are opaque to callers: base64url(JSON position) "." base64url(tag),
 // the tag an HMAC-SHA-256 (truncated to 128 bits) of the position under the
-// cursor key. A cursor that was not issued with the key — made by hand,
-// edited, or issued by a node with another key — is refused with 400
+// server's cursor key. A cursor that was not issued with the key — made by
+// hand, edited, or issued by a node with another key — is refused with 400
 // naming "cursor".
 //
-// The key is random per process unless SetCursorSecret derives it from a
+// The key is random per server unless Config.CursorSecret derives it from a
 // secret: nodes behind one load balancer must share the secret, or a cursor
 // is valid only on the node that issued it, until that node restarts.
-var cursorKey atomic.Pointer[[]byte]
-
-func init() {
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		panic(fmt.Sprintf("api: cursor key: %v", err))
-	}
-	cursorKey.Store(&key)
+type cursorCodec struct {
+	key []byte
 }
 
 // cursorKeyLabel separates the cursor key from other uses of the secret.
@@ -333,22 +329,25 @@ const cursorKeyLabel = "pont/v1/audit-cursor"
 // cursorTagSize is the length of a cursor's tag, in bytes.
 const cursorTagSize = 16
 
-// minCursorSecret is the shortest secret SetCursorSecret accepts.
-const minCursorSecret = 16
+// MinCursorSecret is the shortest Config.CursorSecret accepted, in bytes.
+const MinCursorSecret = 16
 
-// SetCursorSecret derives the key that signs the search cursors of every
-// server in this process from secret (at least 16 bytes), so that nodes
-// configured with the same secret accept each other's cursors, across
-// restarts. Without it the key is random per process.
-func SetCursorSecret(secret []byte) error {
-	if len(secret) < minCursorSecret {
-		return fmt.Errorf("api: the cursor secret has %d bytes, at least %d are needed", len(secret), minCursorSecret)
+// newCursorCodec derives the cursor key from secret, or makes a random one
+// when secret is empty.
+func newCursorCodec(secret []byte) (cursorCodec, error) {
+	if len(secret) == 0 {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return cursorCodec{}, fmt.Errorf("api: cursor key: %w", err)
+		}
+		return cursorCodec{key: key}, nil
+	}
+	if len(secret) < MinCursorSecret {
+		return cursorCodec{}, fmt.Errorf("api: the cursor secret has %d bytes, at least %d are needed", len(secret), MinCursorSecret)
 	}
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte(cursorKeyLabel))
-	key := mac.Sum(nil)
-	cursorKey.Store(&key)
-	return nil
+	return cursorCodec{key: mac.Sum(nil)}, nil
 }
 
 // cursorWire is the cursor's content.
@@ -357,21 +356,21 @@ type cursorWire struct {
 	I string `json:"i"`
 }
 
-func cursorTag(payload []byte) []byte {
-	mac := hmac.New(sha256.New, *cursorKey.Load())
+func (cc cursorCodec) tag(payload []byte) []byte {
+	mac := hmac.New(sha256.New, cc.key)
 	mac.Write(payload)
 	return mac.Sum(nil)[:cursorTagSize]
 }
 
-func encodeCursor(c store.Cursor) string {
+func (cc cursorCodec) encode(c store.Cursor) string {
 	payload, _ := json.Marshal(cursorWire{T: c.Time.UnixMicro(), I: c.ID})
-	return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(cursorTag(payload))
+	return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(cc.tag(payload))
 }
 
 // errForeignCursor is the refusal of every cursor this server did not issue.
 var errForeignCursor = errors.New("is not a cursor this server issued")
 
-func decodeCursor(v string) (*store.Cursor, error) {
+func (cc cursorCodec) decode(v string) (*store.Cursor, error) {
 	if len(v) > 512 {
 		return nil, errForeignCursor
 	}
@@ -384,7 +383,7 @@ func decodeCursor(v string) (*store.Cursor, error) {
 		return nil, errForeignCursor
 	}
 	got, err := base64.RawURLEncoding.DecodeString(tag)
-	if err != nil || !hmac.Equal(got, cursorTag(payload)) {
+	if err != nil || !hmac.Equal(got, cc.tag(payload)) {
 		return nil, errForeignCursor
 	}
 	var c cursorWire

@@ -36,7 +36,8 @@ import (
 func TestParseFilter(t *testing.T) {
 	at := time.Date(2026, 1, 31, 12, 0, 0, 0, time.UTC)
 	cur := store.Cursor{Time: at, ID: "0199aaaa-0000-7000-8000-000000000001"}
-	valid := encodeCursor(cur)
+	codec := mustCodec(t, nil)
+	valid := codec.encode(cur)
 	unsigned := base64.RawURLEncoding.EncodeToString([]byte(`{"t":1769860800000000,"i":"0199aaaa-0000-7000-8000-000000000001"}`))
 	tests := []struct {
 		name  string
@@ -76,7 +77,7 @@ func TestParseFilter(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := httptest.NewRequest(http.MethodGet, "/v1/audit/transfers?"+q.Encode(), nil)
-			got, err := parseFilter(r)
+			got, err := parseFilter(r, codec)
 			if tt.bad != nil {
 				fe, ok := fault.As(err)
 				if !ok || fe.Code != fault.InvalidRequest {
@@ -118,7 +119,7 @@ func TestParseSearchExportLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
 			q, _ := url.ParseQuery(tt.query)
-			f, total, err := parseSearch(q, maxExportLimit)
+			f, total, err := parseSearch(q, maxExportLimit, mustCodec(t, nil))
 			if tt.bad {
 				if fe, ok := fault.As(err); !ok || len(fe.Fields) != 1 || fe.Fields[0].Field != "limit" {
 					t.Fatalf("parseSearch(%q) = %v, want a 400 naming limit", tt.query, err)
@@ -132,20 +133,19 @@ func TestParseSearchExportLimit(t *testing.T) {
 	}
 }
 
-// withCursorKey runs the test with the process's cursor key restored after it.
-func withCursorKey(t *testing.T) {
+func mustCodec(t *testing.T, secret []byte) cursorCodec {
 	t.Helper()
-	saved := cursorKey.Load()
-	t.Cleanup(func() { cursorKey.Store(saved) })
+	c, err := newCursorCodec(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func TestCursor(t *testing.T) {
-	withCursorKey(t)
-	if err := SetCursorSecret([]byte("correct horse battery staple")); err != nil {
-		t.Fatal(err)
-	}
+	codec := mustCodec(t, []byte("correct horse battery staple"))
 	pos := store.Cursor{Time: time.Date(2026, 3, 1, 9, 30, 0, 123456000, time.UTC), ID: "0199bbbb-0000-7000-8000-00000000000f"}
-	issued := encodeCursor(pos)
+	issued := codec.encode(pos)
 	body, tag, _ := strings.Cut(issued, ".")
 	otherPayload := base64.RawURLEncoding.EncodeToString([]byte(`{"t":1,"i":"0199bbbb-0000-7000-8000-00000000000f"}`))
 	flip := func(s string) string { // changes the first character of s
@@ -174,7 +174,7 @@ func TestCursor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := decodeCursor(tt.cursor)
+			got, err := codec.decode(tt.cursor)
 			if !tt.ok {
 				if err == nil {
 					t.Fatalf("decodeCursor(%q) = %+v, want refused", tt.cursor, got)
@@ -191,32 +191,29 @@ func TestCursor(t *testing.T) {
 	}
 
 	// A signed but meaningless position is refused too.
-	if _, err := decodeCursor(signedCursor(`{"t":0,"i":""}`)); err == nil {
+	if _, err := codec.decode(signedCursor(codec, `{"t":0,"i":""}`)); err == nil {
 		t.Error("a signed empty position was accepted")
 	}
 
 	// Another node with the same secret accepts the cursor; one with another
 	// secret, or with a random key, does not.
-	if err := SetCursorSecret([]byte("correct horse battery staple")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := decodeCursor(issued); err != nil {
+	if _, err := mustCodec(t, []byte("correct horse battery staple")).decode(issued); err != nil {
 		t.Errorf("same secret: %v", err)
 	}
-	if err := SetCursorSecret([]byte("another secret, just as long")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := decodeCursor(issued); err == nil {
+	if _, err := mustCodec(t, []byte("another secret, just as long")).decode(issued); err == nil {
 		t.Error("a cursor signed under another secret was accepted")
 	}
-	if err := SetCursorSecret([]byte("short")); err == nil {
+	if _, err := mustCodec(t, nil).decode(issued); err == nil {
+		t.Error("a cursor was accepted by a server with a random key")
+	}
+	if _, err := newCursorCodec([]byte("short")); err == nil {
 		t.Error("a 5-byte secret was accepted")
 	}
 }
 
-// signedCursor signs payload with the current key, as encodeCursor would.
-func signedCursor(payload string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + base64.RawURLEncoding.EncodeToString(cursorTag([]byte(payload)))
+// signedCursor signs payload with codec's key, as encode would.
+func signedCursor(codec cursorCodec, payload string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + base64.RawURLEncoding.EncodeToString(codec.tag([]byte(payload)))
 }
 
 func TestPrefersCSV(t *testing.T) {

@@ -62,7 +62,7 @@ func (s *server) myTransfers(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	f, err := parseFilter(r)
+	f, err := parseFilter(r, s.cursors)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
@@ -85,7 +85,7 @@ func (s *server) myTransfers(w http.ResponseWriter, r *http.Request) {
 	}
 	out := map[string]any{"items": items, "next_cursor": nil}
 	if page.Next != nil {
-		out["next_cursor"] = encodeCursor(*page.Next)
+		out["next_cursor"] = s.cursors.encode(*page.Next)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

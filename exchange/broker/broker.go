@@ -81,6 +81,8 @@ type Config struct {
 	Issuers []auth.Issuer
 	// Limits are the adapters' default limits; zero fields take wasmhost's defaults.
 	Limits wasmhost.Limits
+	// CursorSecret signs audit search cursors (see api.Config.CursorSecret).
+	CursorSecret []byte
 	// AuditOptions tune the group commit.
 	AuditOptions audit.Options
 	// Node names this node in transfer records. Defaults to the host name.
@@ -226,7 +228,7 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	b.handler, err = api.New(api.Config{
 		Pipeline: pipe, Catalog: cfg.Catalog, Transfers: b.store, Verifier: verifier,
 		DevIssuer: b.devIss, Registry: reg, Metrics: metrics, Logger: cfg.Logger,
-		Ready: b.store.Ping,
+		Ready: b.store.Ping, CursorSecret: cfg.CursorSecret,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
