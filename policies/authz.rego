@@ -6,7 +6,7 @@ reasons contains {
 	"code": "not_authorized",
 	"message": sprintf("a principal with role %s may not query services; only requester organisations may", [_role]),
 } if {
-	not _self_access
+	input.access == "query"
 	not input.principal.role == "requester"
 }
 
@@ -14,7 +14,7 @@ reasons contains {
 	"code": "not_authorized",
 	"message": sprintf("organisation %s is not authorised for procedure %s on service %s", [_org, _procedure, _service]),
 } if {
-	not _self_access
+	input.access == "query"
 	input.principal.role == "requester"
 	not _org_procedure.services[input.service.name] == true
 }
@@ -41,3 +41,15 @@ _own_data if {
 	input.principal.sub != ""
 	input.request.subject.id == input.principal.sub
 }
+
+# Any other kind of access (or none) is refused: the rules above apply only
+# to the kinds they name, so an input without one must not fall through to
+# an allow.
+reasons contains {
+	"code": "not_authorized",
+	"message": sprintf("access %v is unknown; only query and self access are decided", [object.get(input, "access", "(none)")]),
+} if {
+	not _known_access
+}
+
+_known_access if input.access in {"query", "self"}

@@ -60,6 +60,7 @@ _request := {
 }
 
 _input := {
+	"access": "query",
 	"request": _request,
 	"principal": {"role": "requester", "org": "P0801900B", "sub": "tramitador-bcn", "owner": ""},
 	"service": _padro,

@@ -15,7 +15,7 @@ reasons contains {
 	"code": "legal_basis_required",
 	"message": "a legal basis is required: presumed, law or consent",
 } if {
-	not _self_access
+	input.access == "query"
 	not _has_basis_type
 }
 
@@ -23,7 +23,7 @@ reasons contains {
 	"code": "legal_basis_required",
 	"message": sprintf("legal basis type %s is unknown; use presumed, law or consent", [input.request.legal_basis.type]),
 } if {
-	not _self_access
+	input.access == "query"
 	_has_basis_type
 	not input.request.legal_basis.type in _basis_types
 }

@@ -10,12 +10,12 @@ default fields := []
 fields := "*" if _self_access
 
 fields := "*" if {
-	not _self_access
+	input.access == "query"
 	_purpose_rule.fields == "*"
 }
 
 fields := f if {
-	not _self_access
+	input.access == "query"
 	f := _purpose_rule.fields
 	is_array(f)
 }

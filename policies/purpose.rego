@@ -8,7 +8,7 @@ reasons contains {
 	"code": "purpose_not_allowed",
 	"message": sprintf("purpose %s is not allowed for service %s", [_purpose, _service]),
 } if {
-	not _self_access
+	input.access == "query"
 	not _purpose_allowed_for_service
 }
 

@@ -286,3 +286,53 @@ func BenchmarkRun(b *testing.B) {
 		run(in)
 	}
 }
+
+// TestPlain8 checks the eight-bytes-at-once test against the byte-by-byte
+// rule for every byte value in every position of a plain word.
+func TestPlain8(t *testing.T) {
+	base := []byte("abcdefgh")
+	for pos := range 8 {
+		for c := range 256 {
+			w := append([]byte(nil), base...)
+			w[pos] = byte(c)
+			x := uint64(0)
+			for i := 7; i >= 0; i-- {
+				x = x<<8 | uint64(w[i])
+			}
+			special := c == '"' || c == '\\' || c < 0x20
+			if got := plain8(x, 0); got != !special {
+				t.Errorf("plain8(%q, 0) = %v", w, got)
+			}
+			if got := plain8(x, highs); got != !(special || c >= 0x80) {
+				t.Errorf("plain8(%q, highs) = %v", w, got)
+			}
+			if got := load8(string(w), 0); got != x {
+				t.Errorf("load8(%q) = %x, want %x", w, got, x)
+			}
+		}
+	}
+}
+
+// TestLongStrings runs strings long enough for the word-at-a-time paths,
+// with the special byte at every offset, through appendString and the
+// scanner.
+func TestLongStrings(t *testing.T) {
+	for _, special := range []string{`"`, `\`, "\n", "\x01", "é", "\xff", "\u2028"} {
+		for n := range 40 {
+			s := strings.Repeat("x", n) + special + strings.Repeat("y", 41-n)
+			b := appendString(nil, s)
+			want, _ := json.Marshal(s)
+			var got, back string
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatalf("appendString(%q) = %s: %v", s, b, err)
+			}
+			if err := json.Unmarshal(want, &back); err != nil || got != back {
+				t.Fatalf("appendString(%q) = %s decodes to %q, want %q", s, b, got, back)
+			}
+			sc := scanner{b: want}
+			if v := sc.str(); sc.err != nil || v != back {
+				t.Fatalf("scanner.str(%s) = %q, %v; want %q", want, v, sc.err, back)
+			}
+		}
+	}
+}

@@ -206,7 +206,7 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	}{
 		{[]string{"serve"}, "no database: give --database, PONT_DATABASE_URL or database_url"},
 		{[]string{"serve", "--config", filepath.Join(dir, "missing.json"), "--database", "postgres://x"}, "configuration: open"},
-		{[]string{"serve", "--config", short, "--database", "postgres://x"}, "cursor_secret: api: the cursor secret has 8 bytes, at least 16"},
+		{[]string{"serve", "--config", short, "--database", "postgres://x"}, "cursor_secret: 8 bytes, at least 16 are needed"},
 	} {
 		code, _, errs := pontRun(t, c.args...)
 		if code != 1 || !strings.Contains(errs, c.want) {

@@ -6,7 +6,10 @@
 // A caller that is about to answer with data calls Append and answers only
 // when Append returns nil: no data leaves without a durable record. Batching
 // keeps that promise cheap: one transaction carries the records of every
-// request that arrived while the previous transaction was committing.
+// request that arrived while the previous transaction was committing. On a
+// store that takes concurrent writers (Options.Committers, or a store that
+// says so through ConcurrentAppender) a few transactions may be in flight at
+// once, so that a record waits for one commit, not for a queue of them.
 package audit
 
 import (
@@ -40,12 +43,42 @@ type Options struct {
 	// hangs fails its callers instead of holding every later record.
 	// Defaults to 10 s.
 	CommitTimeout time.Duration
+	// Committers is the most transactions in flight at once: while one
+	// batch commits, the next may start committing as soon as it is due
+	// instead of queueing behind it. 1 writes one batch after the other, as a
+	// single-writer store (SQLite) needs. Defaults to the store's
+	// AppendConcurrency when it implements ConcurrentAppender, otherwise 1;
+	// at most MaxCommitters. With more than one, batches may become durable
+	// in another order than they were formed (records' ids and times still
+	// order them): a reader of the log, or a sealer, must not assume that
+	// what committed last was appended last.
+	Committers int
 	// Logger receives batch failures (counts and errors, never records).
 	// Defaults to slog.Default().
 	Logger *slog.Logger
 }
 
-func (o Options) withDefaults() Options {
+// MaxCommitters bounds Options.Committers: a few concurrent transactions let
+// the database group their fsyncs; more only add contention.
+const MaxCommitters = 4
+
+// ConcurrentAppender is implemented by stores whose AppendTransfers may run
+// concurrently with itself to good effect (PostgreSQL, which group-commits
+// concurrent transactions' fsyncs itself): AppendConcurrency is the number of
+// concurrent transactions the Log uses when Options.Committers is zero. A
+// store without it gets one committer.
+type ConcurrentAppender interface {
+	AppendConcurrency() int
+}
+
+func (o Options) withDefaults(s store.Store) Options {
+	if o.Committers <= 0 {
+		o.Committers = 1
+		if ca, ok := s.(ConcurrentAppender); ok {
+			o.Committers = ca.AppendConcurrency()
+		}
+	}
+	o.Committers = max(1, min(o.Committers, MaxCommitters))
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 256
 	}
@@ -81,15 +114,15 @@ type Log struct {
 	mu      sync.RWMutex
 	closed  bool
 	in      chan *pending   // callers -> collector
-	batches chan []*pending // collector -> committer; unbuffered, so a batch is handed over only when the committer is free
-	done    chan struct{}   // closed when the committer has finished
+	batches chan []*pending // collector -> committers; unbuffered, so a batch is handed over only when a committer is free
+	done    chan struct{}   // closed when every committer has finished
 
 	closeOnce sync.Once
 }
 
 // NewLog starts a Log writing to s.
 func NewLog(s store.Store, opts Options) *Log {
-	opts = opts.withDefaults()
+	opts = opts.withDefaults(s)
 	l := &Log{
 		s:       s,
 		opts:    opts,
@@ -98,7 +131,14 @@ func NewLog(s store.Store, opts Options) *Log {
 		done:    make(chan struct{}),
 	}
 	go l.collect()
-	go l.commit()
+	var wg sync.WaitGroup
+	for range opts.Committers {
+		wg.Go(l.commit)
+	}
+	go func() {
+		wg.Wait()
+		close(l.done)
+	}()
 	return l
 }
 
@@ -148,9 +188,9 @@ func (l *Log) Append(ctx context.Context, t store.Transfer) error {
 	}
 }
 
-// collect gathers records into batches: a batch is handed to the committer
-// when it is full, or when MaxWait has passed since its first record and the
-// committer is free. While the committer is busy, records keep joining the
+// collect gathers records into batches: a batch is handed to a committer
+// when it is full, or when MaxWait has passed since its first record and a
+// committer is free. While every committer is busy, records keep joining the
 // waiting batch.
 func (l *Log) collect() {
 	defer close(l.batches)
@@ -201,9 +241,9 @@ func (l *Log) collect() {
 	}
 }
 
-// commit writes each batch in one AppendTransfers and tells its callers.
+// commit writes each batch it receives in one AppendTransfers and tells its
+// callers. Options.Committers of them run at once.
 func (l *Log) commit() {
-	defer close(l.done)
 	records := make([]store.Transfer, 0, l.opts.MaxBatch)
 	for batch := range l.batches {
 		records = records[:0]

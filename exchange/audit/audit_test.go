@@ -376,6 +376,92 @@ func TestPostgresGoneFailsCallers(t *testing.T) {
 	}
 }
 
+// gate is a store whose AppendTransfers blocks until released, counting the
+// transactions in flight at once.
+type gate struct {
+	store.Store
+	release  chan struct{}
+	inFlight atomic.Int32
+	peak     atomic.Int32
+	started  chan struct{}
+	conc     int // AppendConcurrency, when wrapped by concurrentGate
+}
+
+func (g *gate) AppendTransfers(ctx context.Context, recs []store.Transfer) error {
+	n := g.inFlight.Add(1)
+	defer g.inFlight.Add(-1)
+	for {
+		p := g.peak.Load()
+		if n <= p || g.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	g.started <- struct{}{}
+	<-g.release
+	return g.Store.AppendTransfers(ctx, recs)
+}
+
+// concurrentGate is a gate that declares itself a ConcurrentAppender.
+type concurrentGate struct{ *gate }
+
+func (c concurrentGate) AppendConcurrency() int { return c.conc }
+
+func TestCommittersOverlapTransactions(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts audit.Options
+		wrap func(*gate) store.Store
+		want int32
+	}{
+		{"default is one", audit.Options{}, func(g *gate) store.Store { return g }, 1},
+		{"explicit", audit.Options{Committers: 3}, func(g *gate) store.Store { return g }, 3},
+		{"store says", audit.Options{}, func(g *gate) store.Store { g.conc = 2; return concurrentGate{g} }, 2},
+		{"explicit wins over store", audit.Options{Committers: 1}, func(g *gate) store.Store { g.conc = 4; return concurrentGate{g} }, 1},
+		{"capped", audit.Options{Committers: 99}, func(g *gate) store.Store { return g }, audit.MaxCommitters},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := &gate{Store: newSQLite(t), release: make(chan struct{}), started: make(chan struct{}, 16)}
+			c.opts.MaxWait = -1
+			l := audit.NewLog(c.wrap(g), c.opts)
+			ctx := context.Background()
+			const extra = 4
+			errs := make(chan error, int(c.want)+extra)
+			// One record at a time: each is taken by a free committer,
+			// alone, until every committer is busy.
+			for range c.want {
+				go func() { errs <- l.Append(ctx, record()) }()
+				select {
+				case <-g.started:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("fewer than %d transactions started", c.want)
+				}
+			}
+			// Every committer busy: these wait for the next batch.
+			for range extra {
+				go func() { errs <- l.Append(ctx, record()) }()
+			}
+			select {
+			case <-g.started:
+				t.Fatalf("more than %d transactions in flight", c.want)
+			case <-time.After(50 * time.Millisecond):
+			}
+			if got := g.peak.Load(); got != c.want {
+				t.Errorf("%d transactions in flight at once, want %d", got, c.want)
+			}
+			close(g.release)
+			for range int(c.want) + extra {
+				if err := <-errs; err != nil {
+					t.Errorf("Append: %v", err)
+				}
+			}
+			l.Close()
+			if got := g.peak.Load(); got > c.want {
+				t.Errorf("%d transactions in flight at once, want at most %d", got, c.want)
+			}
+		})
+	}
+}
+
 func BenchmarkAppend(b *testing.B) {
 	stores := map[string]func(b *testing.B) store.Store{
 		"sqlite": func(b *testing.B) store.Store { return newSQLite(b).Store },
@@ -388,10 +474,14 @@ func BenchmarkAppend(b *testing.B) {
 			return s
 		},
 	}
-	for _, name := range []string{"sqlite", "postgres"} {
-		b.Run(name, func(b *testing.B) {
-			s := &counting{Store: stores[name](b)}
-			l := audit.NewLog(s, audit.Options{})
+	for _, c := range []struct {
+		name       string
+		store      string
+		committers int
+	}{{"sqlite", "sqlite", 0}, {"postgres", "postgres", 0}, {"postgres/committers=2", "postgres", 2}, {"postgres/committers=4", "postgres", 4}} {
+		b.Run(c.name, func(b *testing.B) {
+			s := &counting{Store: stores[c.store](b)}
+			l := audit.NewLog(s, audit.Options{Committers: c.committers})
 			defer l.Close()
 			b.SetParallelism(32) // many requests in flight, as on a busy node
 			b.ResetTimer()
@@ -407,6 +497,44 @@ func BenchmarkAppend(b *testing.B) {
 			if sizes := s.batches(); len(sizes) > 0 {
 				b.ReportMetric(float64(sum(sizes))/float64(len(sizes)), "records/commit")
 			}
+		})
+	}
+}
+
+// BenchmarkAppendLatency offers records at a steady rate (open loop, one
+// every 100 µs, as requests arrive on a busy node) and reports how long
+// callers wait for their commit: the wait that one committer turns into a
+// queue when a commit takes longer than the batches arrive.
+func BenchmarkAppendLatency(b *testing.B) {
+	for _, committers := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("postgres/committers=%d", committers), func(b *testing.B) {
+			s, err := postgres.New(context.Background(), postgres.Config{URL: pgtest.NewDatabase(b)})
+			if err != nil {
+				b.Fatalf("postgres.New: %v", err)
+			}
+			b.Cleanup(func() { s.Close() })
+			l := audit.NewLog(s, audit.Options{Committers: committers})
+			defer l.Close()
+			waits := make([]time.Duration, b.N)
+			var wg sync.WaitGroup
+			tick := time.NewTicker(100 * time.Microsecond)
+			defer tick.Stop()
+			b.ResetTimer()
+			for i := range b.N {
+				<-tick.C
+				wg.Go(func() {
+					start := time.Now()
+					if err := l.Append(context.Background(), record()); err != nil {
+						b.Error(err)
+					}
+					waits[i] = time.Since(start)
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			slices.Sort(waits)
+			b.ReportMetric(float64(waits[len(waits)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(waits[len(waits)*99/100].Microseconds())/1000, "p99-ms")
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -147,6 +148,28 @@ func Embed(wasm []byte, m Manifest) ([]byte, error) {
 	out = append(out, 0)
 	out = appendULEB(out, uint32(len(body)))
 	out = append(out, body...)
+	return out, nil
+}
+
+// Strip returns the module without its pont.manifest sections: the code
+// alone, so that modules that differ only in their manifest (one program
+// deployed for several sources) compare, hash and compile alike. A module
+// with no such section is returned as it is, not copied.
+func Strip(wasm []byte) ([]byte, error) {
+	secs, err := sections(wasm)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(secs, func(s section) bool { return s.custom == SectionName }) {
+		return wasm, nil
+	}
+	out := make([]byte, 0, len(wasm))
+	out = append(out, wasmHeader...)
+	for _, s := range secs {
+		if s.custom != SectionName {
+			out = append(out, s.raw...)
+		}
+	}
 	return out, nil
 }
 

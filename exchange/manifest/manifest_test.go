@@ -240,3 +240,36 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+func TestStrip(t *testing.T) {
+	a, err := Embed(withType, good())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := good()
+	m.Name, m.Scope = "padro-17079", "17079"
+	b, err := Embed(withType, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := Strip(a)
+	if err != nil {
+		t.Fatalf("Strip: %v", err)
+	}
+	sb, err := Strip(b)
+	if err != nil {
+		t.Fatalf("Strip: %v", err)
+	}
+	if !bytes.Equal(sa, withType) || !bytes.Equal(sb, withType) {
+		t.Errorf("Strip = %x and %x, want the module without its manifest %x", sa, sb, withType)
+	}
+	if _, err := Read(sa); !errors.Is(err, ErrNoManifest) {
+		t.Errorf("Read(Strip(m)) = %v, want ErrNoManifest", err)
+	}
+	if got, err := Strip(withType); err != nil || !bytes.Equal(got, withType) {
+		t.Errorf("Strip of a module with no manifest = %x, %v; want it unchanged", got, err)
+	}
+	if _, err := Strip([]byte("not wasm")); !errors.Is(err, ErrNotWasm) {
+		t.Errorf("Strip(not wasm) = %v, want ErrNotWasm", err)
+	}
+}

@@ -78,6 +78,12 @@ type Config struct {
 type Pipeline struct {
 	cfg    Config
 	policy atomic.Pointer[policy.Engine]
+	// services holds each catalog service's policy view converted once for
+	// the policy engine (policy.Input.ServiceValue). A service's view is
+	// built at load and never changes (catalog.Service.PolicyView), so its
+	// conversion stays valid; a service not found here (added to the catalog
+	// later) is converted on each decision, as before.
+	services map[*catalog.Service]policy.Value
 }
 
 // New checks cfg and returns a Pipeline.
@@ -98,7 +104,15 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.RecordTimeout <= 0 {
 		cfg.RecordTimeout = 5 * time.Second
 	}
-	p := &Pipeline{cfg: cfg}
+	p := &Pipeline{cfg: cfg, services: make(map[*catalog.Service]policy.Value)}
+	for _, name := range cfg.Catalog.ServiceNames() {
+		svc, _ := cfg.Catalog.Service(name)
+		v, err := policy.NewValue(svc.PolicyView())
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: service %s: %w", name, err)
+		}
+		p.services[svc] = v
+	}
 	p.policy.Store(cfg.Policy)
 	return p, nil
 }
@@ -212,12 +226,13 @@ func (p *Pipeline) answerQuery(ctx context.Context, principal auth.Principal, se
 		return Answer{}, err
 	}
 	dec, err := p.decide(ctx, rec, policy.Input{
-		Request:   q.PolicyView(),
-		Principal: policyPrincipal(principal),
-		Service:   svc.PolicyView(),
-		Consent:   consent,
-		Objection: objection,
-		Now:       p.cfg.Now(),
+		Request:      q.PolicyView(),
+		Principal:    policyPrincipal(principal),
+		Service:      svc.PolicyView(),
+		ServiceValue: p.services[svc],
+		Consent:      consent,
+		Objection:    objection,
+		Now:          p.cfg.Now(),
 	})
 	if err != nil {
 		return Answer{}, err
@@ -238,11 +253,12 @@ func (p *Pipeline) answerSelf(ctx context.Context, principal auth.Principal, ser
 		return Answer{}, refused(rec, err)
 	}
 	dec, err := p.decide(ctx, rec, policy.Input{
-		Access:    policy.AccessSelf,
-		Request:   q.PolicyView(),
-		Principal: policyPrincipal(principal),
-		Service:   svc.PolicyView(),
-		Now:       p.cfg.Now(),
+		Access:       policy.AccessSelf,
+		Request:      q.PolicyView(),
+		Principal:    policyPrincipal(principal),
+		Service:      svc.PolicyView(),
+		ServiceValue: p.services[svc],
+		Now:          p.cfg.Now(),
 	})
 	if err != nil {
 		return Answer{}, err
@@ -420,7 +436,10 @@ func (p *Pipeline) call(ctx context.Context, adapter *wasmhost.Adapter, svc *cat
 // matching the query (for padró: is she registered in that municipality?),
 // and nothing else.
 func (p *Pipeline) verdict(svc *catalog.Service, adapter *wasmhost.Adapter, transferID string, verified bool) Answer {
-	data, _ := json.Marshal(map[string]bool{"verified": verified})
+	data := json.RawMessage(`{"verified":false}`)
+	if verified {
+		data = json.RawMessage(`{"verified":true}`)
+	}
 	return Answer{TransferID: transferID, Status: StatusProcessed, Service: svc.Name, Data: data, Source: sourceOf(adapter)}
 }
 

@@ -45,13 +45,44 @@ type Input struct {
 	Request   any            // the query envelope
 	Principal Principal      // who asks
 	Service   map[string]any // the catalog's view of the service
-	Consent   any            // the consent record named by the legal basis, or nil
-	Objection any            // the citizen's objection to this service, or nil
-	Now       time.Time      // the decision's time, given to the policies as RFC 3339
+	// ServiceValue is the catalog's view of the service converted once by
+	// NewValue, for callers that decide many times on the same service:
+	// when set, it is what the policies see as input.service and Service
+	// is not read.
+	ServiceValue Value
+	Consent      any       // the consent record named by the legal basis, or nil
+	Objection    any       // the citizen's objection to this service, or nil
+	Now          time.Time // the decision's time, given to the policies as RFC 3339
 	// Access is what kind of access is decided: AccessQuery (the default)
 	// for a requester's query, AccessSelf for a citizen reading her own data.
 	Access string
 }
+
+// Value is a JSON-shaped value converted once to the form the policies
+// read, so that an input shared by many decisions (a service's catalog view)
+// is not converted again on every one. The zero Value is unset.
+//
+// A Value is a snapshot: it is immutable and safe for concurrent use, and
+// later changes to the Go value it was made from do not reach it. Make it
+// from a view that does not change (catalog.Service.PolicyView is built once
+// at load), or make it again when the view changes.
+type Value struct{ v ast.Value }
+
+// NewValue converts x, a JSON-shaped value as Input describes, once. A nil
+// map is null, as a nil Input.Service is.
+func NewValue(x any) (Value, error) {
+	if m, ok := x.(map[string]any); ok && m == nil {
+		return Value{v: ast.NullValue}, nil
+	}
+	v, err := ast.InterfaceToValue(x)
+	if err != nil {
+		return Value{}, fmt.Errorf("policy: convert value: %w", err)
+	}
+	return Value{v: v}, nil
+}
+
+// IsSet reports whether v was made by NewValue.
+func (v Value) IsSet() bool { return v.v != nil }
 
 // Kinds of access, given to the policies as input.access.
 const (
@@ -152,7 +183,9 @@ func (in Input) value() (ast.Value, error) {
 		return nil, fmt.Errorf("policy: input request: %w", err)
 	}
 	var service ast.Value = ast.NullValue
-	if in.Service != nil {
+	if in.ServiceValue.IsSet() {
+		service = in.ServiceValue.v
+	} else if in.Service != nil {
 		if service, err = ast.InterfaceToValue(in.Service); err != nil {
 			return nil, fmt.Errorf("policy: input service: %w", err)
 		}

@@ -315,6 +315,20 @@ func TestDecide(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Decide:\n got %+v\nwant %+v", got, tt.want)
 			}
+			// The same with the service's view converted once, as the
+			// pipeline passes it; Service is then not read.
+			in := tt.in
+			if in.ServiceValue, err = NewValue(in.Service); err != nil {
+				t.Fatalf("NewValue: %v", err)
+			}
+			in.Service = map[string]any{"name": "not-read"}
+			got, err = e.Decide(context.Background(), in)
+			if err != nil {
+				t.Fatalf("Decide with ServiceValue: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Decide with ServiceValue:\n got %+v\nwant %+v", got, tt.want)
+			}
 		})
 	}
 }
@@ -630,6 +644,23 @@ func BenchmarkDecide(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := e.Decide(ctx, c.in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	// As the pipeline decides: the service's view converted once.
+	for _, c := range cases {
+		in := c.in
+		sv, err := NewValue(in.Service)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in.ServiceValue, in.Service = sv, nil
+		b.Run(c.name+" prepared service", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.Decide(ctx, in); err != nil {
 					b.Fatal(err)
 				}
 			}

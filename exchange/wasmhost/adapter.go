@@ -70,6 +70,9 @@ type Adapter struct {
 	host     *Host
 	manifest manifest.Manifest
 	sha256   string
+	// code is the compiled module, shared with the adapters that run the
+	// same code; compiled is code's module.
+	code     *sharedModule
 	compiled wazero.CompiledModule
 	config   map[string]string
 	limits   Limits
@@ -144,12 +147,19 @@ func (h *Host) Load(ctx context.Context, wasm []byte, config map[string]string) 
 	}
 	a.client = newHTTPClient(h.cfg.HTTPClient, a.origins)
 
-	a.compiled, err = h.runtime.CompileModule(ctx, wasm)
+	// Compile the code without its manifest: adapters that run one program
+	// with different manifests share one compiled module (and one entry of
+	// the compilation cache).
+	code, err := manifest.Strip(wasm)
 	if err != nil {
+		return nil, fmt.Errorf("wasmhost: load %s: %w", m.Name, err)
+	}
+	if a.code, err = h.compile(ctx, code); err != nil {
 		return nil, fmt.Errorf("wasmhost: load %s: compile: %w", m.Name, err)
 	}
+	a.compiled = a.code.compiled
 	if err := a.checkModule(); err != nil {
-		_ = a.compiled.Close(ctx)
+		_ = h.release(a.code)
 		return nil, fmt.Errorf("wasmhost: load %s: %w", m.Name, err)
 	}
 	a.idle = make(chan *instance, a.limits.PoolMax)
@@ -281,7 +291,8 @@ func (a *Adapter) instantiate(ctx context.Context) (*instance, error) {
 // Manifest returns the adapter's manifest.
 func (a *Adapter) Manifest() manifest.Manifest { return a.manifest }
 
-// SHA256 returns the hex SHA-256 of the module's bytes.
+// SHA256 returns the hex SHA-256 of the module's bytes as shipped, its
+// manifest included.
 func (a *Adapter) SHA256() string { return a.sha256 }
 
 // Limits returns the adapter's effective limits.
@@ -531,7 +542,8 @@ func (a *Adapter) drop(in *instance) {
 }
 
 // Close stops new calls, waits for those under way (or for ctx), and closes
-// every instance and the compiled module.
+// every instance; the compiled module is closed with the last adapter that
+// shares it.
 func (a *Adapter) Close(ctx context.Context) error {
 	a.mu.Lock()
 	if a.closed {
@@ -552,7 +564,7 @@ func (a *Adapter) Close(ctx context.Context) error {
 	for len(a.idle) > 0 {
 		a.drop(<-a.idle)
 	}
-	if cerr := a.compiled.Close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
+	if cerr := a.host.release(a.code); cerr != nil && err == nil {
 		err = fmt.Errorf("wasmhost: close %s: %w", a.manifest.Name, cerr)
 	}
 	return err

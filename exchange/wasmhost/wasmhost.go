@@ -8,9 +8,11 @@ package wasmhost
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -145,6 +147,12 @@ type Host struct {
 	runtime wazero.Runtime
 	cache   wazero.CompilationCache
 	log     *slog.Logger
+
+	// modules are the compiled modules by the SHA-256 of their code (the
+	// module without its manifest), shared by the adapters that run the
+	// same program with different manifests.
+	modulesMu sync.Mutex
+	modules   map[[32]byte]*sharedModule
 }
 
 // New starts a Host: one wazero runtime (compiling where the platform
@@ -158,7 +166,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &Host{cfg: cfg, log: cfg.Logger}
+	h := &Host{cfg: cfg, log: cfg.Logger, modules: map[[32]byte]*sharedModule{}}
 
 	rc := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(true).
@@ -196,4 +204,68 @@ func (h *Host) Close(ctx context.Context) error {
 		return fmt.Errorf("wasmhost: close: %w", err)
 	}
 	return nil
+}
+
+// sharedModule is one compiled program and the adapters that run it.
+type sharedModule struct {
+	key [32]byte
+	// ready is closed once compiled or err is set; a Load of the same code
+	// that arrives meanwhile waits for it instead of compiling again.
+	ready    chan struct{}
+	compiled wazero.CompiledModule
+	err      error
+	refs     int // guarded by Host.modulesMu
+}
+
+// compile returns the compiled module of code (a module without its
+// manifest), compiling it only when no loaded adapter runs the same code
+// already. Every successful compile must be matched by a release.
+func (h *Host) compile(ctx context.Context, code []byte) (*sharedModule, error) {
+	key := sha256.Sum256(code)
+	h.modulesMu.Lock()
+	if m, ok := h.modules[key]; ok {
+		m.refs++
+		h.modulesMu.Unlock()
+		select {
+		case <-m.ready:
+		case <-ctx.Done():
+			h.release(m)
+			return nil, ctx.Err()
+		}
+		if m.err != nil {
+			h.release(m)
+			return nil, m.err
+		}
+		return m, nil
+	}
+	m := &sharedModule{key: key, ready: make(chan struct{}), refs: 1}
+	h.modules[key] = m
+	h.modulesMu.Unlock()
+	m.compiled, m.err = h.runtime.CompileModule(ctx, code)
+	if m.err != nil {
+		// Forget a failure at once, so that a later Load tries again.
+		h.modulesMu.Lock()
+		delete(h.modules, key)
+		h.modulesMu.Unlock()
+		close(m.ready)
+		return nil, m.err
+	}
+	close(m.ready)
+	return m, nil
+}
+
+// release drops one adapter's use of a compiled module and closes it with
+// the last.
+func (h *Host) release(m *sharedModule) error {
+	h.modulesMu.Lock()
+	m.refs--
+	last := m.refs == 0
+	if last && h.modules[m.key] == m {
+		delete(h.modules, m.key)
+	}
+	h.modulesMu.Unlock()
+	if !last || m.compiled == nil {
+		return nil
+	}
+	return m.compiled.Close(context.Background())
 }

@@ -3,6 +3,8 @@ package wasmhost
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -485,6 +487,70 @@ func TestClose(t *testing.T) {
 	if _, err := a.Call(context.Background(), query(`{}`)); fault.CodeOf(err) != fault.AdapterFailed {
 		t.Errorf("Call after Close = %v, want adapter_failed", err)
 	}
+}
+
+// TestSharedCompiledModule loads one program twice with different
+// manifests, as padro-08019 and padro-17079 are: the adapters share one
+// compiled module, keep their own manifest and hash, and closing one leaves
+// the other working; the module is closed with the last of them.
+func TestSharedCompiledModule(t *testing.T) {
+	h, _ := newHost(t, Config{})
+	other := testManifest
+	other.Name, other.Scope = "test-adapter-2", "17079"
+	wasm2, err := manifest.Embed(adapterWasm, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := load(t, h, nil)
+	b, err := h.Load(context.Background(), wasm2, nil)
+	if err != nil {
+		t.Fatalf("Load of the second manifest: %v", err)
+	}
+	if a.code != b.code || a.compiled != b.compiled {
+		t.Fatalf("the two adapters compiled the same code twice")
+	}
+	if got := len(h.modules); got != 1 {
+		t.Errorf("%d compiled modules, want 1", got)
+	}
+	if b.Manifest().Name != "test-adapter-2" || a.Manifest().Name != "test-adapter" {
+		t.Errorf("manifests %q and %q, want each adapter's own", a.Manifest().Name, b.Manifest().Name)
+	}
+	sumA, sumB := sha256.Sum256(adapterWasm), sha256.Sum256(wasm2)
+	if a.SHA256() != hex.EncodeToString(sumA[:]) || b.SHA256() != hex.EncodeToString(sumB[:]) || a.SHA256() == b.SHA256() {
+		t.Errorf("SHA256 = %s and %s, want the hashes of the modules as shipped", a.SHA256(), b.SHA256())
+	}
+	call(t, a, `{"behave":"ok"}`)
+	call(t, b, `{"behave":"ok"}`)
+
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	// The other adapter keeps its instances and starts new ones from the
+	// shared module.
+	var wg sync.WaitGroup
+	for range b.Limits().PoolMax {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := b.Call(context.Background(), query(`{"behave":"ok"}`)); err != nil {
+				t.Errorf("Call after the other adapter closed: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	call(t, b, `{"behave":"ok"}`)
+	if got := len(h.modules); got != 1 {
+		t.Errorf("%d compiled modules after closing one adapter, want 1", got)
+	}
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got := len(h.modules); got != 0 {
+		t.Errorf("%d compiled modules after closing both adapters, want 0", got)
+	}
+	// Loading again compiles again (from the cache) and works.
+	c := load(t, h, nil)
+	call(t, c, `{"behave":"ok"}`)
 }
 
 func TestInvalidParams(t *testing.T) {

@@ -8,58 +8,38 @@
 package main
 
 import (
-	"encoding/json"
 	"net/url"
 	"strings"
 
 	sdk "github.com/pontexchange/pont/sdk-wasm"
+	"github.com/pontexchange/pont/sdk-wasm/jsonread"
 )
 
 func main() {}
 
 func init() { sdk.Handle(handle) }
 
+// The adapter reads the source's record with a small hand-written reader
+// (jsonread) and writes its answer with sdk.Object, not with encoding/json:
+// inside the Wasm guest, reflection was most of the cost of a call
+// (DESIGN.md, "Performance budget").
+
+// reconocimiento is the part of the register's record the adapter reads.
 type reconocimiento struct {
-	Comunidad         codigo `json:"comunidadAutonoma"`
-	GradoDiscapacidad int    `json:"gradoDiscapacidad"`
-	Tipos             struct {
-		Fisica    string `json:"fisica"`
-		Psiquica  string `json:"psiquica"`
-		Sensorial string `json:"sensorial"`
-	} `json:"tiposDiscapacidad"`
-	BaremoMovilidad *struct {
-		Puntuacion int    `json:"puntuacion"`
-		Factor     string `json:"factor"`
-	} `json:"baremoMovilidad"`
-	Dependencia       string `json:"dependencia"`
-	Acompanante       string `json:"necesidadAcompanante"`
-	FechaEfectos      string `json:"fechaEfectos"`
-	FechaRevision     string `json:"fechaRevision"`
-	ValidezPermanente string `json:"validezPermanente"`
+	Comunidad                   codigo
+	GradoDiscapacidad           int64
+	Fisica, Psiquica, Sensorial string  // tiposDiscapacidad, S/N flags
+	BaremoMovilidad             *baremo // absent or null: not assessed
+	Dependencia, Acompanante    string
+	FechaEfectos, FechaRevision string
+	ValidezPermanente           string
 }
 
-type codigo struct {
-	Codigo string `json:"codigo"`
-	Nombre string `json:"nombre"`
-}
+type codigo struct{ Codigo, Nombre string }
 
-// answer is the catalog's discapacitat answer.
-type answer struct {
-	Region            coded    `json:"region"`
-	Degree            int      `json:"degree"`
-	Types             []string `json:"types"`
-	MobilityScore     *int     `json:"mobility_score,omitempty"`
-	MobilityFactor    string   `json:"mobility_factor,omitempty"`
-	Dependency        bool     `json:"dependency"`
-	CompanionRequired bool     `json:"companion_required"`
-	EffectiveDate     string   `json:"effective_date"`
-	ReviewDate        string   `json:"review_date,omitempty"`
-	PermanentValidity bool     `json:"permanent_validity"`
-}
-
-type coded struct {
-	Code string `json:"code"`
-	Name string `json:"name"`
+type baremo struct {
+	Puntuacion int64
+	Factor     string
 }
 
 func handle(req *sdk.Request) (any, error) {
@@ -79,34 +59,104 @@ func handle(req *sdk.Request) (any, error) {
 	case resp.Status != 200:
 		return nil, sdk.SourceUnavailable("the disability register refused the query with HTTP %d", resp.Status)
 	}
-	var r reconocimiento
-	if err := json.Unmarshal(resp.Body, &r); err != nil {
+	r, err := readReconocimiento(resp.Body)
+	if err != nil {
 		return nil, sdk.SourceUnavailable("the disability register answered something unreadable: %v", err)
 	}
+	// The catalog's discapacitat answer, its fields in the catalog's order.
 	// The degree is passed through as recorded: a value out of range is the
 	// register's error, which the broker's schema check reports.
-	a := answer{
-		Region:            coded{Code: r.Comunidad.Codigo, Name: r.Comunidad.Nombre},
-		Degree:            r.GradoDiscapacidad,
-		Types:             []string{},
-		Dependency:        yes(r.Dependencia),
-		CompanionRequired: yes(r.Acompanante),
-		EffectiveDate:     r.FechaEfectos,
-		ReviewDate:        r.FechaRevision,
-		PermanentValidity: yes(r.ValidezPermanente),
-	}
+	a := &sdk.Object{}
+	a.Object("region", (&sdk.Object{}).String("code", r.Comunidad.Codigo).String("name", r.Comunidad.Nombre))
+	a.Int("degree", r.GradoDiscapacidad)
+	types := []string{}
 	for _, t := range []struct{ flag, name string }{
-		{r.Tipos.Fisica, "physical"}, {r.Tipos.Psiquica, "psychic"}, {r.Tipos.Sensorial, "sensory"},
+		{r.Fisica, "physical"}, {r.Psiquica, "psychic"}, {r.Sensorial, "sensory"},
 	} {
 		if yes(t.flag) {
-			a.Types = append(a.Types, t.name)
+			types = append(types, t.name)
 		}
 	}
+	a.Strings("types", types)
 	if m := r.BaremoMovilidad; m != nil {
-		score := m.Puntuacion
-		a.MobilityScore, a.MobilityFactor = &score, m.Factor
+		a.Int("mobility_score", m.Puntuacion)
+		if m.Factor != "" {
+			a.String("mobility_factor", m.Factor)
+		}
 	}
+	a.Bool("dependency", yes(r.Dependencia))
+	a.Bool("companion_required", yes(r.Acompanante))
+	a.String("effective_date", r.FechaEfectos)
+	if r.FechaRevision != "" {
+		a.String("review_date", r.FechaRevision)
+	}
+	a.Bool("permanent_validity", yes(r.ValidezPermanente))
 	return a, nil
+}
+
+// readReconocimiento reads the register's record: the keys the adapter
+// needs, every other one skipped.
+func readReconocimiento(body []byte) (reconocimiento, error) {
+	var r reconocimiento
+	rd := jsonread.New(body)
+	rd.Object(func(key []byte) {
+		switch string(key) {
+		case "comunidadAutonoma":
+			rd.Object(func(key []byte) {
+				switch string(key) {
+				case "codigo":
+					r.Comunidad.Codigo = rd.String()
+				case "nombre":
+					r.Comunidad.Nombre = rd.String()
+				default:
+					rd.Skip()
+				}
+			})
+		case "gradoDiscapacidad":
+			r.GradoDiscapacidad = rd.Int()
+		case "tiposDiscapacidad":
+			rd.Object(func(key []byte) {
+				switch string(key) {
+				case "fisica":
+					r.Fisica = rd.String()
+				case "psiquica":
+					r.Psiquica = rd.String()
+				case "sensorial":
+					r.Sensorial = rd.String()
+				default:
+					rd.Skip()
+				}
+			})
+		case "baremoMovilidad":
+			var b baremo
+			r.BaremoMovilidad = nil
+			if rd.Object(func(key []byte) {
+				switch string(key) {
+				case "puntuacion":
+					b.Puntuacion = rd.Int()
+				case "factor":
+					b.Factor = rd.String()
+				default:
+					rd.Skip()
+				}
+			}) {
+				r.BaremoMovilidad = &b
+			}
+		case "dependencia":
+			r.Dependencia = rd.String()
+		case "necesidadAcompanante":
+			r.Acompanante = rd.String()
+		case "fechaEfectos":
+			r.FechaEfectos = rd.String()
+		case "fechaRevision":
+			r.FechaRevision = rd.String()
+		case "validezPermanente":
+			r.ValidezPermanente = rd.String()
+		default:
+			rd.Skip()
+		}
+	})
+	return r, rd.End()
 }
 
 // yes reads the register's S/N flags.

@@ -8,71 +8,40 @@
 package main
 
 import (
-	"encoding/json"
 	"net/url"
 	"strings"
 	"time"
 
 	sdk "github.com/pontexchange/pont/sdk-wasm"
+	"github.com/pontexchange/pont/sdk-wasm/jsonread"
 )
 
 func main() {}
 
 func init() { sdk.Handle(handle) }
 
+// The adapter reads the source's record with a small hand-written reader
+// (jsonread) and writes its answer with sdk.Object, not with encoding/json:
+// inside the Wasm guest, reflection was most of the cost of a call
+// (DESIGN.md, "Performance budget").
+
+// resposta is the part of the register's answer the adapter reads.
 type resposta struct {
-	Comunitat codi `json:"comunitat"`
-	Titol     struct {
-		Numero        string   `json:"numero"`
-		Categoria     string   `json:"categoria"`
-		Vigent        string   `json:"vigent"`
-		DataExpedicio string   `json:"data_expedicio"`
-		DataCaducitat string   `json:"data_caducitat"`
-		NombreFills   int      `json:"nombre_fills"`
-		Membres       []membre `json:"membres"`
-	} `json:"titol"`
+	Comunitat codi
+	Titol     titol
 }
 
-type codi struct {
-	Codi string `json:"codi"`
-	Nom  string `json:"nom"`
+type codi struct{ Codi, Nom string }
+
+type titol struct {
+	Numero, Categoria, Vigent    string
+	DataExpedicio, DataCaducitat string
+	NombreFills                  int64
+	Membres                      []membre
 }
 
 type membre struct {
-	TipusDocument string `json:"tipus_document"`
-	Document      string `json:"document"`
-	Nom           string `json:"nom"`
-	Cognom1       string `json:"cognom1"`
-	Cognom2       string `json:"cognom2"`
-	DataNaixement string `json:"data_naixement"`
-	Condicio      string `json:"condicio"`
-}
-
-// answer is the catalog's familia-nombrosa answer.
-type answer struct {
-	Region        coded         `json:"region"`
-	TitleNumber   string        `json:"title_number"`
-	Category      string        `json:"category"`
-	Valid         bool          `json:"valid"`
-	IssueDate     string        `json:"issue_date"`
-	ExpiryDate    string        `json:"expiry_date"`
-	Children      int           `json:"children"`
-	Beneficiaries []beneficiary `json:"beneficiaries"`
-}
-
-type coded struct {
-	Code string `json:"code"`
-	Name string `json:"name"`
-}
-
-type beneficiary struct {
-	IDType       string `json:"id_type,omitempty"`
-	ID           string `json:"id,omitempty"`
-	Name         string `json:"name"`
-	Surname1     string `json:"surname1,omitempty"`
-	Surname2     string `json:"surname2,omitempty"`
-	BirthDate    string `json:"birth_date,omitempty"`
-	Relationship string `json:"relationship"`
+	TipusDocument, Document, Nom, Cognom1, Cognom2, DataNaixement, Condicio string
 }
 
 var categories = map[string]string{"GENERAL": "G", "ESPECIAL": "E"}
@@ -96,30 +65,117 @@ func handle(req *sdk.Request) (any, error) {
 	case resp.Status != 200:
 		return nil, sdk.SourceUnavailable("the large-family register refused the query with HTTP %d", resp.Status)
 	}
-	var r resposta
-	if err := json.Unmarshal(resp.Body, &r); err != nil {
+	r, err := readResposta(resp.Body)
+	if err != nil {
 		return nil, sdk.SourceUnavailable("the large-family register answered something unreadable: %v", err)
 	}
+	// The catalog's familia-nombrosa answer, its fields in the catalog's
+	// order; a beneficiary's optional fields are left out when the register
+	// has nothing for them.
 	t := r.Titol
-	a := answer{
-		Region:        coded{Code: r.Comunitat.Codi, Name: r.Comunitat.Nom},
-		TitleNumber:   t.Numero,
-		Category:      orRaw(categories, t.Categoria),
-		Valid:         strings.EqualFold(t.Vigent, "S"),
-		IssueDate:     isoDate(t.DataExpedicio),
-		ExpiryDate:    isoDate(t.DataCaducitat),
-		Children:      t.NombreFills,
-		Beneficiaries: make([]beneficiary, 0, len(t.Membres)),
-	}
+	a := &sdk.Object{}
+	a.Object("region", (&sdk.Object{}).String("code", r.Comunitat.Codi).String("name", r.Comunitat.Nom))
+	a.String("title_number", t.Numero)
+	a.String("category", orRaw(categories, t.Categoria))
+	a.Bool("valid", strings.EqualFold(t.Vigent, "S"))
+	a.String("issue_date", isoDate(t.DataExpedicio))
+	a.String("expiry_date", isoDate(t.DataCaducitat))
+	a.Int("children", t.NombreFills)
+	beneficiaries := make([]*sdk.Object, 0, len(t.Membres))
 	for _, m := range t.Membres {
-		a.Beneficiaries = append(a.Beneficiaries, beneficiary{
-			IDType: m.TipusDocument, ID: m.Document,
-			Name: m.Nom, Surname1: m.Cognom1, Surname2: m.Cognom2,
-			BirthDate:    isoDate(m.DataNaixement),
-			Relationship: orRaw(relationships, m.Condicio),
-		})
+		b := &sdk.Object{}
+		optional(b, "id_type", m.TipusDocument)
+		optional(b, "id", m.Document)
+		b.String("name", m.Nom)
+		optional(b, "surname1", m.Cognom1)
+		optional(b, "surname2", m.Cognom2)
+		optional(b, "birth_date", isoDate(m.DataNaixement))
+		b.String("relationship", orRaw(relationships, m.Condicio))
+		beneficiaries = append(beneficiaries, b)
 	}
+	a.Objects("beneficiaries", beneficiaries)
 	return a, nil
+}
+
+// readResposta reads the register's answer: the keys the adapter needs,
+// every other one skipped.
+func readResposta(body []byte) (resposta, error) {
+	var r resposta
+	rd := jsonread.New(body)
+	rd.Object(func(key []byte) {
+		switch string(key) {
+		case "comunitat":
+			rd.Object(func(key []byte) {
+				switch string(key) {
+				case "codi":
+					r.Comunitat.Codi = rd.String()
+				case "nom":
+					r.Comunitat.Nom = rd.String()
+				default:
+					rd.Skip()
+				}
+			})
+		case "titol":
+			t := &r.Titol
+			rd.Object(func(key []byte) {
+				switch string(key) {
+				case "numero":
+					t.Numero = rd.String()
+				case "categoria":
+					t.Categoria = rd.String()
+				case "vigent":
+					t.Vigent = rd.String()
+				case "data_expedicio":
+					t.DataExpedicio = rd.String()
+				case "data_caducitat":
+					t.DataCaducitat = rd.String()
+				case "nombre_fills":
+					t.NombreFills = rd.Int()
+				case "membres":
+					t.Membres = nil
+					rd.Array(func() { t.Membres = append(t.Membres, readMembre(rd)) })
+				default:
+					rd.Skip()
+				}
+			})
+		default:
+			rd.Skip()
+		}
+	})
+	return r, rd.End()
+}
+
+// readMembre reads one member of the family; null reads as an empty one.
+func readMembre(rd *jsonread.Reader) membre {
+	var m membre
+	rd.Object(func(key []byte) {
+		switch string(key) {
+		case "tipus_document":
+			m.TipusDocument = rd.String()
+		case "document":
+			m.Document = rd.String()
+		case "nom":
+			m.Nom = rd.String()
+		case "cognom1":
+			m.Cognom1 = rd.String()
+		case "cognom2":
+			m.Cognom2 = rd.String()
+		case "data_naixement":
+			m.DataNaixement = rd.String()
+		case "condicio":
+			m.Condicio = rd.String()
+		default:
+			rd.Skip()
+		}
+	})
+	return m
+}
+
+// optional adds a string field only when it is not empty.
+func optional(o *sdk.Object, key, v string) {
+	if v != "" {
+		o.String(key, v)
+	}
 }
 
 // orRaw translates a source code, passing an unknown one through for the

@@ -8,98 +8,44 @@
 package main
 
 import (
-	"encoding/json"
 	"net/url"
 	"strings"
 	"time"
 
 	sdk "github.com/pontexchange/pont/sdk-wasm"
+	"github.com/pontexchange/pont/sdk-wasm/jsonread"
 )
 
 func main() {}
 
 func init() { sdk.Handle(handle) }
 
+// The adapter reads the source's record with a small hand-written reader
+// (jsonread) and writes its answer with sdk.Object, not with encoding/json:
+// inside the Wasm guest, reflection was most of the cost of a call
+// (DESIGN.md, "Performance budget").
+
 // habitant is the part of the source's record the adapter reads.
 type habitant struct {
-	Provincia       codi      `json:"provincia"`
-	Municipi        municipi  `json:"municipi"`
-	EntitatCollect  *codi     `json:"entitat_collectiva"`
-	EntitatSingular codi      `json:"entitat_singular"`
-	Nucli           codi      `json:"nucli"`
-	Domicili        domicili  `json:"domicili"`
-	DataAlta        string    `json:"data_alta"`
-	DarreraVariacio *variacio `json:"darrera_variacio"`
+	Provincia       codi
+	Municipi        municipi
+	EntitatCollect  *codi // absent or null: none
+	EntitatSingular codi
+	Nucli           codi
+	Domicili        domicili
+	DataAlta        string
+	DarreraVariacio *variacio // absent or null: none
 }
 
-type codi struct {
-	Codi string `json:"codi"`
-	Nom  string `json:"nom"`
-}
+type codi struct{ Codi, Nom string }
 
-type municipi struct {
-	CodiINE string `json:"codi_ine"`
-	Nom     string `json:"nom"`
-}
+type municipi struct{ CodiINE, Nom string }
 
 type domicili struct {
-	CodiVia    string `json:"codi_via"`
-	TipusVia   string `json:"tipus_via"`
-	NomVia     string `json:"nom_via"`
-	Numero     string `json:"numero"`
-	Bloc       string `json:"bloc"`
-	Portal     string `json:"portal"`
-	Escala     string `json:"escala"`
-	Pis        string `json:"pis"`
-	Porta      string `json:"porta"`
-	CodiPostal string `json:"codi_postal"`
+	CodiVia, TipusVia, NomVia, Numero, Bloc, Portal, Escala, Pis, Porta, CodiPostal string
 }
 
-type variacio struct {
-	Codi       string `json:"codi"`
-	Descripcio string `json:"descripcio"`
-	Data       string `json:"data"`
-}
-
-// answer is the catalog's padro answer.
-type answer struct {
-	Province         coded      `json:"province"`
-	Municipality     coded      `json:"municipality"`
-	Entity           *entity    `json:"entity,omitempty"`
-	Address          address    `json:"address"`
-	RegistrationDate string     `json:"registration_date"`
-	LastVariation    *variation `json:"last_variation,omitempty"`
-}
-
-type coded struct {
-	Code string `json:"code"`
-	Name string `json:"name"`
-}
-
-type entity struct {
-	Collective *coded `json:"collective,omitempty"`
-	Singular   coded  `json:"singular"`
-	Nucleus    coded  `json:"nucleus"`
-}
-
-type address struct {
-	StreetCode string `json:"street_code,omitempty"`
-	StreetType string `json:"street_type"`
-	StreetName string `json:"street_name"`
-	Number     string `json:"number,omitempty"`
-	Block      string `json:"block,omitempty"`
-	Portal     string `json:"portal,omitempty"`
-	Stair      string `json:"stair,omitempty"`
-	Floor      string `json:"floor,omitempty"`
-	Door       string `json:"door,omitempty"`
-	Postcode   string `json:"postcode"`
-}
-
-type variation struct {
-	Code        string `json:"code"`
-	Description string `json:"description,omitempty"`
-	Date        string `json:"date"`
-}
+type variacio struct{ Codi, Descripcio, Data string }
 
 func handle(req *sdk.Request) (any, error) {
 	base, ok := sdk.Config("source_url")
@@ -122,40 +68,169 @@ func handle(req *sdk.Request) (any, error) {
 	case resp.Status != 200:
 		return nil, sdk.SourceUnavailable("the padró system refused the query with HTTP %d", resp.Status)
 	}
-	var h habitant
-	if err := json.Unmarshal(resp.Body, &h); err != nil {
+	h, err := readHabitant(resp.Body)
+	if err != nil {
 		return nil, sdk.SourceUnavailable("the padró system answered something unreadable: %v", err)
 	}
 	return mapHabitant(h), nil
 }
 
-// mapHabitant translates the source's record into the catalog's shape. It
-// passes codes through as the source gives them: checking them is the
-// broker's job (the answer schema), and the adapter must not invent data.
-func mapHabitant(h habitant) answer {
-	a := answer{
-		Province:     coded{Code: h.Provincia.Codi, Name: h.Provincia.Nom},
-		Municipality: coded{Code: h.Municipi.CodiINE, Name: h.Municipi.Nom},
-		Address: address{
-			StreetCode: h.Domicili.CodiVia, StreetType: h.Domicili.TipusVia, StreetName: h.Domicili.NomVia,
-			Number: h.Domicili.Numero, Block: h.Domicili.Bloc, Portal: h.Domicili.Portal, Stair: h.Domicili.Escala,
-			Floor: h.Domicili.Pis, Door: h.Domicili.Porta, Postcode: h.Domicili.CodiPostal,
-		},
-		RegistrationDate: isoDate(h.DataAlta),
-	}
+// readHabitant reads the source's record: the keys the adapter needs, every
+// other one skipped (the record also carries the resident's document, which
+// the answer does not repeat).
+func readHabitant(body []byte) (habitant, error) {
+	var h habitant
+	rd := jsonread.New(body)
+	rd.Object(func(key []byte) {
+		switch string(key) {
+		case "provincia":
+			h.Provincia = readCodi(rd)
+		case "municipi":
+			rd.Object(func(key []byte) {
+				switch string(key) {
+				case "codi_ine":
+					h.Municipi.CodiINE = rd.String()
+				case "nom":
+					h.Municipi.Nom = rd.String()
+				default:
+					rd.Skip()
+				}
+			})
+		case "entitat_collectiva":
+			h.EntitatCollect = nil
+			if c, ok := readCodiOrNull(rd); ok {
+				h.EntitatCollect = &c
+			}
+		case "entitat_singular":
+			h.EntitatSingular = readCodi(rd)
+		case "nucli":
+			h.Nucli = readCodi(rd)
+		case "domicili":
+			d := &h.Domicili
+			rd.Object(func(key []byte) {
+				switch string(key) {
+				case "codi_via":
+					d.CodiVia = rd.String()
+				case "tipus_via":
+					d.TipusVia = rd.String()
+				case "nom_via":
+					d.NomVia = rd.String()
+				case "numero":
+					d.Numero = rd.String()
+				case "bloc":
+					d.Bloc = rd.String()
+				case "portal":
+					d.Portal = rd.String()
+				case "escala":
+					d.Escala = rd.String()
+				case "pis":
+					d.Pis = rd.String()
+				case "porta":
+					d.Porta = rd.String()
+				case "codi_postal":
+					d.CodiPostal = rd.String()
+				default:
+					rd.Skip()
+				}
+			})
+		case "data_alta":
+			h.DataAlta = rd.String()
+		case "darrera_variacio":
+			var v variacio
+			h.DarreraVariacio = nil
+			if rd.Object(func(key []byte) {
+				switch string(key) {
+				case "codi":
+					v.Codi = rd.String()
+				case "descripcio":
+					v.Descripcio = rd.String()
+				case "data":
+					v.Data = rd.String()
+				default:
+					rd.Skip()
+				}
+			}) {
+				h.DarreraVariacio = &v
+			}
+		default:
+			rd.Skip()
+		}
+	})
+	return h, rd.End()
+}
+
+// readCodi reads a {"codi", "nom"} object; null reads as an empty one.
+func readCodi(rd *jsonread.Reader) codi {
+	c, _ := readCodiOrNull(rd)
+	return c
+}
+
+// readCodiOrNull reads a {"codi", "nom"} object and reports whether there
+// was one (not null).
+func readCodiOrNull(rd *jsonread.Reader) (codi, bool) {
+	var c codi
+	ok := rd.Object(func(key []byte) {
+		switch string(key) {
+		case "codi":
+			c.Codi = rd.String()
+		case "nom":
+			c.Nom = rd.String()
+		default:
+			rd.Skip()
+		}
+	})
+	return c, ok
+}
+
+// mapHabitant translates the source's record into the catalog's shape, its
+// fields in the catalog's order. It passes codes through as the source
+// gives them: checking them is the broker's job (the answer schema), and
+// the adapter must not invent data. Optional fields are left out when the
+// source has nothing for them.
+func mapHabitant(h habitant) *sdk.Object {
+	a := &sdk.Object{}
+	a.Object("province", coded(h.Provincia.Codi, h.Provincia.Nom))
+	a.Object("municipality", coded(h.Municipi.CodiINE, h.Municipi.Nom))
 	if h.EntitatSingular.Codi != "" {
-		a.Entity = &entity{
-			Singular: coded{Code: h.EntitatSingular.Codi, Name: h.EntitatSingular.Nom},
-			Nucleus:  coded{Code: h.Nucli.Codi, Name: h.Nucli.Nom},
-		}
+		e := &sdk.Object{}
 		if c := h.EntitatCollect; c != nil && c.Codi != "" {
-			a.Entity.Collective = &coded{Code: c.Codi, Name: c.Nom}
+			e.Object("collective", coded(c.Codi, c.Nom))
 		}
+		e.Object("singular", coded(h.EntitatSingular.Codi, h.EntitatSingular.Nom))
+		e.Object("nucleus", coded(h.Nucli.Codi, h.Nucli.Nom))
+		a.Object("entity", e)
 	}
+	d := h.Domicili
+	addr := &sdk.Object{}
+	optional(addr, "street_code", d.CodiVia)
+	addr.String("street_type", d.TipusVia).String("street_name", d.NomVia)
+	optional(addr, "number", d.Numero)
+	optional(addr, "block", d.Bloc)
+	optional(addr, "portal", d.Portal)
+	optional(addr, "stair", d.Escala)
+	optional(addr, "floor", d.Pis)
+	optional(addr, "door", d.Porta)
+	addr.String("postcode", d.CodiPostal)
+	a.Object("address", addr)
+	a.String("registration_date", isoDate(h.DataAlta))
 	if v := h.DarreraVariacio; v != nil {
-		a.LastVariation = &variation{Code: v.Codi, Description: v.Descripcio, Date: isoDate(v.Data)}
+		lv := (&sdk.Object{}).String("code", v.Codi)
+		optional(lv, "description", v.Descripcio)
+		a.Object("last_variation", lv.String("date", isoDate(v.Data)))
 	}
 	return a
+}
+
+// coded is the catalog's {"code", "name"} pair.
+func coded(code, name string) *sdk.Object {
+	return (&sdk.Object{}).String("code", code).String("name", name)
+}
+
+// optional adds a string field only when it is not empty.
+func optional(o *sdk.Object, key, v string) {
+	if v != "" {
+		o.String(key, v)
+	}
 }
 
 // isoDate turns the source's dd/mm/yyyy into yyyy-mm-dd; anything else is

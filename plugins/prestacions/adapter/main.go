@@ -7,58 +7,35 @@
 package main
 
 import (
-	"encoding/json"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	sdk "github.com/pontexchange/pont/sdk-wasm"
+	"github.com/pontexchange/pont/sdk-wasm/jsonread"
 )
 
 func main() {}
 
 func init() { sdk.Handle(handle) }
 
-type respuesta struct {
-	Prestaciones []prestacion `json:"prestaciones"`
-}
+// The adapter reads the source's record with a small hand-written reader
+// (jsonread) and writes its answer with sdk.Object, not with encoding/json:
+// inside the Wasm guest, reflection was most of the cost of a call
+// (DESIGN.md, "Performance budget").
 
+// prestacion is the part of one of the register's benefits the adapter
+// reads.
 type prestacion struct {
-	Codigo       string `json:"codigoPrestacion"`
-	Denominacion string `json:"denominacion"`
-	Tipo         string `json:"tipo"`
-	Organismo    struct {
-		Codigo string `json:"codigo"`
-		Nombre string `json:"nombre"`
-	} `json:"organismoGestor"`
-	ImporteBrutoCent int64  `json:"importeBrutoCent"`
-	ImporteNetoCent  int64  `json:"importeNetoCent"`
-	NumeroPagas      int    `json:"numeroPagas"`
-	FechaEfectos     string `json:"fechaEfectos"`
-	FechaBaja        string `json:"fechaBaja"`
+	Codigo, Denominacion, Tipo        string
+	Organismo                         codigo // organismoGestor
+	ImporteBrutoCent, ImporteNetoCent int64
+	NumeroPagas                       int64
+	FechaEfectos, FechaBaja           string
 }
 
-// answer is the catalog's prestacions answer.
-type answer struct {
-	Benefits []benefit `json:"benefits"`
-}
-
-type benefit struct {
-	Code          string  `json:"code"`
-	Name          string  `json:"name"`
-	Type          string  `json:"type"`
-	ManagingBody  coded   `json:"managing_body"`
-	GrossAmount   float64 `json:"gross_amount"`
-	NetAmount     float64 `json:"net_amount"`
-	Payments      int     `json:"payments"`
-	EffectiveDate string  `json:"effective_date"`
-	EndDate       string  `json:"end_date,omitempty"`
-}
-
-type coded struct {
-	Code string `json:"code"`
-	Name string `json:"name"`
-}
+type codigo struct{ Codigo, Nombre string }
 
 var types = map[string]string{"C": "contributory", "NC": "non_contributory", "A": "assistance"}
 
@@ -82,36 +59,101 @@ func handle(req *sdk.Request) (any, error) {
 	case resp.Status != 200:
 		return nil, sdk.SourceUnavailable("the register of social benefits refused the query with HTTP %d", resp.Status)
 	}
-	var r respuesta
-	if err := json.Unmarshal(resp.Body, &r); err != nil {
+	list, err := readPrestaciones(resp.Body)
+	if err != nil {
 		return nil, sdk.SourceUnavailable("the register of social benefits answered something unreadable: %v", err)
 	}
-	if len(r.Prestaciones) == 0 {
+	if len(list) == 0 {
 		return nil, sdk.SubjectNotFound("the register holds no benefit for the subject")
 	}
-	if len(r.Prestaciones) > maxBenefits {
-		sdk.Logf(sdk.LevelWarn, "the register listed %d benefits; answering the first %d", len(r.Prestaciones), maxBenefits)
-		r.Prestaciones = r.Prestaciones[:maxBenefits]
+	if len(list) > maxBenefits {
+		sdk.Logf(sdk.LevelWarn, "the register listed %d benefits; answering the first %d", len(list), maxBenefits)
+		list = list[:maxBenefits]
 	}
-	a := answer{Benefits: make([]benefit, 0, len(r.Prestaciones))}
-	for _, p := range r.Prestaciones {
+	// The catalog's prestacions answer, each benefit's fields in the
+	// catalog's order.
+	benefits := make([]*sdk.Object, 0, len(list))
+	for _, p := range list {
 		typ, ok := types[p.Tipo]
 		if !ok {
 			typ = "other"
 		}
+		b := &sdk.Object{}
+		b.String("code", p.Codigo).String("name", p.Denominacion).String("type", typ)
+		b.Object("managing_body", (&sdk.Object{}).String("code", p.Organismo.Codigo).String("name", p.Organismo.Nombre))
 		// Amounts pass through as booked, sign included: a negative amount
 		// is the register's error, which the broker's schema check reports.
-		a.Benefits = append(a.Benefits, benefit{
-			Code: p.Codigo, Name: p.Denominacion, Type: typ,
-			ManagingBody:  coded{Code: p.Organismo.Codigo, Name: p.Organismo.Nombre},
-			GrossAmount:   float64(p.ImporteBrutoCent) / 100,
-			NetAmount:     float64(p.ImporteNetoCent) / 100,
-			Payments:      p.NumeroPagas,
-			EffectiveDate: isoDate(p.FechaEfectos),
-			EndDate:       isoDate(p.FechaBaja),
-		})
+		b.Raw("gross_amount", euros(p.ImporteBrutoCent))
+		b.Raw("net_amount", euros(p.ImporteNetoCent))
+		b.Int("payments", p.NumeroPagas)
+		b.String("effective_date", isoDate(p.FechaEfectos))
+		if end := isoDate(p.FechaBaja); end != "" {
+			b.String("end_date", end)
+		}
+		benefits = append(benefits, b)
 	}
-	return a, nil
+	return (&sdk.Object{}).Objects("benefits", benefits), nil
+}
+
+// euros writes an amount in cents as a JSON number of euros, the way
+// encoding/json writes the float64 cents/100 (1234.5, never 1.2345e+03):
+// sdk.Object.Float would switch to an exponent from a million euros on.
+// Cents fit an int64, so the value never reaches the exponent form that
+// encoding/json itself uses (below 1e-6 or from 1e21 on).
+func euros(cents int64) []byte {
+	return strconv.AppendFloat(nil, float64(cents)/100, 'f', -1, 64)
+}
+
+// readPrestaciones reads the register's answer, {"prestaciones": [...]}:
+// the keys the adapter needs, every other one skipped.
+func readPrestaciones(body []byte) ([]prestacion, error) {
+	var list []prestacion
+	rd := jsonread.New(body)
+	rd.Object(func(key []byte) {
+		if string(key) != "prestaciones" {
+			rd.Skip()
+			return
+		}
+		list = nil
+		rd.Array(func() {
+			var p prestacion
+			rd.Object(func(key []byte) {
+				switch string(key) {
+				case "codigoPrestacion":
+					p.Codigo = rd.String()
+				case "denominacion":
+					p.Denominacion = rd.String()
+				case "tipo":
+					p.Tipo = rd.String()
+				case "organismoGestor":
+					rd.Object(func(key []byte) {
+						switch string(key) {
+						case "codigo":
+							p.Organismo.Codigo = rd.String()
+						case "nombre":
+							p.Organismo.Nombre = rd.String()
+						default:
+							rd.Skip()
+						}
+					})
+				case "importeBrutoCent":
+					p.ImporteBrutoCent = rd.Int()
+				case "importeNetoCent":
+					p.ImporteNetoCent = rd.Int()
+				case "numeroPagas":
+					p.NumeroPagas = rd.Int()
+				case "fechaEfectos":
+					p.FechaEfectos = rd.String()
+				case "fechaBaja":
+					p.FechaBaja = rd.String()
+				default:
+					rd.Skip()
+				}
+			})
+			list = append(list, p)
+		})
+	})
+	return list, rd.End()
 }
 
 // isoDate turns the register's yyyymmdd into yyyy-mm-dd; anything else is

@@ -6,60 +6,31 @@
 package main
 
 import (
-	"encoding/json"
 	"net/url"
 	"strings"
 	"time"
 
 	sdk "github.com/pontexchange/pont/sdk-wasm"
+	"github.com/pontexchange/pont/sdk-wasm/jsonread"
 )
 
 func main() {}
 
 func init() { sdk.Handle(handle) }
 
-type respuesta struct {
-	Titulos []titulo `json:"titulos"`
-}
+// The adapter reads the source's record with a small hand-written reader
+// (jsonread) and writes its answer with sdk.Object, not with encoding/json:
+// inside the Wasm guest, reflection was most of the cost of a call
+// (DESIGN.md, "Performance budget").
 
+// titulo is the part of one of the registry's titles the adapter reads.
 type titulo struct {
-	Universidad       codigo `json:"universidad"`
-	Centro            codigo `json:"centro"`
-	Titulacion        codigo `json:"titulacion"`
-	Tipo              codigo `json:"tipoTitulacion"`
-	FechaFinalizacion string `json:"fechaFinalizacion"`
-	FechaExpedicion   string `json:"fechaExpedicion"`
-	Pais              string `json:"pais"`
-	NumeroTitulo      string `json:"numeroTitulo"`
-	NumeroRegistro    string `json:"numeroRegistroNacional"`
+	Universidad, Centro, Titulacion, Tipo codigo // Tipo: tipoTitulacion
+	FechaFinalizacion, FechaExpedicion    string
+	Pais, NumeroTitulo, NumeroRegistro    string // NumeroRegistro: numeroRegistroNacional
 }
 
-type codigo struct {
-	Codigo      string `json:"codigo"`
-	Descripcion string `json:"descripcion"`
-}
-
-// answer is the catalog's titulacions answer.
-type answer struct {
-	Titles []title `json:"titles"`
-}
-
-type title struct {
-	University     coded  `json:"university"`
-	Centre         *coded `json:"centre,omitempty"`
-	Title          coded  `json:"title"`
-	Type           coded  `json:"type"`
-	CompletionDate string `json:"completion_date"`
-	IssueDate      string `json:"issue_date,omitempty"`
-	Country        string `json:"country,omitempty"`
-	TitleNumber    string `json:"title_number,omitempty"`
-	RegistryNumber string `json:"registry_number"`
-}
-
-type coded struct {
-	Code string `json:"code"`
-	Name string `json:"name"`
-}
+type codigo struct{ Codigo, Descripcion string }
 
 func handle(req *sdk.Request) (any, error) {
 	base, ok := sdk.Config("source_url")
@@ -78,31 +49,100 @@ func handle(req *sdk.Request) (any, error) {
 	case resp.Status != 200:
 		return nil, sdk.SourceUnavailable("the registry of titles refused the query with HTTP %d", resp.Status)
 	}
-	var r respuesta
-	if err := json.Unmarshal(resp.Body, &r); err != nil {
+	list, err := readTitulos(resp.Body)
+	if err != nil {
 		return nil, sdk.SourceUnavailable("the registry of titles answered something unreadable: %v", err)
 	}
-	if len(r.Titulos) == 0 {
+	if len(list) == 0 {
 		return nil, sdk.SubjectNotFound("the registry holds no title for the subject")
 	}
-	a := answer{Titles: make([]title, 0, len(r.Titulos))}
-	for _, t := range r.Titulos {
-		out := title{
-			University:     coded{Code: t.Universidad.Codigo, Name: t.Universidad.Descripcion},
-			Title:          coded{Code: t.Titulacion.Codigo, Name: t.Titulacion.Descripcion},
-			Type:           coded{Code: t.Tipo.Codigo, Name: t.Tipo.Descripcion},
-			CompletionDate: isoDate(t.FechaFinalizacion),
-			IssueDate:      isoDate(t.FechaExpedicion),
-			Country:        t.Pais,
-			TitleNumber:    t.NumeroTitulo,
-			RegistryNumber: t.NumeroRegistro,
-		}
+	// The catalog's titulacions answer, each title's fields in the
+	// catalog's order; optional fields are left out when the registry has
+	// nothing for them.
+	titles := make([]*sdk.Object, 0, len(list))
+	for _, t := range list {
+		o := &sdk.Object{}
+		o.Object("university", coded(t.Universidad))
 		if t.Centro.Codigo != "" {
-			out.Centre = &coded{Code: t.Centro.Codigo, Name: t.Centro.Descripcion}
+			o.Object("centre", coded(t.Centro))
 		}
-		a.Titles = append(a.Titles, out)
+		o.Object("title", coded(t.Titulacion))
+		o.Object("type", coded(t.Tipo))
+		o.String("completion_date", isoDate(t.FechaFinalizacion))
+		optional(o, "issue_date", isoDate(t.FechaExpedicion))
+		optional(o, "country", t.Pais)
+		optional(o, "title_number", t.NumeroTitulo)
+		o.String("registry_number", t.NumeroRegistro)
+		titles = append(titles, o)
 	}
-	return a, nil
+	return (&sdk.Object{}).Objects("titles", titles), nil
+}
+
+// coded is the catalog's {"code", "name"} pair.
+func coded(c codigo) *sdk.Object {
+	return (&sdk.Object{}).String("code", c.Codigo).String("name", c.Descripcion)
+}
+
+// optional adds a string field only when it is not empty.
+func optional(o *sdk.Object, key, v string) {
+	if v != "" {
+		o.String(key, v)
+	}
+}
+
+// readTitulos reads the registry's answer, {"titulos": [...]}: the keys
+// the adapter needs, every other one skipped.
+func readTitulos(body []byte) ([]titulo, error) {
+	var list []titulo
+	rd := jsonread.New(body)
+	readCodigo := func(c *codigo) {
+		rd.Object(func(key []byte) {
+			switch string(key) {
+			case "codigo":
+				c.Codigo = rd.String()
+			case "descripcion":
+				c.Descripcion = rd.String()
+			default:
+				rd.Skip()
+			}
+		})
+	}
+	rd.Object(func(key []byte) {
+		if string(key) != "titulos" {
+			rd.Skip()
+			return
+		}
+		list = nil
+		rd.Array(func() {
+			var t titulo
+			rd.Object(func(key []byte) {
+				switch string(key) {
+				case "universidad":
+					readCodigo(&t.Universidad)
+				case "centro":
+					readCodigo(&t.Centro)
+				case "titulacion":
+					readCodigo(&t.Titulacion)
+				case "tipoTitulacion":
+					readCodigo(&t.Tipo)
+				case "fechaFinalizacion":
+					t.FechaFinalizacion = rd.String()
+				case "fechaExpedicion":
+					t.FechaExpedicion = rd.String()
+				case "pais":
+					t.Pais = rd.String()
+				case "numeroTitulo":
+					t.NumeroTitulo = rd.String()
+				case "numeroRegistroNacional":
+					t.NumeroRegistro = rd.String()
+				default:
+					rd.Skip()
+				}
+			})
+			list = append(list, t)
+		})
+	})
+	return list, rd.End()
 }
 
 // isoDate turns the registry's yyyymmdd into yyyy-mm-dd; anything else is

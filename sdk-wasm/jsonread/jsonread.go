@@ -1,0 +1,375 @@
+// Package jsonread reads a source system's JSON answer without reflection,
+// for adapters (the reference adapters use it). Standard library only, so
+// it builds for any GOOS=wasip1 adapter. Inside a Wasm guest, encoding/json's
+// reflection is the bulk of an adapter's cost (DESIGN.md, "Performance
+// budget": 44 µs a call against 1.3 µs for a hand-written scanner), so the
+// adapters walk the source's record with this small reader instead of
+// json.Unmarshal, and write their answer with sdk.Object.
+//
+// It reads the way json.Unmarshal reads into a struct, so that the adapters
+// answer exactly what they answered with it: the whole input must be valid
+// JSON; unknown keys are skipped; null leaves a string or number empty (and
+// Object and Array report it); a value of the wrong type is an error;
+// strings are unescaped, with invalid UTF-8 and lone surrogates replaced by
+// U+FFFD. Two differences, neither met by a faithful source: keys match
+// exactly, where json.Unmarshal would also accept another capitalisation of
+// a key; and an adapter that reads an object into a fresh value keeps only
+// the last of two objects under the same key, where json.Unmarshal merges
+// them into a pointer it has already set.
+//
+// A Reader keeps the first error and turns every later read into a no-op
+// that returns the zero value, so an adapter reads its whole record and
+// checks Err (or End) once.
+package jsonread
+
+import (
+	"fmt"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Reader reads one JSON value from a byte slice.
+type Reader struct {
+	b   []byte
+	i   int
+	err error
+}
+
+// New returns a Reader of b. b must not change while it is read.
+func New(b []byte) *Reader { return &Reader{b: b} }
+
+// Err returns the first error met, or nil.
+func (r *Reader) Err() error { return r.err }
+
+// End checks that nothing but white space follows the value read and
+// returns the first error met, or nil.
+func (r *Reader) End() error {
+	// peek's 0 is also a NUL byte: the end is where the input ends.
+	if r.peek(); r.err == nil && r.i < len(r.b) {
+		r.fail("data after the JSON value")
+	}
+	return r.err
+}
+
+func (r *Reader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("at byte %d: %s", r.i, fmt.Sprintf(format, args...))
+	}
+}
+
+// peek skips white space and returns the next byte, or 0 at the end or
+// after an error.
+func (r *Reader) peek() byte {
+	for r.i < len(r.b) {
+		switch r.b[r.i] {
+		case ' ', '\t', '\n', '\r':
+			r.i++
+			continue
+		}
+		break
+	}
+	if r.err != nil || r.i >= len(r.b) {
+		return 0
+	}
+	return r.b[r.i]
+}
+
+// Null consumes a null and reports whether there was one.
+func (r *Reader) Null() bool {
+	if r.peek() != 'n' {
+		return false
+	}
+	r.literal("null")
+	return r.err == nil
+}
+
+// Object calls field for each key of an object, with the Reader at the
+// key's value: field must read the value (or Skip it). The key's bytes are
+// valid only during the call; switching on string(key) costs nothing. It
+// reports whether there was an object: null is no object and no error.
+func (r *Reader) Object(field func(key []byte)) bool {
+	if r.Null() {
+		return false
+	}
+	if r.peek() != '{' {
+		r.fail("want an object")
+		return false
+	}
+	r.i++
+	if r.peek() == '}' {
+		r.i++
+		return true
+	}
+	for r.err == nil {
+		key := r.str()
+		if r.peek() != ':' {
+			r.fail("want ':' after a key")
+			break
+		}
+		r.i++
+		field(key)
+		switch r.peek() {
+		case ',':
+			r.i++
+		case '}':
+			r.i++
+			return r.err == nil
+		default:
+			r.fail("want ',' or '}' in an object")
+		}
+	}
+	return false
+}
+
+// Array calls elem for each element of an array, with the Reader at the
+// element: elem must read it (or Skip it). It reports whether there was an
+// array: null is no array and no error.
+func (r *Reader) Array(elem func()) bool {
+	if r.Null() {
+		return false
+	}
+	if r.peek() != '[' {
+		r.fail("want an array")
+		return false
+	}
+	r.i++
+	if r.peek() == ']' {
+		r.i++
+		return true
+	}
+	for r.err == nil {
+		elem()
+		switch r.peek() {
+		case ',':
+			r.i++
+		case ']':
+			r.i++
+			return r.err == nil
+		default:
+			r.fail("want ',' or ']' in an array")
+		}
+	}
+	return false
+}
+
+// String reads a string; null reads as "".
+func (r *Reader) String() string {
+	if r.Null() {
+		return ""
+	}
+	return string(r.str())
+}
+
+// Int reads an integer number; null reads as 0. A fraction, an exponent or
+// a number beyond int64 is an error, as json.Unmarshal makes it for an int.
+func (r *Reader) Int() int64 {
+	if r.Null() {
+		return 0
+	}
+	if c := r.peek(); c != '-' && (c < '0' || c > '9') {
+		r.fail("want a number")
+		return 0
+	}
+	num := r.number()
+	if r.err != nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(string(num), 10, 64)
+	if err != nil {
+		r.fail("the number %s is not an integer", num)
+		return 0
+	}
+	return n
+}
+
+// Skip reads any value, checking that it is valid JSON, and drops it.
+func (r *Reader) Skip() {
+	switch c := r.peek(); {
+	case c == '"':
+		r.str()
+	case c == '{':
+		r.Object(func([]byte) { r.Skip() })
+	case c == '[':
+		r.Array(r.Skip)
+	case c == 't':
+		r.literal("true")
+	case c == 'f':
+		r.literal("false")
+	case c == 'n':
+		r.literal("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		r.number()
+	default:
+		r.fail("want a JSON value")
+	}
+}
+
+func (r *Reader) literal(lit string) {
+	if len(r.b)-r.i < len(lit) || string(r.b[r.i:r.i+len(lit)]) != lit {
+		r.fail("want %s", lit)
+		return
+	}
+	r.i += len(lit)
+}
+
+// number reads a number by JSON's grammar and returns its text:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (r *Reader) number() []byte {
+	start := r.i
+	if r.i < len(r.b) && r.b[r.i] == '-' {
+		r.i++
+	}
+	switch {
+	case r.i < len(r.b) && r.b[r.i] == '0':
+		r.i++
+	case r.digits() == 0:
+		r.fail("bad number")
+		return nil
+	}
+	if r.i < len(r.b) && r.b[r.i] == '.' {
+		r.i++
+		if r.digits() == 0 {
+			r.fail("bad number")
+			return nil
+		}
+	}
+	if r.i < len(r.b) && (r.b[r.i] == 'e' || r.b[r.i] == 'E') {
+		r.i++
+		if r.i < len(r.b) && (r.b[r.i] == '+' || r.b[r.i] == '-') {
+			r.i++
+		}
+		if r.digits() == 0 {
+			r.fail("bad number")
+			return nil
+		}
+	}
+	return r.b[start:r.i]
+}
+
+func (r *Reader) digits() int {
+	n := 0
+	for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
+		r.i++
+		n++
+	}
+	return n
+}
+
+// str reads a string and returns its bytes: a view of the input when it
+// holds no escape and no byte beyond ASCII (the common case, no copy),
+// else a new slice with the escapes resolved and invalid UTF-8 replaced.
+func (r *Reader) str() []byte {
+	if r.peek() != '"' {
+		r.fail("want a string")
+		return nil
+	}
+	r.i++
+	start := r.i
+	for r.i < len(r.b) {
+		c := r.b[r.i]
+		if c == '"' {
+			r.i++
+			return r.b[start : r.i-1]
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+		r.i++
+	}
+	buf := append([]byte(nil), r.b[start:r.i]...)
+	for r.i < len(r.b) {
+		c := r.b[r.i]
+		switch {
+		case c == '"':
+			r.i++
+			return buf
+		case c < 0x20:
+			r.fail("control character in a string")
+			return nil
+		case c >= utf8.RuneSelf:
+			// json.Unmarshal replaces each invalid byte with U+FFFD.
+			ru, size := utf8.DecodeRune(r.b[r.i:])
+			if ru == utf8.RuneError && size == 1 {
+				buf = utf8.AppendRune(buf, utf8.RuneError)
+			} else {
+				buf = append(buf, r.b[r.i:r.i+size]...)
+			}
+			r.i += size
+			continue
+		case c != '\\':
+			buf = append(buf, c)
+			r.i++
+			continue
+		}
+		if r.i+1 >= len(r.b) {
+			break
+		}
+		e := r.b[r.i+1]
+		r.i += 2
+		switch e {
+		case '"', '\\', '/':
+			buf = append(buf, e)
+		case 'b':
+			buf = append(buf, '\b')
+		case 'f':
+			buf = append(buf, '\f')
+		case 'n':
+			buf = append(buf, '\n')
+		case 'r':
+			buf = append(buf, '\r')
+		case 't':
+			buf = append(buf, '\t')
+		case 'u':
+			ru := r.hex4(r.i)
+			if ru < 0 {
+				r.fail("bad \\u escape")
+				return nil
+			}
+			r.i += 4
+			if utf16.IsSurrogate(ru) {
+				// As json.Unmarshal: a valid pair is one rune; a lone
+				// surrogate is U+FFFD, and what follows it is read on
+				// its own.
+				ru2 := rune(-1)
+				if r.i+1 < len(r.b) && r.b[r.i] == '\\' && r.b[r.i+1] == 'u' {
+					ru2 = r.hex4(r.i + 2)
+				}
+				if d := utf16.DecodeRune(ru, ru2); d != utf8.RuneError {
+					r.i += 6
+					ru = d
+				} else {
+					ru = utf8.RuneError
+				}
+			}
+			buf = utf8.AppendRune(buf, ru)
+		default:
+			r.fail("bad escape \\%c", e)
+			return nil
+		}
+	}
+	r.fail("unterminated string")
+	return nil
+}
+
+// hex4 decodes the four hex digits at b[at:], or returns -1.
+func (r *Reader) hex4(at int) rune {
+	if at+4 > len(r.b) {
+		return -1
+	}
+	var n rune
+	for _, c := range r.b[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		n = n<<4 | rune(c)
+	}
+	return n
+}
