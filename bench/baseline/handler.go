@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/pontexchange/pont/catalog"
-	"github.com/pontexchange/pont/plugins"
 )
 
 // sourcePaths build, per service, the source URL path that the service's
@@ -179,33 +177,4 @@ func writeProblem(w http.ResponseWriter, p problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
-}
-
-// startSources serves the simulated sources on a loopback port and answers
-// a client whose dialer sends every *.sources.pont.test host there, as
-// Pont's broker does for its adapters.
-func startSources() (*http.Server, *http.Client, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, fmt.Errorf("simulated sources: %w", err)
-	}
-	srv := &http.Server{Handler: plugins.DevSources(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	addr := ln.Addr().String()
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	transport := &http.Transport{
-		DialContext: func(ctx context.Context, network, hostport string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(hostport)
-			if err != nil {
-				return nil, err
-			}
-			if strings.HasSuffix(host, "."+plugins.DevSourceDomain) {
-				return dialer.DialContext(ctx, network, addr)
-			}
-			return dialer.DialContext(ctx, network, hostport)
-		},
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	return srv, &http.Client{Transport: transport, Timeout: 30 * time.Second}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pontexchange/pont/catalog"
+	"github.com/pontexchange/pont/plugins"
 )
 
 // TestHandler checks that the baseline reaches the same simulated sources
@@ -17,12 +18,12 @@ func TestHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sources, client, err := startSources()
+	sources, err := plugins.StartDevNetwork()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sources.Close()
-	h, err := newHandler(cat, client)
+	h, err := newHandler(cat, sources.Client)
 	if err != nil {
 		t.Fatal(err)
 	}

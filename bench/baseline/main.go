@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/pontexchange/pont/catalog"
+	"github.com/pontexchange/pont/plugins"
 )
 
 func main() {
@@ -41,12 +42,12 @@ func run(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
-	sources, client, err := startSources()
+	sources, err := plugins.StartDevNetwork()
 	if err != nil {
 		return err
 	}
 	defer sources.Close()
-	h, err := newHandler(cat, client)
+	h, err := newHandler(cat, sources.Client)
 	if err != nil {
 		return err
 	}

@@ -99,7 +99,6 @@ type Broker struct {
 	host     *wasmhost.Host
 	handler  http.Handler
 	devIss   *auth.DevIssuer
-	sources  *http.Server // simulated sources, dev mode only
 	adapters map[string]*wasmhost.Adapter
 	policies *policyReloader // nil unless PoliciesDir is set
 	closers  []func(context.Context) error
@@ -310,36 +309,15 @@ func (b *Broker) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// startSources serves the simulated source systems on a loopback port and
-// returns the HTTP client for adapters, whose dialer sends every
-// *.sources.pont.test host there: the manifests name real-looking hosts and
-// the host still checks them, only the network underneath is simulated.
+// startSources serves the simulated source systems and returns the HTTP
+// client for adapters (see plugins.DevNetwork).
 func (b *Broker) startSources() (*http.Client, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	devnet, err := plugins.StartDevNetwork()
 	if err != nil {
-		return nil, fmt.Errorf("broker: simulated sources: %w", err)
+		return nil, fmt.Errorf("broker: %w", err)
 	}
-	b.sources = &http.Server{Handler: plugins.DevSources(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = b.sources.Serve(ln) }()
-	b.closers = append(b.closers, func(ctx context.Context) error { return b.sources.Close() })
-
-	addr := ln.Addr().String()
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	transport := &http.Transport{
-		DialContext: func(ctx context.Context, network, hostport string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(hostport)
-			if err != nil {
-				return nil, err
-			}
-			if strings.HasSuffix(host, "."+plugins.DevSourceDomain) {
-				return dialer.DialContext(ctx, network, addr)
-			}
-			return dialer.DialContext(ctx, network, hostport)
-		},
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	return &http.Client{Transport: transport, Timeout: 30 * time.Second}, nil
+	b.closers = append(b.closers, func(context.Context) error { return devnet.Close() })
+	return devnet.Client, nil
 }
 
 // loadAdapters loads the module of every catalog source from ModulesDir,

@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/pontexchange/pont/catalog"
 	"github.com/pontexchange/pont/exchange/fault"
@@ -95,26 +92,10 @@ func BenchmarkReferenceAdapter(b *testing.B) {
 // sourcesClient serves the simulated sources on a loopback port and
 // answers a client that sends every *.sources.pont.test host there.
 func sourcesClient(b *testing.B) *http.Client {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	devnet, err := plugins.StartDevNetwork()
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := &http.Server{Handler: plugins.DevSources(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	b.Cleanup(func() { srv.Close() })
-	addr := ln.Addr().String()
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, hostport string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(hostport)
-			if err != nil {
-				return nil, err
-			}
-			if strings.HasSuffix(host, "."+plugins.DevSourceDomain) {
-				return dialer.DialContext(ctx, network, addr)
-			}
-			return dialer.DialContext(ctx, network, hostport)
-		},
-		MaxIdleConnsPerHost: 16,
-	}}
+	b.Cleanup(func() { devnet.Close() })
+	return devnet.Client
 }
