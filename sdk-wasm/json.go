@@ -1,13 +1,13 @@
 package sdk
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/pontexchange/pont/sdk-wasm/jsonread"
 )
 
 // scanner reads the few JSON shapes of the ABI without reflection. It keeps
@@ -86,97 +86,21 @@ func (s *scanner) str() string {
 }
 
 // rawStr reads a JSON string and returns its bytes: a view of the input when
-// it has no escapes.
+// it has no escapes (jsonread.String, shared with the adapters' reader).
 func (s *scanner) rawStr() []byte {
 	if s.peek() != '"' {
 		s.fail("want a string")
 		return nil
 	}
-	s.i++
-	start := s.i
-	// The common case has no escapes: return the bytes as they are. Skip
-	// eight plain bytes at a time first: inside a Wasm guest run with
-	// deadlines every loop iteration costs a check by the host.
-	for s.i+8 <= len(s.b) && plain8(binary.LittleEndian.Uint64(s.b[s.i:]), 0) {
-		s.i += 8
-	}
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		if c == '"' {
-			v := s.b[start:s.i]
-			s.i++
-			return v
-		}
-		if c == '\\' || c < 0x20 {
-			break
-		}
-		s.i++
-	}
-	buf := append([]byte(nil), s.b[start:s.i]...)
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			return buf
-		case c < 0x20:
-			s.fail("control character in a string")
-			return nil
-		case c != '\\':
-			buf = append(buf, c)
-			s.i++
-			continue
-		}
-		if s.i+1 >= len(s.b) {
-			break
-		}
-		e := s.b[s.i+1]
-		s.i += 2
-		switch e {
-		case '"', '\\', '/':
-			buf = append(buf, e)
-		case 'b':
-			buf = append(buf, '\b')
-		case 'f':
-			buf = append(buf, '\f')
-		case 'n':
-			buf = append(buf, '\n')
-		case 'r':
-			buf = append(buf, '\r')
-		case 't':
-			buf = append(buf, '\t')
-		case 'u':
-			r := s.hex4()
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if s.i+1 < len(s.b) && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
-					s.i += 2
-					r2 = s.hex4()
-				}
-				r = utf16.DecodeRune(r, r2)
-			}
-			buf = utf8.AppendRune(buf, r)
-		default:
-			s.fail("bad escape \\%c", e)
-			return nil
-		}
-	}
-	s.fail("unterminated string")
-	return nil
-}
-
-func (s *scanner) hex4() rune {
-	if s.i+4 > len(s.b) {
-		s.fail("short \\u escape")
-		return utf8.RuneError
-	}
-	n, err := strconv.ParseUint(string(s.b[s.i:s.i+4]), 16, 16)
+	v, next, err := jsonread.String(s.b, s.i)
 	if err != nil {
-		s.fail("bad \\u escape")
-		return utf8.RuneError
+		if s.err == nil {
+			s.err = err
+		}
+		return nil
 	}
-	s.i += 4
-	return rune(n)
+	s.i = next
+	return v
 }
 
 // value skips any JSON value and returns its raw text.
@@ -427,26 +351,6 @@ func (o *Object) JSON() json.RawMessage {
 
 const hexDigits = "0123456789abcdef"
 
-// Bytes repeated in each of a word's eight bytes, for testing eight bytes of
-// a string at once.
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// plain8 reports whether none of the eight bytes of x (read little-endian)
-// is a quote, a backslash, a control byte, or a byte with one of the bits of
-// extra (highs: any non-ASCII byte). Each test is exact for "some byte
-// matches": a borrow only propagates past a byte that matches itself.
-func plain8(x uint64, extra uint64) bool {
-	quote := x ^ (ones * '"')
-	backslash := x ^ (ones * '\\')
-	hit := (x - ones*0x20) &^ x // a byte below 0x20
-	hit |= (quote - ones) &^ quote
-	hit |= (backslash - ones) &^ backslash
-	return (hit&highs)|(x&extra) == 0
-}
-
 // load8 reads s[i:i+8] as a little-endian word (one load where the compiler
 // combines them, Wasm included).
 func load8(s string, i int) uint64 {
@@ -462,8 +366,8 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		// Eight plain ASCII bytes at a time, the common case (see rawStr).
-		for i+8 <= len(s) && plain8(load8(s, i), highs) {
+		// Eight plain ASCII bytes at a time, the common case.
+		for i+8 <= len(s) && jsonread.PlainASCII8(load8(s, i)) {
 			i += 8
 		}
 		if i >= len(s) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/pontexchange/pont/sdk-wasm/jsonread"
 )
 
 const sampleInput = `{"abi":1,"transfer_id":"t-1","service":"padro","purpose":"demo","requester":"P0801900B","procedure":"DEMO",
@@ -287,9 +289,10 @@ func BenchmarkRun(b *testing.B) {
 	}
 }
 
-// TestPlain8 checks the eight-bytes-at-once test against the byte-by-byte
-// rule for every byte value in every position of a plain word.
-func TestPlain8(t *testing.T) {
+// TestPlainASCII8 checks the eight-bytes-at-once test the writer uses, and
+// load8 that feeds it, against the byte-by-byte rule for every byte value
+// in every position of a plain word.
+func TestPlainASCII8(t *testing.T) {
 	base := []byte("abcdefgh")
 	for pos := range 8 {
 		for c := range 256 {
@@ -300,11 +303,8 @@ func TestPlain8(t *testing.T) {
 				x = x<<8 | uint64(w[i])
 			}
 			special := c == '"' || c == '\\' || c < 0x20
-			if got := plain8(x, 0); got != !special {
-				t.Errorf("plain8(%q, 0) = %v", w, got)
-			}
-			if got := plain8(x, highs); got != !(special || c >= 0x80) {
-				t.Errorf("plain8(%q, highs) = %v", w, got)
+			if got := jsonread.PlainASCII8(x); got != !(special || c >= 0x80) {
+				t.Errorf("PlainASCII8(%q) = %v", w, got)
 			}
 			if got := load8(string(w), 0); got != x {
 				t.Errorf("load8(%q) = %x, want %x", w, got, x)
