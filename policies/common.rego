@@ -29,12 +29,12 @@ default _purpose := "(none)"
 
 _purpose := input.request.purpose if input.request.purpose != ""
 
+# input.access is "query" for a requester's query and "self" for a citizen
+# reading her own data from her carpeta (GET /v1/me/data/{service}). Every
+# rule tests input.access literally, rather than through a helper rule, so
+# that OPA's rule index skips the rules of the other kind of access without
+# entering them.
+
 # The organisation's entry for this procedure: a keyed lookup (a scan over
 # the matrix costs twenty times more per request).
-# input.access is "query" for a requester's query and "self" for a citizen
-# reading her own data from her carpeta (GET /v1/me/data/{service}). The
-# requester rules test input.access == "query" literally, rather than
-# through a helper rule, so that OPA's rule index skips them for self access.
-_self_access if input.access == "self"
-
 _org_procedure := data.authorisations[input.principal.org].procedures[input.request.procedure.code]

@@ -4,8 +4,6 @@
 # this requester, procedure, service and purpose.
 package pont
 
-_basis_types := {"presumed", "law", "consent"}
-
 # A helper rule, not `not is_string(...)` inline: OPA evaluates the
 # argument's reference before the negation, so an absent type would make the
 # whole body undefined instead of denying.
@@ -25,7 +23,7 @@ reasons contains {
 } if {
 	input.access == "query"
 	_has_basis_type
-	not input.request.legal_basis.type in _basis_types
+	not input.request.legal_basis.type in {"presumed", "law", "consent"}
 }
 
 # --- presumed -------------------------------------------------------------

@@ -7,7 +7,7 @@ _purpose_rule := input.service.purposes[input.request.purpose]
 # No rule for the purpose means no field: minimisation fails closed.
 default fields := []
 
-fields := "*" if _self_access
+fields := "*" if input.access == "self"
 
 fields := "*" if {
 	input.access == "query"

@@ -18,9 +18,11 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/pontexchange/pont/exchange/fault"
 )
@@ -40,7 +42,8 @@ type Principal struct {
 //
 // Request, Service, Consent and Objection are JSON-shaped values. They are
 // fastest as map[string]any, []any, string, bool, float64, json.Number and
-// nil; any other type (a struct) goes through a JSON round trip.
+// nil, of which only the parts the policies read are converted; any other
+// type (a struct) goes through a JSON round trip.
 type Input struct {
 	Request   any            // the query envelope
 	Principal Principal      // who asks
@@ -103,6 +106,7 @@ type Decision struct {
 // Safe for concurrent use; to change policies or data, build a new Engine.
 type Engine struct {
 	pq       rego.PreparedEvalQuery
+	data     dataCache
 	revision string
 }
 
@@ -133,6 +137,10 @@ func New(ctx context.Context, fsys fs.FS, data map[string]any) (*Engine, error) 
 		return nil, fmt.Errorf("policy: no policy defines %s", Query)
 	}
 
+	cache, err := newDataCache(doc)
+	if err != nil {
+		return nil, err
+	}
 	pq, err := rego.New(
 		rego.Query(Query),
 		rego.Compiler(compiler),
@@ -142,7 +150,7 @@ func New(ctx context.Context, fsys fs.FS, data map[string]any) (*Engine, error) 
 	if err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", Query, err)
 	}
-	return &Engine{pq: pq, revision: revision(files, canonical)}, nil
+	return &Engine{pq: pq, data: cache, revision: revision(files, canonical)}, nil
 }
 
 // Revision is the hex SHA-256 of the policy files (by name, in name order)
@@ -158,69 +166,138 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	rs, err := e.pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalGenerateJSON(asTerm))
+	t, err := e.eval(ctx, input)
 	if err != nil {
-		return Decision{}, fmt.Errorf("policy: evaluate %s: %w", Query, err)
+		return Decision{}, err
 	}
-	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		return Decision{}, fmt.Errorf("policy: %s is undefined for this input", Query)
-	}
-	d, err := decode(rs[0].Expressions[0].Value)
+	d, err := decode(t)
 	if err != nil {
 		return Decision{}, fmt.Errorf("policy: malformed %s: %w", Query, err)
 	}
 	return d, nil
 }
 
-// value builds the input as an AST value directly, which saves the JSON
-// round trip that rego.EvalInput would make of a Go struct.
+// eval evaluates the decision query for input and returns the decision as
+// OPA computed it.
+func (e *Engine) eval(ctx context.Context, input ast.Value) (*ast.Term, error) {
+	// OPA would otherwise start a goroutine per evaluation to watch ctx.
+	cancel := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer stop()
+	rs, err := e.pq.Eval(ctx,
+		rego.EvalParsedInput(input),
+		rego.EvalGenerateJSON(asTerm),
+		rego.EvalExternalCancel(cancel),
+		rego.EvalBaseCache(e.data),
+		// Nobody reads a decision's metrics; collecting them costs
+		// allocations on every evaluation.
+		rego.EvalMetrics(metrics.NoOp()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("policy: evaluate %s: %w", Query, err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return nil, fmt.Errorf("policy: %s is undefined for this input", Query)
+	}
+	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok {
+		return nil, fmt.Errorf("policy: %s is %T, not a term", Query, rs[0].Expressions[0].Value)
+	}
+	return t, nil
+}
+
+// value builds the input as an AST object that converts each part of
+// itself only when a policy first reads it: a decision reads a handful of
+// the envelope's fields, and converting the rest (names, case id, params)
+// cost more than evaluating some rules. Parts already converted (the
+// service's Value) are used as they are.
 func (in Input) value() (ast.Value, error) {
 	if in.Now.IsZero() {
 		return nil, errors.New("policy: input has no time (Now)")
 	}
-	request, err := ast.InterfaceToValue(in.Request)
+	request, err := lazyPart(in.Request)
 	if err != nil {
 		return nil, fmt.Errorf("policy: input request: %w", err)
 	}
-	var service ast.Value = ast.NullValue
+	var service any = ast.NullValue
 	if in.ServiceValue.IsSet() {
 		service = in.ServiceValue.v
 	} else if in.Service != nil {
-		if service, err = ast.InterfaceToValue(in.Service); err != nil {
+		if service, err = lazyPart(in.Service); err != nil {
 			return nil, fmt.Errorf("policy: input service: %w", err)
 		}
 	}
-	consent, err := ast.InterfaceToValue(in.Consent)
+	consent, err := lazyPart(in.Consent)
 	if err != nil {
 		return nil, fmt.Errorf("policy: input consent: %w", err)
 	}
-	objection, err := ast.InterfaceToValue(in.Objection)
+	objection, err := lazyPart(in.Objection)
 	if err != nil {
 		return nil, fmt.Errorf("policy: input objection: %w", err)
 	}
-	principal := ast.NewObject(
-		item("role", ast.String(in.Principal.Role)),
-		item("org", ast.String(in.Principal.Org)),
-		item("sub", ast.String(in.Principal.Sub)),
-		item("owner", ast.String(in.Principal.Owner)),
-	)
 	access := in.Access
 	if access == "" {
 		access = AccessQuery
 	}
-	return ast.NewObject(
-		item("access", ast.String(access)),
-		item("request", request),
-		item("principal", principal),
-		item("service", service),
-		item("consent", consent),
-		item("objection", objection),
-		item("now", ast.String(in.Now.UTC().Format(time.RFC3339Nano))),
-	), nil
+	return ast.LazyObject(map[string]any{
+		"access":  ast.String(access),
+		"request": request,
+		"principal": map[string]any{
+			"role":  ast.String(in.Principal.Role),
+			"org":   ast.String(in.Principal.Org),
+			"sub":   ast.String(in.Principal.Sub),
+			"owner": ast.String(in.Principal.Owner),
+		},
+		"service":   service,
+		"consent":   consent,
+		"objection": objection,
+		"now":       ast.String(in.Now.UTC().Format(time.RFC3339Nano)),
+	}), nil
 }
 
-func item(key string, v ast.Value) [2]*ast.Term {
-	return ast.Item(ast.InternedTerm(key), ast.NewTerm(v))
+// lazyPart returns x as a lazy object's member may hold it: x itself when
+// it is JSON-shaped, so that it is converted only if read, or else x
+// converted now. A lazy object converts its members without a way to fail
+// (it panics), so whatever could fail is converted here, where the error
+// can be returned.
+func lazyPart(x any) (any, error) {
+	if jsonShaped(x) {
+		return x, nil
+	}
+	v, err := ast.InterfaceToValue(x)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// jsonShaped reports whether x is made only of the types that
+// ast.InterfaceToValue converts without a JSON round trip and without
+// error.
+func jsonShaped(x any) bool {
+	switch x := x.(type) {
+	case nil, bool, string, float64, int, int64, ast.Value:
+		return true
+	case json.Number:
+		_, err := ast.NumberChecked(string(x))
+		return err == nil
+	case map[string]any:
+		for _, v := range x {
+			if !jsonShaped(v) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		for _, v := range x {
+			if !jsonShaped(v) {
+				return false
+			}
+		}
+		return true
+	default:
+		return false
+	}
 }
 
 // asTerm hands the result over as OPA computed it: decode reads it
@@ -229,11 +306,7 @@ func asTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
 
 // decode reads the decision document, checking every part of it: a policy
 // that answers something else must not be taken for an allow.
-func decode(v any) (Decision, error) {
-	t, ok := v.(*ast.Term)
-	if !ok {
-		return Decision{}, fmt.Errorf("decision is %T, not a term", v)
-	}
+func decode(t *ast.Term) (Decision, error) {
 	doc, ok := t.Value.(ast.Object)
 	if !ok {
 		return Decision{}, fmt.Errorf("decision is %s, not an object", ast.ValueName(t.Value))
@@ -390,6 +463,37 @@ func revision(files []policyFile, canonicalData []byte) string {
 	h.Write(canonicalData)
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// dataCache hands every evaluation the catalog data already converted to
+// AST values. OPA's own base cache is per evaluation: each one would read
+// the store again and cache what it read. The data never changes for an
+// Engine, so one read-only cache serves every evaluation at once.
+type dataCache struct{ data ast.Value }
+
+func newDataCache(doc map[string]any) (dataCache, error) {
+	v, err := ast.InterfaceToValue(doc)
+	if err != nil {
+		return dataCache{}, fmt.Errorf("policy: convert data: %w", err)
+	}
+	return dataCache{data: v}, nil
+}
+
+// Get returns the data at ref, or nil where there is none, so that OPA
+// reads the store as it would without this cache. The root (data itself)
+// is left to the store, which also knows about OPA's system document.
+func (c dataCache) Get(ref ast.Ref) ast.Value {
+	if len(ref) < 2 || !ref[0].Equal(ast.DefaultRootDocument) {
+		return nil
+	}
+	v, err := c.data.Find(ref[1:])
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// Put does nothing: the cache is shared and never changes.
+func (dataCache) Put(ast.Ref, ast.Value) {}
 
 // newStore returns an in-memory store holding doc. The data is normalised
 // and never written again, so the store neither copies it on write nor
