@@ -25,6 +25,7 @@ import (
 
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/manifest"
+	"github.com/pontexchange/pont/exchange/wasmhost/internal/interrupt"
 )
 
 // instantiateTimeout bounds starting one instance (a Go guest's runtime
@@ -103,7 +104,10 @@ type instance struct {
 	mod    api.Module
 	alloc  api.Function
 	handle api.Function
-	stack  [2]uint64
+	// interrupt is the flag that makes the guest trap at its next loop
+	// iteration (see package interrupt); once set, the instance is done.
+	interrupt api.MutableGlobal
+	stack     [2]uint64
 	// stdout and stderr tag the guest's output with the call's transfer id.
 	stdout, stderr *lineWriter
 }
@@ -255,9 +259,9 @@ func signature(def api.FunctionDefinition) string {
 	return "(" + names(def.ParamTypes()) + ") -> (" + names(def.ResultTypes()) + ")"
 }
 
-// instantiate starts one instance: its own name-less module with the Go
-// runtime's _initialize run first, stdout and stderr to the log, real
-// clocks and randomness, no files, no environment.
+// instantiate starts one instance: its own name-less module with its start
+// function and then the Go runtime's _initialize run first, stdout and
+// stderr to the log, real clocks and randomness, no files, no environment.
 func (a *Adapter) instantiate(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), instantiateTimeout)
 	defer cancel()
@@ -266,9 +270,11 @@ func (a *Adapter) instantiate(ctx context.Context) (*instance, error) {
 	ctx = experimental.WithMemoryAllocator(ctx, cappedAllocator(a.limits.MemoryPages))
 	stdout := &lineWriter{adapter: a, stream: "stdout"}
 	stderr := &lineWriter{adapter: a, stream: "stderr"}
+	// No start functions here: they run below, where the interrupt can
+	// stop them.
 	cfg := wazero.NewModuleConfig().
 		WithName("").
-		WithStartFunctions("_initialize").
+		WithStartFunctions().
 		WithStdout(stdout).
 		WithStderr(stderr).
 		WithSysWalltime().
@@ -279,13 +285,51 @@ func (a *Adapter) instantiate(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
-	in := &instance{mod: mod, alloc: mod.ExportedFunction("pont_alloc"), handle: mod.ExportedFunction("pont_handle"), stdout: stdout, stderr: stderr}
+	flag, _ := mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
+	in := &instance{mod: mod, alloc: mod.ExportedFunction("pont_alloc"), handle: mod.ExportedFunction("pont_handle"),
+		interrupt: flag, stdout: stdout, stderr: stderr}
 	if mod.Memory() == nil {
 		_ = mod.Close(ctx)
 		return nil, errors.New("instantiate: the module has no memory")
 	}
+	if flag == nil { // only modules rewritten by compile get here
+		_ = mod.Close(ctx)
+		return nil, errors.New("instantiate: the module has no interrupt flag")
+	}
+	reusable, err := in.interruptible(ctx, func() error {
+		for _, name := range []string{interrupt.StartExport, "_initialize"} {
+			fn := mod.ExportedFunction(name)
+			if fn == nil {
+				continue
+			}
+			if _, err := fn.Call(ctx); err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("instantiate: %s did not return within %s", name, instantiateTimeout)
+				}
+				return fmt.Errorf("instantiate: %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err == nil && !reusable {
+		err = fmt.Errorf("instantiate: the start functions did not return within %s", instantiateTimeout)
+	}
+	if err != nil {
+		_ = mod.Close(ctx)
+		return nil, err
+	}
 	a.counters.created.Add(1)
 	return in, nil
+}
+
+// interruptible runs call, which calls into in, and sets in's interrupt
+// flag if ctx ends first, so that the guest traps at its next loop
+// iteration. reusable is false when the flag may have been set: the
+// instance must then be dropped.
+func (in *instance) interruptible(ctx context.Context, call func() error) (reusable bool, err error) {
+	stop := context.AfterFunc(ctx, func() { in.interrupt.Set(1) })
+	err = call()
+	return stop(), err
 }
 
 // Manifest returns the adapter's manifest.
@@ -323,7 +367,20 @@ func (a *Adapter) Call(ctx context.Context, in Input) (_ json.RawMessage, err er
 	}
 	st := &callState{ctx: ctx, adapter: a, transferID: in.TransferID}
 	inst.stdout.transferID, inst.stderr.transferID = in.TransferID, in.TransferID
-	data, healthy, err := a.run(context.WithValue(ctx, stateKey{}, st), inst, payload)
+	var data json.RawMessage
+	var healthy bool
+	reusable, _ := inst.interruptible(ctx, func() error {
+		data, healthy, err = a.run(context.WithValue(ctx, stateKey{}, st), inst, payload)
+		return err
+	})
+	if !reusable {
+		// The deadline passed: whatever the guest answered, the call is
+		// late, and the instance may trap on its next loop.
+		healthy = false
+		if err == nil {
+			data, err = nil, a.callError(ctx, "pont_handle", ctx.Err())
+		}
+	}
 	inst.stdout.flush()
 	inst.stderr.flush()
 	inst.stdout.transferID, inst.stderr.transferID = "", ""

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/sys"
 )
 
 // maxLogBytes caps one log message of an adapter, so that a guest cannot
@@ -114,24 +113,11 @@ func hostHTTPCall(ctx context.Context, mod api.Module, stack []uint64) {
 	default:
 		result = st.adapter.httpCall(st, append([]byte(nil), req...))
 	}
-	if st != nil && st.ctx.Err() != nil {
-		// The deadline passed while the host held the call: end the call
-		// now rather than when the guest next checks. Closing is safe
-		// while the guest is suspended in this host function.
-		_ = mod.CloseWithExitCode(ctx, exitCodeOf(st.ctx))
-	}
 	var handle uint32
 	if st != nil {
 		handle = st.put(result)
 	}
 	stack[0] = uint64(handle)<<32 | uint64(uint32(len(result)))
-}
-
-func exitCodeOf(ctx context.Context) uint32 {
-	if ctx.Err() == context.DeadlineExceeded {
-		return sys.ExitCodeDeadlineExceeded
-	}
-	return sys.ExitCodeContextCanceled
 }
 
 func hostConfigGet(ctx context.Context, mod api.Module, stack []uint64) {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/pontexchange/pont/exchange/wasmhost/internal/interrupt"
 )
 
 // Limits bound an adapter's resources. A zero field takes its default.
@@ -168,8 +170,10 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	h := &Host{cfg: cfg, log: cfg.Logger, modules: map[[32]byte]*sharedModule{}}
 
+	// Calls are stopped at their deadline by the interrupt flag that
+	// compile adds to every module, not by WithCloseOnContextDone, which
+	// makes every loop iteration of the guest call into Go.
 	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(cfg.Max.MemoryPages)
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
@@ -241,7 +245,9 @@ func (h *Host) compile(ctx context.Context, code []byte) (*sharedModule, error) 
 	m := &sharedModule{key: key, ready: make(chan struct{}), refs: 1}
 	h.modules[key] = m
 	h.modulesMu.Unlock()
-	m.compiled, m.err = h.runtime.CompileModule(ctx, code)
+	if code, m.err = interrupt.Instrument(code); m.err == nil {
+		m.compiled, m.err = h.runtime.CompileModule(ctx, code)
+	}
 	if m.err != nil {
 		// Forget a failure at once, so that a later Load tries again.
 		h.modulesMu.Lock()

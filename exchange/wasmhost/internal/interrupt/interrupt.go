@@ -1,0 +1,691 @@
+// Package interrupt rewrites a WebAssembly module so that the host can stop
+// its code at the next loop iteration, from another goroutine, at almost no
+// cost to the code while it is not stopped. It changes when the WebAssembly
+// features the broker runs change.
+//
+// The rewritten module defines two more globals: the flag, a mutable i32
+// exported as [Export] and initially 0, and a countdown. The head of every
+// loop of every function counts down, and every [Period] loop iterations it
+// checks the flag and calls into the host: when the host has set the flag to
+// a non-zero value, the guest executes unreachable, a trap. Code without
+// loops runs for a bounded time (its size, or a stack overflow for
+// recursion), so checking loops is enough to bound any call once the flag is
+// set.
+//
+// The call into the host (memory.grow by 0 pages, which the runtime serves
+// in Go) matters as much as the flag: compiled guest code cannot be preempted
+// by the Go scheduler, so a guest that never leaves it would hold up every
+// stop-the-world pause of the garbage collector, and with it the whole
+// process, the timer that sets the flag included. A module without a memory
+// gets an empty one for this.
+//
+// A start function would run inside instantiation, before the host holds the
+// flag; the rewrite removes the start section and exports its function as
+// [StartExport] instead, for the host to call right after instantiation, as
+// the start section would have, under the same interrupt.
+//
+// The rewrite reads every instruction, so it refuses any opcode outside
+// WebAssembly 2.0 (the features the broker's runtime enables). It keeps the
+// module's validity: a module that the runtime would refuse is still refused,
+// with the runtime's message, after the rewrite. It also refuses a module that
+// refers to globals past its own, which after the rewrite would reach the flag.
+package interrupt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Export is the name under which a rewritten module exports its interrupt
+// flag, a mutable i32 global.
+const Export = "pont.interrupt"
+
+// Period is how many loop iterations a guest runs between two checks of the
+// flag: the check costs a call into the host, and the period bounds how long
+// a guest can keep the Go runtime from stopping it (a few microseconds for
+// tight loops).
+const Period = 1024
+
+// StartExport is the name under which a rewritten module exports the
+// function of its former start section.
+const StartExport = "pont.start"
+
+// Section ids of the binary format.
+const (
+	sectionCustom    = 0
+	sectionImport    = 2
+	sectionMemory    = 5
+	sectionGlobal    = 6
+	sectionExport    = 7
+	sectionStart     = 8
+	sectionCode      = 10
+	sectionDataCount = 12
+	sectionTag       = 13
+)
+
+// Export kinds.
+const (
+	kindFunc   = 0
+	kindTable  = 1
+	kindMemory = 2
+	kindGlobal = 3
+)
+
+// sectionOrder is each known section's rank in the order the binary format
+// requires; custom sections may appear anywhere.
+var sectionOrder = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, sectionTag: 6, 6: 7, 7: 8, 8: 9, 9: 10, sectionDataCount: 11, 10: 12, 11: 13}
+
+var header = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
+
+// Instrument returns module rewritten as the package describes. It does not
+// change module. An error names what in the module could not be read or
+// would defeat the interrupt.
+func Instrument(module []byte) ([]byte, error) {
+	if len(module) < len(header) || !bytes.Equal(module[:4], header[:4]) {
+		return nil, errors.New("not a WebAssembly module (no \\0asm header)")
+	}
+	if !bytes.Equal(module[4:8], header[4:]) {
+		return nil, fmt.Errorf("WebAssembly binary version %d; only version 1 is supported", binary.LittleEndian.Uint32(module[4:8]))
+	}
+	sections, err := splitSections(module[len(header):])
+	if err != nil {
+		return nil, err
+	}
+	m := &rewrite{}
+	for _, s := range sections {
+		if err := m.read(s); err != nil {
+			return nil, err
+		}
+	}
+	m.flag = m.importedGlobals + m.localGlobals
+
+	out := make([]section, 0, len(sections)+3)
+	var haveGlobal, haveExport bool
+	for _, s := range sections {
+		switch s.id {
+		case sectionStart:
+			continue // exported as StartExport instead
+		case sectionCustom:
+			if strings.HasPrefix(customName(s.body), ".debug_") {
+				continue // DWARF points at code offsets that the rewrite moves
+			}
+		case sectionGlobal:
+			haveGlobal = true
+			s.body = m.globalSection(s.body)
+		case sectionExport:
+			haveExport = true
+			s.body = m.exportSection(s.body)
+		case sectionCode:
+			if s.body, err = m.codeSection(s.body); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, s)
+	}
+	if !m.hasMemory {
+		out = insertSection(out, section{id: sectionMemory, body: []byte{1, 0x00, 0}}) // one memory, 0 pages
+	}
+	if !haveGlobal {
+		out = insertSection(out, section{id: sectionGlobal, body: m.globalSection([]byte{0})})
+	}
+	if !haveExport {
+		out = insertSection(out, section{id: sectionExport, body: m.exportSection([]byte{0})})
+	}
+
+	size := len(header)
+	for _, s := range out {
+		size += 1 + 5 + len(s.body)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, header...)
+	for _, s := range out {
+		b = append(b, s.id)
+		b = appendU32(b, uint32(len(s.body)))
+		b = append(b, s.body...)
+	}
+	return b, nil
+}
+
+type section struct {
+	id   byte
+	body []byte
+}
+
+func splitSections(b []byte) ([]section, error) {
+	var sections []section
+	for off := len(header); len(b) > 0; {
+		id := b[0]
+		n, w, err := readU32(b[1:])
+		if err != nil {
+			return nil, fmt.Errorf("section at byte %d: size: %w", off, err)
+		}
+		start := 1 + w
+		if uint64(n) > uint64(len(b)-start) {
+			return nil, fmt.Errorf("section %d at byte %d: size %d runs past the end of the module", id, off, n)
+		}
+		if _, known := sectionOrder[id]; !known && id != sectionCustom {
+			return nil, fmt.Errorf("section at byte %d: unknown section id %d", off, id)
+		}
+		sections = append(sections, section{id: id, body: b[start : start+int(n)]})
+		off += start + int(n)
+		b = b[start+int(n):]
+	}
+	return sections, nil
+}
+
+// insertSection puts s before the first known section that must follow it.
+func insertSection(sections []section, s section) []section {
+	rank := sectionOrder[s.id]
+	for i, o := range sections {
+		if o.id != sectionCustom && sectionOrder[o.id] > rank {
+			return append(sections[:i], append([]section{s}, sections[i:]...)...)
+		}
+	}
+	return append(sections, s)
+}
+
+func customName(body []byte) string {
+	n, w, err := readU32(body)
+	if err != nil || uint64(n) > uint64(len(body)-w) {
+		return ""
+	}
+	return string(body[w : w+int(n)])
+}
+
+// rewrite holds what the rewrite learns of the module before changing it.
+type rewrite struct {
+	importedGlobals, localGlobals uint32
+	exports                       map[string]bool
+	start                         uint32
+	hasStart, hasMemory           bool
+	// flag is the interrupt flag's global index.
+	flag uint32
+}
+
+// read learns from one section what the rewrite needs.
+func (m *rewrite) read(s section) error {
+	r := &reader{b: s.body}
+	var err error
+	switch s.id {
+	case sectionImport:
+		err = m.readImports(r)
+	case sectionMemory:
+		var n uint32
+		n, err = r.u32()
+		m.hasMemory = m.hasMemory || n > 0
+	case sectionGlobal:
+		m.localGlobals, err = r.u32()
+	case sectionExport:
+		err = m.readExports(r)
+	case sectionStart:
+		m.start, err = r.u32()
+		m.hasStart = true
+	}
+	if err != nil {
+		return fmt.Errorf("section %d: %w", s.id, err)
+	}
+	return nil
+}
+
+func (m *rewrite) readImports(r *reader) error {
+	n, err := r.u32()
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		if err := r.name(); err != nil {
+			return fmt.Errorf("import %d: module name: %w", i, err)
+		}
+		if err := r.name(); err != nil {
+			return fmt.Errorf("import %d: name: %w", i, err)
+		}
+		kind, err := r.byte()
+		if err != nil {
+			return fmt.Errorf("import %d: %w", i, err)
+		}
+		switch kind {
+		case kindFunc:
+			_, err = r.u32()
+		case kindTable:
+			if _, err = r.byte(); err == nil {
+				err = r.limits()
+			}
+		case kindMemory:
+			m.hasMemory = true
+			err = r.limits()
+		case kindGlobal:
+			m.importedGlobals++
+			_, err = r.bytes(2) // value type, mutability
+		default:
+			err = fmt.Errorf("unknown import kind %d", kind)
+		}
+		if err != nil {
+			return fmt.Errorf("import %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (m *rewrite) readExports(r *reader) error {
+	n, err := r.u32()
+	if err != nil {
+		return err
+	}
+	m.exports = make(map[string]bool, n)
+	for i := range n {
+		name, err := r.nameString()
+		if err != nil {
+			return fmt.Errorf("export %d: %w", i, err)
+		}
+		if name == Export || name == StartExport {
+			return fmt.Errorf("the module exports %q, a name the broker reserves", name)
+		}
+		m.exports[name] = true
+		if _, err := r.byte(); err != nil {
+			return fmt.Errorf("export %q: %w", name, err)
+		}
+		if _, err := r.u32(); err != nil {
+			return fmt.Errorf("export %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// globalSection returns the global section body with the flag (a mutable
+// i32 initialised to 0) and the countdown (initialised to Period) appended.
+func (m *rewrite) globalSection(body []byte) []byte {
+	_, w, _ := readU32(body) // read already checked it
+	b := appendU32(nil, m.localGlobals+2)
+	b = append(b, body[w:]...)
+	b = append(b, 0x7f, 0x01, 0x41, 0x00, 0x0b)
+	b = append(b, 0x7f, 0x01, 0x41)
+	b = appendS32(b, Period)
+	return append(b, 0x0b)
+}
+
+// exportSection returns the export section body with the flag and the
+// former start function appended.
+func (m *rewrite) exportSection(body []byte) []byte {
+	n, w, _ := readU32(body)
+	extra := uint32(1)
+	if m.hasStart {
+		extra++
+	}
+	b := appendU32(nil, n+extra)
+	b = append(b, body[w:]...)
+	b = appendName(b, Export)
+	b = append(b, kindGlobal)
+	b = appendU32(b, m.flag)
+	if m.hasStart {
+		b = appendName(b, StartExport)
+		b = append(b, kindFunc)
+		b = appendU32(b, m.start)
+	}
+	return b
+}
+
+// codeSection rewrites every function body.
+func (m *rewrite) codeSection(body []byte) ([]byte, error) {
+	r := &reader{b: body}
+	n, err := r.u32()
+	if err != nil {
+		return nil, fmt.Errorf("code section: %w", err)
+	}
+	check := m.check()
+	out := appendU32(make([]byte, 0, len(body)+len(body)/16), n)
+	var fn []byte
+	for i := range n {
+		size, err := r.u32()
+		if err != nil {
+			return nil, fmt.Errorf("code section: function body %d: %w", i, err)
+		}
+		code, err := r.bytes(int(size))
+		if err != nil {
+			return nil, fmt.Errorf("code section: function body %d: %w", i, err)
+		}
+		if fn, err = m.function(fn[:0], code, check); err != nil {
+			return nil, fmt.Errorf("code section: function body %d: %w", i, err)
+		}
+		out = appendU32(out, uint32(len(fn)))
+		out = append(out, fn...)
+	}
+	if len(r.b) > 0 {
+		return nil, fmt.Errorf("code section: %d bytes after the last function body", len(r.b))
+	}
+	return out, nil
+}
+
+// check is the code put at each loop head:
+//
+//	global.get countdown, i32.const 1, i32.sub, global.set countdown
+//	global.get countdown, i32.const 0, i32.le_s
+//	if
+//	  i32.const 0, memory.grow 0, drop    ;; a call into the host
+//	  global.get flag, if, unreachable, end
+//	  i32.const Period, global.set countdown
+//	end
+func (m *rewrite) check() []byte {
+	countdown := m.flag + 1
+	b := appendU32([]byte{0x23}, countdown)
+	b = append(b, 0x41, 1, 0x6b, 0x24)
+	b = appendU32(b, countdown)
+	b = append(b, 0x23)
+	b = appendU32(b, countdown)
+	b = append(b, 0x41, 0, 0x4c, 0x04, 0x40)
+	b = append(b, 0x41, 0, 0x40, 0, 0x1a)
+	b = append(b, 0x23)
+	b = appendU32(b, m.flag)
+	b = append(b, 0x04, 0x40, 0x00, 0x0b)
+	b = append(b, 0x41)
+	b = appendS32(b, Period)
+	b = append(b, 0x24)
+	b = appendU32(b, countdown)
+	return append(b, 0x0b)
+}
+
+// function appends to out the body code with check after every loop
+// instruction.
+func (m *rewrite) function(out, code, check []byte) ([]byte, error) {
+	r := &reader{b: code}
+	groups, err := r.u32()
+	if err != nil {
+		return nil, fmt.Errorf("locals: %w", err)
+	}
+	for range groups {
+		if _, err := r.u32(); err != nil {
+			return nil, fmt.Errorf("locals: %w", err)
+		}
+		if _, err := r.byte(); err != nil {
+			return nil, fmt.Errorf("locals: %w", err)
+		}
+	}
+	copied := 0
+	for len(r.b) > 0 {
+		at := len(code) - len(r.b)
+		op, _ := r.byte()
+		loop, err := m.skipImmediates(r, op)
+		if err != nil {
+			return nil, fmt.Errorf("instruction 0x%02x at byte %d: %w", op, at, err)
+		}
+		if loop {
+			end := len(code) - len(r.b)
+			out = append(out, code[copied:end]...)
+			out = append(out, check...)
+			copied = end
+		}
+	}
+	return append(out, code[copied:]...), nil
+}
+
+// skipImmediates reads the immediates of the instruction op. It reports
+// whether op is loop.
+func (m *rewrite) skipImmediates(r *reader, op byte) (loop bool, err error) {
+	switch {
+	case op == 0x02 || op == 0x04: // block, if
+		return false, r.blockType()
+	case op == 0x03: // loop
+		return true, r.blockType()
+	case op == 0x00, op == 0x01, op == 0x05, op == 0x0b, op == 0x0f, // unreachable nop else end return
+		op == 0x1a, op == 0x1b, op == 0xd1, // drop select ref.is_null
+		op >= 0x45 && op <= 0xc4: // numeric
+		return false, nil
+	case op == 0x0c, op == 0x0d, op == 0x10, op == 0xd2, // br br_if call ref.func
+		op >= 0x20 && op <= 0x22, op == 0x25, op == 0x26, // locals, table.get/set
+		op == 0x3f, op == 0x40: // memory.size/grow
+		_, err = r.u32()
+		return false, err
+	case op == 0x23 || op == 0x24: // global.get, global.set
+		g, err := r.u32()
+		if err == nil && g >= m.flag {
+			err = fmt.Errorf("refers to global %d; the module has %d", g, m.flag)
+		}
+		return false, err
+	case op == 0x0e: // br_table
+		n, err := r.u32()
+		for i := uint32(0); err == nil && i <= n; i++ {
+			_, err = r.u32()
+		}
+		return false, err
+	case op == 0x11: // call_indirect
+		return false, r.u32s(2)
+	case op == 0x1c: // select t*
+		n, err := r.u32()
+		if err == nil {
+			_, err = r.bytes(int(n))
+		}
+		return false, err
+	case op >= 0x28 && op <= 0x3e: // loads and stores
+		return false, r.u32s(2)
+	case op == 0x41 || op == 0x42: // i32.const, i64.const
+		return false, r.leb()
+	case op == 0x43:
+		_, err = r.bytes(4)
+		return false, err
+	case op == 0x44:
+		_, err = r.bytes(8)
+		return false, err
+	case op == 0xd0: // ref.null t
+		_, err = r.byte()
+		return false, err
+	case op == 0xfc:
+		return false, r.miscImmediates()
+	case op == 0xfd:
+		return false, r.simdImmediates()
+	}
+	return false, fmt.Errorf("not a WebAssembly 2.0 instruction (%s)", proposal(op))
+}
+
+// proposal names the later WebAssembly feature an opcode belongs to, for the
+// error message.
+func proposal(op byte) string {
+	switch op {
+	case 0x06, 0x07, 0x08, 0x09, 0x0a, 0x18, 0x19, 0x1f:
+		return "exception handling"
+	case 0x12, 0x13:
+		return "tail calls"
+	case 0x14, 0x15, 0xd3, 0xd4, 0xd5, 0xd6:
+		return "typed function references"
+	case 0xfb:
+		return "garbage collection"
+	case 0xfe:
+		return "threads"
+	}
+	return "unknown opcode"
+}
+
+// reader reads the binary format's primitives from the front of b.
+type reader struct{ b []byte }
+
+var errTruncated = errors.New("unexpected end")
+
+func (r *reader) byte() (byte, error) {
+	if len(r.b) == 0 {
+		return 0, errTruncated
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c, nil
+}
+
+func (r *reader) bytes(n int) ([]byte, error) {
+	if n < 0 || n > len(r.b) {
+		return nil, errTruncated
+	}
+	b := r.b[:n]
+	r.b = r.b[n:]
+	return b, nil
+}
+
+func (r *reader) u32() (uint32, error) {
+	v, n, err := readU32(r.b)
+	if err != nil {
+		return 0, err
+	}
+	r.b = r.b[n:]
+	return v, nil
+}
+
+func (r *reader) u32s(n int) error {
+	for range n {
+		if _, err := r.u32(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// leb skips a signed or unsigned LEB128 number of up to 64 bits.
+func (r *reader) leb() error {
+	for i := 0; i < 10; i++ {
+		c, err := r.byte()
+		if err != nil {
+			return err
+		}
+		if c&0x80 == 0 {
+			return nil
+		}
+	}
+	return errors.New("LEB128 number longer than 10 bytes")
+}
+
+func (r *reader) name() error {
+	n, err := r.u32()
+	if err == nil {
+		_, err = r.bytes(int(n))
+	}
+	return err
+}
+
+func (r *reader) nameString() (string, error) {
+	n, err := r.u32()
+	if err != nil {
+		return "", err
+	}
+	b, err := r.bytes(int(n))
+	return string(b), err
+}
+
+func (r *reader) limits() error {
+	flags, err := r.byte()
+	if err != nil {
+		return err
+	}
+	switch flags {
+	case 0x00:
+		_, err = r.u32()
+	case 0x01, 0x03: // with a maximum; 0x03 is shared
+		err = r.u32s(2)
+	default:
+		err = fmt.Errorf("limits flags 0x%02x", flags)
+	}
+	return err
+}
+
+// blockType reads a block type: empty (0x40), one value type, or a type
+// index (a non-negative signed LEB128).
+func (r *reader) blockType() error {
+	if len(r.b) == 0 {
+		return errTruncated
+	}
+	switch c := r.b[0]; c {
+	case 0x40, 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f:
+		r.b = r.b[1:]
+		return nil
+	default:
+		if c&0xc0 == 0x40 { // a one-byte negative number that is no value type
+			return fmt.Errorf("block type 0x%02x", c)
+		}
+		return r.leb()
+	}
+}
+
+// miscImmediates reads the immediates of a 0xfc instruction: saturating
+// conversions, bulk memory and table instructions.
+func (r *reader) miscImmediates() error {
+	sub, err := r.u32()
+	if err != nil {
+		return err
+	}
+	switch {
+	case sub <= 7: // trunc_sat
+		return nil
+	case sub == 8, sub == 10, sub == 12, sub == 14: // memory.init memory.copy table.init table.copy
+		return r.u32s(2)
+	case sub == 9, sub == 11, sub == 13, sub == 15, sub == 16, sub == 17: // data.drop memory.fill elem.drop table.grow/size/fill
+		return r.u32s(1)
+	}
+	return fmt.Errorf("0xfc %d is not a WebAssembly 2.0 instruction", sub)
+}
+
+// simdImmediates reads the immediates of a 0xfd (128-bit SIMD) instruction.
+func (r *reader) simdImmediates() error {
+	sub, err := r.u32()
+	if err != nil {
+		return err
+	}
+	switch {
+	case sub <= 11, sub == 92, sub == 93: // loads and stores: memarg
+		return r.u32s(2)
+	case sub == 12, sub == 13: // v128.const, i8x16.shuffle
+		_, err = r.bytes(16)
+		return err
+	case sub >= 21 && sub <= 34: // extract_lane, replace_lane
+		_, err = r.bytes(1)
+		return err
+	case sub >= 84 && sub <= 91: // load_lane, store_lane: memarg, lane
+		if err := r.u32s(2); err != nil {
+			return err
+		}
+		_, err = r.bytes(1)
+		return err
+	case sub <= 255:
+		return nil
+	}
+	return fmt.Errorf("0xfd %d is not a WebAssembly 2.0 instruction", sub)
+}
+
+func readU32(b []byte) (v uint32, n int, err error) {
+	var shift uint
+	for i := 0; i < 5; i++ {
+		if i >= len(b) {
+			return 0, 0, errTruncated
+		}
+		c := b[i]
+		if i == 4 && c&0xf0 != 0 {
+			return 0, 0, errors.New("LEB128 number overflows 32 bits")
+		}
+		v |= uint32(c&0x7f) << shift
+		if c&0x80 == 0 {
+			return v, i + 1, nil
+		}
+		shift += 7
+	}
+	return 0, 0, errors.New("LEB128 number overflows 32 bits")
+}
+
+func appendU32(b []byte, v uint32) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+func appendS32(b []byte, v int32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+func appendName(b []byte, name string) []byte {
+	b = appendU32(b, uint32(len(name)))
+	return append(b, name...)
+}

@@ -1,0 +1,292 @@
+package interrupt
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// module assembles a module from sections given as (id, body) pairs.
+func module(sections ...section) []byte {
+	b := append([]byte(nil), header...)
+	for _, s := range sections {
+		b = append(b, s.id)
+		b = appendU32(b, uint32(len(s.body)))
+		b = append(b, s.body...)
+	}
+	return b
+}
+
+// code is a code section of one function per body, each given without its
+// size and with no locals unless it declares them itself.
+func code(bodies ...[]byte) section {
+	b := appendU32(nil, uint32(len(bodies)))
+	for _, body := range bodies {
+		b = appendU32(b, uint32(len(body)))
+		b = append(b, body...)
+	}
+	return section{id: sectionCode, body: b}
+}
+
+func exports(names ...string) section {
+	b := appendU32(nil, uint32(len(names)))
+	for i, n := range names {
+		b = appendName(b, n)
+		b = append(b, kindFunc)
+		b = appendU32(b, uint32(i))
+	}
+	return section{id: sectionExport, body: b}
+}
+
+var (
+	// typeVoid is a type section with () -> () only.
+	typeVoid = section{id: 1, body: []byte{1, 0x60, 0, 0}}
+	// spin is (loop (br 0)): it never returns.
+	spin = []byte{0, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b}
+	// spinModule exports spin.
+	spinModule = module(typeVoid, section{id: 3, body: []byte{1, 0}}, exports("spin"), code(spin))
+	// countdown is (func (result i32) (local i32) i32.const 10
+	// (loop (param i32) (result i32) i32.const 1 i32.sub local.tee 0
+	// local.get 0 br_if 0)): a loop with a parameter, whose block type
+	// is a type index; it returns 0 after ten iterations.
+	countdownModule = module(
+		section{id: 1, body: []byte{2, 0x60, 0, 1, 0x7f, 0x60, 1, 0x7f, 1, 0x7f}},
+		section{id: 3, body: []byte{1, 0}},
+		exports("countdown"),
+		code([]byte{1, 1, 0x7f, 0x41, 10, 0x03, 1, 0x41, 1, 0x6b, 0x22, 0, 0x20, 0, 0x0d, 0, 0x0b, 0x0b}),
+	)
+	// startModule has a global counter and a start function that adds one
+	// to it and then spins: instantiating it unrewritten never returns.
+	startModule = module(
+		typeVoid,
+		section{id: 3, body: []byte{1, 0}},
+		section{id: sectionGlobal, body: []byte{1, 0x7f, 1, 0x41, 0, 0x0b}},
+		section{id: sectionExport, body: append(appendName([]byte{1}, "count"), kindGlobal, 0)},
+		section{id: sectionStart, body: []byte{0}},
+		code([]byte{0, 0x23, 0, 0x41, 1, 0x6a, 0x24, 0, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b}),
+	)
+)
+
+func newRuntime(t testing.TB) wazero.Runtime {
+	t.Helper()
+	r := wazero.NewRuntime(context.Background())
+	t.Cleanup(func() { r.Close(context.Background()) })
+	return r
+}
+
+func instantiate(t *testing.T, wasm []byte) api.Module {
+	t.Helper()
+	rewritten, err := Instrument(wasm)
+	if err != nil {
+		t.Fatalf("Instrument: %v", err)
+	}
+	mod, err := newRuntime(t).InstantiateWithConfig(context.Background(), rewritten, wazero.NewModuleConfig().WithName(""))
+	if err != nil {
+		t.Fatalf("instantiating the rewritten module: %v", err)
+	}
+	return mod
+}
+
+func flagOf(t *testing.T, mod api.Module) api.MutableGlobal {
+	t.Helper()
+	g, ok := mod.ExportedGlobal(Export).(api.MutableGlobal)
+	if !ok {
+		t.Fatalf("the rewritten module does not export %s as a mutable global", Export)
+	}
+	if g.Type() != api.ValueTypeI32 || g.Get() != 0 {
+		t.Fatalf("%s is %s %d; want i32 0", Export, api.ValueTypeName(g.Type()), g.Get())
+	}
+	return g
+}
+
+// stopsWithin calls fn, sets the flag after a moment, and checks that fn
+// then traps promptly.
+func stopsWithin(t *testing.T, mod api.Module, fn string) {
+	t.Helper()
+	flag := flagOf(t, mod)
+	done := make(chan error, 1)
+	go func() {
+		_, err := mod.ExportedFunction(fn).Call(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("%s returned before the interrupt: %v", fn, err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	flag.Set(1)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("%s after the interrupt = %v; want an unreachable trap", fn, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s still runs 5 s after the interrupt", fn)
+	}
+}
+
+func TestInterruptStopsAnEndlessLoop(t *testing.T) {
+	stopsWithin(t, instantiate(t, spinModule), "spin")
+}
+
+// TestGarbageCollectorIsNotHeldUp collects garbage while a guest spins:
+// compiled guest code cannot be preempted, so without its periodic calls
+// into the host the collection, and the process, would wait forever.
+func TestGarbageCollectorIsNotHeldUp(t *testing.T) {
+	mod := instantiate(t, spinModule)
+	flag := flagOf(t, mod)
+	done := make(chan error, 1)
+	go func() {
+		_, err := mod.ExportedFunction("spin").Call(context.Background())
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	collected := make(chan struct{})
+	go func() {
+		for range 3 {
+			runtime.GC()
+		}
+		close(collected)
+	}()
+	select {
+	case <-collected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the garbage collector waited 10 s for a spinning guest")
+	}
+	flag.Set(1)
+	if err := <-done; err == nil {
+		t.Fatal("spin returned without a trap")
+	}
+}
+
+func TestRewriteKeepsWhatCodeDoes(t *testing.T) {
+	mod := instantiate(t, countdownModule)
+	flagOf(t, mod)
+	for range 3 {
+		got, err := mod.ExportedFunction("countdown").Call(context.Background())
+		if err != nil || len(got) != 1 || got[0] != 0 {
+			t.Fatalf("countdown = %v, %v; want [0]", got, err)
+		}
+	}
+}
+
+func TestStartFunctionIsExported(t *testing.T) {
+	mod := instantiate(t, startModule)
+	count := mod.ExportedGlobal("count")
+	if count.Get() != 0 {
+		t.Fatalf("the start function ran at instantiation (count %d)", count.Get())
+	}
+	stopsWithin(t, mod, StartExport)
+	if count.Get() != 1 {
+		t.Fatalf("count = %d after %s; want 1", count.Get(), StartExport)
+	}
+}
+
+// TestReferenceModules rewrites real modules and checks the runtime still
+// compiles them, with their exports and the flag.
+func TestReferenceModules(t *testing.T) {
+	for _, path := range []string{"../../testdata/abi_example.wasm"} {
+		t.Run(path, func(t *testing.T) {
+			wasm, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rewritten, err := Instrument(wasm)
+			if err != nil {
+				t.Fatalf("Instrument: %v", err)
+			}
+			r := newRuntime(t)
+			before, err := r.CompileModule(context.Background(), wasm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, err := r.CompileModule(context.Background(), rewritten)
+			if err != nil {
+				t.Fatalf("compiling the rewritten module: %v", err)
+			}
+			for name := range before.ExportedFunctions() {
+				if _, ok := after.ExportedFunctions()[name]; !ok {
+					t.Errorf("the rewritten module lost the export %s", name)
+				}
+			}
+		})
+	}
+}
+
+func TestInstrumentErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		module []byte
+		want   string
+	}{
+		{"empty", nil, "not a WebAssembly module"},
+		{"text", []byte("(module)"), "not a WebAssembly module"},
+		{"version 2", append([]byte("\x00asm"), 2, 0, 0, 0), "version 2"},
+		{"section past the end", append(module(), 1, 10, 0), "runs past the end"},
+		{"unknown section", module(section{id: 42, body: []byte{0}}), "unknown section id 42"},
+		{"truncated code", module(typeVoid, section{id: 3, body: []byte{1, 0}}, code([]byte{0, 0x03})), "function body 0"},
+		{"exception handling", module(typeVoid, section{id: 3, body: []byte{1, 0}}, code([]byte{0, 0x06, 0x40, 0x0b, 0x0b})), "exception handling"},
+		{"tail call", module(typeVoid, section{id: 3, body: []byte{1, 0}}, code([]byte{0, 0x12, 0, 0x0b})), "tail calls"},
+		{"global past its own", module(typeVoid, section{id: 3, body: []byte{1, 0}}, code([]byte{0, 0x41, 1, 0x24, 0, 0x0b})), "refers to global 0; the module has 0"},
+		{"reserved export", module(typeVoid, section{id: 3, body: []byte{1, 0}}, exports(Export), code([]byte{0, 0x0b})), `exports "pont.interrupt"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Instrument(tt.module)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Instrument = %v; want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestInstrumentDoesNotChangeItsInput(t *testing.T) {
+	in := append([]byte(nil), startModule...)
+	if _, err := Instrument(in); err != nil {
+		t.Fatal(err)
+	}
+	if string(in) != string(startModule) {
+		t.Fatal("Instrument changed its input")
+	}
+}
+
+// FuzzInstrument checks that Instrument never panics, and that a module the
+// runtime accepts is still accepted after the rewrite, with the flag.
+func FuzzInstrument(f *testing.F) {
+	for _, m := range [][]byte{spinModule, countdownModule, startModule} {
+		f.Add(m)
+	}
+	if wasm, err := os.ReadFile("../../testdata/abi_example.wasm"); err == nil {
+		f.Add(wasm)
+	}
+	r := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigInterpreter())
+	defer r.Close(context.Background())
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		rewritten, err := Instrument(wasm)
+		before, cerr := r.CompileModule(context.Background(), wasm)
+		if cerr != nil {
+			return
+		}
+		defer before.Close(context.Background())
+		if err != nil {
+			if strings.Contains(err.Error(), "reserves") {
+				return
+			}
+			t.Fatalf("the runtime compiles the module but Instrument refuses it: %v", err)
+		}
+		after, err := r.CompileModule(context.Background(), rewritten)
+		if err != nil {
+			t.Fatalf("the rewritten module does not compile: %v", err)
+		}
+		defer after.Close(context.Background())
+		if len(after.ExportedFunctions()) < len(before.ExportedFunctions()) {
+			t.Fatalf("the rewritten module exports %d functions; the module %d", len(after.ExportedFunctions()), len(before.ExportedFunctions()))
+		}
+	})
+}
