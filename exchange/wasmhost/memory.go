@@ -9,14 +9,23 @@ const pageSize = 65536
 // refuses to grow past the adapter's own page limit. The runtime's memory
 // limit is one value for every module; this is how one adapter gets less.
 // A refused memory.grow makes a Go guest fail with "out of memory", a trap.
+//
+// Where the platform allows, the buffer is a private anonymous mapping of
+// the whole limit (see mappedMemory), outside the Go heap; elsewhere it is
+// a Go slice (sliceMemory).
 func cappedAllocator(pages uint32) experimental.MemoryAllocator {
 	limit := uint64(pages) * pageSize
 	return experimental.MemoryAllocatorFunc(func(capacity, maxBytes uint64) experimental.LinearMemory {
-		return &cappedMemory{limit: min(limit, maxBytes), capHint: min(capacity, limit)}
+		limit := min(limit, maxBytes)
+		if m := newMappedMemory(limit); m != nil {
+			return m
+		}
+		return &sliceMemory{limit: limit, capHint: min(capacity, limit)}
 	})
 }
 
-type cappedMemory struct {
+// sliceMemory is a linear memory in a Go slice.
+type sliceMemory struct {
 	buf     []byte
 	limit   uint64
 	capHint uint64
@@ -26,7 +35,7 @@ type cappedMemory struct {
 // The first call, for the module's minimum memory, always succeeds so that
 // instantiation fails in the guest (where the error is clear) rather than in
 // the runtime.
-func (m *cappedMemory) Reallocate(size uint64) []byte {
+func (m *sliceMemory) Reallocate(size uint64) []byte {
 	if m.buf != nil && size > m.limit {
 		return nil
 	}
@@ -43,4 +52,4 @@ func (m *cappedMemory) Reallocate(size uint64) []byte {
 }
 
 // Free drops the buffer for the garbage collector.
-func (m *cappedMemory) Free() { m.buf = nil }
+func (m *sliceMemory) Free() { m.buf = nil }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -34,7 +35,11 @@ type Limits struct {
 	MaxAnswerBytes int
 	// PoolMin is the number of instances kept warm. Defaults to 1.
 	PoolMin int
-	// PoolMax is the most instances an adapter runs at once. Defaults to 4.
+	// PoolMax is the most instances an adapter runs at once. Defaults to
+	// the number of CPUs the process may use, at least 2: an instance is
+	// held for the whole call, its source's answer included, so a few more
+	// than the CPUs keep them busy, and each instance of a Go guest holds
+	// about 10 MiB. An adapter with a slow source asks for more.
 	PoolMax int
 	// PoolWait is how long a call waits for a free instance before
 	// adapter_busy. Defaults to 1 s.
@@ -57,7 +62,7 @@ var defaultLimits = Limits{
 	Timeout:              2 * time.Second,
 	MaxAnswerBytes:       1 << 20,
 	PoolMin:              1,
-	PoolMax:              4,
+	PoolMax:              max(2, runtime.GOMAXPROCS(0)),
 	PoolWait:             time.Second,
 	MaxHTTPResponseBytes: 4 << 20,
 	LogRate:              100,

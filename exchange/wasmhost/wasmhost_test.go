@@ -705,8 +705,8 @@ func TestLimits(t *testing.T) {
 			if got.MemoryPages != tt.want.MemoryPages || got.Timeout != tt.want.Timeout || got.MaxAnswerBytes != tt.want.MaxAnswerBytes {
 				t.Errorf("limitsFor = %+v, want %+v", got, tt.want)
 			}
-			if got.PoolMin != 1 || got.PoolMax != 4 || got.PoolWait != time.Second {
-				t.Errorf("pool limits = %d..%d wait %s, want the defaults 1..4 wait 1s", got.PoolMin, got.PoolMax, got.PoolWait)
+			if wantMax := max(2, runtime.GOMAXPROCS(0)); got.PoolMin != 1 || got.PoolMax != wantMax || got.PoolWait != time.Second {
+				t.Errorf("pool limits = %d..%d wait %s, want the defaults 1..%d wait 1s", got.PoolMin, got.PoolMax, got.PoolWait, wantMax)
 			}
 		})
 	}
@@ -714,11 +714,12 @@ func TestLimits(t *testing.T) {
 
 func TestLimitsPool(t *testing.T) {
 	h, _ := newHost(t, Config{Max: Limits{PoolMin: 4, PoolMax: 8}})
+	defaultMax := min(8, max(2, runtime.GOMAXPROCS(0)))
 	tests := []struct {
 		pmin, pmax       int
 		wantMin, wantMax int
 	}{
-		{0, 0, 1, 4},
+		{0, 0, 1, defaultMax},
 		{2, 6, 2, 6},
 		{6, 20, 4, 8},
 		{0, 1, 1, 1},
