@@ -52,6 +52,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("listen: %w", err)
 	}
 	go reloadOnHangup(ctx, b, log)
+	go releaseStartupMemory()
 	log.Info("pont dev ready", slog.String("addr", ln.Addr().String()), slog.Duration("start", time.Since(start)), slog.Any("adapters", b.Adapters()))
 	token, err := b.DevIssuer().Mint(auth.Principal{Role: auth.RoleRequester, Org: "P0801900B"}, 12*time.Hour)
 	if err != nil {

@@ -47,8 +47,9 @@ type serveConfig struct {
 		PoolMax        int    `json:"pool_max"`
 	} `json:"limits"`
 	Audit struct {
-		MaxBatch  int `json:"max_batch"`
-		MaxWaitMS int `json:"max_wait_ms"`
+		MaxBatch   int `json:"max_batch"`
+		MaxWaitMS  int `json:"max_wait_ms"`
+		Committers int `json:"committers"`
 	} `json:"audit"`
 	LogLevel string `json:"log_level"`
 }
@@ -125,7 +126,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			Timeout: time.Duration(cfg.Limits.TimeoutMS) * time.Millisecond, MemoryPages: cfg.Limits.MemoryPages,
 			MaxAnswerBytes: cfg.Limits.MaxAnswerBytes, PoolMin: cfg.Limits.PoolMin, PoolMax: cfg.Limits.PoolMax,
 		},
-		AuditOptions: audit.Options{MaxBatch: cfg.Audit.MaxBatch, MaxWait: time.Duration(cfg.Audit.MaxWaitMS) * time.Millisecond},
+		AuditOptions: audit.Options{
+			MaxBatch: cfg.Audit.MaxBatch, MaxWait: time.Duration(cfg.Audit.MaxWaitMS) * time.Millisecond,
+			Committers: cfg.Audit.Committers,
+		},
 	})
 	if err != nil {
 		_ = st.Close()
@@ -141,6 +145,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	go releaseStartupMemory()
 	log.Info("pont serve ready", slog.String("addr", ln.Addr().String()), slog.Duration("start", time.Since(start)), slog.Any("adapters", b.Adapters()))
 	fmt.Fprintf(stdout, "Pont is serving on http://%s\n", ln.Addr())
 	return b.Serve(ctx, ln)
