@@ -56,6 +56,7 @@ const StartExport = "pont.start"
 // Section ids of the binary format.
 const (
 	sectionCustom    = 0
+	sectionType      = 1
 	sectionImport    = 2
 	sectionMemory    = 5
 	sectionGlobal    = 6
@@ -103,9 +104,15 @@ func Instrument(module []byte) ([]byte, error) {
 	m.flag = m.importedGlobals + m.localGlobals
 
 	out := make([]section, 0, len(sections)+3)
-	var haveGlobal, haveExport bool
+	var haveGlobal, haveExport, haveMemorySection bool
+	emptyMemory := []byte{1, 0x00, 0} // one memory of 0 pages, no maximum
 	for _, s := range sections {
 		switch s.id {
+		case sectionMemory:
+			haveMemorySection = true
+			if !m.hasMemory { // a section that defines no memory
+				s.body = emptyMemory
+			}
 		case sectionStart:
 			continue // exported as StartExport instead
 		case sectionCustom:
@@ -125,8 +132,8 @@ func Instrument(module []byte) ([]byte, error) {
 		}
 		out = append(out, s)
 	}
-	if !m.hasMemory {
-		out = insertSection(out, section{id: sectionMemory, body: []byte{1, 0x00, 0}}) // one memory, 0 pages
+	if !m.hasMemory && !haveMemorySection {
+		out = insertSection(out, section{id: sectionMemory, body: emptyMemory})
 	}
 	if !haveGlobal {
 		out = insertSection(out, section{id: sectionGlobal, body: m.globalSection([]byte{0})})
@@ -164,16 +171,39 @@ func splitSections(b []byte) ([]section, error) {
 		}
 		start := 1 + w
 		if uint64(n) > uint64(len(b)-start) {
-			return nil, fmt.Errorf("section %d at byte %d: size %d runs past the end of the module", id, off, n)
+			return nil, fmt.Errorf("section %d at byte %d: %w: size %d runs past the end of the module", id, off, errMalformed, n)
 		}
 		if _, known := sectionOrder[id]; !known && id != sectionCustom {
-			return nil, fmt.Errorf("section at byte %d: unknown section id %d", off, id)
+			return nil, fmt.Errorf("section at byte %d: %w: unknown section id %d", off, errMalformed, id)
 		}
-		sections = append(sections, section{id: id, body: b[start : start+int(n)]})
+		body := b[start : start+int(n)]
+		if err := checkCount(id, body); err != nil {
+			return nil, fmt.Errorf("section %d at byte %d: %w", id, off, err)
+		}
+		sections = append(sections, section{id: id, body: body})
 		off += start + int(n)
 		b = b[start+int(n):]
 	}
 	return sections, nil
+}
+
+// checkCount refuses a section whose vector claims more elements than it
+// has bytes (every element takes at least one). The runtime's decoder
+// allocates what a count promises before reading the elements, so such a
+// count would exhaust the broker's memory at load.
+func checkCount(id byte, body []byte) error {
+	switch id {
+	case sectionCustom, sectionStart, sectionDataCount: // no vector
+		return nil
+	}
+	n, w, err := readU32(body)
+	if err != nil {
+		return err
+	}
+	if uint64(n) > uint64(len(body)-w) {
+		return fmt.Errorf("%w: %d elements in %d bytes", errMalformed, n, len(body)-w)
+	}
+	return nil
 }
 
 // insertSection puts s before the first known section that must follow it.
@@ -198,7 +228,6 @@ func customName(body []byte) string {
 // rewrite holds what the rewrite learns of the module before changing it.
 type rewrite struct {
 	importedGlobals, localGlobals uint32
-	exports                       map[string]bool
 	start                         uint32
 	hasStart, hasMemory           bool
 	// flag is the interrupt flag's global index.
@@ -210,6 +239,8 @@ func (m *rewrite) read(s section) error {
 	r := &reader{b: s.body}
 	var err error
 	switch s.id {
+	case sectionType:
+		err = readTypes(r)
 	case sectionImport:
 		err = m.readImports(r)
 	case sectionMemory:
@@ -226,6 +257,34 @@ func (m *rewrite) read(s section) error {
 	}
 	if err != nil {
 		return fmt.Errorf("section %d: %w", s.id, err)
+	}
+	return nil
+}
+
+// readTypes checks that no function type claims more parameters or results
+// than its section has bytes: the runtime's decoder allocates what a count
+// promises before reading the values, so such a count would exhaust the
+// broker's memory at load.
+func readTypes(r *reader) error {
+	n, err := r.u32()
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		if form, err := r.byte(); err != nil {
+			return fmt.Errorf("type %d: %w", i, err)
+		} else if form != 0x60 {
+			return fmt.Errorf("type %d: %w: form 0x%02x is not a function type", i, errMalformed, form)
+		}
+		for _, what := range []string{"parameters", "results"} {
+			count, err := r.u32()
+			if err != nil {
+				return fmt.Errorf("type %d: %w", i, err)
+			}
+			if _, err := r.bytes(int(count)); err != nil {
+				return fmt.Errorf("type %d: %d %s: %w", i, count, what, err)
+			}
+		}
 	}
 	return nil
 }
@@ -274,7 +333,6 @@ func (m *rewrite) readExports(r *reader) error {
 	if err != nil {
 		return err
 	}
-	m.exports = make(map[string]bool, n)
 	for i := range n {
 		name, err := r.nameString()
 		if err != nil {
@@ -283,7 +341,6 @@ func (m *rewrite) readExports(r *reader) error {
 		if name == Export || name == StartExport {
 			return fmt.Errorf("the module exports %q, a name the broker reserves", name)
 		}
-		m.exports[name] = true
 		if _, err := r.byte(); err != nil {
 			return fmt.Errorf("export %q: %w", name, err)
 		}
@@ -499,7 +556,11 @@ func proposal(op byte) string {
 // reader reads the binary format's primitives from the front of b.
 type reader struct{ b []byte }
 
-var errTruncated = errors.New("unexpected end")
+// errMalformed marks the errors of a module that does not follow the
+// binary format, as opposed to one that uses what the broker refuses.
+var errMalformed = errors.New("malformed")
+
+var errTruncated = fmt.Errorf("%w: unexpected end", errMalformed)
 
 func (r *reader) byte() (byte, error) {
 	if len(r.b) == 0 {
@@ -548,7 +609,7 @@ func (r *reader) leb() error {
 			return nil
 		}
 	}
-	return errors.New("LEB128 number longer than 10 bytes")
+	return fmt.Errorf("%w: LEB128 number longer than 10 bytes", errMalformed)
 }
 
 func (r *reader) name() error {
@@ -655,7 +716,7 @@ func readU32(b []byte) (v uint32, n int, err error) {
 		}
 		c := b[i]
 		if i == 4 && c&0xf0 != 0 {
-			return 0, 0, errors.New("LEB128 number overflows 32 bits")
+			return 0, 0, fmt.Errorf("%w: LEB128 number overflows 32 bits", errMalformed)
 		}
 		v |= uint32(c&0x7f) << shift
 		if c&0x80 == 0 {
@@ -663,7 +724,7 @@ func readU32(b []byte) (v uint32, n int, err error) {
 		}
 		shift += 7
 	}
-	return 0, 0, errors.New("LEB128 number overflows 32 bits")
+	return 0, 0, fmt.Errorf("%w: LEB128 number overflows 32 bits", errMalformed)
 }
 
 func appendU32(b []byte, v uint32) []byte {
