@@ -96,6 +96,12 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 		return fmt.Errorf("sqlite: %w", err)
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
+	// A BEGIN that meets another opener still switching a new file to WAL
+	// gets SQLITE_BUSY at once, without the busy timeout's wait: wait here.
+	for deadline := time.Now().Add(10 * time.Second); isBusy(err) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		tx, err = s.w.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate: begin: %w", err)
 	}
@@ -237,4 +243,11 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (5), extended codes
+// included.
+func isBusy(err error) bool {
+	var coded interface{ Code() int }
+	return errors.As(err, &coded) && coded.Code()&0xff == 5
 }
