@@ -85,6 +85,8 @@ func (s *Store) CreateObjection(ctx context.Context, o store.Objection) (store.O
 	if err != nil {
 		return store.Objection{}, unavailable("create objection", err)
 	}
+	// This node sees it at once; the others when the notification comes.
+	s.objections.add(got.Subject)
 	return got, nil
 }
 
@@ -126,7 +128,15 @@ func (s *Store) DeleteObjection(ctx context.Context, subject, id string) error {
 // FindObjection answers subject's objection to service for procedure, or
 // for every procedure when there is none for procedure alone;
 // store.ErrNotFound when neither exists.
+//
+// A subject that no objection has named since this node started listening
+// is answered from memory (see objectionIndex): an objection made on
+// another node counts here once PostgreSQL delivers its notification,
+// milliseconds after its commit.
 func (s *Store) FindObjection(ctx context.Context, subject, service, procedure string) (store.Objection, error) {
+	if !s.objections.mayHave(subject) {
+		return store.Objection{}, fmt.Errorf("postgres: objection of %s to %s for %q: %w", subject, service, procedure, store.ErrNotFound)
+	}
 	row := s.pool.QueryRow(ctx, citizenSQL.FindObjection, subject, service, procedure)
 	o, err := query.ScanObjection(row, query.Postgres)
 	if errors.Is(err, pgx.ErrNoRows) {

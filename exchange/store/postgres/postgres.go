@@ -50,6 +50,12 @@ type Config struct {
 type Store struct {
 	pool      *pgxpool.Pool
 	closeOnce sync.Once
+
+	// objections spares FindObjection a round trip for the subjects that
+	// have none; followObjections keeps it current until stopFollowing.
+	objections    objectionIndex
+	stopFollowing context.CancelFunc
+	followDone    chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -80,6 +86,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	var follow context.Context
+	follow, s.stopFollowing = context.WithCancel(context.WithoutCancel(ctx))
+	s.followDone = make(chan struct{})
+	go s.followObjections(follow)
 	return s, nil
 }
 
@@ -271,6 +281,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the pool, waiting for connections in use to come back;
 // later calls fail with store.ErrUnavailable. Calling it again is harmless.
 func (s *Store) Close() error {
-	s.closeOnce.Do(s.pool.Close)
+	s.closeOnce.Do(func() {
+		s.stopFollowing()
+		<-s.followDone
+		s.pool.Close()
+	})
 	return nil
 }

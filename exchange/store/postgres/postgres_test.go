@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -205,5 +206,71 @@ func TestNewFailsOnBadURL(t *testing.T) {
 			s.Close()
 			t.Errorf("New(%q): nil error", url)
 		}
+	}
+}
+
+// TestObjectionsAcrossNodes checks that an objection made through one node,
+// or written to the table by hand, counts on another node that answers
+// from memory for the subjects without one, also after that node lost its
+// notification connection.
+func TestObjectionsAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	a, b := open(t, url), open(t, url)
+	defer a.Close()
+	defer b.Close()
+	admin := connect(t, url)
+
+	found := func(s *postgres.Store, subject string) bool {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			_, err := s.FindObjection(ctx, subject, "padro", "DEMO")
+			if err == nil {
+				return true
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("FindObjection(%s): %v", subject, err)
+			}
+			if time.Now().After(deadline) {
+				return false
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if _, err := b.FindObjection(ctx, "12345678Z", "padro", "DEMO"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("FindObjection before any objection = %v, want not found", err)
+	}
+	o := store.Objection{ID: "019a0000-0000-7000-8000-000000000001", Subject: "12345678Z", Service: "padro", CreatedAt: time.Now()}
+	if _, err := a.CreateObjection(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if !found(a, "12345678Z") || !found(b, "12345678Z") {
+		t.Fatal("an objection made through one node does not count on both")
+	}
+
+	insert := func(id, subject string) {
+		t.Helper()
+		if _, err := admin.Exec(ctx, "INSERT INTO objections (id, subject, service, procedure, created_at) VALUES ($1, $2, 'padro', '', now())", id, subject); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("019a0000-0000-7000-8000-000000000002", "X1234567L")
+	if !found(b, "X1234567L") {
+		t.Fatal("an objection written to the table does not count")
+	}
+
+	// Cut every node's listening connection: until they listen again, and
+	// after, an objection written meanwhile must count.
+	var cut int
+	if err := admin.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND query = 'SELECT DISTINCT subject FROM objections'").Scan(&cut); err != nil {
+		t.Fatal(err)
+	}
+	if cut != 2 {
+		t.Fatalf("cut %d listening connections, want 2 (one a node)", cut)
+	}
+	insert("019a0000-0000-7000-8000-000000000003", "45678901G")
+	if !found(b, "45678901G") {
+		t.Fatal("an objection written while the notifications were cut does not count")
 	}
 }
