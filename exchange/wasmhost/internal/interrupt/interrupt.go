@@ -477,59 +477,105 @@ func (m *rewrite) function(out, code, check []byte) ([]byte, error) {
 	return append(out, code[copied:]...), nil
 }
 
+// immediates is the kind of immediates an instruction has.
+type immediates uint8
+
+const (
+	invalid     immediates = iota // not a WebAssembly 2.0 instruction
+	none                          // no immediates
+	blockType                     // block, if
+	loopType                      // loop: a block type, and the check goes after it
+	index                         // one u32 (labels, functions, locals, tables, memory)
+	twoIndices                    // two u32: call_indirect, and loads and stores (a memarg)
+	globalIndex                   // global.get, global.set
+	brTable                       // a vector of labels and a default
+	selectTypes                   // a vector of value types
+	signedLEB                     // i32.const, i64.const
+	fourBytes                     // f32.const
+	eightBytes                    // f64.const
+	oneByte                       // ref.null's reference type
+	misc                          // the 0xfc prefix
+	simd                          // the 0xfd prefix
+)
+
+// opcodes is the kind of immediates of every one-byte opcode: a table, as
+// the rewrite reads every instruction of a module that may hold millions.
+var opcodes = func() (t [256]immediates) {
+	set := func(k immediates, ops ...byte) {
+		for _, op := range ops {
+			t[op] = k
+		}
+	}
+	set(none, 0x00, 0x01, 0x05, 0x0b, 0x0f, 0x1a, 0x1b, 0xd1) // unreachable nop else end return drop select ref.is_null
+	for op := 0x45; op <= 0xc4; op++ {                        // numeric
+		t[op] = none
+	}
+	set(blockType, 0x02, 0x04)
+	set(loopType, 0x03)
+	set(index, 0x0c, 0x0d, 0x10, 0xd2, 0x20, 0x21, 0x22, 0x25, 0x26, 0x3f, 0x40) // br br_if call ref.func locals table.get/set memory.size/grow
+	set(globalIndex, 0x23, 0x24)
+	set(brTable, 0x0e)
+	set(twoIndices, 0x11)              // call_indirect
+	for op := 0x28; op <= 0x3e; op++ { // loads and stores: a memarg
+		t[op] = twoIndices
+	}
+	set(selectTypes, 0x1c)
+	set(signedLEB, 0x41, 0x42)
+	set(fourBytes, 0x43)
+	set(eightBytes, 0x44)
+	set(oneByte, 0xd0)
+	set(misc, 0xfc)
+	set(simd, 0xfd)
+	return t
+}()
+
 // skipImmediates reads the immediates of the instruction op. It reports
 // whether op is loop.
 func (m *rewrite) skipImmediates(r *reader, op byte) (loop bool, err error) {
-	switch {
-	case op == 0x02 || op == 0x04: // block, if
-		return false, r.blockType()
-	case op == 0x03: // loop
-		return true, r.blockType()
-	case op == 0x00, op == 0x01, op == 0x05, op == 0x0b, op == 0x0f, // unreachable nop else end return
-		op == 0x1a, op == 0x1b, op == 0xd1, // drop select ref.is_null
-		op >= 0x45 && op <= 0xc4: // numeric
+	switch opcodes[op] {
+	case none:
 		return false, nil
-	case op == 0x0c, op == 0x0d, op == 0x10, op == 0xd2, // br br_if call ref.func
-		op >= 0x20 && op <= 0x22, op == 0x25, op == 0x26, // locals, table.get/set
-		op == 0x3f, op == 0x40: // memory.size/grow
+	case blockType:
+		return false, r.blockType()
+	case loopType:
+		return true, r.blockType()
+	case index:
 		_, err = r.u32()
 		return false, err
-	case op == 0x23 || op == 0x24: // global.get, global.set
+	case twoIndices:
+		return false, r.u32s(2)
+	case globalIndex:
 		g, err := r.u32()
 		if err == nil && g >= m.flag {
 			err = fmt.Errorf("refers to global %d; the module has %d", g, m.flag)
 		}
 		return false, err
-	case op == 0x0e: // br_table
+	case brTable:
 		n, err := r.u32()
 		for i := uint32(0); err == nil && i <= n; i++ {
 			_, err = r.u32()
 		}
 		return false, err
-	case op == 0x11: // call_indirect
-		return false, r.u32s(2)
-	case op == 0x1c: // select t*
+	case selectTypes:
 		n, err := r.u32()
 		if err == nil {
 			_, err = r.bytes(int(n))
 		}
 		return false, err
-	case op >= 0x28 && op <= 0x3e: // loads and stores
-		return false, r.u32s(2)
-	case op == 0x41 || op == 0x42: // i32.const, i64.const
+	case signedLEB:
 		return false, r.leb()
-	case op == 0x43:
+	case fourBytes:
 		_, err = r.bytes(4)
 		return false, err
-	case op == 0x44:
+	case eightBytes:
 		_, err = r.bytes(8)
 		return false, err
-	case op == 0xd0: // ref.null t
+	case oneByte:
 		_, err = r.byte()
 		return false, err
-	case op == 0xfc:
+	case misc:
 		return false, r.miscImmediates()
-	case op == 0xfd:
+	case simd:
 		return false, r.simdImmediates()
 	}
 	return false, fmt.Errorf("not a WebAssembly 2.0 instruction (%s)", proposal(op))
