@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/pontexchange/pont/exchange/internal/wasmbin"
 )
 
 // SectionName is the name of the custom section that holds the manifest.
@@ -63,14 +65,12 @@ type Limits struct {
 
 var (
 	// ErrNotWasm means the bytes are not a WebAssembly binary module.
-	ErrNotWasm = errors.New("not a WebAssembly module")
+	ErrNotWasm = wasmbin.ErrNotWasm
 	// ErrNoManifest means the module has no pont.manifest section.
 	ErrNoManifest = errors.New("the module has no " + SectionName + " custom section")
 )
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-var wasmHeader = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 
 // Read returns the validated manifest embedded in a WebAssembly module.
 func Read(wasm []byte) (Manifest, error) {
@@ -81,8 +81,8 @@ func Read(wasm []byte) (Manifest, error) {
 	var payload []byte
 	found := 0
 	for _, s := range secs {
-		if s.custom == SectionName {
-			payload = s.data
+		if isManifest(s) {
+			payload = s.Data
 			found++
 		}
 	}
@@ -134,20 +134,14 @@ func Embed(wasm []byte, m Manifest) ([]byte, error) {
 		return nil, err
 	}
 	out := make([]byte, 0, len(wasm)+len(payload)+32)
-	out = append(out, wasmHeader...)
+	out = append(out, wasmbin.Header...)
 	for _, s := range secs {
-		if s.custom == SectionName {
-			continue
+		if !isManifest(s) {
+			out = append(out, s.Raw...)
 		}
-		out = append(out, s.raw...)
 	}
-	var body []byte
-	body = appendULEB(body, uint32(len(SectionName)))
-	body = append(body, SectionName...)
-	body = append(body, payload...)
-	out = append(out, 0)
-	out = appendULEB(out, uint32(len(body)))
-	out = append(out, body...)
+	body := append(wasmbin.AppendName(nil, SectionName), payload...)
+	out = wasmbin.AppendSection(out, wasmbin.CustomID, body)
 	return out, nil
 }
 
@@ -160,14 +154,14 @@ func Strip(wasm []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(secs, func(s section) bool { return s.custom == SectionName }) {
+	if !slices.ContainsFunc(secs, isManifest) {
 		return wasm, nil
 	}
 	out := make([]byte, 0, len(wasm))
-	out = append(out, wasmHeader...)
+	out = append(out, wasmbin.Header...)
 	for _, s := range secs {
-		if s.custom != SectionName {
-			out = append(out, s.raw...)
+		if !isManifest(s) {
+			out = append(out, s.Raw...)
 		}
 	}
 	return out, nil
@@ -292,85 +286,16 @@ func Origin(u *url.URL) (string, error) {
 	return scheme + "://" + net.JoinHostPort(host, port), nil
 }
 
-// section is one section of a module: its raw bytes (id, size and
-// payload) and, for a custom section, its name and data.
-type section struct {
-	raw    []byte
-	custom string // name of a custom section; "" otherwise
-	data   []byte // payload after a custom section's name
+// sections splits a module into its sections.
+func sections(wasm []byte) ([]wasmbin.Section, error) {
+	secs, err := wasmbin.Sections(wasm)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	return secs, nil
 }
 
-// sections splits a binary module into its sections, checking the header and
-// that every section fits in the module.
-func sections(wasm []byte) ([]section, error) {
-	if len(wasm) < len(wasmHeader) || !bytes.Equal(wasm[:4], wasmHeader[:4]) {
-		return nil, fmt.Errorf("manifest: %w (no \\0asm magic number)", ErrNotWasm)
-	}
-	if !bytes.Equal(wasm[4:8], wasmHeader[4:]) {
-		return nil, fmt.Errorf("manifest: %w: binary version %x is not 1 (a component, or a future format?)", ErrNotWasm, wasm[4:8])
-	}
-	var out []section
-	rest := wasm[8:]
-	for off := 8; len(rest) > 0; {
-		id := rest[0]
-		size, n, err := readULEB(rest[1:])
-		if err != nil {
-			return nil, fmt.Errorf("manifest: %w: section at byte %d: size: %v", ErrNotWasm, off, err)
-		}
-		end := 1 + n + int(size)
-		if end > len(rest) {
-			return nil, fmt.Errorf("manifest: %w: section at byte %d runs past the end of the module", ErrNotWasm, off)
-		}
-		s := section{raw: rest[:end]}
-		if id == 0 {
-			body := rest[1+n : end]
-			nameLen, m, err := readULEB(body)
-			if err != nil || uint64(m)+uint64(nameLen) > uint64(len(body)) {
-				return nil, fmt.Errorf("manifest: %w: custom section at byte %d has a malformed name", ErrNotWasm, off)
-			}
-			s.custom = string(body[m : m+int(nameLen)])
-			s.data = body[m+int(nameLen):]
-			if s.custom == "" {
-				// An empty name cannot collide with ours; keep it distinct
-				// from "not a custom section".
-				s.custom = "\x00"
-			}
-		} else if id > 13 {
-			return nil, fmt.Errorf("manifest: %w: unknown section id %d at byte %d", ErrNotWasm, id, off)
-		}
-		out = append(out, s)
-		rest = rest[end:]
-		off += end
-	}
-	return out, nil
-}
-
-// readULEB decodes an unsigned LEB128 u32 and returns it with its length.
-func readULEB(b []byte) (uint32, int, error) {
-	var v uint64
-	for i := 0; i < 5; i++ {
-		if i >= len(b) {
-			return 0, 0, errors.New("truncated LEB128")
-		}
-		v |= uint64(b[i]&0x7f) << (7 * i)
-		if b[i]&0x80 == 0 {
-			if v > 0xffffffff {
-				return 0, 0, errors.New("LEB128 overflows u32")
-			}
-			return uint32(v), i + 1, nil
-		}
-	}
-	return 0, 0, errors.New("LEB128 longer than 5 bytes")
-}
-
-func appendULEB(b []byte, v uint32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			b = append(b, c|0x80)
-			continue
-		}
-		return append(b, c)
-	}
+// isManifest reports whether s is a pont.manifest section.
+func isManifest(s wasmbin.Section) bool {
+	return s.ID == wasmbin.CustomID && s.Name == SectionName
 }

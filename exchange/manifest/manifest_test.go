@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/pontexchange/pont/exchange/internal/wasmbin"
 )
 
 // emptyModule is the smallest valid module: the header alone.
@@ -73,14 +75,8 @@ func TestReadErrors(t *testing.T) {
 	twice = append(twice, sec...)
 
 	custom := func(payload string) []byte {
-		var body []byte
-		body = appendULEB(body, uint32(len(SectionName)))
-		body = append(body, SectionName...)
-		body = append(body, payload...)
-		out := append([]byte{}, emptyModule...)
-		out = append(out, 0)
-		out = appendULEB(out, uint32(len(body)))
-		return append(out, body...)
+		body := append(wasmbin.AppendName(nil, SectionName), payload...)
+		return wasmbin.AppendSection(append([]byte{}, emptyModule...), wasmbin.CustomID, body)
 	}
 
 	tests := []struct {

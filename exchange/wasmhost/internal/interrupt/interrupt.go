@@ -32,11 +32,10 @@
 package interrupt
 
 import (
-	"bytes"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/pontexchange/pont/exchange/internal/wasmbin"
 )
 
 // Export is the name under which a rewritten module exports its interrupt
@@ -55,7 +54,7 @@ const StartExport = "pont.start"
 
 // Section ids of the binary format.
 const (
-	sectionCustom    = 0
+	sectionCustom    = wasmbin.CustomID
 	sectionType      = 1
 	sectionImport    = 2
 	sectionMemory    = 5
@@ -79,21 +78,18 @@ const (
 // requires; custom sections may appear anywhere.
 var sectionOrder = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, sectionTag: 6, 6: 7, 7: 8, 8: 9, 9: 10, sectionDataCount: 11, 10: 12, 11: 13}
 
-var header = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
-
 // Instrument returns module rewritten as the package describes. It does not
 // change module. An error names what in the module could not be read or
 // would defeat the interrupt.
 func Instrument(module []byte) ([]byte, error) {
-	if len(module) < len(header) || !bytes.Equal(module[:4], header[:4]) {
-		return nil, errors.New("not a WebAssembly module (no \\0asm header)")
-	}
-	if !bytes.Equal(module[4:8], header[4:]) {
-		return nil, fmt.Errorf("WebAssembly binary version %d; only version 1 is supported", binary.LittleEndian.Uint32(module[4:8]))
-	}
-	sections, err := splitSections(module[len(header):])
+	sections, err := wasmbin.Sections(module)
 	if err != nil {
 		return nil, err
+	}
+	for _, s := range sections {
+		if err := checkCount(s); err != nil {
+			return nil, err
+		}
 	}
 	m := &rewrite{}
 	for _, s := range sections {
@@ -103,126 +99,84 @@ func Instrument(module []byte) ([]byte, error) {
 	}
 	m.flag = m.importedGlobals + m.localGlobals
 
-	out := make([]section, 0, len(sections)+3)
+	out := make([]wasmbin.Section, 0, len(sections)+3)
 	var haveGlobal, haveExport, haveMemorySection bool
 	emptyMemory := []byte{1, 0x00, 0} // one memory of 0 pages, no maximum
 	for _, s := range sections {
-		switch s.id {
+		switch s.ID {
 		case sectionMemory:
 			haveMemorySection = true
 			if !m.hasMemory { // a section that defines no memory
-				s.body = emptyMemory
+				s.Body = emptyMemory
 			}
 		case sectionStart:
 			continue // exported as StartExport instead
 		case sectionCustom:
-			if strings.HasPrefix(customName(s.body), ".debug_") {
+			if strings.HasPrefix(s.Name, ".debug_") {
 				continue // DWARF points at code offsets that the rewrite moves
 			}
 		case sectionGlobal:
 			haveGlobal = true
-			s.body = m.globalSection(s.body)
+			s.Body = m.globalSection(s.Body)
 		case sectionExport:
 			haveExport = true
-			s.body = m.exportSection(s.body)
+			s.Body = m.exportSection(s.Body)
 		case sectionCode:
-			if s.body, err = m.codeSection(s.body); err != nil {
+			if s.Body, err = m.codeSection(s.Body); err != nil {
 				return nil, err
 			}
 		}
 		out = append(out, s)
 	}
 	if !m.hasMemory && !haveMemorySection {
-		out = insertSection(out, section{id: sectionMemory, body: emptyMemory})
+		out = insertSection(out, wasmbin.Section{ID: sectionMemory, Body: emptyMemory})
 	}
 	if !haveGlobal {
-		out = insertSection(out, section{id: sectionGlobal, body: m.globalSection([]byte{0})})
+		out = insertSection(out, wasmbin.Section{ID: sectionGlobal, Body: m.globalSection([]byte{0})})
 	}
 	if !haveExport {
-		out = insertSection(out, section{id: sectionExport, body: m.exportSection([]byte{0})})
+		out = insertSection(out, wasmbin.Section{ID: sectionExport, Body: m.exportSection([]byte{0})})
 	}
 
-	size := len(header)
+	size := len(wasmbin.Header)
 	for _, s := range out {
-		size += 1 + 5 + len(s.body)
+		size += 1 + 5 + len(s.Body)
 	}
-	b := make([]byte, 0, size)
-	b = append(b, header...)
+	b := append(make([]byte, 0, size), wasmbin.Header...)
 	for _, s := range out {
-		b = append(b, s.id)
-		b = appendU32(b, uint32(len(s.body)))
-		b = append(b, s.body...)
+		b = wasmbin.AppendSection(b, s.ID, s.Body)
 	}
 	return b, nil
-}
-
-type section struct {
-	id   byte
-	body []byte
-}
-
-func splitSections(b []byte) ([]section, error) {
-	var sections []section
-	for off := len(header); len(b) > 0; {
-		id := b[0]
-		n, w, err := readU32(b[1:])
-		if err != nil {
-			return nil, fmt.Errorf("section at byte %d: size: %w", off, err)
-		}
-		start := 1 + w
-		if uint64(n) > uint64(len(b)-start) {
-			return nil, fmt.Errorf("section %d at byte %d: %w: size %d runs past the end of the module", id, off, errMalformed, n)
-		}
-		if _, known := sectionOrder[id]; !known && id != sectionCustom {
-			return nil, fmt.Errorf("section at byte %d: %w: unknown section id %d", off, errMalformed, id)
-		}
-		body := b[start : start+int(n)]
-		if err := checkCount(id, body); err != nil {
-			return nil, fmt.Errorf("section %d at byte %d: %w", id, off, err)
-		}
-		sections = append(sections, section{id: id, body: body})
-		off += start + int(n)
-		b = b[start+int(n):]
-	}
-	return sections, nil
 }
 
 // checkCount refuses a section whose vector claims more elements than it
 // has bytes (every element takes at least one). The runtime's decoder
 // allocates what a count promises before reading the elements, so such a
 // count would exhaust the broker's memory at load.
-func checkCount(id byte, body []byte) error {
-	switch id {
+func checkCount(s wasmbin.Section) error {
+	switch s.ID {
 	case sectionCustom, sectionStart, sectionDataCount: // no vector
 		return nil
 	}
-	n, w, err := readU32(body)
-	if err != nil {
-		return err
+	n, w, err := wasmbin.ReadU32(s.Body)
+	if err == nil && uint64(n) > uint64(len(s.Body)-w) {
+		err = fmt.Errorf("%w: %d elements in %d bytes", wasmbin.ErrNotWasm, n, len(s.Body)-w)
 	}
-	if uint64(n) > uint64(len(body)-w) {
-		return fmt.Errorf("%w: %d elements in %d bytes", errMalformed, n, len(body)-w)
+	if err != nil {
+		return fmt.Errorf("section %d at byte %d: %w", s.ID, s.Offset, err)
 	}
 	return nil
 }
 
 // insertSection puts s before the first known section that must follow it.
-func insertSection(sections []section, s section) []section {
-	rank := sectionOrder[s.id]
+func insertSection(sections []wasmbin.Section, s wasmbin.Section) []wasmbin.Section {
+	rank := sectionOrder[s.ID]
 	for i, o := range sections {
-		if o.id != sectionCustom && sectionOrder[o.id] > rank {
-			return append(sections[:i], append([]section{s}, sections[i:]...)...)
+		if o.ID != sectionCustom && sectionOrder[o.ID] > rank {
+			return append(sections[:i], append([]wasmbin.Section{s}, sections[i:]...)...)
 		}
 	}
 	return append(sections, s)
-}
-
-func customName(body []byte) string {
-	n, w, err := readU32(body)
-	if err != nil || uint64(n) > uint64(len(body)-w) {
-		return ""
-	}
-	return string(body[w : w+int(n)])
 }
 
 // rewrite holds what the rewrite learns of the module before changing it.
@@ -235,10 +189,10 @@ type rewrite struct {
 }
 
 // read learns from one section what the rewrite needs.
-func (m *rewrite) read(s section) error {
-	r := &reader{b: s.body}
+func (m *rewrite) read(s wasmbin.Section) error {
+	r := &reader{b: s.Body}
 	var err error
-	switch s.id {
+	switch s.ID {
 	case sectionType:
 		err = readTypes(r)
 	case sectionImport:
@@ -256,7 +210,7 @@ func (m *rewrite) read(s section) error {
 		m.hasStart = true
 	}
 	if err != nil {
-		return fmt.Errorf("section %d: %w", s.id, err)
+		return fmt.Errorf("section %d: %w", s.ID, err)
 	}
 	return nil
 }
@@ -274,7 +228,7 @@ func readTypes(r *reader) error {
 		if form, err := r.byte(); err != nil {
 			return fmt.Errorf("type %d: %w", i, err)
 		} else if form != 0x60 {
-			return fmt.Errorf("type %d: %w: form 0x%02x is not a function type", i, errMalformed, form)
+			return fmt.Errorf("type %d: %w: form 0x%02x is not a function type", i, wasmbin.ErrNotWasm, form)
 		}
 		for _, what := range []string{"parameters", "results"} {
 			count, err := r.u32()
@@ -354,8 +308,8 @@ func (m *rewrite) readExports(r *reader) error {
 // globalSection returns the global section body with the flag (a mutable
 // i32 initialised to 0) and the countdown (initialised to Period) appended.
 func (m *rewrite) globalSection(body []byte) []byte {
-	_, w, _ := readU32(body) // read already checked it
-	b := appendU32(nil, m.localGlobals+2)
+	_, w, _ := wasmbin.ReadU32(body) // read already checked it
+	b := wasmbin.AppendU32(nil, m.localGlobals+2)
 	b = append(b, body[w:]...)
 	b = append(b, 0x7f, 0x01, 0x41, 0x00, 0x0b)
 	b = append(b, 0x7f, 0x01, 0x41)
@@ -366,20 +320,20 @@ func (m *rewrite) globalSection(body []byte) []byte {
 // exportSection returns the export section body with the flag and the
 // former start function appended.
 func (m *rewrite) exportSection(body []byte) []byte {
-	n, w, _ := readU32(body)
+	n, w, _ := wasmbin.ReadU32(body)
 	extra := uint32(1)
 	if m.hasStart {
 		extra++
 	}
-	b := appendU32(nil, n+extra)
+	b := wasmbin.AppendU32(nil, n+extra)
 	b = append(b, body[w:]...)
-	b = appendName(b, Export)
+	b = wasmbin.AppendName(b, Export)
 	b = append(b, kindGlobal)
-	b = appendU32(b, m.flag)
+	b = wasmbin.AppendU32(b, m.flag)
 	if m.hasStart {
-		b = appendName(b, StartExport)
+		b = wasmbin.AppendName(b, StartExport)
 		b = append(b, kindFunc)
-		b = appendU32(b, m.start)
+		b = wasmbin.AppendU32(b, m.start)
 	}
 	return b
 }
@@ -392,7 +346,7 @@ func (m *rewrite) codeSection(body []byte) ([]byte, error) {
 		return nil, fmt.Errorf("code section: %w", err)
 	}
 	check := m.check()
-	out := appendU32(make([]byte, 0, len(body)+len(body)/16), n)
+	out := wasmbin.AppendU32(make([]byte, 0, len(body)+len(body)/16), n)
 	var fn []byte
 	for i := range n {
 		size, err := r.u32()
@@ -406,7 +360,7 @@ func (m *rewrite) codeSection(body []byte) ([]byte, error) {
 		if fn, err = m.function(fn[:0], code, check); err != nil {
 			return nil, fmt.Errorf("code section: function body %d: %w", i, err)
 		}
-		out = appendU32(out, uint32(len(fn)))
+		out = wasmbin.AppendU32(out, uint32(len(fn)))
 		out = append(out, fn...)
 	}
 	if len(r.b) > 0 {
@@ -426,20 +380,20 @@ func (m *rewrite) codeSection(body []byte) ([]byte, error) {
 //	end
 func (m *rewrite) check() []byte {
 	countdown := m.flag + 1
-	b := appendU32([]byte{0x23}, countdown)
+	b := wasmbin.AppendU32([]byte{0x23}, countdown)
 	b = append(b, 0x41, 1, 0x6b, 0x24)
-	b = appendU32(b, countdown)
+	b = wasmbin.AppendU32(b, countdown)
 	b = append(b, 0x23)
-	b = appendU32(b, countdown)
+	b = wasmbin.AppendU32(b, countdown)
 	b = append(b, 0x41, 0, 0x4c, 0x04, 0x40)
 	b = append(b, 0x41, 0, 0x40, 0, 0x1a)
 	b = append(b, 0x23)
-	b = appendU32(b, m.flag)
+	b = wasmbin.AppendU32(b, m.flag)
 	b = append(b, 0x04, 0x40, 0x00, 0x0b)
 	b = append(b, 0x41)
 	b = appendS32(b, Period)
 	b = append(b, 0x24)
-	b = appendU32(b, countdown)
+	b = wasmbin.AppendU32(b, countdown)
 	return append(b, 0x0b)
 }
 
@@ -602,11 +556,7 @@ func proposal(op byte) string {
 // reader reads the binary format's primitives from the front of b.
 type reader struct{ b []byte }
 
-// errMalformed marks the errors of a module that does not follow the
-// binary format, as opposed to one that uses what the broker refuses.
-var errMalformed = errors.New("malformed")
-
-var errTruncated = fmt.Errorf("%w: unexpected end", errMalformed)
+var errTruncated = fmt.Errorf("%w: unexpected end", wasmbin.ErrNotWasm)
 
 func (r *reader) byte() (byte, error) {
 	if len(r.b) == 0 {
@@ -627,7 +577,7 @@ func (r *reader) bytes(n int) ([]byte, error) {
 }
 
 func (r *reader) u32() (uint32, error) {
-	v, n, err := readU32(r.b)
+	v, n, err := wasmbin.ReadU32(r.b)
 	if err != nil {
 		return 0, err
 	}
@@ -655,7 +605,7 @@ func (r *reader) leb() error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: LEB128 number longer than 10 bytes", errMalformed)
+	return fmt.Errorf("%w: LEB128 number longer than 10 bytes", wasmbin.ErrNotWasm)
 }
 
 func (r *reader) name() error {
@@ -754,33 +704,6 @@ func (r *reader) simdImmediates() error {
 	return fmt.Errorf("0xfd %d is not a WebAssembly 2.0 instruction", sub)
 }
 
-func readU32(b []byte) (v uint32, n int, err error) {
-	var shift uint
-	for i := 0; i < 5; i++ {
-		if i >= len(b) {
-			return 0, 0, errTruncated
-		}
-		c := b[i]
-		if i == 4 && c&0xf0 != 0 {
-			return 0, 0, fmt.Errorf("%w: LEB128 number overflows 32 bits", errMalformed)
-		}
-		v |= uint32(c&0x7f) << shift
-		if c&0x80 == 0 {
-			return v, i + 1, nil
-		}
-		shift += 7
-	}
-	return 0, 0, fmt.Errorf("%w: LEB128 number overflows 32 bits", errMalformed)
-}
-
-func appendU32(b []byte, v uint32) []byte {
-	for v >= 0x80 {
-		b = append(b, byte(v)|0x80)
-		v >>= 7
-	}
-	return append(b, byte(v))
-}
-
 func appendS32(b []byte, v int32) []byte {
 	for {
 		c := byte(v & 0x7f)
@@ -790,9 +713,4 @@ func appendS32(b []byte, v int32) []byte {
 		}
 		b = append(b, c|0x80)
 	}
-}
-
-func appendName(b []byte, name string) []byte {
-	b = appendU32(b, uint32(len(name)))
-	return append(b, name...)
 }

@@ -11,54 +11,54 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/pontexchange/pont/exchange/internal/wasmbin"
 )
 
-// module assembles a module from sections given as (id, body) pairs.
-func module(sections ...section) []byte {
-	b := append([]byte(nil), header...)
+// module assembles a module from its sections.
+func module(sections ...wasmbin.Section) []byte {
+	b := append([]byte(nil), wasmbin.Header...)
 	for _, s := range sections {
-		b = append(b, s.id)
-		b = appendU32(b, uint32(len(s.body)))
-		b = append(b, s.body...)
+		b = wasmbin.AppendSection(b, s.ID, s.Body)
 	}
 	return b
 }
 
 // code is a code section of one function per body, each given without its
 // size and with no locals unless it declares them itself.
-func code(bodies ...[]byte) section {
-	b := appendU32(nil, uint32(len(bodies)))
+func code(bodies ...[]byte) wasmbin.Section {
+	b := wasmbin.AppendU32(nil, uint32(len(bodies)))
 	for _, body := range bodies {
-		b = appendU32(b, uint32(len(body)))
+		b = wasmbin.AppendU32(b, uint32(len(body)))
 		b = append(b, body...)
 	}
-	return section{id: sectionCode, body: b}
+	return wasmbin.Section{ID: sectionCode, Body: b}
 }
 
-func exports(names ...string) section {
-	b := appendU32(nil, uint32(len(names)))
+func exports(names ...string) wasmbin.Section {
+	b := wasmbin.AppendU32(nil, uint32(len(names)))
 	for i, n := range names {
-		b = appendName(b, n)
+		b = wasmbin.AppendName(b, n)
 		b = append(b, kindFunc)
-		b = appendU32(b, uint32(i))
+		b = wasmbin.AppendU32(b, uint32(i))
 	}
-	return section{id: sectionExport, body: b}
+	return wasmbin.Section{ID: sectionExport, Body: b}
 }
 
 var (
 	// typeVoid is a type section with () -> () only.
-	typeVoid = section{id: 1, body: []byte{1, 0x60, 0, 0}}
+	typeVoid = wasmbin.Section{ID: 1, Body: []byte{1, 0x60, 0, 0}}
 	// spin is (loop (br 0)): it never returns.
 	spin = []byte{0, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b}
 	// spinModule exports spin.
-	spinModule = module(typeVoid, section{id: 3, body: []byte{1, 0}}, exports("spin"), code(spin))
+	spinModule = module(typeVoid, wasmbin.Section{ID: 3, Body: []byte{1, 0}}, exports("spin"), code(spin))
 	// countdown is (func (result i32) (local i32) i32.const 10
 	// (loop (param i32) (result i32) i32.const 1 i32.sub local.tee 0
 	// local.get 0 br_if 0)): a loop with a parameter, whose block type
 	// is a type index; it returns 0 after ten iterations.
 	countdownModule = module(
-		section{id: 1, body: []byte{2, 0x60, 0, 1, 0x7f, 0x60, 1, 0x7f, 1, 0x7f}},
-		section{id: 3, body: []byte{1, 0}},
+		wasmbin.Section{ID: 1, Body: []byte{2, 0x60, 0, 1, 0x7f, 0x60, 1, 0x7f, 1, 0x7f}},
+		wasmbin.Section{ID: 3, Body: []byte{1, 0}},
 		exports("countdown"),
 		code([]byte{1, 1, 0x7f, 0x41, 10, 0x03, 1, 0x41, 1, 0x6b, 0x22, 0, 0x20, 0, 0x0d, 0, 0x0b, 0x0b}),
 	)
@@ -66,10 +66,10 @@ var (
 	// to it and then spins: instantiating it unrewritten never returns.
 	startModule = module(
 		typeVoid,
-		section{id: 3, body: []byte{1, 0}},
-		section{id: sectionGlobal, body: []byte{1, 0x7f, 1, 0x41, 0, 0x0b}},
-		section{id: sectionExport, body: append(appendName([]byte{1}, "count"), kindGlobal, 0)},
-		section{id: sectionStart, body: []byte{0}},
+		wasmbin.Section{ID: 3, Body: []byte{1, 0}},
+		wasmbin.Section{ID: sectionGlobal, Body: []byte{1, 0x7f, 1, 0x41, 0, 0x0b}},
+		wasmbin.Section{ID: sectionExport, Body: append(wasmbin.AppendName([]byte{1}, "count"), kindGlobal, 0)},
+		wasmbin.Section{ID: sectionStart, Body: []byte{0}},
 		code([]byte{0, 0x23, 0, 0x41, 1, 0x6a, 0x24, 0, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b}),
 	)
 )
@@ -230,15 +230,15 @@ func TestInstrumentErrors(t *testing.T) {
 		{"text", []byte("(module)"), "not a WebAssembly module"},
 		{"version 2", append([]byte("\x00asm"), 2, 0, 0, 0), "version 2"},
 		{"section past the end", append(module(), 1, 10, 0), "runs past the end"},
-		{"unknown section", module(section{id: 42, body: []byte{0}}), "unknown section id 42"},
-		{"truncated code", module(typeVoid, section{id: 3, body: []byte{1, 0}}, code([]byte{0, 0x03})), "function body 0"},
-		{"exception handling", module(typeVoid, section{id: 3, body: []byte{1, 0}}, code([]byte{0, 0x06, 0x40, 0x0b, 0x0b})), "exception handling"},
-		{"tail call", module(typeVoid, section{id: 3, body: []byte{1, 0}}, code([]byte{0, 0x12, 0, 0x0b})), "tail calls"},
-		{"global past its own", module(typeVoid, section{id: 3, body: []byte{1, 0}}, code([]byte{0, 0x41, 1, 0x24, 0, 0x0b})), "refers to global 0; the module has 0"},
+		{"unknown section", module(wasmbin.Section{ID: 42, Body: []byte{0}}), "unknown section id 42"},
+		{"truncated code", module(typeVoid, wasmbin.Section{ID: 3, Body: []byte{1, 0}}, code([]byte{0, 0x03})), "function body 0"},
+		{"exception handling", module(typeVoid, wasmbin.Section{ID: 3, Body: []byte{1, 0}}, code([]byte{0, 0x06, 0x40, 0x0b, 0x0b})), "exception handling"},
+		{"tail call", module(typeVoid, wasmbin.Section{ID: 3, Body: []byte{1, 0}}, code([]byte{0, 0x12, 0, 0x0b})), "tail calls"},
+		{"global past its own", module(typeVoid, wasmbin.Section{ID: 3, Body: []byte{1, 0}}, code([]byte{0, 0x41, 1, 0x24, 0, 0x0b})), "refers to global 0; the module has 0"},
 		// The runtime would allocate what these counts promise.
-		{"a type with 2^31 parameters", module(section{id: 1, body: []byte{1, 0x60, 0x80, 0x80, 0x80, 0x80, 0x08, 0}}), "type 0: 2147483648 parameters"},
-		{"2^30 globals", module(section{id: sectionGlobal, body: []byte{0x80, 0x80, 0x80, 0x80, 0x04, 0x7f, 0, 0x41, 0, 0x0b}}), "1073741824 elements in 5 bytes"},
-		{"reserved export", module(typeVoid, section{id: 3, body: []byte{1, 0}}, exports(Export), code([]byte{0, 0x0b})), `exports "pont.interrupt"`},
+		{"a type with 2^31 parameters", module(wasmbin.Section{ID: 1, Body: []byte{1, 0x60, 0x80, 0x80, 0x80, 0x80, 0x08, 0}}), "type 0: 2147483648 parameters"},
+		{"2^30 globals", module(wasmbin.Section{ID: sectionGlobal, Body: []byte{0x80, 0x80, 0x80, 0x80, 0x04, 0x7f, 0, 0x41, 0, 0x0b}}), "1073741824 elements in 5 bytes"},
+		{"reserved export", module(typeVoid, wasmbin.Section{ID: 3, Body: []byte{1, 0}}, exports(Export), code([]byte{0, 0x0b})), `exports "pont.interrupt"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -273,7 +273,7 @@ func FuzzInstrument(f *testing.F) {
 	defer r.Close(context.Background())
 	f.Fuzz(func(t *testing.T, wasm []byte) {
 		rewritten, err := Instrument(wasm)
-		if errors.Is(err, errMalformed) {
+		if errors.Is(err, wasmbin.ErrNotWasm) {
 			// Not the binary format: the runtime refuses it too, after
 			// allocating what its counts promise (a minute for some).
 			return
