@@ -36,10 +36,10 @@ type Limits struct {
 	// PoolMin is the number of instances kept warm. Defaults to 1.
 	PoolMin int
 	// PoolMax is the most instances an adapter runs at once. Defaults to
-	// the number of CPUs the process may use, at least 2: an instance is
-	// held for the whole call, its source's answer included, so a few more
-	// than the CPUs keep them busy, and each instance of a Go guest holds
-	// about 10 MiB. An adapter with a slow source asks for more.
+	// the number of CPUs the process may use, at least 2: more only help
+	// while they wait on a slow source (an instance is held for the whole
+	// call), and each instance of a Go guest holds about 10 MiB. An adapter
+	// with a slow source asks for more.
 	PoolMax int
 	// PoolWait is how long a call waits for a free instance before
 	// adapter_busy. Defaults to 1 s.
