@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,28 +15,14 @@ import (
 
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/broker"
-	"github.com/pontexchange/pont/plugins"
+	"github.com/pontexchange/pont/plugins/pluginstest"
 )
 
 // modulesDir holds the reference adapters, built once for the package, and
 // cacheDir their compiled code, so that only the first node compiles.
 var modulesDir, cacheDir string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pont-cmd-modules-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if _, err := plugins.Build(context.Background(), dir); err != nil {
-		fmt.Fprintln(os.Stderr, "building the reference adapters:", err)
-		os.Exit(1)
-	}
-	modulesDir, cacheDir = dir, filepath.Join(dir, "cache")
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pluginstest.Main(m, &modulesDir, &cacheDir) }
 
 // devNode is a dev-mode node on a loopback port, with its issuer.
 type devNode struct {

@@ -9,35 +9,20 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/store/sqlite"
-	"github.com/pontexchange/pont/plugins"
+	"github.com/pontexchange/pont/plugins/pluginstest"
 )
 
 // modulesDir holds the reference adapters, built once for the package, and
 // cacheDir their compiled code, so that only the first node compiles.
 var modulesDir, cacheDir string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pont-broker-modules-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if _, err := plugins.Build(context.Background(), dir); err != nil {
-		fmt.Fprintln(os.Stderr, "building the reference adapters:", err)
-		os.Exit(1)
-	}
-	modulesDir, cacheDir = dir, filepath.Join(dir, "cache")
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pluginstest.Main(m, &modulesDir, &cacheDir) }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
