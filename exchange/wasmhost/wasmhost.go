@@ -19,6 +19,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/pontexchange/pont/exchange/wasmhost/internal/dataseg"
 	"github.com/pontexchange/pont/exchange/wasmhost/internal/interrupt"
 )
 
@@ -251,7 +252,7 @@ func (h *Host) compile(ctx context.Context, code []byte) (*sharedModule, error) 
 	h.modules[key] = m
 	h.modulesMu.Unlock()
 	if code, m.err = interrupt.Instrument(code); m.err == nil {
-		m.compiled, m.err = h.runtime.CompileModule(ctx, code)
+		m.compiled, m.err = h.runtime.CompileModule(ctx, dataseg.Merge(code))
 	}
 	if m.err != nil {
 		// Forget a failure at once, so that a later Load tries again.

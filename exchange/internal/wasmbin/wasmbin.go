@@ -122,3 +122,184 @@ func AppendSection(b []byte, id byte, body []byte) []byte {
 	b = AppendU32(b, uint32(len(body)))
 	return append(b, body...)
 }
+
+// ReadS32 decodes the signed LEB128 i32 at the start of b (an i32.const's
+// immediate) and returns it with its length in bytes.
+func ReadS32(b []byte) (v int32, n int, err error) {
+	var result int64
+	var shift uint
+	for i := 0; i < 5; i++ {
+		if i >= len(b) {
+			return 0, 0, fmt.Errorf("%w: truncated LEB128 number", ErrNotWasm)
+		}
+		c := b[i]
+		result |= int64(c&0x7f) << shift
+		shift += 7
+		if c&0x80 == 0 {
+			if c&0x40 != 0 {
+				result |= -1 << shift // sign-extend
+			}
+			if result < -1<<31 || result > 1<<31-1 {
+				break
+			}
+			return int32(result), i + 1, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("%w: signed LEB128 number overflows 32 bits", ErrNotWasm)
+}
+
+// AppendS32 appends v as a signed LEB128 number.
+func AppendS32(b []byte, v int32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+// Reader reads the format's primitives from the front of B, which each
+// read shortens. Its errors wrap ErrNotWasm.
+type Reader struct{ B []byte }
+
+// ErrTruncated is the error of a read past the end of a Reader's bytes.
+var ErrTruncated = fmt.Errorf("%w: unexpected end", ErrNotWasm)
+
+// Byte reads one byte.
+func (r *Reader) Byte() (byte, error) {
+	if len(r.B) == 0 {
+		return 0, ErrTruncated
+	}
+	c := r.B[0]
+	r.B = r.B[1:]
+	return c, nil
+}
+
+// Bytes reads n bytes; they share the Reader's memory.
+func (r *Reader) Bytes(n int) ([]byte, error) {
+	if n < 0 || n > len(r.B) {
+		return nil, ErrTruncated
+	}
+	b := r.B[:n]
+	r.B = r.B[n:]
+	return b, nil
+}
+
+// U32 reads an unsigned LEB128 u32.
+func (r *Reader) U32() (uint32, error) {
+	v, n, err := ReadU32(r.B)
+	if err != nil {
+		return 0, err
+	}
+	r.B = r.B[n:]
+	return v, nil
+}
+
+// SkipU32s reads n unsigned LEB128 u32s and drops them.
+func (r *Reader) SkipU32s(n int) error {
+	for range n {
+		if _, err := r.U32(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SkipLEB reads a signed or unsigned LEB128 number of up to 64 bits and
+// drops it.
+func (r *Reader) SkipLEB() error {
+	for i := 0; i < 10; i++ {
+		c, err := r.Byte()
+		if err != nil {
+			return err
+		}
+		if c&0x80 == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: LEB128 number longer than 10 bytes", ErrNotWasm)
+}
+
+// Name reads a name: its length, then its bytes.
+func (r *Reader) Name() (string, error) {
+	n, err := r.U32()
+	if err != nil {
+		return "", err
+	}
+	b, err := r.Bytes(int(n))
+	return string(b), err
+}
+
+// SkipLimits reads a table's or a memory's limits and drops them.
+func (r *Reader) SkipLimits() error {
+	flags, err := r.Byte()
+	if err != nil {
+		return err
+	}
+	switch flags {
+	case 0x00:
+		_, err = r.U32()
+	case 0x01, 0x03: // with a maximum; 0x03 is shared
+		err = r.SkipU32s(2)
+	default:
+		err = fmt.Errorf("%w: limits flags 0x%02x", ErrNotWasm, flags)
+	}
+	return err
+}
+
+// External kinds: what an import or an export is.
+const (
+	KindFunc   = 0
+	KindTable  = 1
+	KindMemory = 2
+	KindGlobal = 3
+)
+
+// Import is one entry of the import section.
+type Import struct {
+	Module, Name string
+	Kind         byte
+}
+
+// Imports reads the body of an import section.
+func Imports(body []byte) ([]Import, error) {
+	r := &Reader{B: body}
+	n, err := r.U32()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Import, 0, min(n, uint32(len(r.B)))) // every import takes bytes: never trust the count
+	for i := range n {
+		var im Import
+		if im.Module, err = r.Name(); err != nil {
+			return nil, fmt.Errorf("import %d: module name: %w", i, err)
+		}
+		if im.Name, err = r.Name(); err != nil {
+			return nil, fmt.Errorf("import %d: name: %w", i, err)
+		}
+		if im.Kind, err = r.Byte(); err != nil {
+			return nil, fmt.Errorf("import %d: %w", i, err)
+		}
+		switch im.Kind {
+		case KindFunc:
+			_, err = r.U32()
+		case KindTable:
+			if _, err = r.Byte(); err == nil {
+				err = r.SkipLimits()
+			}
+		case KindMemory:
+			err = r.SkipLimits()
+		case KindGlobal:
+			_, err = r.Bytes(2) // value type, mutability
+		default:
+			err = fmt.Errorf("%w: unknown import kind %d", ErrNotWasm, im.Kind)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("import %d: %w", i, err)
+		}
+		out = append(out, im)
+	}
+	return out, nil
+}

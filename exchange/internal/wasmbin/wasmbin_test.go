@@ -53,3 +53,52 @@ func TestSections(t *testing.T) {
 		})
 	}
 }
+
+func TestS32RoundTrip(t *testing.T) {
+	for _, v := range []int32{0, 1, -1, 63, 64, -64, -65, 0x3fff, -0x4000, 1 << 30, -1 << 31, 1<<31 - 1} {
+		b := AppendS32(nil, v)
+		got, n, err := ReadS32(append(b, 0xaa))
+		if err != nil || got != v || n != len(b) {
+			t.Errorf("ReadS32(AppendS32(%d)) = %d, %d, %v; want %d, %d", v, got, n, err, v, len(b))
+		}
+	}
+	for _, b := range [][]byte{nil, {0x80}, {0xff, 0xff, 0xff, 0xff, 0x0f}, {0x80, 0x80, 0x80, 0x80, 0x70}, {0x80, 0x80, 0x80, 0x80, 0x80, 0x00}} {
+		if _, _, err := ReadS32(b); !errors.Is(err, ErrNotWasm) {
+			t.Errorf("ReadS32(% x) = %v, want ErrNotWasm", b, err)
+		}
+	}
+}
+
+func TestImports(t *testing.T) {
+	body := []byte{4}
+	for _, im := range []struct {
+		module, name string
+		desc         []byte
+	}{
+		{"env", "f", []byte{KindFunc, 0}},
+		{"env", "t", []byte{KindTable, 0x70, 0x00, 1}},
+		{"env", "memory", []byte{KindMemory, 0x01, 1, 2}},
+		{"env", "g", []byte{KindGlobal, 0x7f, 0}},
+	} {
+		body = AppendName(AppendName(body, im.module), im.name)
+		body = append(body, im.desc...)
+	}
+	got, err := Imports(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Import{{"env", "f", KindFunc}, {"env", "t", KindTable}, {"env", "memory", KindMemory}, {"env", "g", KindGlobal}}
+	if len(got) != len(want) {
+		t.Fatalf("Imports = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("import %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+	for _, bad := range [][]byte{{1}, {1, 1, 'e', 1, 'f', 9}, {1, 1, 'e', 1, 'm', KindMemory, 0x02, 1}, {0xff, 0xff, 0xff, 0xff, 0x0f}} {
+		if _, err := Imports(bad); !errors.Is(err, ErrNotWasm) {
+			t.Errorf("Imports(% x) = %v, want ErrNotWasm", bad, err)
+		}
+	}
+}

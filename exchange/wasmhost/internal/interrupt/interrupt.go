@@ -28,7 +28,8 @@
 // WebAssembly 2.0 (the features the broker's runtime enables). It keeps the
 // module's validity: a module that the runtime would refuse is still refused,
 // with the runtime's message, after the rewrite. It also refuses a module that
-// refers to globals past its own, which after the rewrite would reach the flag.
+// refers to globals past its own, which after the rewrite would reach the flag,
+// and one that declares more than it holds (see [MaxLocals]).
 package interrupt
 
 import (
@@ -61,17 +62,11 @@ const (
 	sectionGlobal    = 6
 	sectionExport    = 7
 	sectionStart     = 8
+	sectionElement   = 9
 	sectionCode      = 10
+	sectionData      = 11
 	sectionDataCount = 12
 	sectionTag       = 13
-)
-
-// Export kinds.
-const (
-	kindFunc   = 0
-	kindTable  = 1
-	kindMemory = 2
-	kindGlobal = 3
 )
 
 // sectionOrder is each known section's rank in the order the binary format
@@ -87,7 +82,7 @@ func Instrument(module []byte) ([]byte, error) {
 		return nil, err
 	}
 	for _, s := range sections {
-		if err := checkCount(s); err != nil {
+		if err := checkSizes(s); err != nil {
 			return nil, err
 		}
 	}
@@ -149,25 +144,6 @@ func Instrument(module []byte) ([]byte, error) {
 	return b, nil
 }
 
-// checkCount refuses a section whose vector claims more elements than it
-// has bytes (every element takes at least one). The runtime's decoder
-// allocates what a count promises before reading the elements, so such a
-// count would exhaust the broker's memory at load.
-func checkCount(s wasmbin.Section) error {
-	switch s.ID {
-	case sectionCustom, sectionStart, sectionDataCount: // no vector
-		return nil
-	}
-	n, w, err := wasmbin.ReadU32(s.Body)
-	if err == nil && uint64(n) > uint64(len(s.Body)-w) {
-		err = fmt.Errorf("%w: %d elements in %d bytes", wasmbin.ErrNotWasm, n, len(s.Body)-w)
-	}
-	if err != nil {
-		return fmt.Errorf("section %d at byte %d: %w", s.ID, s.Offset, err)
-	}
-	return nil
-}
-
 // insertSection puts s before the first known section that must follow it.
 func insertSection(sections []wasmbin.Section, s wasmbin.Section) []wasmbin.Section {
 	rank := sectionOrder[s.ID]
@@ -190,23 +166,23 @@ type rewrite struct {
 
 // read learns from one section what the rewrite needs.
 func (m *rewrite) read(s wasmbin.Section) error {
-	r := &reader{b: s.Body}
+	r := newReader(s.Body)
 	var err error
 	switch s.ID {
 	case sectionType:
 		err = readTypes(r)
 	case sectionImport:
-		err = m.readImports(r)
+		err = m.readImports(s.Body)
 	case sectionMemory:
 		var n uint32
-		n, err = r.u32()
+		n, err = r.U32()
 		m.hasMemory = m.hasMemory || n > 0
 	case sectionGlobal:
-		m.localGlobals, err = r.u32()
+		m.localGlobals, err = r.U32()
 	case sectionExport:
 		err = m.readExports(r)
 	case sectionStart:
-		m.start, err = r.u32()
+		m.start, err = r.U32()
 		m.hasStart = true
 	}
 	if err != nil {
@@ -220,22 +196,22 @@ func (m *rewrite) read(s wasmbin.Section) error {
 // promises before reading the values, so such a count would exhaust the
 // broker's memory at load.
 func readTypes(r *reader) error {
-	n, err := r.u32()
+	n, err := r.U32()
 	if err != nil {
 		return err
 	}
 	for i := range n {
-		if form, err := r.byte(); err != nil {
+		if form, err := r.Byte(); err != nil {
 			return fmt.Errorf("type %d: %w", i, err)
 		} else if form != 0x60 {
 			return fmt.Errorf("type %d: %w: form 0x%02x is not a function type", i, wasmbin.ErrNotWasm, form)
 		}
 		for _, what := range []string{"parameters", "results"} {
-			count, err := r.u32()
+			count, err := r.U32()
 			if err != nil {
 				return fmt.Errorf("type %d: %w", i, err)
 			}
-			if _, err := r.bytes(int(count)); err != nil {
+			if _, err := r.Bytes(int(count)); err != nil {
 				return fmt.Errorf("type %d: %d %s: %w", i, count, what, err)
 			}
 		}
@@ -243,62 +219,39 @@ func readTypes(r *reader) error {
 	return nil
 }
 
-func (m *rewrite) readImports(r *reader) error {
-	n, err := r.u32()
+func (m *rewrite) readImports(body []byte) error {
+	imports, err := wasmbin.Imports(body)
 	if err != nil {
 		return err
 	}
-	for i := range n {
-		if err := r.name(); err != nil {
-			return fmt.Errorf("import %d: module name: %w", i, err)
-		}
-		if err := r.name(); err != nil {
-			return fmt.Errorf("import %d: name: %w", i, err)
-		}
-		kind, err := r.byte()
-		if err != nil {
-			return fmt.Errorf("import %d: %w", i, err)
-		}
-		switch kind {
-		case kindFunc:
-			_, err = r.u32()
-		case kindTable:
-			if _, err = r.byte(); err == nil {
-				err = r.limits()
-			}
-		case kindMemory:
+	for _, im := range imports {
+		switch im.Kind {
+		case wasmbin.KindMemory:
 			m.hasMemory = true
-			err = r.limits()
-		case kindGlobal:
+		case wasmbin.KindGlobal:
 			m.importedGlobals++
-			_, err = r.bytes(2) // value type, mutability
-		default:
-			err = fmt.Errorf("unknown import kind %d", kind)
-		}
-		if err != nil {
-			return fmt.Errorf("import %d: %w", i, err)
 		}
 	}
 	return nil
 }
 
 func (m *rewrite) readExports(r *reader) error {
-	n, err := r.u32()
+	n, err := r.U32()
 	if err != nil {
 		return err
 	}
 	for i := range n {
-		name, err := r.nameString()
+		name, err := r.Name()
 		if err != nil {
 			return fmt.Errorf("export %d: %w", i, err)
 		}
 		if name == Export || name == StartExport {
 			return fmt.Errorf("the module exports %q, a name the broker reserves", name)
 		}
-		if _, err := r.byte(); err != nil {
+		if _, err := r.Byte(); err != nil {
 			return fmt.Errorf("export %q: %w", name, err)
 		}
-		if _, err := r.u32(); err != nil {
+		if _, err := r.U32(); err != nil {
 			return fmt.Errorf("export %q: %w", name, err)
 		}
 	}
@@ -313,7 +266,7 @@ func (m *rewrite) globalSection(body []byte) []byte {
 	b = append(b, body[w:]...)
 	b = append(b, 0x7f, 0x01, 0x41, 0x00, 0x0b)
 	b = append(b, 0x7f, 0x01, 0x41)
-	b = appendS32(b, Period)
+	b = wasmbin.AppendS32(b, Period)
 	return append(b, 0x0b)
 }
 
@@ -328,11 +281,11 @@ func (m *rewrite) exportSection(body []byte) []byte {
 	b := wasmbin.AppendU32(nil, n+extra)
 	b = append(b, body[w:]...)
 	b = wasmbin.AppendName(b, Export)
-	b = append(b, kindGlobal)
+	b = append(b, wasmbin.KindGlobal)
 	b = wasmbin.AppendU32(b, m.flag)
 	if m.hasStart {
 		b = wasmbin.AppendName(b, StartExport)
-		b = append(b, kindFunc)
+		b = append(b, wasmbin.KindFunc)
 		b = wasmbin.AppendU32(b, m.start)
 	}
 	return b
@@ -340,8 +293,8 @@ func (m *rewrite) exportSection(body []byte) []byte {
 
 // codeSection rewrites every function body.
 func (m *rewrite) codeSection(body []byte) ([]byte, error) {
-	r := &reader{b: body}
-	n, err := r.u32()
+	r := newReader(body)
+	n, err := r.U32()
 	if err != nil {
 		return nil, fmt.Errorf("code section: %w", err)
 	}
@@ -349,11 +302,11 @@ func (m *rewrite) codeSection(body []byte) ([]byte, error) {
 	out := wasmbin.AppendU32(make([]byte, 0, len(body)+len(body)/16), n)
 	var fn []byte
 	for i := range n {
-		size, err := r.u32()
+		size, err := r.U32()
 		if err != nil {
 			return nil, fmt.Errorf("code section: function body %d: %w", i, err)
 		}
-		code, err := r.bytes(int(size))
+		code, err := r.Bytes(int(size))
 		if err != nil {
 			return nil, fmt.Errorf("code section: function body %d: %w", i, err)
 		}
@@ -363,8 +316,8 @@ func (m *rewrite) codeSection(body []byte) ([]byte, error) {
 		out = wasmbin.AppendU32(out, uint32(len(fn)))
 		out = append(out, fn...)
 	}
-	if len(r.b) > 0 {
-		return nil, fmt.Errorf("code section: %d bytes after the last function body", len(r.b))
+	if len(r.B) > 0 {
+		return nil, fmt.Errorf("code section: %d bytes after the last function body", len(r.B))
 	}
 	return out, nil
 }
@@ -391,7 +344,7 @@ func (m *rewrite) check() []byte {
 	b = wasmbin.AppendU32(b, m.flag)
 	b = append(b, 0x04, 0x40, 0x00, 0x0b)
 	b = append(b, 0x41)
-	b = appendS32(b, Period)
+	b = wasmbin.AppendS32(b, Period)
 	b = append(b, 0x24)
 	b = wasmbin.AppendU32(b, countdown)
 	return append(b, 0x0b)
@@ -400,29 +353,34 @@ func (m *rewrite) check() []byte {
 // function appends to out the body code with check after every loop
 // instruction.
 func (m *rewrite) function(out, code, check []byte) ([]byte, error) {
-	r := &reader{b: code}
-	groups, err := r.u32()
+	r := newReader(code)
+	groups, err := r.U32()
 	if err != nil {
 		return nil, fmt.Errorf("locals: %w", err)
 	}
+	var locals uint64
 	for range groups {
-		if _, err := r.u32(); err != nil {
+		n, err := r.U32()
+		if err != nil {
 			return nil, fmt.Errorf("locals: %w", err)
 		}
-		if _, err := r.byte(); err != nil {
+		if locals += uint64(n); locals > MaxLocals {
+			return nil, fmt.Errorf("more than %d locals", MaxLocals)
+		}
+		if _, err := r.Byte(); err != nil {
 			return nil, fmt.Errorf("locals: %w", err)
 		}
 	}
 	copied := 0
-	for len(r.b) > 0 {
-		at := len(code) - len(r.b)
-		op, _ := r.byte()
+	for len(r.B) > 0 {
+		at := len(code) - len(r.B)
+		op, _ := r.Byte()
 		loop, err := m.skipImmediates(r, op)
 		if err != nil {
 			return nil, fmt.Errorf("instruction 0x%02x at byte %d: %w", op, at, err)
 		}
 		if loop {
-			end := len(code) - len(r.b)
+			end := len(code) - len(r.B)
 			out = append(out, code[copied:end]...)
 			out = append(out, check...)
 			copied = end
@@ -494,38 +452,38 @@ func (m *rewrite) skipImmediates(r *reader, op byte) (loop bool, err error) {
 	case loopType:
 		return true, r.blockType()
 	case index:
-		_, err = r.u32()
+		_, err = r.U32()
 		return false, err
 	case twoIndices:
-		return false, r.u32s(2)
+		return false, r.SkipU32s(2)
 	case globalIndex:
-		g, err := r.u32()
+		g, err := r.U32()
 		if err == nil && g >= m.flag {
 			err = fmt.Errorf("refers to global %d; the module has %d", g, m.flag)
 		}
 		return false, err
 	case brTable:
-		n, err := r.u32()
+		n, err := r.U32()
 		for i := uint32(0); err == nil && i <= n; i++ {
-			_, err = r.u32()
+			_, err = r.U32()
 		}
 		return false, err
 	case selectTypes:
-		n, err := r.u32()
+		n, err := r.U32()
 		if err == nil {
-			_, err = r.bytes(int(n))
+			_, err = r.Bytes(int(n))
 		}
 		return false, err
 	case signedLEB:
-		return false, r.leb()
+		return false, r.SkipLEB()
 	case fourBytes:
-		_, err = r.bytes(4)
+		_, err = r.Bytes(4)
 		return false, err
 	case eightBytes:
-		_, err = r.bytes(8)
+		_, err = r.Bytes(8)
 		return false, err
 	case oneByte:
-		_, err = r.byte()
+		_, err = r.Byte()
 		return false, err
 	case misc:
 		return false, r.miscImmediates()
@@ -553,116 +511,34 @@ func proposal(op byte) string {
 	return "unknown opcode"
 }
 
-// reader reads the binary format's primitives from the front of b.
-type reader struct{ b []byte }
+// reader reads the binary format, and the immediates of the instructions
+// the rewrite passes over.
+type reader struct{ wasmbin.Reader }
 
-var errTruncated = fmt.Errorf("%w: unexpected end", wasmbin.ErrNotWasm)
-
-func (r *reader) byte() (byte, error) {
-	if len(r.b) == 0 {
-		return 0, errTruncated
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c, nil
-}
-
-func (r *reader) bytes(n int) ([]byte, error) {
-	if n < 0 || n > len(r.b) {
-		return nil, errTruncated
-	}
-	b := r.b[:n]
-	r.b = r.b[n:]
-	return b, nil
-}
-
-func (r *reader) u32() (uint32, error) {
-	v, n, err := wasmbin.ReadU32(r.b)
-	if err != nil {
-		return 0, err
-	}
-	r.b = r.b[n:]
-	return v, nil
-}
-
-func (r *reader) u32s(n int) error {
-	for range n {
-		if _, err := r.u32(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// leb skips a signed or unsigned LEB128 number of up to 64 bits.
-func (r *reader) leb() error {
-	for i := 0; i < 10; i++ {
-		c, err := r.byte()
-		if err != nil {
-			return err
-		}
-		if c&0x80 == 0 {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: LEB128 number longer than 10 bytes", wasmbin.ErrNotWasm)
-}
-
-func (r *reader) name() error {
-	n, err := r.u32()
-	if err == nil {
-		_, err = r.bytes(int(n))
-	}
-	return err
-}
-
-func (r *reader) nameString() (string, error) {
-	n, err := r.u32()
-	if err != nil {
-		return "", err
-	}
-	b, err := r.bytes(int(n))
-	return string(b), err
-}
-
-func (r *reader) limits() error {
-	flags, err := r.byte()
-	if err != nil {
-		return err
-	}
-	switch flags {
-	case 0x00:
-		_, err = r.u32()
-	case 0x01, 0x03: // with a maximum; 0x03 is shared
-		err = r.u32s(2)
-	default:
-		err = fmt.Errorf("limits flags 0x%02x", flags)
-	}
-	return err
-}
+func newReader(b []byte) *reader { return &reader{wasmbin.Reader{B: b}} }
 
 // blockType reads a block type: empty (0x40), one value type, or a type
 // index (a non-negative signed LEB128).
 func (r *reader) blockType() error {
-	if len(r.b) == 0 {
-		return errTruncated
+	if len(r.B) == 0 {
+		return wasmbin.ErrTruncated
 	}
-	switch c := r.b[0]; c {
+	switch c := r.B[0]; c {
 	case 0x40, 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f:
-		r.b = r.b[1:]
+		r.B = r.B[1:]
 		return nil
 	default:
 		if c&0xc0 == 0x40 { // a one-byte negative number that is no value type
 			return fmt.Errorf("block type 0x%02x", c)
 		}
-		return r.leb()
+		return r.SkipLEB()
 	}
 }
 
 // miscImmediates reads the immediates of a 0xfc instruction: saturating
 // conversions, bulk memory and table instructions.
 func (r *reader) miscImmediates() error {
-	sub, err := r.u32()
+	sub, err := r.U32()
 	if err != nil {
 		return err
 	}
@@ -670,47 +546,36 @@ func (r *reader) miscImmediates() error {
 	case sub <= 7: // trunc_sat
 		return nil
 	case sub == 8, sub == 10, sub == 12, sub == 14: // memory.init memory.copy table.init table.copy
-		return r.u32s(2)
+		return r.SkipU32s(2)
 	case sub == 9, sub == 11, sub == 13, sub == 15, sub == 16, sub == 17: // data.drop memory.fill elem.drop table.grow/size/fill
-		return r.u32s(1)
+		return r.SkipU32s(1)
 	}
 	return fmt.Errorf("0xfc %d is not a WebAssembly 2.0 instruction", sub)
 }
 
 // simdImmediates reads the immediates of a 0xfd (128-bit SIMD) instruction.
 func (r *reader) simdImmediates() error {
-	sub, err := r.u32()
+	sub, err := r.U32()
 	if err != nil {
 		return err
 	}
 	switch {
 	case sub <= 11, sub == 92, sub == 93: // loads and stores: memarg
-		return r.u32s(2)
+		return r.SkipU32s(2)
 	case sub == 12, sub == 13: // v128.const, i8x16.shuffle
-		_, err = r.bytes(16)
+		_, err = r.Bytes(16)
 		return err
 	case sub >= 21 && sub <= 34: // extract_lane, replace_lane
-		_, err = r.bytes(1)
+		_, err = r.Bytes(1)
 		return err
 	case sub >= 84 && sub <= 91: // load_lane, store_lane: memarg, lane
-		if err := r.u32s(2); err != nil {
+		if err := r.SkipU32s(2); err != nil {
 			return err
 		}
-		_, err = r.bytes(1)
+		_, err = r.Bytes(1)
 		return err
 	case sub <= 255:
 		return nil
 	}
 	return fmt.Errorf("0xfd %d is not a WebAssembly 2.0 instruction", sub)
-}
-
-func appendS32(b []byte, v int32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
 }

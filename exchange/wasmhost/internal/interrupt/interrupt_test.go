@@ -39,7 +39,7 @@ func exports(names ...string) wasmbin.Section {
 	b := wasmbin.AppendU32(nil, uint32(len(names)))
 	for i, n := range names {
 		b = wasmbin.AppendName(b, n)
-		b = append(b, kindFunc)
+		b = append(b, wasmbin.KindFunc)
 		b = wasmbin.AppendU32(b, uint32(i))
 	}
 	return wasmbin.Section{ID: sectionExport, Body: b}
@@ -68,7 +68,7 @@ var (
 		typeVoid,
 		wasmbin.Section{ID: 3, Body: []byte{1, 0}},
 		wasmbin.Section{ID: sectionGlobal, Body: []byte{1, 0x7f, 1, 0x41, 0, 0x0b}},
-		wasmbin.Section{ID: sectionExport, Body: append(wasmbin.AppendName([]byte{1}, "count"), kindGlobal, 0)},
+		wasmbin.Section{ID: sectionExport, Body: append(wasmbin.AppendName([]byte{1}, "count"), wasmbin.KindGlobal, 0)},
 		wasmbin.Section{ID: sectionStart, Body: []byte{0}},
 		code([]byte{0, 0x23, 0, 0x41, 1, 0x6a, 0x24, 0, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b}),
 	)
@@ -238,6 +238,11 @@ func TestInstrumentErrors(t *testing.T) {
 		// The runtime would allocate what these counts promise.
 		{"a type with 2^31 parameters", module(wasmbin.Section{ID: 1, Body: []byte{1, 0x60, 0x80, 0x80, 0x80, 0x80, 0x08, 0}}), "type 0: 2147483648 parameters"},
 		{"2^30 globals", module(wasmbin.Section{ID: sectionGlobal, Body: []byte{0x80, 0x80, 0x80, 0x80, 0x04, 0x7f, 0, 0x41, 0, 0x0b}}), "1073741824 elements in 5 bytes"},
+		{"an element segment of 2^31 functions", module(wasmbin.Section{ID: sectionElement, Body: []byte{1, 0x00, 0x41, 0, 0x0b, 0x80, 0x80, 0x80, 0x80, 0x08, 0}}), "element segment 0: not a WebAssembly module: 2147483648 elements in 1 bytes"},
+		{"an element segment of 2^31 expressions", module(wasmbin.Section{ID: sectionElement, Body: []byte{1, 0x05, 0x70, 0x80, 0x80, 0x80, 0x80, 0x08, 0xd0, 0x70, 0x0b}}), "element segment 0: not a WebAssembly module: 2147483648 elements in 3 bytes"},
+		{"a data segment of 2 GiB", module(wasmbin.Section{ID: sectionData, Body: []byte{1, 0x01, 0x80, 0x80, 0x80, 0x80, 0x08, 'x'}}), "data segment 0: not a WebAssembly module: unexpected end"},
+		{"2^31 function names", module(wasmbin.Section{ID: sectionCustom, Body: append(wasmbin.AppendName(nil, "name"), 1, 5, 0x80, 0x80, 0x80, 0x80, 0x08)}), "name subsection 1: not a WebAssembly module: 2147483648 elements in 0 bytes"},
+		{"2^31 locals", module(typeVoid, wasmbin.Section{ID: 3, Body: []byte{1, 0}}, code([]byte{1, 0x80, 0x80, 0x80, 0x80, 0x08, 0x7f, 0x0b})), "more than 50000 locals"},
 		{"reserved export", module(typeVoid, wasmbin.Section{ID: 3, Body: []byte{1, 0}}, exports(Export), code([]byte{0, 0x0b})), `exports "pont.interrupt"`},
 	}
 	for _, tt := range tests {
