@@ -134,12 +134,7 @@ func (s *scanner) value() []byte {
 	case c == 'n':
 		s.literal("null")
 	case c == '-' || (c >= '0' && c <= '9'):
-		for s.i < len(s.b) && isNumberByte(s.b[s.i]) {
-			s.i++
-		}
-		if _, err := strconv.ParseFloat(string(s.b[start:s.i]), 64); err != nil {
-			s.fail("bad number")
-		}
+		s.number()
 	default:
 		s.fail("want a JSON value")
 	}
@@ -149,8 +144,42 @@ func (s *scanner) value() []byte {
 	return s.b[start:s.i]
 }
 
-func isNumberByte(c byte) bool {
-	return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+// number reads a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *scanner) number() {
+	digits := func() int {
+		n := 0
+		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	if s.b[s.i] == '-' {
+		s.i++
+	}
+	switch {
+	case s.i < len(s.b) && s.b[s.i] == '0':
+		s.i++
+	case digits() == 0:
+		s.fail("bad number")
+		return
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if digits() == 0 {
+			s.fail("bad number")
+			return
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if digits() == 0 {
+			s.fail("bad number")
+		}
+	}
 }
 
 func (s *scanner) literal(lit string) {
@@ -177,16 +206,25 @@ func (s *scanner) strOrNull() string {
 	return s.str()
 }
 
+// rawStrOrNull reads a string's bytes as rawStr does, or null as nil.
+func (s *scanner) rawStrOrNull() []byte {
+	if s.peek() == 'n' {
+		s.literal("null")
+		return nil
+	}
+	return s.rawStr()
+}
+
 // decodeRequest reads the ABI's input JSON. Unknown keys are skipped so
 // that a newer broker may add context without breaking older adapters.
 func decodeRequest(input []byte) (*Request, error) {
 	s := scanner{b: input}
 	r := &Request{}
-	abi := ""
+	var abi []byte
 	s.object(func(key []byte) {
 		switch string(key) {
 		case "abi":
-			abi = string(s.value())
+			abi = s.value()
 		case "transfer_id":
 			r.TransferID = s.strOrNull()
 		case "service":
@@ -231,7 +269,7 @@ func decodeRequest(input []byte) (*Request, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
-	if abi != "1" {
+	if string(abi) != "1" {
 		return nil, fmt.Errorf("abi is %q; this SDK speaks abi 1", abi)
 	}
 	return r, nil
@@ -463,7 +501,9 @@ func decodeHTTPResult(out []byte) (*HTTPResponse, error) {
 		case "headers":
 			s.object(func(k []byte) { resp.Header[string(k)] = s.strOrNull() })
 		case "body":
-			resp.Body = []byte(s.strOrNull())
+			// A view of out, which nothing else holds, or a new slice when
+			// the body had escapes: no copy either way.
+			resp.Body = s.rawStrOrNull()
 		case "error":
 			herr = &HTTPError{}
 			s.object(func(k []byte) {

@@ -336,3 +336,16 @@ func TestLongStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestNumbersAsEncodingJSON checks the scanner's number grammar against
+// encoding/json's, on a param value.
+func TestNumbersAsEncodingJSON(t *testing.T) {
+	for _, n := range []string{"0", "-0", "7", "-12", "1.5", "0.25", "1e9", "1E+9", "2.5e-3", "10",
+		"01", "-", "1.", ".5", "1e", "1e+", "--1", "+1", "0x10", "1.2.3", "1ee2", "-01", "1-2"} {
+		in := `{"abi":1,"params":{"n":` + n + `}}`
+		_, err := decodeRequest([]byte(in))
+		if want := json.Valid([]byte(in)); (err == nil) != want {
+			t.Errorf("decodeRequest(%s) = %v; encoding/json says valid=%v", in, err, want)
+		}
+	}
+}

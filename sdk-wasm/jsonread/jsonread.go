@@ -304,8 +304,21 @@ func String(b []byte, i int) (value []byte, next int, err error) {
 		}
 		i++
 	}
-	buf := append([]byte(nil), b[start:i]...)
+	buf := append(make([]byte, 0, i-start+64), b[start:i]...)
 	for i < len(b) {
+		// Between escapes, copy plain runs whole: an escaped JSON document
+		// (a source's body inside the host's answer) is mostly such runs.
+		run := i
+		for i+8 <= len(b) && PlainASCII8(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		for i < len(b) && plain(b[i]) {
+			i++
+		}
+		buf = append(buf, b[run:i]...)
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -321,10 +334,6 @@ func String(b []byte, i int) (value []byte, next int, err error) {
 				buf = append(buf, b[i:i+size]...)
 			}
 			i += size
-			continue
-		case c != '\\':
-			buf = append(buf, c)
-			i++
 			continue
 		}
 		if i+1 >= len(b) {
@@ -372,6 +381,12 @@ func String(b []byte, i int) (value []byte, next int, err error) {
 		}
 	}
 	return fail(i, "unterminated string")
+}
+
+// plain reports whether a string carries c as it is: not a quote, a
+// backslash, a control byte or a byte beyond ASCII.
+func plain(c byte) bool {
+	return c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf
 }
 
 // hex4 decodes the four hex digits at b[at:], or returns -1.
