@@ -34,10 +34,12 @@ type Options struct {
 	// MaxBatch is the most records written in one transaction. Defaults to 256.
 	MaxBatch int
 	// MaxWait is how long a batch waits for company after its first record
-	// before it is written: the latency paid for fewer, larger transactions.
-	// A batch that waits for the previous one to commit is written as soon
-	// as that commit ends, whatever MaxWait says. Defaults to 2 ms; negative
-	// means no wait.
+	// before it is written, when a committer is free: the latency paid for
+	// fewer, larger transactions. The default, zero, is no wait: a batch is
+	// whatever arrived while the previous one was committing, which under
+	// load is many records and under light load is one, at once. A batch
+	// that waits for a busy committer is written as soon as that commit
+	// ends, whatever MaxWait says. Negative is zero.
 	MaxWait time.Duration
 	// CommitTimeout bounds one AppendTransfers call, so that a store that
 	// hangs fails its callers instead of holding every later record.
@@ -82,12 +84,7 @@ func (o Options) withDefaults(s store.Store) Options {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 256
 	}
-	switch {
-	case o.MaxWait == 0:
-		o.MaxWait = 2 * time.Millisecond
-	case o.MaxWait < 0:
-		o.MaxWait = 0
-	}
+	o.MaxWait = max(o.MaxWait, 0)
 	if o.CommitTimeout <= 0 {
 		o.CommitTimeout = 10 * time.Second
 	}
