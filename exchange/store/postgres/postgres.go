@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/store/internal/citizens"
 	"github.com/pontexchange/pont/exchange/store/internal/migrate"
 	"github.com/pontexchange/pont/exchange/store/internal/query"
 )
@@ -48,6 +49,8 @@ type Config struct {
 
 // Store is the PostgreSQL implementation of store.Store. Safe for concurrent use.
 type Store struct {
+	citizens.Records
+
 	pool      *pgxpool.Pool
 	closeOnce sync.Once
 
@@ -77,7 +80,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{Records: records(pool), pool: pool}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

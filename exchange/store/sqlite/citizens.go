@@ -3,140 +3,43 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
-	"time"
 
-	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/store/internal/citizens"
 	"github.com/pontexchange/pont/exchange/store/internal/query"
 )
 
-// citizenSQL are the shared statements of store.Citizens in SQLite's dialect.
-var citizenSQL = query.Citizens(query.SQLite)
-
-// CreateConsent stores c. An id already stored is refused with
-// store.ErrUnavailable wrapped, as any failed write.
-func (s *Store) CreateConsent(ctx context.Context, c store.Consent) error {
-	args, err := query.ConsentArgs(c, query.SQLite)
-	if err != nil {
-		return unavailable("create consent", err)
-	}
-	if _, err := s.w.ExecContext(ctx, citizenSQL.InsertConsent, args...); err != nil {
-		return unavailable("create consent", err)
-	}
-	return nil
+// records is the store's store.Citizens on its writer and readers.
+func records(w, r *sql.DB) citizens.Records {
+	return citizens.New(citizens.Config{
+		Read: conn{r}, Write: conn{w}, Dialect: query.SQLite,
+		NoRows: sql.ErrNoRows, Name: "sqlite", Unavailable: unavailable,
+	})
 }
 
-// GetConsent answers the consent with id, whoever's it is, or store.ErrNotFound.
-func (s *Store) GetConsent(ctx context.Context, id string) (store.Consent, error) {
-	c, err := query.ScanConsent(s.r.QueryRowContext(ctx, citizenSQL.GetConsent, id), query.SQLite)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Consent{}, fmt.Errorf("sqlite: consent %s: %w", id, store.ErrNotFound)
-	}
+// conn runs the citizens' statements through database/sql.
+type conn struct{ db *sql.DB }
+
+func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := c.db.ExecContext(ctx, q, args...)
 	if err != nil {
-		return store.Consent{}, unavailable("get consent", err)
+		return 0, err
 	}
-	return c, nil
+	return res.RowsAffected()
 }
 
-// ListConsents answers subject's consents, newest first, revoked ones
-// included; none is an empty slice.
-func (s *Store) ListConsents(ctx context.Context, subject string) ([]store.Consent, error) {
-	rows, err := s.r.QueryContext(ctx, citizenSQL.ListConsents, subject)
-	if err != nil {
-		return nil, unavailable("list consents", err)
-	}
-	defer rows.Close()
-	out := []store.Consent{}
-	for rows.Next() {
-		c, err := query.ScanConsent(rows, query.SQLite)
-		if err != nil {
-			return nil, unavailable("list consents: scan", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, unavailable("list consents", err)
-	}
-	return out, nil
+func (c conn) QueryRow(ctx context.Context, q string, args ...any) query.Row {
+	return c.db.QueryRowContext(ctx, q, args...)
 }
 
-// RevokeConsent marks subject's consent id revoked at at, unless it was
-// revoked before, and answers it; store.ErrNotFound when subject has no such
-// consent.
-func (s *Store) RevokeConsent(ctx context.Context, subject, id string, at time.Time) (store.Consent, error) {
-	row := s.w.QueryRowContext(ctx, citizenSQL.RevokeConsent, query.SQLite.Time(at), subject, id)
-	c, err := query.ScanConsent(row, query.SQLite)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Consent{}, fmt.Errorf("sqlite: consent %s of %s: %w", id, subject, store.ErrNotFound)
-	}
+func (c conn) Query(ctx context.Context, q string, args ...any) (citizens.Rows, error) {
+	rows, err := c.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return store.Consent{}, unavailable("revoke consent", err)
+		return nil, err
 	}
-	return c, nil
+	return sqlRows{rows}, nil
 }
 
-// CreateObjection stores o, or answers the existing objection of o's
-// subject, service and procedure.
-func (s *Store) CreateObjection(ctx context.Context, o store.Objection) (store.Objection, error) {
-	row := s.w.QueryRowContext(ctx, citizenSQL.CreateObjection, query.ObjectionArgs(o, query.SQLite)...)
-	got, err := query.ScanObjection(row, query.SQLite)
-	if err != nil {
-		return store.Objection{}, unavailable("create objection", err)
-	}
-	return got, nil
-}
+// sqlRows drops Close's error, which Rows.Err reports.
+type sqlRows struct{ *sql.Rows }
 
-// ListObjections answers subject's objections, newest first; none is an
-// empty slice.
-func (s *Store) ListObjections(ctx context.Context, subject string) ([]store.Objection, error) {
-	rows, err := s.r.QueryContext(ctx, citizenSQL.ListObjections, subject)
-	if err != nil {
-		return nil, unavailable("list objections", err)
-	}
-	defer rows.Close()
-	out := []store.Objection{}
-	for rows.Next() {
-		o, err := query.ScanObjection(rows, query.SQLite)
-		if err != nil {
-			return nil, unavailable("list objections: scan", err)
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, unavailable("list objections", err)
-	}
-	return out, nil
-}
-
-// DeleteObjection removes subject's objection id; store.ErrNotFound when
-// subject has none with that id.
-func (s *Store) DeleteObjection(ctx context.Context, subject, id string) error {
-	res, err := s.w.ExecContext(ctx, citizenSQL.DeleteObjection, subject, id)
-	if err != nil {
-		return unavailable("delete objection", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return unavailable("delete objection", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("sqlite: objection %s of %s: %w", id, subject, store.ErrNotFound)
-	}
-	return nil
-}
-
-// FindObjection answers subject's objection to service for procedure, or
-// for every procedure when there is none for procedure alone;
-// store.ErrNotFound when neither exists.
-func (s *Store) FindObjection(ctx context.Context, subject, service, procedure string) (store.Objection, error) {
-	row := s.r.QueryRowContext(ctx, citizenSQL.FindObjection, subject, service, procedure)
-	o, err := query.ScanObjection(row, query.SQLite)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Objection{}, fmt.Errorf("sqlite: objection of %s to %s for %q: %w", subject, service, procedure, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Objection{}, unavailable("find objection", err)
-	}
-	return o, nil
-}
+func (r sqlRows) Close() { _ = r.Rows.Close() }

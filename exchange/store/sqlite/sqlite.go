@@ -21,6 +21,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/store/internal/citizens"
 	"github.com/pontexchange/pont/exchange/store/internal/migrate"
 	"github.com/pontexchange/pont/exchange/store/internal/query"
 )
@@ -38,6 +39,8 @@ type Config struct {
 
 // Store is the SQLite implementation of store.Store. Safe for concurrent use.
 type Store struct {
+	citizens.Records
+
 	w *sql.DB // the single writer connection
 	r *sql.DB // readers
 
@@ -85,6 +88,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
 	s.r = r
+	s.Records = records(w, r)
 	return s, nil
 }
 
