@@ -107,7 +107,11 @@ type instance struct {
 	// interrupt is the flag that makes the guest trap at its next loop
 	// iteration (see package interrupt); once set, the instance is done.
 	interrupt api.MutableGlobal
-	stack     [2]uint64
+	// wake is closed with the flag set, to end the guest's sleep (WASI
+	// poll_oneoff on a clock) at once rather than when it would end.
+	wake     chan struct{}
+	wakeOnce sync.Once
+	stack    [2]uint64
 	// stdout and stderr tag the guest's output with the call's transfer id.
 	stdout, stderr *lineWriter
 }
@@ -272,6 +276,7 @@ func (a *Adapter) instantiate(ctx context.Context) (*instance, error) {
 	stderr := &lineWriter{adapter: a, stream: "stderr"}
 	// No start functions here: they run below, where the interrupt can
 	// stop them.
+	wake := make(chan struct{})
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
@@ -279,7 +284,7 @@ func (a *Adapter) instantiate(ctx context.Context) (*instance, error) {
 		WithStderr(stderr).
 		WithSysWalltime().
 		WithSysNanotime().
-		WithSysNanosleep().
+		WithNanosleep(func(ns int64) { sleep(ns, wake) }).
 		WithRandSource(rand.Reader)
 	mod, err := a.host.runtime.InstantiateModule(ctx, a.compiled, cfg)
 	if err != nil {
@@ -287,7 +292,7 @@ func (a *Adapter) instantiate(ctx context.Context) (*instance, error) {
 	}
 	flag, _ := mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
 	in := &instance{mod: mod, alloc: mod.ExportedFunction("pont_alloc"), handle: mod.ExportedFunction("pont_handle"),
-		interrupt: flag, stdout: stdout, stderr: stderr}
+		interrupt: flag, wake: wake, stdout: stdout, stderr: stderr}
 	if mod.Memory() == nil {
 		_ = mod.Close(ctx)
 		return nil, errors.New("instantiate: the module has no memory")
@@ -324,12 +329,26 @@ func (a *Adapter) instantiate(ctx context.Context) (*instance, error) {
 
 // interruptible runs call, which calls into in, and sets in's interrupt
 // flag if ctx ends first, so that the guest traps at its next loop
-// iteration. reusable is false when the flag may have been set: the
-// instance must then be dropped.
+// iteration, and wakes it if it sleeps. reusable is false when the flag
+// may have been set: the instance must then be dropped.
 func (in *instance) interruptible(ctx context.Context, call func() error) (reusable bool, err error) {
-	stop := context.AfterFunc(ctx, func() { in.interrupt.Set(1) })
+	stop := context.AfterFunc(ctx, func() {
+		in.interrupt.Set(1)
+		in.wakeOnce.Do(func() { close(in.wake) })
+	})
 	err = call()
 	return stop(), err
+}
+
+// sleep is a guest's nanosleep: ns nanoseconds, or until wake is closed.
+// A guest woken early finds the interrupt flag set at its next loop.
+func sleep(ns int64, wake <-chan struct{}) {
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-wake:
+	}
 }
 
 // Manifest returns the adapter's manifest.

@@ -772,6 +772,28 @@ func TestEndlessLoopDeadline(t *testing.T) {
 	}
 }
 
+// TestSleepDeadline checks that a guest asleep (WASI poll_oneoff on a clock)
+// is woken at its call's deadline, not when its sleep would end.
+func TestSleepDeadline(t *testing.T) {
+	const deadline = 300 * time.Millisecond
+	h, _ := newHost(t, Config{Defaults: Limits{Timeout: deadline, PoolMin: 1, PoolMax: 1}})
+	a := load(t, h, nil)
+	if got := call(t, a, `{"behave":"sleep","ms":"10"}`); got["slept"] != "10" {
+		t.Fatalf("a short sleep answered %v", got)
+	}
+	start := time.Now()
+	_, err := a.Call(context.Background(), query(`{"behave":"sleep","ms":"30000"}`))
+	elapsed := time.Since(start)
+	if fault.CodeOf(err) != fault.AdapterTimeout {
+		t.Fatalf("Call = %v, want adapter_timeout", err)
+	}
+	t.Logf("a 30 s sleep answered adapter_timeout after %s, its deadline %s", elapsed.Round(time.Millisecond), deadline)
+	if elapsed > deadline+2*time.Second {
+		t.Errorf("a 30 s sleep held the call for %s past its %s deadline", elapsed-deadline, deadline)
+	}
+	call(t, a, `{"behave":"ok"}`) // the instance was replaced
+}
+
 func TestLogRateLimit(t *testing.T) {
 	h, logs := newHost(t, Config{Defaults: Limits{LogRate: 1, LogBurst: 10}})
 	a := load(t, h, nil)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	sdk "github.com/pontexchange/pont/sdk-wasm"
 )
@@ -47,6 +48,10 @@ func handle(r *sdk.Request) (any, error) {
 		for i := 0; ; i++ {
 			counter += i
 		}
+	case "sleep":
+		ms, _ := strconv.Atoi(r.Param("ms"))
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		return (&sdk.Object{}).String("slept", r.Param("ms")), nil
 	case "garbage":
 		return json.RawMessage(`{"data":`), nil
 	case "array":
