@@ -351,8 +351,16 @@ func (o *Object) Strings(key string, v []string) *Object {
 // Object adds a nested object.
 func (o *Object) Object(key string, v *Object) *Object {
 	o.key(key)
-	o.buf = append(o.buf, v.JSON()...)
+	o.buf = v.appendTo(o.buf)
 	return o
+}
+
+// appendTo appends the object's JSON text to b, without the copy JSON makes.
+func (o *Object) appendTo(b []byte) []byte {
+	if o == nil || len(o.buf) == 0 {
+		return append(b, "{}"...)
+	}
+	return append(append(b, o.buf...), '}')
 }
 
 // Objects adds an array of objects.
@@ -363,7 +371,7 @@ func (o *Object) Objects(key string, v []*Object) *Object {
 		if i > 0 {
 			o.buf = append(o.buf, ',')
 		}
-		o.buf = append(o.buf, e.JSON()...)
+		o.buf = e.appendTo(o.buf)
 	}
 	o.buf = append(o.buf, ']')
 	return o
