@@ -45,7 +45,9 @@ type segment struct {
 //     data.drop), whose numbers merging would change;
 //   - an imported memory holds other bytes than zeros in the gaps;
 //   - a segment is passive, has an offset other than an i32.const, or
-//     overlaps another (the later one's bytes would win).
+//     overlaps another (the later one's bytes would win);
+//   - the joined segments would hold more than twice the section's bytes
+//     (small segments far apart: the zeros would cost more than they save).
 //
 // Merge does not validate the module: what it cannot read it leaves to the
 // runtime, which refuses it with its own message.
