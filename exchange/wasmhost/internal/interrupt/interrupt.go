@@ -365,10 +365,16 @@ func (m *rewrite) function(out, code, check []byte) ([]byte, error) {
 			return nil, fmt.Errorf("locals: %w", err)
 		}
 		if locals += uint64(n); locals > MaxLocals {
-			return nil, fmt.Errorf("more than %d locals", MaxLocals)
+			return nil, fmt.Errorf("%w: more than %d locals", ErrLimit, MaxLocals)
 		}
-		if _, err := r.Byte(); err != nil {
+		t, err := r.Byte()
+		if err != nil {
 			return nil, fmt.Errorf("locals: %w", err)
+		}
+		if !valueType(t) {
+			// The runtime also takes the GC proposal's longer reference
+			// types, and would read past the body to do so.
+			return nil, fmt.Errorf("locals: %w: type 0x%02x is not a value type of WebAssembly 2.0", wasmbin.ErrNotWasm, t)
 		}
 	}
 	copied := 0
@@ -516,6 +522,16 @@ func proposal(op byte) string {
 type reader struct{ wasmbin.Reader }
 
 func newReader(b []byte) *reader { return &reader{wasmbin.Reader{B: b}} }
+
+// valueType reports whether t is a value type of WebAssembly 2.0: i32, i64,
+// f32, f64, v128, funcref or externref.
+func valueType(t byte) bool {
+	switch t {
+	case 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f:
+		return true
+	}
+	return false
+}
 
 // blockType reads a block type: empty (0x40), one value type, or a type
 // index (a non-negative signed LEB128).

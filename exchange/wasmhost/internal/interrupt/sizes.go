@@ -1,6 +1,7 @@
 package interrupt
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/pontexchange/pont/exchange/internal/wasmbin"
@@ -16,6 +17,10 @@ import (
 // MaxLocals is the most locals a function may declare, as in the limits of
 // the WebAssembly JavaScript API; the runtime allocates them at load.
 const MaxLocals = 50000
+
+// ErrLimit marks the refusal of a valid module that exceeds a limit of the
+// broker's, such as MaxLocals.
+var ErrLimit = errors.New("beyond the broker's limits")
 
 // checkSizes refuses a section that declares more elements than it has
 // bytes, at the top level and in the nested vectors the runtime's decoder
@@ -73,7 +78,7 @@ func checkElements(r *reader) error {
 			err = r.constExpr()
 		}
 		if err == nil && flags&0b011 != 0 { // an element kind or a reference type
-			_, err = r.Byte()
+			err = r.elementType(flags&0b100 != 0)
 		}
 		var items uint32
 		if err == nil {
@@ -89,6 +94,29 @@ func checkElements(r *reader) error {
 		if err != nil {
 			return fmt.Errorf("element segment %d: %w", i, err)
 		}
+	}
+	return r.end()
+}
+
+// elementType reads an element segment's element kind (0x00, functions) or,
+// for segments of expressions, its reference type: in WebAssembly 2.0 one
+// byte, funcref or externref. The runtime's decoder also takes the GC
+// proposal's longer forms, which would leave this reader out of step with it.
+func (r *reader) elementType(expressions bool) error {
+	c, err := r.Byte()
+	switch {
+	case err != nil:
+		return err
+	case !expressions && c == 0x00, expressions && (c == 0x70 || c == 0x6f):
+		return nil
+	}
+	return fmt.Errorf("%w: element type 0x%02x is not one of WebAssembly 2.0", wasmbin.ErrNotWasm, c)
+}
+
+// end refuses bytes after a section's last entry.
+func (r *reader) end() error {
+	if len(r.B) > 0 {
+		return fmt.Errorf("%w: %d bytes after the last entry", wasmbin.ErrNotWasm, len(r.B))
 	}
 	return nil
 }
@@ -117,7 +145,7 @@ func checkData(r *reader) error {
 			return fmt.Errorf("data segment %d: %w", i, err)
 		}
 	}
-	return nil
+	return r.end()
 }
 
 // checkNames reads the function and local names of a name section; the
