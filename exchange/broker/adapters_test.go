@@ -21,6 +21,7 @@ import (
 
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/broker"
+	"github.com/pontexchange/pont/exchange/internal/wasmbin"
 	"github.com/pontexchange/pont/exchange/manifest"
 	"github.com/pontexchange/pont/exchange/store/sqlite"
 	"github.com/pontexchange/pont/plugins"
@@ -314,30 +315,17 @@ func newBroker(t *testing.T, cfg broker.Config, w io.Writer) (*broker.Broker, er
 // module assembles the hostile module: pont_alloc returns a fixed buffer at
 // 4096, pont_handle runs h.handle, and h.data lies at dataOffset.
 func (h hostile) module() []byte {
-	uleb := func(b []byte, v uint64) []byte {
-		for {
-			c := byte(v & 0x7f)
-			v >>= 7
-			if v != 0 {
-				b = append(b, c|0x80)
-				continue
-			}
-			return append(b, c)
-		}
-	}
-	name := func(b []byte, s string) []byte { return append(uleb(b, uint64(len(s))), s...) }
-	section := func(out []byte, id byte, body []byte) []byte {
-		return append(uleb(append(out, id), uint64(len(body))), body...)
-	}
+	uleb := func(b []byte, v int) []byte { return wasmbin.AppendU32(b, uint32(v)) }
+	name, section := wasmbin.AppendName, wasmbin.AppendSection
 	body := func(code []byte) []byte {
 		b := append([]byte{0x00}, code...) // no locals
 		b = append(b, 0x0b)
-		return append(uleb(nil, uint64(len(b))), b...)
+		return append(uleb(nil, len(b)), b...)
 	}
-	out := []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
+	out := append([]byte(nil), wasmbin.Header...)
 	out = section(out, 1, []byte{2, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 2, 0x7f, 0x7f, 1, 0x7e})
 	out = section(out, 3, []byte{2, 0, 1})
-	out = section(out, 5, uleb([]byte{1, 0x00}, uint64(h.pages)))
+	out = section(out, 5, wasmbin.AppendU32([]byte{1, 0x00}, h.pages))
 	exports := []byte{3}
 	exports = append(name(exports, "pont_alloc"), 0x00, 0)
 	exports = append(name(exports, "pont_handle"), 0x00, 1)
@@ -349,7 +337,7 @@ func (h hostile) module() []byte {
 	out = section(out, 10, code)
 	if len(h.data) > 0 {
 		d := []byte{1, 0x00, 0x41, 0x80, 0x08, 0x0b} // active, memory 0, i32.const 1024
-		d = append(uleb(d, uint64(len(h.data))), h.data...)
+		d = append(uleb(d, len(h.data)), h.data...)
 		out = section(out, 11, d)
 	}
 	return out
@@ -357,14 +345,5 @@ func (h hostile) module() []byte {
 
 // i64Const is the instruction i64.const v (signed LEB128).
 func i64Const(v uint64) []byte {
-	out := []byte{0x42}
-	x := int64(v)
-	for {
-		c := byte(x & 0x7f)
-		x >>= 7
-		if (x == 0 && c&0x40 == 0) || (x == -1 && c&0x40 != 0) {
-			return append(out, c)
-		}
-		out = append(out, c|0x80)
-	}
+	return wasmbin.AppendS64([]byte{0x42}, int64(v))
 }

@@ -1,7 +1,8 @@
-// Package wasmbin reads and writes the few parts of the WebAssembly binary
-// format that Pont edits itself: the header, the sections, unsigned LEB128
-// numbers and custom sections' names. It changes when the binary format
-// does; what a module means is wazero's business.
+// Package wasmbin reads and writes the parts of the WebAssembly binary
+// format that Pont reads or edits itself: the header, the sections, LEB128
+// numbers, names, the import and data sections and constant expressions.
+// It changes when the binary format does; what a module means is wazero's
+// business.
 package wasmbin
 
 import (
@@ -149,7 +150,10 @@ func ReadS32(b []byte) (v int32, n int, err error) {
 }
 
 // AppendS32 appends v as a signed LEB128 number.
-func AppendS32(b []byte, v int32) []byte {
+func AppendS32(b []byte, v int32) []byte { return AppendS64(b, int64(v)) }
+
+// AppendS64 appends v as a signed LEB128 number.
+func AppendS64(b []byte, v int64) []byte {
 	for {
 		c := byte(v & 0x7f)
 		v >>= 7
@@ -230,6 +234,123 @@ func (r *Reader) Name() (string, error) {
 	}
 	b, err := r.Bytes(int(n))
 	return string(b), err
+}
+
+// Count reads a vector's length and refuses one longer than the bytes left,
+// as every element takes at least one: a decoder that allocates what a
+// count promises would otherwise take its word.
+func (r *Reader) Count() (uint32, error) {
+	n, err := r.U32()
+	if err == nil && uint64(n) > uint64(len(r.B)) {
+		err = fmt.Errorf("%w: %d elements in %d bytes", ErrNotWasm, n, len(r.B))
+	}
+	return n, err
+}
+
+// ByteVec reads a vector of bytes (a name's, a data segment's); they share
+// the Reader's memory.
+func (r *Reader) ByteVec() ([]byte, error) {
+	n, err := r.U32()
+	if err != nil {
+		return nil, err
+	}
+	return r.Bytes(int(n))
+}
+
+// End refuses bytes after a section's last entry.
+func (r *Reader) End() error {
+	if len(r.B) > 0 {
+		return fmt.Errorf("%w: %d bytes after the last entry", ErrNotWasm, len(r.B))
+	}
+	return nil
+}
+
+// ConstExpr reads a constant expression of WebAssembly 2.0 and returns its
+// bytes, its end included.
+func (r *Reader) ConstExpr() ([]byte, error) {
+	start := r.B
+	for {
+		op, err := r.Byte()
+		if err != nil {
+			return nil, err
+		}
+		switch op {
+		case 0x0b: // end
+			return start[:len(start)-len(r.B)], nil
+		case 0x41, 0x42: // i32.const, i64.const
+			err = r.SkipLEB()
+		case 0x43: // f32.const
+			_, err = r.Bytes(4)
+		case 0x44: // f64.const
+			_, err = r.Bytes(8)
+		case 0xd0: // ref.null
+			_, err = r.Byte()
+		case 0x23, 0xd2: // global.get, ref.func
+			_, err = r.U32()
+		case 0xfd: // v128.const
+			var sub uint32
+			if sub, err = r.U32(); err == nil && sub != 12 {
+				err = fmt.Errorf("%w: 0xfd %d in a constant expression", ErrNotWasm, sub)
+			}
+			if err == nil {
+				_, err = r.Bytes(16)
+			}
+		default:
+			err = fmt.Errorf("%w: opcode 0x%02x in a constant expression", ErrNotWasm, op)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// DataSegment is one entry of the data section.
+type DataSegment struct {
+	// Passive segments have no memory and no offset.
+	Passive bool
+	Memory  uint32
+	// Offset is the constant expression of an active segment's offset,
+	// its end included.
+	Offset []byte
+	// Init is the segment's bytes; it shares the section's memory.
+	Init []byte
+}
+
+// DataSegments reads the body of a data section, refusing counts and sizes
+// larger than the bytes that follow them and bytes after the last segment.
+func DataSegments(body []byte) ([]DataSegment, error) {
+	r := &Reader{B: body}
+	n, err := r.Count()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DataSegment, 0, min(n, uint32(len(r.B)/3))) // a segment takes at least 3 bytes
+	for i := range n {
+		var s DataSegment
+		mode, err := r.U32()
+		switch {
+		case err != nil:
+		case mode == 1:
+			s.Passive = true
+		case mode == 0 || mode == 2:
+			if mode == 2 {
+				s.Memory, err = r.U32()
+			}
+			if err == nil {
+				s.Offset, err = r.ConstExpr()
+			}
+		default:
+			err = fmt.Errorf("%w: mode %d", ErrNotWasm, mode)
+		}
+		if err == nil {
+			s.Init, err = r.ByteVec()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("data segment %d: %w", i, err)
+		}
+		out = append(out, s)
+	}
+	return out, r.End()
 }
 
 // SkipLimits reads a table's or a memory's limits and drops them.

@@ -1,7 +1,9 @@
 package wasmbin
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -99,6 +101,50 @@ func TestImports(t *testing.T) {
 	for _, bad := range [][]byte{{1}, {1, 1, 'e', 1, 'f', 9}, {1, 1, 'e', 1, 'm', KindMemory, 0x02, 1}, {0xff, 0xff, 0xff, 0xff, 0x0f}} {
 		if _, err := Imports(bad); !errors.Is(err, ErrNotWasm) {
 			t.Errorf("Imports(% x) = %v, want ErrNotWasm", bad, err)
+		}
+	}
+}
+
+func TestAppendS64(t *testing.T) {
+	for _, tt := range []struct {
+		v    int64
+		want []byte
+	}{
+		{0, []byte{0x00}}, {-1, []byte{0x7f}}, {63, []byte{0x3f}}, {64, []byte{0xc0, 0x00}},
+		{-65, []byte{0xbf, 0x7f}}, {1 << 41, []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0xc0, 0x00}},
+	} {
+		if got := AppendS64(nil, tt.v); !bytes.Equal(got, tt.want) {
+			t.Errorf("AppendS64(%d) = % x, want % x", tt.v, got, tt.want)
+		}
+	}
+}
+
+func TestDataSegments(t *testing.T) {
+	body := []byte{3,
+		0x00, 0x41, 0x0a, 0x0b, 2, 'a', 'b', // active, memory 0, i32.const 10
+		0x01, 1, 'c', // passive
+		0x02, 0x01, 0x23, 0x00, 0x0b, 0} // active, memory 1, global.get 0, empty
+	got, err := DataSegments(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []DataSegment{
+		{Offset: []byte{0x41, 0x0a, 0x0b}, Init: []byte("ab")},
+		{Passive: true, Init: []byte("c")},
+		{Memory: 1, Offset: []byte{0x23, 0x00, 0x0b}, Init: []byte{}},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("DataSegments = %v, want %v", got, want)
+	}
+	for name, bad := range map[string][]byte{
+		"more segments than bytes": {0xff, 0x01},
+		"a mode of 3":              {1, 0x03, 0},
+		"data past the end":        {1, 0x01, 0x80, 0x80, 0x80, 0x80, 0x08},
+		"an i32.add offset":        {1, 0x00, 0x6a, 0x0b, 0},
+		"bytes after the last":     {1, 0x01, 0, 0xff},
+	} {
+		if _, err := DataSegments(bad); !errors.Is(err, ErrNotWasm) {
+			t.Errorf("%s: DataSegments = %v, want ErrNotWasm", name, err)
 		}
 	}
 }

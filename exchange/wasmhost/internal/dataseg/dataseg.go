@@ -109,49 +109,21 @@ func Merge(module []byte) []byte {
 // read reads a data section whose segments are all mergeable, and returns
 // them in the order of their offsets.
 func read(body []byte) ([]segment, bool) {
-	r := &wasmbin.Reader{B: body}
-	n, err := r.U32()
+	all, err := wasmbin.DataSegments(body)
 	if err != nil {
 		return nil, false
 	}
-	segments := make([]segment, 0, min(n, uint32(len(r.B)/4))) // a segment takes at least 4 bytes
-	for range n {
-		mode, err := r.U32()
-		if err != nil {
+	segments := make([]segment, 0, len(all))
+	for _, d := range all {
+		// Active in memory 0, at exactly i32.const n, end.
+		if d.Passive || d.Memory != 0 || len(d.Offset) < 3 || d.Offset[0] != 0x41 {
 			return nil, false
 		}
-		switch mode {
-		case 0: // active, memory 0
-		case 2: // active, memory named
-			if mem, err := r.U32(); err != nil || mem != 0 {
-				return nil, false
-			}
-		default: // passive
+		offset, w, err := wasmbin.ReadS32(d.Offset[1:])
+		if err != nil || 1+w != len(d.Offset)-1 {
 			return nil, false
 		}
-		if op, err := r.Byte(); err != nil || op != 0x41 { // i32.const
-			return nil, false
-		}
-		offset, w, err := wasmbin.ReadS32(r.B)
-		if err != nil {
-			return nil, false
-		}
-		r.B = r.B[w:]
-		if op, err := r.Byte(); err != nil || op != 0x0b { // end
-			return nil, false
-		}
-		size, err := r.U32()
-		if err != nil {
-			return nil, false
-		}
-		init, err := r.Bytes(int(size))
-		if err != nil {
-			return nil, false
-		}
-		segments = append(segments, segment{offset: uint64(uint32(offset)), init: init})
-	}
-	if len(r.B) != 0 {
-		return nil, false
+		segments = append(segments, segment{offset: uint64(uint32(offset)), init: d.Init})
 	}
 	// Segments that do not overlap write to disjoint bytes, in any order.
 	slices.SortStableFunc(segments, func(a, b segment) int { return cmp.Compare(a.offset, b.offset) })

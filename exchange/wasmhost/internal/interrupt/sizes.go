@@ -35,12 +35,12 @@ func checkSizes(s wasmbin.Section) error {
 	case sectionStart, sectionDataCount: // no vector
 	default:
 		r := newReader(s.Body)
-		if _, err = r.count(); err == nil {
+		if _, err = r.Count(); err == nil {
 			switch s.ID {
 			case sectionElement:
 				err = checkElements(newReader(s.Body))
 			case sectionData:
-				err = checkData(newReader(s.Body))
+				_, err = wasmbin.DataSegments(s.Body)
 			}
 		}
 	}
@@ -50,19 +50,9 @@ func checkSizes(s wasmbin.Section) error {
 	return nil
 }
 
-// count reads a vector's length and refuses one longer than the bytes left,
-// as every element takes at least one.
-func (r *reader) count() (uint32, error) {
-	n, err := r.U32()
-	if err == nil && uint64(n) > uint64(len(r.B)) {
-		err = fmt.Errorf("%w: %d elements in %d bytes", wasmbin.ErrNotWasm, n, len(r.B))
-	}
-	return n, err
-}
-
 // checkElements reads an element section's segments in their eight forms.
 func checkElements(r *reader) error {
-	n, _ := r.count()
+	n, _ := r.Count()
 	for i := range n {
 		flags, err := r.U32()
 		if err != nil {
@@ -75,27 +65,27 @@ func checkElements(r *reader) error {
 			_, err = r.U32()
 		}
 		if err == nil && flags&0b001 == 0 { // active: an offset
-			err = r.constExpr()
+			_, err = r.ConstExpr()
 		}
 		if err == nil && flags&0b011 != 0 { // an element kind or a reference type
 			err = r.elementType(flags&0b100 != 0)
 		}
 		var items uint32
 		if err == nil {
-			items, err = r.count()
+			items, err = r.Count()
 		}
 		for j := uint32(0); err == nil && j < items; j++ {
 			if flags&0b100 == 0 {
 				_, err = r.U32() // a function index
 			} else {
-				err = r.constExpr()
+				_, err = r.ConstExpr()
 			}
 		}
 		if err != nil {
 			return fmt.Errorf("element segment %d: %w", i, err)
 		}
 	}
-	return r.end()
+	return r.End()
 }
 
 // elementType reads an element segment's element kind (0x00, functions) or,
@@ -111,41 +101,6 @@ func (r *reader) elementType(expressions bool) error {
 		return nil
 	}
 	return fmt.Errorf("%w: element type 0x%02x is not one of WebAssembly 2.0", wasmbin.ErrNotWasm, c)
-}
-
-// end refuses bytes after a section's last entry.
-func (r *reader) end() error {
-	if len(r.B) > 0 {
-		return fmt.Errorf("%w: %d bytes after the last entry", wasmbin.ErrNotWasm, len(r.B))
-	}
-	return nil
-}
-
-// checkData reads a data section's segments, checking that each one's bytes
-// are there.
-func checkData(r *reader) error {
-	n, _ := r.count()
-	for i := range n {
-		mode, err := r.U32()
-		switch {
-		case err != nil:
-		case mode == 0:
-			err = r.constExpr()
-		case mode == 2:
-			if _, err = r.U32(); err == nil {
-				err = r.constExpr()
-			}
-		case mode != 1:
-			err = fmt.Errorf("%w: mode %d", wasmbin.ErrNotWasm, mode)
-		}
-		if err == nil {
-			err = r.skipBytes()
-		}
-		if err != nil {
-			return fmt.Errorf("data segment %d: %w", i, err)
-		}
-	}
-	return r.end()
 }
 
 // checkNames reads the function and local names of a name section; the
@@ -171,7 +126,7 @@ func checkNames(data []byte) error {
 			err = sub.nameMap()
 		case 2: // local names: a name map for each function
 			var n uint32
-			n, err = sub.count()
+			n, err = sub.Count()
 			for i := uint32(0); err == nil && i < n; i++ {
 				if _, err = sub.U32(); err == nil {
 					err = sub.nameMap()
@@ -186,57 +141,11 @@ func checkNames(data []byte) error {
 }
 
 func (r *reader) nameMap() error {
-	n, err := r.count()
+	n, err := r.Count()
 	for i := uint32(0); err == nil && i < n; i++ {
 		if _, err = r.U32(); err == nil {
-			err = r.skipBytes()
+			_, err = r.ByteVec()
 		}
 	}
 	return err
-}
-
-// skipBytes reads a vector of bytes (a name, a segment's data) and drops it.
-func (r *reader) skipBytes() error {
-	n, err := r.U32()
-	if err == nil {
-		_, err = r.Bytes(int(n))
-	}
-	return err
-}
-
-// constExpr reads a constant expression of WebAssembly 2.0, through its end.
-func (r *reader) constExpr() error {
-	for {
-		op, err := r.Byte()
-		if err != nil {
-			return err
-		}
-		switch op {
-		case 0x0b: // end
-			return nil
-		case 0x41, 0x42: // i32.const, i64.const
-			err = r.SkipLEB()
-		case 0x43: // f32.const
-			_, err = r.Bytes(4)
-		case 0x44: // f64.const
-			_, err = r.Bytes(8)
-		case 0xd0: // ref.null
-			_, err = r.Byte()
-		case 0x23, 0xd2: // global.get, ref.func
-			_, err = r.U32()
-		case 0xfd: // v128.const
-			var sub uint32
-			if sub, err = r.U32(); err == nil && sub != 12 {
-				err = fmt.Errorf("%w: 0xfd %d in a constant expression", wasmbin.ErrNotWasm, sub)
-			}
-			if err == nil {
-				_, err = r.Bytes(16)
-			}
-		default:
-			err = fmt.Errorf("%w: opcode 0x%02x in a constant expression", wasmbin.ErrNotWasm, op)
-		}
-		if err != nil {
-			return err
-		}
-	}
 }
