@@ -200,6 +200,7 @@ func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.
 
 	stopRSS := make(chan struct{})
 	peak := sampleRSS(pid, 200*time.Millisecond, stopRSS)
+	settle(ctx, admin, logf)
 	logf("pont serve (pid %d) at %s: warm-up 3s", pid, srv.base)
 	attack("warm-up", "pont", m, 0, workers, 3*time.Second)
 	logf("pont: maximum rate")

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -83,6 +84,25 @@ func createDatabase(ctx context.Context, admin, name string) (exists bool, err e
 		return false, fmt.Errorf("create database %s: %w", name, err)
 	}
 	return false, nil
+}
+
+// settle makes the disk quiet before a measured phase: a CHECKPOINT now,
+// so that PostgreSQL's timed checkpoint (every checkpoint_timeout, 5 min by
+// default, spread over most of that time) does not fall inside a phase at
+// a random moment of one run and not of the next; and a sync of the
+// system's dirty pages (builds, earlier phases), so that their writeback
+// does not queue in front of the transfer log's commits. CHECKPOINT needs a
+// superuser or pg_checkpoint; without it the run goes on, and says so.
+func settle(ctx context.Context, admin string, logf func(string, ...any)) {
+	syscall.Sync()
+	conn, err := pgx.Connect(ctx, admin)
+	if err == nil {
+		_, err = conn.Exec(ctx, "CHECKPOINT")
+		conn.Close(ctx)
+	}
+	if err != nil {
+		logf("no checkpoint before the phases (a timed one may fall inside them): %v", err)
+	}
 }
 
 // dropDatabase drops database name, forcing its sessions out.
