@@ -108,6 +108,9 @@ type Engine struct {
 	pq       rego.PreparedEvalQuery
 	data     dataCache
 	revision string
+	// memo remembers decisions by what they read of the input (memo.go);
+	// nil when a policy calls a nondeterministic builtin.
+	memo *memo
 }
 
 // New compiles the policies in fsys (every .rego file but *_test.rego, in
@@ -150,7 +153,11 @@ func New(ctx context.Context, fsys fs.FS, data map[string]any) (*Engine, error) 
 	if err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", Query, err)
 	}
-	return &Engine{pq: pq, data: cache, revision: revision(files, canonical)}, nil
+	e := &Engine{pq: pq, data: cache, revision: revision(files, canonical)}
+	if !usesNondeterministic(compiler) {
+		e.memo = newMemo()
+	}
+	return e, nil
 }
 
 // Revision is the hex SHA-256 of the policy files (by name, in name order)
@@ -161,11 +168,32 @@ func (e *Engine) Revision() string { return e.revision }
 // Decide evaluates the policies for in. An input without Now, or an
 // undefined or malformed answer, is an error, never an allow: the caller
 // must refuse the query. Safe for concurrent use.
+//
+// A decision whose every observation of the input (memo.go) matches one
+// already made is answered from the Engine's memo without evaluating: most
+// queries differ from an earlier one only in what the rules they take do
+// not read (the subject, the case, the time, on a presumed basis).
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	input, err := in.value()
 	if err != nil {
 		return Decision{}, err
 	}
+	if e.memo == nil {
+		return e.decide(ctx, input)
+	}
+	if d, ok := e.memo.lookup(input); ok {
+		return d, nil
+	}
+	rec := &recorder{}
+	d, err := e.decide(ctx, track(input, "", rec))
+	if err == nil && !rec.spoilt {
+		e.memo.store(rec.trail, d)
+	}
+	return d, err
+}
+
+// decide evaluates the policies for input and reads the decision.
+func (e *Engine) decide(ctx context.Context, input ast.Object) (Decision, error) {
 	t, err := e.eval(ctx, input)
 	if err != nil {
 		return Decision{}, err
@@ -211,7 +239,7 @@ func (e *Engine) eval(ctx context.Context, input ast.Value) (*ast.Term, error) {
 // the envelope's fields, and converting the rest (names, case id, params)
 // cost more than evaluating some rules. Parts already converted (the
 // service's Value) are used as they are.
-func (in Input) value() (ast.Value, error) {
+func (in Input) value() (ast.Object, error) {
 	if in.Now.IsZero() {
 		return nil, errors.New("policy: input has no time (Now)")
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -628,8 +629,12 @@ func TestDecideConcurrent(t *testing.T) {
 	}
 }
 
+// BenchmarkDecide measures an evaluation (the memo off: what a decision
+// costs the first time it is asked), then a decision that the memo answers
+// for a subject it has not seen, as most queries are.
 func BenchmarkDecide(b *testing.B) {
 	e := newEngine(b)
+	e.memo = nil
 	ctx := context.Background()
 	cases := []struct {
 		name string
@@ -666,4 +671,25 @@ func BenchmarkDecide(b *testing.B) {
 			}
 		})
 	}
+	memoised := newEngine(b)
+	sv, err := NewValue(padro())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("memo presumed allow new subject", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			q := query(presumed, "consult")
+			q["subject"] = map[string]any{"id_type": "DNI", "id": strconv.Itoa(10000000 + i)}
+			i++
+			d, err := memoised.Decide(ctx, Input{Request: q, Principal: requester, ServiceValue: sv, Now: now})
+			if err != nil || !d.Allow {
+				b.Fatal(d, err)
+			}
+		}
+		if memoised.memo.hits.Load() == 0 {
+			b.Fatal("the memo answered nothing")
+		}
+	})
 }
