@@ -46,7 +46,7 @@ func newMemo() *memo { return &memo{maxNodes: memoMaxNodes} }
 // observation is what one read of the input asks: the op at a path.
 type observation struct {
 	op     observeOp
-	path   string    // the keys from the input's root, each ended by 0
+	path   string    // the keys from the input's root, each as length:key
 	parent string    // path without its last key
 	key    *ast.Term // the last key of path (for observeGet)
 }
@@ -234,7 +234,8 @@ func (t *tracked) Get(k *ast.Term) *ast.Term {
 			return c
 		}
 	}
-	path := t.path + keyText(k) + "\x00"
+	kt := keyText(k)
+	path := t.path + strconv.Itoa(len(kt)) + ":" + kt // length first: no two paths alike
 	obs := observation{op: observeGet, path: path, parent: t.path, key: k}
 	v := t.Object.Get(k)
 	var result *ast.Term
