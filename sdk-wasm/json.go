@@ -144,41 +144,13 @@ func (s *scanner) value() []byte {
 	return s.b[start:s.i]
 }
 
-// number reads a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+// number reads a JSON number (jsonread.Number, shared with the adapters'
+// reader).
 func (s *scanner) number() {
-	digits := func() int {
-		n := 0
-		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-			s.i++
-			n++
-		}
-		return n
-	}
-	if s.b[s.i] == '-' {
-		s.i++
-	}
-	switch {
-	case s.i < len(s.b) && s.b[s.i] == '0':
-		s.i++
-	case digits() == 0:
+	next, ok := jsonread.Number(s.b, s.i)
+	s.i = next
+	if !ok {
 		s.fail("bad number")
-		return
-	}
-	if s.i < len(s.b) && s.b[s.i] == '.' {
-		s.i++
-		if digits() == 0 {
-			s.fail("bad number")
-			return
-		}
-	}
-	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		s.i++
-		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
-			s.i++
-		}
-		if digits() == 0 {
-			s.fail("bad number")
-		}
 	}
 }
 
