@@ -98,20 +98,18 @@ func answer(obs observation, objects map[string]ast.Object) string {
 			return ""
 		}
 		t := parent.Get(obs.key)
-		if t == nil {
-			return "-"
+		if t != nil {
+			if o, ok := t.Value.(ast.Object); ok {
+				objects[obs.path] = o
+			}
 		}
-		if o, ok := t.Value.(ast.Object); ok {
-			objects[obs.path] = o
-			return "o"
-		}
-		return valueKey(t.Value)
+		return getAnswer(t)
 	case observeLen:
 		o, ok := objects[obs.path]
 		if !ok {
 			return ""
 		}
-		return "n" + strconv.Itoa(o.Len())
+		return lenAnswer(o.Len())
 	default:
 		o, ok := objects[obs.path]
 		if !ok {
@@ -120,6 +118,22 @@ func answer(obs observation, objects map[string]ast.Object) string {
 		return valueKey(o)
 	}
 }
+
+// getAnswer is the answer of observeGet, when recorded and when replayed:
+// "-" for no such key, "o" for an object (whose members are observed one
+// by one), else the value's key.
+func getAnswer(t *ast.Term) string {
+	switch {
+	case t == nil:
+		return "-"
+	case isObject(t.Value):
+		return "o"
+	}
+	return valueKey(t.Value)
+}
+
+// lenAnswer is the answer of observeLen.
+func lenAnswer(n int) string { return "n" + strconv.Itoa(n) }
 
 // valueKey names a value by its type and text: equal keys are values that
 // OPA cannot tell apart (1 and 1.0, equal for OPA's comparisons, have
@@ -238,16 +252,10 @@ func (t *tracked) Get(k *ast.Term) *ast.Term {
 	path := t.path + strconv.Itoa(len(kt)) + ":" + kt // length first: no two paths alike
 	obs := observation{op: observeGet, path: path, parent: t.path, key: k}
 	v := t.Object.Get(k)
-	var result *ast.Term
-	switch {
-	case v == nil:
-		t.record(obs, "-")
-	case isObject(v.Value):
-		t.record(obs, "o")
+	t.record(obs, getAnswer(v))
+	result := v
+	if v != nil && isObject(v.Value) {
 		result = ast.NewTerm(track(v.Value.(ast.Object), path, t.rec))
-	default:
-		t.record(obs, valueKey(v.Value))
-		result = v
 	}
 	if isString {
 		if t.children == nil {
@@ -293,7 +301,7 @@ func (t *tracked) Len() int {
 	n := t.Object.Len()
 	if !t.len {
 		t.len = true
-		t.record(observation{op: observeLen, path: t.path}, "n"+strconv.Itoa(n))
+		t.record(observation{op: observeLen, path: t.path}, lenAnswer(n))
 	}
 	return n
 }
