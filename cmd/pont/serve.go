@@ -52,6 +52,9 @@ type serveConfig struct {
 		Committers int `json:"committers"`
 	} `json:"audit"`
 	LogLevel string `json:"log_level"`
+	// DebugListen, when set, is a loopback address on which the Go
+	// runtime's profiles (pprof, execution traces) are served.
+	DebugListen string `json:"debug_listen"`
 }
 
 type issuerConfig struct {
@@ -95,6 +98,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("cursor_secret: %d bytes, at least %d are needed", n, api.MinCursorSecret)
 	} else if n == 0 {
 		log.Warn("no cursor_secret (or PONT_CURSOR_SECRET): audit search cursors are signed with a random key, valid on this node until it stops")
+	}
+
+	var debugLn net.Listener
+	if cfg.DebugListen != "" {
+		if debugLn, err = listenDebug(cfg.DebugListen); err != nil {
+			return err
+		}
+		defer debugLn.Close()
 	}
 
 	var issuers []auth.Issuer
@@ -144,6 +155,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if debugLn != nil {
+		fmt.Fprintf(stdout, "Profiles of this process (pprof) are at http://%s/debug/pprof/\n", debugLn.Addr())
+		go serveDebug(ctx, debugLn, log)
 	}
 	go releaseStartupMemory()
 	log.Info("pont serve ready", slog.String("addr", ln.Addr().String()), slog.Duration("start", time.Since(start)), slog.Any("adapters", b.Adapters()))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -54,6 +55,7 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 	}
 	iss["key_file"] = filepath.Join(keys, "dev-issuer.jwk")
 	cfg["listen"] = "127.0.0.1:0"
+	cfg["debug_listen"] = "127.0.0.1:0"
 	cfg["data_dir"] = t.TempDir()
 	cfg["modules_dir"] = modulesDir
 	for _, key := range []string{"catalog_dir", "policies_dir"} {
@@ -85,6 +87,7 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 		}
 	})
 	base := waitFor(t, &stdout, "Pont is serving on ", exited, &stderr)
+	profiles := waitFor(t, &stdout, "Profiles of this process (pprof) are at ", exited, &stderr)
 
 	status, out := query(t, base, requester, "padro", "12345678Z", map[string]any{"municipality": "08019"}, nil)
 	if status != http.StatusOK {
@@ -122,11 +125,42 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 		t.Errorf("pont audit search found %+v, want transfer %s", recs, id)
 	}
 
+	// The profiles answer on their own listener, and not on the API's.
+	for _, c := range []struct {
+		url, want string
+	}{
+		{profiles + "goroutine?debug=1", "goroutine profile: total"},
+		{profiles + "trace?seconds=0.2", "go 1."},
+	} {
+		body := httpGet(t, c.url, http.StatusOK)
+		if !strings.HasPrefix(body, c.want) {
+			t.Errorf("GET %s: %.40q, want it to start with %q", c.url, body, c.want)
+		}
+	}
+	httpGet(t, base+"/debug/pprof/", http.StatusNotFound)
+
 	cancel()
 	stopped = true
 	if code := <-exited; code != 0 {
 		t.Errorf("pont serve exited %d:\n%s", code, stderr.String())
 	}
+}
+
+func httpGet(t *testing.T, url string, want int) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != want {
+		t.Errorf("GET %s: %d, want %d", url, resp.StatusCode, want)
+	}
+	return string(body)
 }
 
 func TestLoadServeConfig(t *testing.T) {
@@ -198,6 +232,14 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	if err := os.WriteFile(short, []byte(`{"cursor_secret":"tooshort"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	public := filepath.Join(dir, "public.json")
+	if err := os.WriteFile(public, []byte(`{"debug_listen":"0.0.0.0:6060"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noPort := filepath.Join(dir, "noport.json")
+	if err := os.WriteFile(noPort, []byte(`{"debug_listen":"127.0.0.1"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("PONT_DATABASE_URL", "")
 	t.Setenv("PONT_CURSOR_SECRET", "")
 	for _, c := range []struct {
@@ -207,6 +249,8 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{[]string{"serve"}, "no database: give --database, PONT_DATABASE_URL or database_url"},
 		{[]string{"serve", "--config", filepath.Join(dir, "missing.json"), "--database", "postgres://x"}, "configuration: open"},
 		{[]string{"serve", "--config", short, "--database", "postgres://x"}, "cursor_secret: 8 bytes, at least 16 are needed"},
+		{[]string{"serve", "--config", public, "--database", "postgres://x"}, `debug_listen: "0.0.0.0:6060" is not a loopback address`},
+		{[]string{"serve", "--config", noPort, "--database", "postgres://x"}, "debug_listen: address 127.0.0.1: missing port in address"},
 	} {
 		code, _, errs := pontRun(t, c.args...)
 		if code != 1 || !strings.Contains(errs, c.want) {
