@@ -79,7 +79,10 @@ func run(ctx context.Context) error {
 	pontBin := flag.String("pont", "bin/pont", "the pont binary")
 	modules := flag.String("modules", "bin/adapters", "the adapters' modules")
 	poolMax := flag.Int("pool-max", 0, "limits.pool_max of pont serve (0: its default)")
-	perfOut := flag.String("perf", "", "record `perf record -g` of pont serve during its maximum-rate phase into this file")
+	var prof profiles
+	flag.StringVar(&prof.perf, "perf", "", "record `perf record -g` of pont serve during its maximum-rate phase into this file")
+	flag.StringVar(&prof.cpu, "cpuprofile", "", "write a pprof CPU profile of pont serve during its maximum-rate phase to this file")
+	flag.StringVar(&prof.trace, "trace", "", "write a Go execution trace of pont serve, 3 s from the middle of its half-rate phase, to this file (tracing slows that phase)")
 	flag.Parse()
 	want := map[string]bool{}
 	for _, p := range strings.Split(*parts, ",") {
@@ -116,7 +119,7 @@ func run(ctx context.Context) error {
 	}
 	if want["load"] {
 		logf("load run: %s a phase, %d workers at maximum rate", *phase, *workers)
-		lr, err := runLoad(ctx, bin, modulesDir, db, *phase, *workers, *poolMax, *perfOut, logf)
+		lr, err := runLoad(ctx, bin, modulesDir, db, *phase, *workers, *poolMax, prof, logf)
 		if err != nil {
 			return err
 		}
@@ -160,10 +163,18 @@ func run(ctx context.Context) error {
 	return nil
 }
 
+// profiles names the files into which the load run records profiles of
+// pont serve ("" for none).
+type profiles struct {
+	perf  string // perf record -g, maximum-rate phase
+	cpu   string // pprof CPU profile, maximum-rate phase
+	trace string // Go execution trace, half-rate phase
+}
+
 // runLoad starts `pont serve` on a fresh database and the baseline, and
 // runs the three phases: Pont at maximum rate, Pont at half that rate, the
 // baseline at maximum rate.
-func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.Duration, workers uint64, poolMax int, perfOut string, logf func(string, ...any)) (*LoadResults, error) {
+func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.Duration, workers uint64, poolMax int, prof profiles, logf func(string, ...any)) (*LoadResults, error) {
 	name := fmt.Sprintf("pont_bench_load_%d", time.Now().UnixNano())
 	if _, err := createDatabase(ctx, admin, name); err != nil {
 		return nil, err
@@ -183,7 +194,13 @@ func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.
 	}
 	defer os.RemoveAll(dataDir)
 
-	srv, err := startPontServe(ctx, pontBin, modulesDir, dataDir, u, poolMax)
+	var debug string
+	if prof.cpu != "" || prof.trace != "" {
+		if debug, err = freeLoopbackAddr(); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := startPontServe(ctx, pontBin, modulesDir, dataDir, u, poolMax, debug)
 	if err != nil {
 		return nil, err
 	}
@@ -204,25 +221,38 @@ func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.
 	logf("pont serve (pid %d) at %s: warm-up 3s", pid, srv.base)
 	attack("warm-up", "pont", m, 0, workers, 3*time.Second)
 	logf("pont: maximum rate")
+	profiled := phase * 3 / 4
 	var perf *exec.Cmd
-	if perfOut != "" {
-		perf = exec.CommandContext(ctx, "perf", "record", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", perfOut,
-			"--", "sleep", strconv.Itoa(int(phase.Seconds()*3/4)))
+	if prof.perf != "" {
+		perf = exec.CommandContext(ctx, "perf", "record", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", prof.perf,
+			"--", "sleep", strconv.Itoa(int(profiled.Seconds())))
 		perf.Stderr = os.Stderr
 		if err := perf.Start(); err != nil {
 			return nil, fmt.Errorf("perf: %w", err)
 		}
 	}
+	cpu := fetchProfile(ctx, debug, fmt.Sprintf("profile?seconds=%d", int(profiled.Seconds())), prof.cpu, 0)
 	lr.Pont = attack("pont max", "pont", m, 0, workers, phase)
 	if perf != nil {
 		if err := perf.Wait(); err != nil {
 			return nil, fmt.Errorf("perf: %w", err)
 		}
-		logf("perf profile of pont serve in %s: perf report -i %s --no-children", perfOut, perfOut)
+		logf("perf profile of pont serve in %s: perf report -i %s --no-children", prof.perf, prof.perf)
+	}
+	if err := cpu(); err != nil {
+		return nil, err
+	} else if prof.cpu != "" {
+		logf("CPU profile of pont serve in %s: go tool pprof -top %s", prof.cpu, prof.cpu)
 	}
 	half := max(1, int(lr.Pont.Throughput/2))
 	logf("pont: %.0f answers/s at most; now %d/s", lr.Pont.Throughput, half)
+	trace := fetchProfile(ctx, debug, "trace?seconds=3", prof.trace, phase/2)
 	lr.PontHalf = attack("pont half", "pont", m, half, workers, phase)
+	if err := trace(); err != nil {
+		return nil, err
+	} else if prof.trace != "" {
+		logf("execution trace of pont serve in %s: go tool trace %s", prof.trace, prof.trace)
+	}
 	close(stopRSS)
 	lr.RSSPeakMiB = <-peak
 	if _, lr.HWMMiB, err = memory(pid); err != nil {

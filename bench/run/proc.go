@@ -168,7 +168,7 @@ type pontServe struct {
 // requester token with `pont token`, writes a serve configuration that
 // trusts that key, and starts `pont serve` on databaseURL; poolMax > 0 sets
 // limits.pool_max.
-func startPontServe(ctx context.Context, pontBin, modulesDir, dataDir, databaseURL string, poolMax int) (*pontServe, error) {
+func startPontServe(ctx context.Context, pontBin, modulesDir, dataDir, databaseURL string, poolMax int, debugListen string) (*pontServe, error) {
 	out, err := exec.CommandContext(ctx, pontBin, "token", "--data", dataDir, "--role", "requester", "--org", "P0801900B", "--ttl", "2h").Output()
 	if err != nil {
 		return nil, fmt.Errorf("pont token: %w", exitDetail(err))
@@ -185,6 +185,9 @@ func startPontServe(ctx context.Context, pontBin, modulesDir, dataDir, databaseU
 		"issuers": []map[string]string{{
 			"issuer": "pont-dev", "audience": "pont", "key_file": filepath.Join(dataDir, "dev-issuer.jwk"),
 		}},
+	}
+	if debugListen != "" {
+		cfg["debug_listen"] = debugListen
 	}
 	if poolMax > 0 {
 		cfg["limits"] = map[string]int{"pool_max": poolMax}
@@ -322,4 +325,58 @@ func exitDetail(err error) error {
 		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
 	}
 	return err
+}
+
+// freeLoopbackAddr names a loopback port free at the time of the call.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// fetchProfile starts fetching http://debug/debug/pprof/<what> into path
+// after delay, and returns a function that waits for it to be written.
+// With no path (or no debug listener), it does nothing.
+func fetchProfile(ctx context.Context, debug, what, path string, delay time.Duration) func() error {
+	if path == "" || debug == "" {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			done <- ctx.Err()
+			return
+		}
+		done <- func() error {
+			url := "http://" + debug + "/debug/pprof/" + what
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return fmt.Errorf("profile: %w", err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+				return fmt.Errorf("profile: GET %s: %s: %s", url, resp.Status, msg)
+			}
+			f, err := os.Create(path)
+			if err != nil {
+				return fmt.Errorf("profile: %w", err)
+			}
+			if _, err := io.Copy(f, resp.Body); err != nil {
+				f.Close()
+				return fmt.Errorf("profile: GET %s: %w", url, err)
+			}
+			return f.Close()
+		}()
+	}()
+	return func() error { return <-done }
 }
