@@ -33,11 +33,11 @@ func listenDebug(addr string) (net.Listener, error) {
 
 // serveDebug serves the Go runtime's profiles (net/http/pprof, under
 // /debug/pprof/) on ln until ctx ends. Its own mux keeps them off every
-// other server of the process.
+// other server of the process. The command line is left out: --database
+// may carry a password.
 func serveDebug(ctx context.Context, ln net.Listener, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

@@ -137,6 +137,7 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 			t.Errorf("GET %s: %.40q, want it to start with %q", c.url, body, c.want)
 		}
 	}
+	httpGet(t, profiles+"cmdline", http.StatusNotFound) // --database may hold a password
 	httpGet(t, base+"/debug/pprof/", http.StatusNotFound)
 
 	cancel()
