@@ -196,7 +196,7 @@ func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.
 
 	var debug string
 	if prof.cpu != "" || prof.trace != "" {
-		if debug, err = freeLoopbackAddr(); err != nil {
+		if debug, err = freePort(); err != nil {
 			return nil, err
 		}
 	}

@@ -327,16 +327,6 @@ func exitDetail(err error) error {
 	return err
 }
 
-// freeLoopbackAddr names a loopback port free at the time of the call.
-func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 // fetchProfile starts fetching http://debug/debug/pprof/<what> into path
 // after delay, and returns a function that waits for it to be written.
 // With no path (or no debug listener), it does nothing.
