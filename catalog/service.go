@@ -252,22 +252,14 @@ func (s *Service) buildPolicyView() map[string]any {
 	}
 }
 
-// ValidateParams checks a query's params object against the service's
-// params schema and names every wrong field as params.<name> (or params for
-// the object itself). Absent or null params count as {}.
-func (s *Service) ValidateParams(params json.RawMessage) []fault.FieldError {
-	trimmed := bytes.TrimSpace(params)
-	if len(trimmed) == 0 || string(trimmed) == "null" {
-		trimmed = []byte("{}")
+// ValidateParams checks a query's decoded params object (numbers as
+// json.Number; nil is {}) against the service's params schema and names
+// every wrong field as params.<name> (or params for the object itself).
+func (s *Service) ValidateParams(params map[string]any) []fault.FieldError {
+	if params == nil {
+		params = map[string]any{}
 	}
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(trimmed))
-	if err != nil {
-		return []fault.FieldError{{Field: "params", Message: "is not valid JSON"}}
-	}
-	if _, ok := v.(map[string]any); !ok {
-		return []fault.FieldError{{Field: "params", Message: "must be a JSON object"}}
-	}
-	return fieldErrors("params", s.params.Validate(v))
+	return fieldErrors("params", s.params.Validate(params))
 }
 
 // maxAnswerViolations is how many violations an answer error names: enough

@@ -218,7 +218,7 @@ func TestSlowSubjectHonoursContext(t *testing.T) {
 
 func TestFixtureIDsAreValid(t *testing.T) {
 	const letters = "TRWAGMYFPDXBNJZSQVHLCKE"
-	ids := []string{"12345678Z", "00000000T", "23456789D", "34567890V", "45678901G", "56789012B", "X1234567L",
+	ids := []string{"12345678Z", "00000000T", "23456789D", "34567890V", "45678901G", "56789012B", "67890123B", "X1234567L",
 		simsource.SlowSubject, simsource.BrokenSubject, simsource.DownSubject}
 	for _, id := range ids {
 		digits := strings.NewReplacer("X", "0", "Y", "1", "Z", "2").Replace(id[:1]) + id[1:8]

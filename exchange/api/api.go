@@ -18,17 +18,25 @@ import (
 
 	"github.com/pontexchange/pont/catalog"
 	"github.com/pontexchange/pont/exchange/auth"
+	"github.com/pontexchange/pont/exchange/citizens"
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/pipeline"
 	"github.com/pontexchange/pont/exchange/store"
 )
 
-// Config holds what the API serves. Pipeline, Catalog, Transfers, Verifier
-// and Registry are required.
+// Transfers is the read side of the transfer log. store.Store implements it.
+type Transfers interface {
+	SearchTransfers(ctx context.Context, f store.Filter) (store.Page, error)
+	GetTransfer(ctx context.Context, id string) (store.Transfer, error)
+}
+
+// Config holds what the API serves. Pipeline, Citizens, Catalog,
+// Transfers, Verifier and Registry are required.
 type Config struct {
 	Pipeline  *pipeline.Pipeline
+	Citizens  *citizens.Service // a citizen's consents and objections
 	Catalog   *catalog.Catalog
-	Transfers store.Store // read side of the transfer log
+	Transfers Transfers
 	Verifier  *auth.Verifier
 	// DevIssuer, when set, enables POST /dev/token. Development only.
 	DevIssuer *auth.DevIssuer
@@ -50,6 +58,8 @@ func New(cfg Config) (http.Handler, error) {
 	switch {
 	case cfg.Pipeline == nil:
 		return nil, errors.New("api: Pipeline is required")
+	case cfg.Citizens == nil:
+		return nil, errors.New("api: Citizens is required")
 	case cfg.Catalog == nil:
 		return nil, errors.New("api: Catalog is required")
 	case cfg.Transfers == nil:

@@ -24,6 +24,7 @@ import (
 	"github.com/pontexchange/pont/catalog"
 	"github.com/pontexchange/pont/exchange/audit"
 	"github.com/pontexchange/pont/exchange/auth"
+	"github.com/pontexchange/pont/exchange/citizens"
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/pipeline"
 	"github.com/pontexchange/pont/exchange/policy"
@@ -318,7 +319,11 @@ func startAuditServer(t *testing.T) *auditServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = verifier.Close() })
-	h, err := New(Config{Pipeline: pipe, Catalog: cat, Transfers: cs, Verifier: verifier, Registry: prometheus.NewRegistry(), Logger: quiet})
+	people, err := citizens.New(citizens.Config{Catalog: cat, Store: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Config{Pipeline: pipe, Citizens: people, Catalog: cat, Transfers: cs, Verifier: verifier, Registry: prometheus.NewRegistry(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

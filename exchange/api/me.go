@@ -1,15 +1,17 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pontexchange/pont/exchange/auth"
+	"github.com/pontexchange/pont/exchange/citizens"
+	"github.com/pontexchange/pont/exchange/envelope"
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/store"
 )
@@ -103,100 +105,24 @@ func (s *server) myData(w http.ResponseWriter, r *http.Request) {
 		}
 		params[name] = values[0]
 	}
-	raw, _ := json.Marshal(params)
-	ans, err := s.cfg.Pipeline.SelfAccess(r.Context(), p, chi.URLParam(r, "service"), raw)
+	ans, err := s.cfg.Pipeline.SelfAccess(r.Context(), p, chi.URLParam(r, "service"), envelope.StringParams(params))
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ans)
+	writeAnswer(w, ans)
 }
-
-// consentRequest is the body of POST /v1/me/consents.
-type consentRequest struct {
-	Subject   string   `json:"subject"` // optional; must be her own
-	Requester string   `json:"requester"`
-	Procedure string   `json:"procedure"`
-	Services  []string `json:"services"`
-	Purpose   string   `json:"purpose"`
-	ExpiresAt string   `json:"expires_at"`
-}
-
-// maxConsentLife bounds a consent's expiry: consent for a procedure, not forever.
-const maxConsentLife = 5 * 366 * 24 * time.Hour
 
 func (s *server) createConsent(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
-	var req consentRequest
+	var req citizens.ConsentRequest
 	if err := decodeStrict(w, r, &req); err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	now := time.Now().UTC()
-	var bad []fault.FieldError
-	add := func(field, msg string) { bad = append(bad, fault.FieldError{Field: field, Message: msg}) }
-	if req.Subject != "" && req.Subject != p.Sub {
-		writeProblem(w, r, s.log, fault.New(fault.Forbidden, "a citizen may record consent only in her own name"))
-		return
-	}
-	switch org, ok := s.cfg.Catalog.Authorisations[req.Requester]; {
-	case req.Requester == "":
-		add("requester", "is required: the NIF of the organisation she allows to consult her data")
-	case !ok:
-		add("requester", "is not an organisation of the catalog")
-	default:
-		if req.Procedure != "" {
-			if _, ok := org.Procedures[req.Procedure]; !ok {
-				add("procedure", "is not a procedure of organisation "+req.Requester)
-			}
-		}
-	}
-	if req.Procedure == "" {
-		add("procedure", "is required")
-	}
-	if len(req.Services) == 0 {
-		add("services", "must list at least one service")
-	}
-	seen := map[string]bool{}
-	for i, name := range req.Services {
-		field := "services[" + strconv.Itoa(i) + "]"
-		if _, ok := s.cfg.Catalog.Service(name); !ok {
-			add(field, "is not a service of the catalog")
-		} else if seen[name] {
-			add(field, "is listed twice")
-		}
-		seen[name] = true
-	}
-	if _, ok := s.cfg.Catalog.Purposes[req.Purpose]; !ok {
-		if req.Purpose == "" {
-			add("purpose", "is required")
-		} else {
-			add("purpose", "is not a purpose of the catalog")
-		}
-	}
-	expires, err := time.Parse(time.RFC3339, req.ExpiresAt)
-	switch {
-	case req.ExpiresAt == "":
-		add("expires_at", "is required (RFC 3339, e.g. 2027-06-30T23:59:59Z)")
-	case err != nil:
-		add("expires_at", "must be an RFC 3339 time, e.g. 2027-06-30T23:59:59Z")
-	case !expires.After(now):
-		add("expires_at", "is in the past")
-	case expires.Sub(now) > maxConsentLife:
-		add("expires_at", "is more than five years ahead")
-	}
-	if len(bad) > 0 {
-		sortFields(bad)
-		writeProblem(w, r, s.log, fault.Invalid(fault.InvalidRequest, bad...))
-		return
-	}
-	c := store.Consent{
-		ID: newID(), Subject: p.Sub, Requester: req.Requester, Procedure: req.Procedure,
-		Services: req.Services, Purpose: req.Purpose,
-		CreatedAt: now.Truncate(time.Microsecond), ExpiresAt: expires.UTC().Truncate(time.Microsecond),
-	}
-	if err := s.cfg.Transfers.CreateConsent(r.Context(), c); err != nil {
-		writeProblem(w, r, s.log, storeError(err))
+	c, err := s.cfg.Citizens.CreateConsent(r.Context(), p.Sub, req)
+	if err != nil {
+		writeProblem(w, r, s.log, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/me/consents/"+c.ID)
@@ -205,9 +131,9 @@ func (s *server) createConsent(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) listConsents(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
-	cs, err := s.cfg.Transfers.ListConsents(r.Context(), p.Sub)
+	cs, err := s.cfg.Citizens.Consents(r.Context(), p.Sub)
 	if err != nil {
-		writeProblem(w, r, s.log, storeError(err))
+		writeProblem(w, r, s.log, err)
 		return
 	}
 	if cs == nil {
@@ -218,51 +144,24 @@ func (s *server) listConsents(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) revokeConsent(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
-	c, err := s.cfg.Transfers.RevokeConsent(r.Context(), p.Sub, chi.URLParam(r, "id"), time.Now().UTC().Truncate(time.Microsecond))
+	c, err := s.cfg.Citizens.RevokeConsent(r.Context(), p.Sub, chi.URLParam(r, "id"))
 	if err != nil {
-		writeProblem(w, r, s.log, notFoundAs(err, "she has no consent with this id"))
+		writeProblem(w, r, s.log, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, c)
 }
 
-// objectionRequest is the body of POST /v1/me/objections.
-type objectionRequest struct {
-	Subject   string `json:"subject"` // optional; must be her own
-	Service   string `json:"service"`
-	Procedure string `json:"procedure"` // optional: every procedure when empty
-}
-
 func (s *server) createObjection(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
-	var req objectionRequest
+	var req citizens.ObjectionRequest
 	if err := decodeStrict(w, r, &req); err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	if req.Subject != "" && req.Subject != p.Sub {
-		writeProblem(w, r, s.log, fault.New(fault.Forbidden, "a citizen may object only in her own name"))
-		return
-	}
-	var bad []fault.FieldError
-	if req.Service == "" {
-		bad = append(bad, fault.FieldError{Field: "service", Message: "is required"})
-	} else if _, ok := s.cfg.Catalog.Service(req.Service); !ok {
-		bad = append(bad, fault.FieldError{Field: "service", Message: "is not a service of the catalog"})
-	}
-	if len(req.Procedure) > 20 {
-		bad = append(bad, fault.FieldError{Field: "procedure", Message: "is longer than 20 characters"})
-	}
-	if len(bad) > 0 {
-		writeProblem(w, r, s.log, fault.Invalid(fault.InvalidRequest, bad...))
-		return
-	}
-	o, err := s.cfg.Transfers.CreateObjection(r.Context(), store.Objection{
-		ID: newID(), Subject: p.Sub, Service: req.Service, Procedure: req.Procedure,
-		CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
-	})
+	o, err := s.cfg.Citizens.CreateObjection(r.Context(), p.Sub, req)
 	if err != nil {
-		writeProblem(w, r, s.log, storeError(err))
+		writeProblem(w, r, s.log, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/me/objections/"+o.ID)
@@ -271,9 +170,9 @@ func (s *server) createObjection(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) listObjections(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
-	objs, err := s.cfg.Transfers.ListObjections(r.Context(), p.Sub)
+	objs, err := s.cfg.Citizens.Objections(r.Context(), p.Sub)
 	if err != nil {
-		writeProblem(w, r, s.log, storeError(err))
+		writeProblem(w, r, s.log, err)
 		return
 	}
 	if objs == nil {
@@ -284,20 +183,23 @@ func (s *server) listObjections(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) deleteObjection(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
-	if err := s.cfg.Transfers.DeleteObjection(r.Context(), p.Sub, chi.URLParam(r, "id")); err != nil {
-		writeProblem(w, r, s.log, notFoundAs(err, "she has no objection with this id"))
+	if err := s.cfg.Citizens.DeleteObjection(r.Context(), p.Sub, chi.URLParam(r, "id")); err != nil {
+		writeProblem(w, r, s.log, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// maxCitizenBody caps the body of a consent or objection.
+const maxCitizenBody = 16 << 10
+
 // decodeStrict reads a JSON object body into v, refusing unknown fields.
 func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := readBody(w, r, 16<<10)
+	body, err := readBody(w, r, maxCitizenBody)
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytesReader(body))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "body", Message: jsonProblem(err)})
@@ -315,11 +217,4 @@ func jsonProblem(err error) string {
 		return typeErr.Field + " must be a JSON " + typeErr.Type.Kind().String()
 	}
 	return "is not the expected JSON object: " + err.Error()
-}
-
-func notFoundAs(err error, msg string) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return fault.New(fault.NotFound, "%s", msg)
-	}
-	return storeError(err)
 }

@@ -3,11 +3,15 @@ package api
 import (
 	"errors"
 	"io"
+	"mime"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/pipeline"
 )
 
 // query answers POST /v1/services/{service}/queries.
@@ -23,13 +27,27 @@ func (s *server) query(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ans)
+	writeAnswer(w, ans)
 }
 
-// readBody reads a JSON request body of at most limit bytes.
+// writeAnswer sends an answer's body as the pipeline encoded it, byte for
+// byte: its data is what the transfer record's data_sha256 covers.
+func writeAnswer(w http.ResponseWriter, ans pipeline.Answer) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(ans.Body)+1))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(ans.Body)
+	_, _ = w.Write(newline)
+}
+
+var newline = []byte("\n")
+
+// readBody reads a JSON request body of at most limit bytes. A body of
+// another media type is refused with 415 before it is read; no
+// Content-Type at all is taken as JSON, as curl sends none with --data-binary.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
-		return nil, fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "Content-Type", Message: "must be application/json, not " + ct})
+	if err := checkJSON(r.Header.Get("Content-Type")); err != nil {
+		return nil, err
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
@@ -42,16 +60,21 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return body, nil
 }
 
-func isJSON(ct string) bool {
-	for i := 0; i < len(ct); i++ {
-		if ct[i] == ';' {
-			ct = ct[:i]
-			break
-		}
+// checkJSON accepts a JSON media type (application/json, or a +json one
+// such as application/problem+json), with a UTF-8 charset if any.
+func checkJSON(ct string) error {
+	if ct == "" {
+		return nil
 	}
-	switch ct {
-	case "application/json", "application/problem+json":
-		return true
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "Content-Type", Message: "is not a valid media type: " + err.Error()})
 	}
-	return false
+	if mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		return fault.New(fault.UnsupportedMediaType, "the body must be application/json, not %s", mt)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return fault.New(fault.UnsupportedMediaType, "the body must be UTF-8 JSON, not charset %s", cs)
+	}
+	return nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/pontexchange/pont/exchange/api"
 	"github.com/pontexchange/pont/exchange/audit"
 	"github.com/pontexchange/pont/exchange/auth"
+	"github.com/pontexchange/pont/exchange/citizens"
 	"github.com/pontexchange/pont/exchange/manifest"
 	"github.com/pontexchange/pont/exchange/pipeline"
 	"github.com/pontexchange/pont/exchange/policy"
@@ -201,7 +202,7 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		return nil, err
 	}
 	rt := router.New()
-	if err := rt.Set(cfg.Catalog, routes); err != nil {
+	if err := rt.Set(cfg.Catalog, routerAdapters(routes)); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 
@@ -216,7 +217,7 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	if cfg.PoliciesDir != "" {
-		b.policies = &policyReloader{dir: cfg.PoliciesDir, data: cfg.Catalog.PolicyData(), install: pipe.SetPolicy, log: cfg.Logger}
+		b.policies = &policyReloader{dir: cfg.PoliciesDir, data: cfg.Catalog.PolicyData(), install: func(e *policy.Engine) { pipe.SetPolicy(e) }, log: cfg.Logger}
 		if b.policies.current, err = dirHash(cfg.PoliciesDir); err != nil {
 			return nil, err
 		}
@@ -224,8 +225,12 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		go b.policies.watch(watchCtx)
 		b.closers = append(b.closers, func(context.Context) error { stop(); return nil })
 	}
+	people, err := citizens.New(citizens.Config{Catalog: cfg.Catalog, Store: b.store})
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	b.handler, err = api.New(api.Config{
-		Pipeline: pipe, Catalog: cfg.Catalog, Transfers: b.store, Verifier: verifier,
+		Pipeline: pipe, Citizens: people, Catalog: cfg.Catalog, Transfers: b.store, Verifier: verifier,
 		DevIssuer: b.devIss, Registry: reg, Metrics: metrics, Logger: cfg.Logger,
 		Ready: b.store.Ping, CursorSecret: cfg.CursorSecret,
 	})
@@ -233,6 +238,15 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	return b, nil
+}
+
+// routerAdapters is the loaded adapters as the router takes them.
+func routerAdapters(loaded map[string]*wasmhost.Adapter) map[string]router.Adapter {
+	out := make(map[string]router.Adapter, len(loaded))
+	for name, a := range loaded {
+		out[name] = a
+	}
+	return out
 }
 
 // ReloadPolicies rebuilds the policies from PoliciesDir now (SIGHUP). A set

@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+
+	"github.com/pontexchange/pont/sdk-wasm/abi"
 )
 
 // The legal bases a query may invoke, after SCSP's Consentimiento: presumed
@@ -34,11 +36,8 @@ type Query struct {
 	CaseID     string          `json:"case_id"`
 	Official   Official        `json:"official"`
 	Subject    Subject         `json:"subject"`
-	Params     json.RawMessage `json:"params,omitempty"`
-
-	// params is Params decoded once by Parse, so that the policy view costs
-	// no JSON work per call; nil when the Query was built by hand.
-	params map[string]any
+	// Params are read once by Parse; every later step reads them from here.
+	Params Params `json:"params"`
 }
 
 // Procedure is the administrative procedure the query serves (SCSP
@@ -62,31 +61,9 @@ type Official struct {
 	Name string `json:"name"`
 }
 
-// Subject is the citizen whose data is asked for (SCSP Titular).
-type Subject struct {
-	IDType   string `json:"id_type"`
-	ID       string `json:"id"`
-	Name     string `json:"name,omitempty"`
-	Surname1 string `json:"surname1,omitempty"`
-	Surname2 string `json:"surname2,omitempty"`
-}
-
-// ParamsObject returns the service-specific params as a map, or nil when
-// the query has none. Numbers are json.Number, so that no precision is lost.
-// The map is shared with the Query: treat it as read-only.
-func (q Query) ParamsObject() map[string]any {
-	if q.params != nil {
-		return q.params
-	}
-	if len(q.Params) == 0 {
-		return nil
-	}
-	m, err := decodeObject(q.Params)
-	if err != nil {
-		return nil
-	}
-	return m
-}
+// Subject is the citizen whose data is asked for (SCSP Titular); it is
+// the ABI's own type, so that the adapter sees it as the requester sent it.
+type Subject = abi.Subject
 
 // PolicyView returns the envelope as plain maps, keyed by the JSON names, in
 // the form OPA takes as input.request. Optional fields that are empty are
@@ -122,7 +99,7 @@ func (q Query) PolicyView() map[string]any {
 		"official":    map[string]any{"id": q.Official.ID, "name": q.Official.Name},
 		"subject":     subject,
 	}
-	if p := q.ParamsObject(); p != nil {
+	if p := q.Params.Object(); p != nil {
 		view["params"] = p
 	}
 	return view

@@ -13,18 +13,20 @@ import (
 	"github.com/pontexchange/pont/exchange/fault"
 )
 
-// Limits of the envelope's fields, from SCSP v3's DatosGenericos where it
-// has one (see DOMAIN.md), so that any query Pont accepts can be relayed
-// to a PID or Via Oberta source unchanged.
+// Limits of the envelope's fields, in characters, from SCSP v3's
+// DatosGenericos where it has one (docs/scsp.md), so that any query Pont
+// accepts can be relayed to a PID or Via Oberta source unchanged. They are
+// the limits of the same fields wherever else Pont takes them (a citizen's
+// consents and objections name procedures and purposes too).
 const (
-	maxProcedureCode = 20  // CodProcedimiento
-	maxProcedureName = 100 // NombreProcedimiento
-	maxPurpose       = 64
-	maxLawReference  = 250 // Finalidad
-	maxConsentID     = 128
-	maxCaseID        = 25  // IdExpediente
-	maxOfficialName  = 122 // NombreCompletoFuncionario
-	maxSubjectName   = 40  // Nombre, Apellido1, Apellido2
+	MaxProcedureCode = 20  // CodProcedimiento
+	MaxProcedureName = 100 // NombreProcedimiento
+	MaxPurpose       = 64
+	MaxLawReference  = 250 // Finalidad
+	MaxConsentID     = 128
+	MaxCaseID        = 25  // IdExpediente
+	MaxOfficialName  = 122 // NombreCompletoFuncionario
+	MaxSubjectName   = 40  // Nombre, Apellido1, Apellido2
 )
 
 // RootField names the body as a whole in a fault.FieldError, for problems
@@ -108,14 +110,14 @@ func (p *parser) query(body []byte) Query {
 	if pm, ok := p.required("procedure", m["procedure"], procedureMembers); ok {
 		q.Procedure.Code = p.str("procedure.code", pm["code"])
 		q.Procedure.Name = p.str("procedure.name", pm["name"])
-		if p.present("procedure.code", q.Procedure.Code) && p.maxLen("procedure.code", q.Procedure.Code, maxProcedureCode) && !isProcedureCode(q.Procedure.Code) {
+		if p.present("procedure.code", q.Procedure.Code) && p.maxLen("procedure.code", q.Procedure.Code, MaxProcedureCode) && !IsProcedureCode(q.Procedure.Code) {
 			p.add("procedure.code", "must contain only letters, digits, '_' and '-'")
 		}
-		p.maxLen("procedure.name", q.Procedure.Name, maxProcedureName)
+		p.maxLen("procedure.name", q.Procedure.Name, MaxProcedureName)
 	}
 
 	q.Purpose = p.str("purpose", m["purpose"])
-	if p.present("purpose", q.Purpose) && p.maxLen("purpose", q.Purpose, maxPurpose) && !isPurposeCode(q.Purpose) {
+	if p.present("purpose", q.Purpose) && p.maxLen("purpose", q.Purpose, MaxPurpose) && !IsPurposeCode(q.Purpose) {
 		p.add("purpose", "must be a purpose code of the catalog: lower-case letters, digits and '-'")
 	}
 
@@ -125,7 +127,7 @@ func (p *parser) query(body []byte) Query {
 
 	q.CaseID = p.str("case_id", m["case_id"])
 	if p.present("case_id", q.CaseID) {
-		p.maxLen("case_id", q.CaseID, maxCaseID)
+		p.maxLen("case_id", q.CaseID, MaxCaseID)
 	}
 
 	if om, ok := p.required("official", m["official"], officialMembers); ok {
@@ -137,7 +139,7 @@ func (p *parser) query(body []byte) Query {
 			}
 		}
 		if p.present("official.name", q.Official.Name) {
-			p.maxLen("official.name", q.Official.Name, maxOfficialName)
+			p.maxLen("official.name", q.Official.Name, MaxOfficialName)
 		}
 	}
 
@@ -148,15 +150,10 @@ func (p *parser) query(body []byte) Query {
 	if raw := m["params"]; len(raw) > 0 && !isNull(raw) {
 		if raw[0] != '{' {
 			p.add("params", "must be a JSON object")
-		} else if params, err := decodeObject(raw); err != nil {
+		} else if params, err := ParseParams(raw); err != nil {
 			p.add("params", "must be a JSON object: %s", describeJSONError(err))
 		} else {
-			// Compacted, so that the same params always have the same bytes
-			// wherever they are hashed or compared.
-			var buf bytes.Buffer
-			_ = json.Compact(&buf, raw) // raw is valid JSON: decodeObject read it
-			q.Params = buf.Bytes()
-			q.params = params
+			q.Params = params
 		}
 	}
 	return q
@@ -180,12 +177,12 @@ func (p *parser) legalBasis(b *LegalBasis, m map[string]json.RawMessage) {
 		notWith("legal_basis.consent_id", b.ConsentID)
 	case BasisLaw:
 		if p.present("legal_basis.reference", b.Reference) {
-			p.maxLen("legal_basis.reference", b.Reference, maxLawReference)
+			p.maxLen("legal_basis.reference", b.Reference, MaxLawReference)
 		}
 		notWith("legal_basis.consent_id", b.ConsentID)
 	case BasisConsent:
 		if p.present("legal_basis.consent_id", b.ConsentID) {
-			p.maxLen("legal_basis.consent_id", b.ConsentID, maxConsentID)
+			p.maxLen("legal_basis.consent_id", b.ConsentID, MaxConsentID)
 		}
 		notWith("legal_basis.reference", b.Reference)
 	default:
@@ -223,9 +220,9 @@ func (p *parser) subject(s *Subject, m map[string]json.RawMessage) {
 			p.subjectIDBad = p.add("subject.id", "is not a valid %s: %v", s.IDType, err)
 		}
 	}
-	p.maxLen("subject.name", s.Name, maxSubjectName)
-	p.maxLen("subject.surname1", s.Surname1, maxSubjectName)
-	p.maxLen("subject.surname2", s.Surname2, maxSubjectName)
+	p.maxLen("subject.name", s.Name, MaxSubjectName)
+	p.maxLen("subject.surname1", s.Surname1, MaxSubjectName)
+	p.maxLen("subject.surname2", s.Surname2, MaxSubjectName)
 }
 
 // required reads the object member at path, reporting it when missing.
@@ -317,7 +314,9 @@ func (p *parser) maxLen(path, s string, n int) bool {
 	return true
 }
 
-func isProcedureCode(s string) bool {
+// IsProcedureCode reports whether s is spelt as a procedure code: letters,
+// digits, '_' and '-' (its length is checked against MaxProcedureCode).
+func IsProcedureCode(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
@@ -327,7 +326,9 @@ func isProcedureCode(s string) bool {
 	return s != ""
 }
 
-func isPurposeCode(s string) bool {
+// IsPurposeCode reports whether s is spelt as a purpose code: lower-case
+// letters, digits and '-'.
+func IsPurposeCode(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {

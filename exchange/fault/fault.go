@@ -3,13 +3,16 @@
 // and the policy reasons behind a refusal. It changes only when a new kind of
 // failure becomes part of the public contract.
 //
-// The HTTP layer maps a code to its status and SCSP code in one place
-// (exchange/api); every other package only chooses the code.
+// Each code has one HTTP status and one SCSP v3 status code (SpecOf), so
+// that the API answers and the transfer log records the same ones; every
+// other package only chooses the code.
 package fault
 
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 )
 
 // Code is a stable, machine-readable problem code, part of the public API.
@@ -51,6 +54,9 @@ const (
 	NotFound Code = "not_found"
 	// MethodNotAllowed: the path exists but not with this HTTP method.
 	MethodNotAllowed Code = "method_not_allowed"
+	// UnsupportedMediaType: the body is not of a media type the endpoint
+	// reads; send application/json.
+	UnsupportedMediaType Code = "unsupported_media_type"
 	// NoSource: no source serves the query's routing key.
 	NoSource Code = "no_source"
 	// SourceUnavailable: the source system behind the adapter did not answer; retry later.
@@ -65,6 +71,72 @@ const (
 	StoreUnavailable Code = "store_unavailable"
 	// Internal: a bug; the log has the details.
 	Internal Code = "internal"
+)
+
+// Spec is how one code is answered: the HTTP status, a short title, and the
+// matching SCSP v3 status code ("" where SCSP has none). See docs/scsp.md.
+type Spec struct {
+	Status int
+	Title  string
+	SCSP   string
+}
+
+// specs is the one table from codes to statuses and SCSP codes.
+var specs = map[Code]Spec{
+	InvalidRequest:       {http.StatusBadRequest, "Invalid request", "0401"},
+	InvalidSubjectID:     {http.StatusBadRequest, "Invalid subject identifier", "0231"},
+	Unauthenticated:      {http.StatusUnauthorized, "Unauthenticated", "0305"},
+	Forbidden:            {http.StatusForbidden, "Forbidden for this role", "0301"},
+	NotAuthorized:        {http.StatusForbidden, "Organisation not authorised", "0301"},
+	PurposeNotAllowed:    {http.StatusForbidden, "Purpose not allowed", "0301"},
+	LegalBasisRequired:   {http.StatusForbidden, "Legal basis required", "0236"},
+	LegalBasisInvalid:    {http.StatusForbidden, "Legal basis invalid", "0236"},
+	ConsentNotFound:      {http.StatusForbidden, "Consent not found", "0236"},
+	ConsentExpired:       {http.StatusForbidden, "Consent expired", "0236"},
+	ConsentRevoked:       {http.StatusForbidden, "Consent revoked", "0236"},
+	ConsentMismatch:      {http.StatusForbidden, "Consent does not cover the request", "0236"},
+	ObjectionRegistered:  {http.StatusForbidden, "The citizen objected", "0236"},
+	SubjectNotFound:      {http.StatusNotFound, "Subject not found", "0233"},
+	UnknownService:       {http.StatusNotFound, "Unknown service", "0401"},
+	NotFound:             {http.StatusNotFound, "Not found", ""},
+	MethodNotAllowed:     {http.StatusMethodNotAllowed, "Method not allowed", ""},
+	UnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported media type", "0226"},
+	NoSource:             {http.StatusUnprocessableEntity, "No source for the routing key", "0238"},
+	SourceUnavailable:    {http.StatusServiceUnavailable, "Source unavailable", "0901"},
+	AdapterFailed:        {http.StatusBadGateway, "Adapter failed", "0227"},
+	AdapterTimeout:       {http.StatusGatewayTimeout, "Adapter timed out", "0901"},
+	AdapterBusy:          {http.StatusServiceUnavailable, "Adapter busy", "0901"},
+	StoreUnavailable:     {http.StatusServiceUnavailable, "Transfer log unavailable", "0501"},
+	Internal:             {http.StatusInternalServerError, "Internal error", "0502"},
+}
+
+// unknownSpec answers a code that is not in the table: a policy may deny
+// with a code of its own, which is a refusal whose SCSP meaning is
+// "undefined error".
+var unknownSpec = Spec{http.StatusForbidden, "Denied", "0904"}
+
+// SpecOf returns how code is answered.
+func SpecOf(code Code) Spec {
+	if s, ok := specs[code]; ok {
+		return s
+	}
+	return unknownSpec
+}
+
+// Codes lists every code of the table, for tests and documentation.
+func Codes() []Code {
+	out := make([]Code, 0, len(specs))
+	for c := range specs {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// The answer of a query that was served, as SCSP states it ("Tramitada").
+const (
+	SCSPProcessed     = "0003"
+	SCSPProcessedText = "Tramitada"
 )
 
 // FieldError names one wrong field of a request, by its JSON path.

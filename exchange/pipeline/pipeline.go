@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -23,32 +24,35 @@ import (
 	"github.com/pontexchange/pont/exchange/policy"
 	"github.com/pontexchange/pont/exchange/router"
 	"github.com/pontexchange/pont/exchange/store"
-	"github.com/pontexchange/pont/exchange/wasmhost"
+	"github.com/pontexchange/pont/sdk-wasm/abi"
 )
 
-// StatusProcessed is the SCSP state of an answered query ("Tramitada").
-var StatusProcessed = Status{Code: "0003", Text: "Tramitada"}
-
-// Status is the SCSP state of an answer.
-type Status struct {
-	Code string `json:"code"`
-	Text string `json:"text"`
+// Decider decides whether a query may be answered, and which fields.
+// *policy.Engine implements it.
+type Decider interface {
+	Decide(ctx context.Context, in policy.Input) (policy.Decision, error)
+	// Revision names the policies and data deciding, for the record.
+	Revision() string
 }
 
-// Source names the adapter that answered, so the requester can cite it.
-type Source struct {
-	Adapter      string `json:"adapter"`
-	Version      string `json:"version"`
-	ModuleSHA256 string `json:"module_sha256"`
+// Routes finds the adapter that serves a query. *router.Router implements it.
+type Routes interface {
+	Route(svc *catalog.Service, params envelope.Params) (router.Adapter, error)
 }
 
-// Answer is what a requester receives for an allowed, answered query.
-type Answer struct {
-	TransferID string          `json:"transfer_id"`
-	Status     Status          `json:"status"`
-	Service    string          `json:"service"`
-	Data       json.RawMessage `json:"data"`
-	Source     Source          `json:"source"`
+// Recorder makes one transfer record durable; nil from Append means
+// durable. *audit.Log implements it.
+type Recorder interface {
+	Append(ctx context.Context, t store.Transfer) error
+}
+
+// CitizenRecords reads what citizens recorded that the policy weighs: a
+// consent named as legal basis and objections to presumed consultation.
+// Both answer store.ErrNotFound when there is none. store.Citizens
+// implements it.
+type CitizenRecords interface {
+	GetConsent(ctx context.Context, id string) (store.Consent, error)
+	FindObjection(ctx context.Context, subject, service, procedure string) (store.Objection, error)
 }
 
 // Observer is told of decisions and adapter calls, for metrics. Optional.
@@ -57,14 +61,15 @@ type Observer interface {
 	AdapterCall(adapter, outcome string, elapsed time.Duration)
 }
 
-// Config holds the parts a Pipeline drives. All but Observer and Now are required.
+// Config holds the parts a Pipeline drives. Catalog, Policy, Router and Log
+// are required.
 type Config struct {
 	Catalog *catalog.Catalog
-	Policy  *policy.Engine
-	Router  *router.Router
-	Log     *audit.Log
+	Policy  Decider
+	Router  Routes
+	Log     Recorder
 	// Citizens holds consents and objections; nil means none are recorded.
-	Citizens store.Citizens
+	Citizens CitizenRecords
 	Node     string           // recorded in every transfer
 	Observer Observer         // nil: nothing observed
 	Now      func() time.Time // defaults to time.Now
@@ -77,14 +82,16 @@ type Config struct {
 // Pipeline answers queries. Safe for concurrent use.
 type Pipeline struct {
 	cfg    Config
-	policy atomic.Pointer[policy.Engine]
+	policy atomic.Pointer[decider]
 	// services holds each catalog service's policy view converted once for
 	// the policy engine (policy.Input.ServiceValue). A service's view is
 	// built at load and never changes (catalog.Service.PolicyView), so its
-	// conversion stays valid; a service not found here (added to the catalog
-	// later) is converted on each decision, as before.
+	// conversion stays valid.
 	services map[*catalog.Service]policy.Value
 }
+
+// decider boxes a Decider for atomic replacement.
+type decider struct{ Decider }
 
 // New checks cfg and returns a Pipeline.
 func New(cfg Config) (*Pipeline, error) {
@@ -113,16 +120,16 @@ func New(cfg Config) (*Pipeline, error) {
 		}
 		p.services[svc] = v
 	}
-	p.policy.Store(cfg.Policy)
+	p.SetPolicy(cfg.Policy)
 	return p, nil
 }
 
-// SetPolicy replaces the policy engine; requests already deciding finish
-// with the one they started with, and record its revision.
-func (p *Pipeline) SetPolicy(e *policy.Engine) { p.policy.Store(e) }
+// SetPolicy replaces the policy; requests already deciding finish with the
+// one they started with, and record its revision.
+func (p *Pipeline) SetPolicy(d Decider) { p.policy.Store(&decider{d}) }
 
-// Policy is the engine deciding now.
-func (p *Pipeline) Policy() *policy.Engine { return p.policy.Load() }
+// Policy is the policy deciding now.
+func (p *Pipeline) Policy() Decider { return p.policy.Load().Decider }
 
 // Failure is the error of a query that was refused or failed after it was
 // recorded: it carries the transfer id, so that the requester can cite it.
@@ -140,17 +147,17 @@ func (f *Failure) Unwrap() error { return f.Err }
 // committed) otherwise. If the record cannot be committed the error is
 // fault.StoreUnavailable and no data is returned.
 func (p *Pipeline) Query(ctx context.Context, principal auth.Principal, service string, body []byte) (Answer, error) {
-	return p.recorded(ctx, principal, KindQuery, service, func(rec *store.Transfer) (Answer, error) {
+	return p.recorded(ctx, principal, KindQuery, service, func(rec *store.Transfer) (served, error) {
 		return p.answerQuery(ctx, principal, service, body, rec)
 	})
 }
 
 // SelfAccess answers a citizen's read of her own data on service, with
-// params as the service's params object. The subject is always the
-// principal's own: nothing in the request can name another. It is recorded
-// like a query, as KindSelfAccess.
-func (p *Pipeline) SelfAccess(ctx context.Context, principal auth.Principal, service string, params json.RawMessage) (Answer, error) {
-	return p.recorded(ctx, principal, KindSelfAccess, service, func(rec *store.Transfer) (Answer, error) {
+// params as the service's params. The subject is always the principal's
+// own: nothing in the request can name another. It is recorded like a
+// query, as KindSelfAccess.
+func (p *Pipeline) SelfAccess(ctx context.Context, principal auth.Principal, service string, params envelope.Params) (Answer, error) {
+	return p.recorded(ctx, principal, KindSelfAccess, service, func(rec *store.Transfer) (served, error) {
 		return p.answerSelf(ctx, principal, service, params, rec)
 	})
 }
@@ -161,9 +168,18 @@ const (
 	KindSelfAccess = "self_access"
 )
 
-// recorded runs answer with a new transfer record and commits the record
-// before it returns anything.
-func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind, service string, answer func(*store.Transfer) (Answer, error)) (Answer, error) {
+// served is what an allowed request produced before it is encoded: the
+// data that leaves (compact JSON, already minimised) and its source.
+type served struct {
+	service string
+	data    json.RawMessage
+	source  Source
+}
+
+// recorded runs answer with a new transfer record, encodes the answer's
+// body, records the SHA-256 of exactly the data bytes in it, and commits
+// the record before it returns anything.
+func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind, service string, answer func(*store.Transfer) (served, error)) (Answer, error) {
 	start := p.cfg.Now()
 	rec := store.Transfer{
 		ID:           audit.NewID(),
@@ -174,16 +190,19 @@ func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind,
 		Service:      service,
 		Decision:     store.Deny,
 	}
-	ans, err := answer(&rec)
-	rec.LatencyMicros = p.cfg.Now().Sub(start).Microseconds()
-	if err != nil {
-		rec.Outcome = string(fault.CodeOf(err))
-		ans = Answer{}
-	} else {
-		rec.Outcome = "ok"
+	out, err := answer(&rec)
+	var ans Answer
+	if err == nil {
+		ans = encodeAnswer(rec.ID, out)
 		sum := sha256.Sum256(ans.Data)
 		rec.DataSHA256 = hex.EncodeToString(sum[:])
+		rec.Outcome, rec.HTTPStatus, rec.SCSPCode = OutcomeOK, http.StatusOK, fault.SCSPProcessed
+	} else {
+		code := fault.CodeOf(err)
+		spec := fault.SpecOf(code)
+		rec.Outcome, rec.HTTPStatus, rec.SCSPCode = string(code), spec.Status, spec.SCSP
 	}
+	rec.LatencyMicros = p.cfg.Now().Sub(start).Microseconds()
 	if p.cfg.Observer != nil {
 		label := service
 		if _, known := p.cfg.Catalog.Service(service); !known {
@@ -200,6 +219,9 @@ func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind,
 	return ans, nil
 }
 
+// OutcomeOK is the outcome of a record whose request was answered.
+const OutcomeOK = "ok"
+
 func (p *Pipeline) commit(ctx context.Context, rec store.Transfer) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.RecordTimeout)
 	defer cancel()
@@ -210,20 +232,20 @@ func (p *Pipeline) commit(ctx context.Context, rec store.Transfer) error {
 }
 
 // answerQuery runs a requester's query, filling rec as it learns; it
-// returns the answer or the error that ended the request.
-func (p *Pipeline) answerQuery(ctx context.Context, principal auth.Principal, service string, body []byte, rec *store.Transfer) (Answer, error) {
+// returns what was served or the error that ended the request.
+func (p *Pipeline) answerQuery(ctx context.Context, principal auth.Principal, service string, body []byte, rec *store.Transfer) (served, error) {
 	q, err := envelope.Parse(body)
 	describe(rec, q) // even when refused: an auditor searches attempts by subject too
 	if err != nil {
-		return Answer{}, refused(rec, err)
+		return served{}, refused(rec, err)
 	}
 	svc, err := p.service(service, q.Params)
 	if err != nil {
-		return Answer{}, refused(rec, err)
+		return served{}, refused(rec, err)
 	}
 	consent, objection, err := p.citizenRecords(ctx, svc, q)
 	if err != nil {
-		return Answer{}, err
+		return served{}, err
 	}
 	dec, err := p.decide(ctx, rec, policy.Input{
 		Request:      q.PolicyView(),
@@ -235,13 +257,13 @@ func (p *Pipeline) answerQuery(ctx context.Context, principal auth.Principal, se
 		Now:          p.cfg.Now(),
 	})
 	if err != nil {
-		return Answer{}, err
+		return served{}, err
 	}
 	return p.serve(ctx, svc, q, dec, rec)
 }
 
 // answerSelf runs a citizen's read of her own data.
-func (p *Pipeline) answerSelf(ctx context.Context, principal auth.Principal, service string, params json.RawMessage, rec *store.Transfer) (Answer, error) {
+func (p *Pipeline) answerSelf(ctx context.Context, principal auth.Principal, service string, params envelope.Params, rec *store.Transfer) (served, error) {
 	q := envelope.Query{
 		Subject: envelope.Subject{IDType: idType(principal.Sub), ID: principal.Sub},
 		Params:  params,
@@ -250,7 +272,7 @@ func (p *Pipeline) answerSelf(ctx context.Context, principal auth.Principal, ser
 	rec.LegalBasis = "self"
 	svc, err := p.service(service, params)
 	if err != nil {
-		return Answer{}, refused(rec, err)
+		return served{}, refused(rec, err)
 	}
 	dec, err := p.decide(ctx, rec, policy.Input{
 		Access:       policy.AccessSelf,
@@ -261,18 +283,18 @@ func (p *Pipeline) answerSelf(ctx context.Context, principal auth.Principal, ser
 		Now:          p.cfg.Now(),
 	})
 	if err != nil {
-		return Answer{}, err
+		return served{}, err
 	}
 	return p.serve(ctx, svc, q, dec, rec)
 }
 
 // service looks the service up and checks params against its schema.
-func (p *Pipeline) service(name string, params json.RawMessage) (*catalog.Service, error) {
+func (p *Pipeline) service(name string, params envelope.Params) (*catalog.Service, error) {
 	svc, ok := p.cfg.Catalog.Service(name)
 	if !ok {
 		return nil, fault.New(fault.UnknownService, "the catalog has no service %q", name)
 	}
-	if fields := svc.ValidateParams(params); len(fields) > 0 {
+	if fields := svc.ValidateParams(params.Object()); len(fields) > 0 {
 		return nil, fault.Invalid(fault.InvalidRequest, fields...)
 	}
 	return svc, nil
@@ -327,7 +349,7 @@ func consentView(c store.Consent) map[string]any {
 
 // decide asks the policy and records its decision and reasons in rec.
 func (p *Pipeline) decide(ctx context.Context, rec *store.Transfer, in policy.Input) (policy.Decision, error) {
-	engine := p.policy.Load()
+	engine := p.Policy()
 	dec, err := engine.Decide(ctx, in)
 	rec.PolicyRevision = engine.Revision()
 	if err != nil {
@@ -343,46 +365,40 @@ func (p *Pipeline) decide(ctx context.Context, rec *store.Transfer, in policy.In
 
 // serve runs an allowed request: route, call the adapter, check its answer
 // and keep only what the decision lets out.
-func (p *Pipeline) serve(ctx context.Context, svc *catalog.Service, q envelope.Query, dec policy.Decision, rec *store.Transfer) (Answer, error) {
-	var expected map[string]json.RawMessage
+func (p *Pipeline) serve(ctx context.Context, svc *catalog.Service, q envelope.Query, dec policy.Decision, rec *store.Transfer) (served, error) {
+	var expected map[string]any
 	if dec.VerifyOnly {
 		var err error
 		if expected, err = expectations(q.Params, dec); err != nil {
-			return Answer{}, err
+			return served{}, err
 		}
 	}
 	adapter, err := p.cfg.Router.Route(svc, q.Params)
 	if err != nil {
-		return Answer{}, err
+		return served{}, err
 	}
-	m := adapter.Manifest()
-	rec.Adapter, rec.AdapterVersion, rec.ModuleSHA256 = m.Name, m.Version, adapter.SHA256()
+	src := sourceOf(adapter)
+	rec.Adapter, rec.AdapterVersion, rec.ModuleSHA256 = src.Adapter, src.Version, src.ModuleSHA256
 
 	data, err := p.call(ctx, adapter, svc, q, rec)
 	if dec.VerifyOnly {
 		switch {
 		case fault.CodeOf(err) == fault.SubjectNotFound:
-			return p.verdict(svc, adapter, rec.ID, false), nil
+			return served{svc.Name, verdict(false), src}, nil
 		case err != nil:
-			return Answer{}, err
+			return served{}, err
 		}
-		return p.verdict(svc, adapter, rec.ID, matches(data, expected)), nil
+		return served{svc.Name, verdict(matches(data, expected)), src}, nil
 	}
 	if err != nil {
-		return Answer{}, err
+		return served{}, err
 	}
 	if !dec.AllFields {
 		if data, err = minimise(data, dec.Fields); err != nil {
-			return Answer{}, err
+			return served{}, err
 		}
 	}
-	return Answer{
-		TransferID: rec.ID,
-		Status:     StatusProcessed,
-		Service:    svc.Name,
-		Data:       data,
-		Source:     sourceOf(adapter),
-	}, nil
+	return served{svc.Name, data, src}, nil
 }
 
 // refused notes a request refused before the policy in rec and returns err.
@@ -403,27 +419,29 @@ func idType(id string) string {
 	return envelope.IDTypeDNI
 }
 
-func (p *Pipeline) call(ctx context.Context, adapter *wasmhost.Adapter, svc *catalog.Service, q envelope.Query, rec *store.Transfer) (json.RawMessage, error) {
+// call runs the adapter and checks its data against the service's answer
+// schema; the data it returns is compact JSON.
+func (p *Pipeline) call(ctx context.Context, adapter router.Adapter, svc *catalog.Service, q envelope.Query, rec *store.Transfer) (json.RawMessage, error) {
 	start := p.cfg.Now()
-	data, err := adapter.Call(ctx, wasmhost.Input{
+	data, err := adapter.Call(ctx, abi.Input{
+		ABI:        abi.Version,
 		TransferID: rec.ID,
 		Service:    svc.Name,
 		Purpose:    q.Purpose,
 		Requester:  rec.RequesterOrg,
 		Procedure:  q.Procedure.Code,
-		Subject: wasmhost.Subject{
-			IDType: q.Subject.IDType, ID: q.Subject.ID,
-			Name: q.Subject.Name, Surname1: q.Subject.Surname1, Surname2: q.Subject.Surname2,
-		},
-		Params: q.Params,
+		Subject:    q.Subject,
+		Params:     q.Params.JSON(),
 	})
 	if err == nil {
 		if verr := svc.ValidateAnswer(data); verr != nil {
 			err = fault.Wrap(fault.AdapterFailed, verr, "adapter %s answered data that breaks the %s answer schema", adapter.Manifest().Name, svc.Name)
+		} else {
+			data, err = compact(data)
 		}
 	}
 	if p.cfg.Observer != nil {
-		outcome := "ok"
+		outcome := OutcomeOK
 		if err != nil {
 			outcome = string(fault.CodeOf(err))
 		}
@@ -432,39 +450,19 @@ func (p *Pipeline) call(ctx context.Context, adapter *wasmhost.Adapter, svc *cat
 	return data, err
 }
 
-// verdict is the answer of verify mode: whether the source holds a record
+// verdict is the data of verify mode: whether the source holds a record
 // matching the query (for padró: is she registered in that municipality?),
 // and nothing else.
-func (p *Pipeline) verdict(svc *catalog.Service, adapter *wasmhost.Adapter, transferID string, verified bool) Answer {
-	data := json.RawMessage(`{"verified":false}`)
+func verdict(verified bool) json.RawMessage {
 	if verified {
-		data = json.RawMessage(`{"verified":true}`)
+		return json.RawMessage(`{"verified":true}`)
 	}
-	return Answer{TransferID: transferID, Status: StatusProcessed, Service: svc.Name, Data: data, Source: sourceOf(adapter)}
+	return json.RawMessage(`{"verified":false}`)
 }
 
-func sourceOf(a *wasmhost.Adapter) Source {
+func sourceOf(a router.Adapter) Source {
 	m := a.Manifest()
 	return Source{Adapter: m.Name, Version: m.Version, ModuleSHA256: a.SHA256()}
-}
-
-// minimise keeps only the named top-level fields of data.
-func minimise(data json.RawMessage, fields []string) (json.RawMessage, error) {
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(data, &all); err != nil {
-		return nil, fault.Wrap(fault.AdapterFailed, err, "the adapter's data is not a JSON object")
-	}
-	kept := make(map[string]json.RawMessage, len(fields))
-	for _, f := range fields {
-		if v, ok := all[f]; ok {
-			kept[f] = v
-		}
-	}
-	out, err := json.Marshal(kept)
-	if err != nil {
-		return nil, fmt.Errorf("pipeline: minimise: %w", err)
-	}
-	return out, nil
 }
 
 func describe(rec *store.Transfer, q envelope.Query) {

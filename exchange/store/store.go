@@ -58,8 +58,9 @@ type Transfer struct {
 	Decision       string    `json:"decision"` // Allow or Deny
 	Reasons        []Reason  `json:"reasons,omitempty"`
 	PolicyRevision string    `json:"policy_revision,omitempty"`
-	Outcome        string    `json:"outcome"` // "ok" or the problem code that ended the request
-	SCSPCode       string    `json:"scsp_code,omitempty"`
+	Outcome        string    `json:"outcome"`               // "ok" or the problem code that ended the request
+	SCSPCode       string    `json:"scsp_code,omitempty"`   // the SCSP status code answered: 0003 when served
+	HTTPStatus     int       `json:"http_status,omitempty"` // the HTTP status answered
 	LatencyMicros  int64     `json:"latency_us"`
 	DataSHA256     string    `json:"data_sha256,omitempty"`
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pontexchange/pont/sdk-wasm/abi"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -33,25 +34,10 @@ import (
 const instantiateTimeout = 10 * time.Second
 
 // Subject is the citizen a query is about.
-type Subject struct {
-	IDType   string `json:"id_type"`
-	ID       string `json:"id"`
-	Name     string `json:"name,omitempty"`
-	Surname1 string `json:"surname1,omitempty"`
-	Surname2 string `json:"surname2,omitempty"`
-}
+type Subject = abi.Subject
 
 // Input is what an adapter sees of a query.
-type Input struct {
-	TransferID string
-	Service    string
-	Purpose    string
-	Requester  string
-	Procedure  string
-	Subject    Subject
-	// Params is the query's params object; empty means {}.
-	Params json.RawMessage
-}
+type Input = abi.Input
 
 // input is the ABI's input JSON.
 type input struct {

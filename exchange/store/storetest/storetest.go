@@ -105,7 +105,8 @@ func full(n int, at time.Time) store.Transfer {
 		},
 		PolicyRevision: "rev-42",
 		Outcome:        "purpose_not_allowed",
-		SCSPCode:       "0233",
+		SCSPCode:       "0301",
+		HTTPStatus:     403,
 		LatencyMicros:  1234567,
 		DataSHA256:     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
 	}

@@ -144,6 +144,11 @@ func residents(scope string) map[string]Habitant {
 			"23456789D": gi("23456789D",
 				Domicili{CodiVia: "001120", TipusVia: "C", NomVia: "de la Força", Numero: "7", Pis: "2", Porta: "1", CodiPostal: "17004"},
 				"15/01/2012", &Variacio{Codi: "CR", Descripcio: "Alta per canvi de residència", Data: "15/01/2012"}),
+			// A street name with every character JSON or HTML treats
+			// specially, so that tests see the data leave unchanged.
+			"67890123B": gi("67890123B",
+				Domicili{CodiVia: "004410", TipusVia: "C", NomVia: "de l'Àngel «Nou» & \"Vell\" <Baix>\\1", Numero: "9", CodiPostal: "17002"},
+				"02/02/2022", nil),
 			"34567890V": gi("34567890V",
 				Domicili{CodiVia: "003340", TipusVia: "PL", NomVia: "de la Independència", Numero: "3", Pis: "4", Porta: "B", CodiPostal: "17001"},
 				"30/05/1998", nil),

@@ -40,7 +40,7 @@ var Columns = []string{
 	"procedure_code", "procedure_name", "purpose", "legal_basis", "law_reference",
 	"consent_id", "case_id", "subject_id_type", "subject_id", "service", "adapter",
 	"adapter_version", "module_sha256", "decision", "reasons", "policy_revision",
-	"outcome", "scsp_code", "latency_us", "data_sha256",
+	"outcome", "scsp_code", "http_status", "latency_us", "data_sha256",
 }
 
 // ColumnList is Columns joined for a SELECT or INSERT.
@@ -123,7 +123,7 @@ func Args(t store.Transfer, d Dialect) ([]any, error) {
 		t.ProcedureCode, t.ProcedureName, t.Purpose, t.LegalBasis, t.LawReference,
 		t.ConsentID, t.CaseID, t.SubjectIDType, t.SubjectID, t.Service, t.Adapter,
 		t.AdapterVersion, t.ModuleSHA256, t.Decision, string(rj), t.PolicyRevision,
-		t.Outcome, t.SCSPCode, t.LatencyMicros, t.DataSHA256,
+		t.Outcome, t.SCSPCode, t.HTTPStatus, t.LatencyMicros, t.DataSHA256,
 	}, nil
 }
 
@@ -142,7 +142,7 @@ func Scan(row Row, at any, when func() time.Time) (store.Transfer, error) {
 		&t.ProcedureCode, &t.ProcedureName, &t.Purpose, &t.LegalBasis, &t.LawReference,
 		&t.ConsentID, &t.CaseID, &t.SubjectIDType, &t.SubjectID, &t.Service, &t.Adapter,
 		&t.AdapterVersion, &t.ModuleSHA256, &t.Decision, &reasons, &t.PolicyRevision,
-		&t.Outcome, &t.SCSPCode, &t.LatencyMicros, &t.DataSHA256,
+		&t.Outcome, &t.SCSPCode, &t.HTTPStatus, &t.LatencyMicros, &t.DataSHA256,
 	)
 	if err != nil {
 		return store.Transfer{}, err

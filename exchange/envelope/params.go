@@ -1,0 +1,106 @@
+package envelope
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
+// Params is a query's service-specific params object, read once: its
+// compact JSON text, which the adapter receives as it is, and its decoded
+// members, which the catalog's schema check, the policy, the router and
+// verify mode read. Numbers are json.Number, so that no precision is lost.
+// The zero Params is the empty object. A Params is immutable once made:
+// treat what Object returns as read-only.
+type Params struct {
+	raw json.RawMessage
+	obj map[string]any
+}
+
+// emptyObject is the JSON text of params that were not given.
+var emptyObject = json.RawMessage("{}")
+
+// ParseParams reads raw, which must be a JSON object (absent, empty or null
+// reads as {}).
+func ParseParams(raw []byte) (Params, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || isNull(raw) {
+		return Params{}, nil
+	}
+	if raw[0] != '{' {
+		return Params{}, fmt.Errorf("must be a JSON object")
+	}
+	obj, err := decodeObject(raw)
+	if err != nil {
+		return Params{}, err
+	}
+	// Compacted, so that the same params always have the same bytes
+	// wherever they are passed on or compared.
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return Params{}, fmt.Errorf("compact params: %w", err)
+	}
+	return Params{raw: buf.Bytes(), obj: obj}, nil
+}
+
+// StringParams makes params whose members are all strings, such as a query
+// string's.
+func StringParams(m map[string]string) Params {
+	if len(m) == 0 {
+		return Params{}
+	}
+	obj := make(map[string]any, len(m))
+	names := make([]string, 0, len(m))
+	for k, v := range m {
+		obj[k] = v
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	buf.WriteByte('{')
+	for i, k := range names {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		_ = enc.Encode(k) // a string always encodes
+		buf.Truncate(buf.Len() - 1)
+		buf.WriteByte(':')
+		_ = enc.Encode(m[k])
+		buf.Truncate(buf.Len() - 1)
+	}
+	buf.WriteByte('}')
+	return Params{raw: buf.Bytes(), obj: obj}
+}
+
+// JSON returns the params' compact JSON text; {} when there are none.
+func (p Params) JSON() json.RawMessage {
+	if len(p.raw) == 0 {
+		return emptyObject
+	}
+	return p.raw
+}
+
+// Object returns the decoded members; nil when there are none.
+func (p Params) Object() map[string]any { return p.obj }
+
+// Len is the number of members.
+func (p Params) Len() int { return len(p.obj) }
+
+// Get returns the member called name.
+func (p Params) Get(name string) (any, bool) {
+	v, ok := p.obj[name]
+	return v, ok
+}
+
+// String returns the member called name when it is a string; ok is false
+// when it is absent or of another type.
+func (p Params) String(name string) (s string, ok bool) {
+	s, ok = p.obj[name].(string)
+	return s, ok
+}
+
+// MarshalJSON writes the params' JSON text.
+func (p Params) MarshalJSON() ([]byte, error) { return p.JSON(), nil }

@@ -1,0 +1,120 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/pontexchange/pont/exchange/fault"
+)
+
+// Status is the SCSP state of an answer.
+type Status struct {
+	Code string `json:"code"`
+	Text string `json:"text"`
+}
+
+// StatusProcessed is the SCSP state of an answered query ("Tramitada").
+var StatusProcessed = Status{Code: fault.SCSPProcessed, Text: fault.SCSPProcessedText}
+
+// Source names the adapter that answered, so the requester can cite it.
+type Source struct {
+	Adapter      string `json:"adapter"`
+	Version      string `json:"version"`
+	ModuleSHA256 string `json:"module_sha256"`
+}
+
+// AnswerV1 is the JSON shape of an answered query's body: the transfer id,
+// the SCSP state, the service, the data the purpose may see, and the
+// adapter that answered. The pipeline encodes it itself, so that the data
+// in it is byte for byte what the transfer record's data_sha256 covers.
+type AnswerV1 struct {
+	TransferID string          `json:"transfer_id"`
+	Status     Status          `json:"status"`
+	Service    string          `json:"service"`
+	Data       json.RawMessage `json:"data"`
+	Source     Source          `json:"source"`
+}
+
+// Answer is an allowed, answered query, ready to leave.
+type Answer struct {
+	TransferID string
+	// Body is the whole JSON body (an AnswerV1), as the requester is to
+	// receive it: write it unchanged.
+	Body []byte
+	// Data is the data member's value inside Body (the same bytes), whose
+	// SHA-256 the transfer record holds.
+	Data json.RawMessage
+}
+
+// encodeAnswer writes the body of an answer around data, which is compact
+// JSON, without re-encoding data: the HTML escaping of encoding/json would
+// change its bytes (& becomes \u0026) after they were hashed.
+func encodeAnswer(transferID string, s served) Answer {
+	var b bytes.Buffer
+	b.Grow(len(s.data) + 256)
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	member := func(prefix string, v any) {
+		b.WriteString(prefix)
+		_ = enc.Encode(v) // strings and structs of strings always encode
+		b.Truncate(b.Len() - 1)
+	}
+	member(`{"transfer_id":`, transferID)
+	member(`,"status":`, StatusProcessed)
+	member(`,"service":`, s.service)
+	b.WriteString(`,"data":`)
+	start := b.Len()
+	b.Write(s.data)
+	end := b.Len()
+	member(`,"source":`, s.source)
+	b.WriteByte('}')
+	body := b.Bytes()
+	return Answer{TransferID: transferID, Body: body, Data: body[start:end:end]}
+}
+
+// compact removes insignificant space from data, changing nothing else (no
+// escaping), so that the data hashed is the data sent.
+func compact(data json.RawMessage) (json.RawMessage, error) {
+	var b bytes.Buffer
+	if err := json.Compact(&b, data); err != nil {
+		return nil, fault.Wrap(fault.AdapterFailed, err, "the adapter's data is not valid JSON")
+	}
+	return b.Bytes(), nil
+}
+
+// minimise keeps only the named top-level fields of data, a compact JSON
+// object, in the order of fields' names; each kept value keeps its bytes.
+func minimise(data json.RawMessage, fields []string) (json.RawMessage, error) {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return nil, fault.Wrap(fault.AdapterFailed, err, "the adapter's data is not a JSON object")
+	}
+	names := slices.Clone(fields)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	b.WriteByte('{')
+	first := true
+	for _, name := range names {
+		v, ok := all[name]
+		if !ok {
+			continue
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		if err := enc.Encode(name); err != nil {
+			return nil, fmt.Errorf("pipeline: minimise: %w", err)
+		}
+		b.Truncate(b.Len() - 1)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
