@@ -201,6 +201,9 @@ func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind,
 		code := fault.CodeOf(err)
 		spec := fault.SpecOf(code)
 		rec.Outcome, rec.HTTPStatus, rec.SCSPCode = string(code), spec.Status, spec.SCSP
+		if len(rec.Reasons) == 0 {
+			rec.Reasons = reasonsOf(err) // why it ended, however it ended
+		}
 	}
 	rec.LatencyMicros = p.cfg.Now().Sub(start).Microseconds()
 	if p.cfg.Observer != nil {
