@@ -59,7 +59,9 @@ func TestCreateConsentNamesEveryWrongField(t *testing.T) {
 		{"unknown organisation", func(r *citizens.ConsentRequest) { r.Requester = "Q0000000J" }, fault.InvalidRequest, []string{"requester"}},
 		{"procedure of another organisation", func(r *citizens.ConsentRequest) { r.Procedure = "RGC" }, fault.InvalidRequest, []string{"procedure"}},
 		{"unknown and repeated services", func(r *citizens.ConsentRequest) { r.Services = []string{"padro", "cadastre", "padro"} }, fault.InvalidRequest, []string{"services[1]", "services[2]"}},
-		{"too many services", func(r *citizens.ConsentRequest) { r.Services = slices.Repeat([]string{"padro"}, citizens.MaxServices+1) }, fault.InvalidRequest, []string{"services"}},
+		{"too many services", func(r *citizens.ConsentRequest) {
+			r.Services = slices.Repeat([]string{"padro"}, citizens.MaxServices+1)
+		}, fault.InvalidRequest, []string{"services"}},
 		{"unknown purpose", func(r *citizens.ConsentRequest) { r.Purpose = "curiosity" }, fault.InvalidRequest, []string{"purpose"}},
 		{"expiry in the past by the service's clock", func(r *citizens.ConsentRequest) { r.ExpiresAt = now.Add(-time.Second).Format(time.RFC3339) }, fault.InvalidRequest, []string{"expires_at"}},
 		{"expiry too far", func(r *citizens.ConsentRequest) {

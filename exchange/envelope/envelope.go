@@ -30,12 +30,12 @@ const (
 // Query is one v1 query envelope, as the requester sent it after
 // normalisation: document ids are upper case without spaces or dashes.
 type Query struct {
-	Procedure  Procedure       `json:"procedure"`
-	Purpose    string          `json:"purpose"`
-	LegalBasis LegalBasis      `json:"legal_basis"`
-	CaseID     string          `json:"case_id"`
-	Official   Official        `json:"official"`
-	Subject    Subject         `json:"subject"`
+	Procedure  Procedure  `json:"procedure"`
+	Purpose    string     `json:"purpose"`
+	LegalBasis LegalBasis `json:"legal_basis"`
+	CaseID     string     `json:"case_id"`
+	Official   Official   `json:"official"`
+	Subject    Subject    `json:"subject"`
 	// Params are read once by Parse; every later step reads them from here.
 	Params Params `json:"params"`
 }
