@@ -1,8 +1,9 @@
 package api
 
 import (
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/pontexchange/pont/exchange/fault"
 )
@@ -11,5 +12,5 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // sortFields orders field errors by name, so that answers are stable.
 func sortFields(fs []fault.FieldError) {
-	sort.Slice(fs, func(i, j int) bool { return fs[i].Field < fs[j].Field })
+	slices.SortStableFunc(fs, func(a, b fault.FieldError) int { return strings.Compare(a.Field, b.Field) })
 }

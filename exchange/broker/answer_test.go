@@ -116,3 +116,30 @@ func (n *node) transfer(auditor, id string) map[string]any {
 	}
 	return rec
 }
+
+// TestWrongMediaType: a body that is not JSON is refused with 415, named.
+func TestWrongMediaType(t *testing.T) {
+	n := startDev(t)
+	body, _ := json.Marshal(envelope("12345678Z", map[string]any{"municipality": "08019"}))
+	req, err := http.NewRequest("POST", n.base+"/v1/services/padro/queries", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Authorization", "Bearer "+n.requester(barcelona))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p struct {
+		Code   string `json:"code"`
+		Detail string `json:"detail"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusUnsupportedMediaType || p.Code != "unsupported_media_type" || !strings.Contains(p.Detail, "text/plain") {
+		t.Errorf("answer %d %+v, want 415 unsupported_media_type naming text/plain", resp.StatusCode, p)
+	}
+}
