@@ -60,6 +60,7 @@ type Transfer struct {
 	PolicyRevision string    `json:"policy_revision,omitempty"`
 	Outcome        string    `json:"outcome"` // "ok" or the problem code that ended the request
 	SCSPCode       string    `json:"scsp_code,omitempty"`
+	HTTPStatus     int       `json:"http_status,omitempty"`
 	LatencyMicros  int64     `json:"latency_us"`
 	DataSHA256     string    `json:"data_sha256,omitempty"`
 }
