@@ -759,3 +759,54 @@ func TestAuditAnswersAreWireTypes(t *testing.T) {
 		}
 	})
 }
+
+// TestOpenAPIDescribesTheWireTypes holds the schemas of openapi.json to the
+// Go wire types: the same members, each described, and required exactly
+// when the type always sends it.
+func TestOpenAPIDescribesTheWireTypes(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Required   []string `json:"required"`
+				Properties map[string]struct {
+					Description string `json:"description"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		schema string
+		typ    reflect.Type
+	}{
+		{"TransferV1", reflect.TypeFor[types.TransferV1]()},
+		{"TransferPageV1", reflect.TypeFor[types.TransferPageV1]()},
+		{"Reason", reflect.TypeFor[types.ReasonV1]()},
+	} {
+		t.Run(c.schema, func(t *testing.T) {
+			s, ok := doc.Components.Schemas[c.schema]
+			if !ok {
+				t.Fatalf("openapi.json has no schema %s", c.schema)
+			}
+			var names, required []string
+			for f := range c.typ.Fields() {
+				name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+				names = append(names, name)
+				if opts != "omitempty" {
+					required = append(required, name)
+				}
+				if p, ok := s.Properties[name]; ok && p.Description == "" {
+					t.Errorf("%s.%s has no description", c.schema, name)
+				}
+			}
+			if got := slices.Sorted(maps.Keys(s.Properties)); !reflect.DeepEqual(got, slices.Sorted(slices.Values(names))) {
+				t.Errorf("%s describes %v; %s has %v", c.schema, got, c.typ, slices.Sorted(slices.Values(names)))
+			}
+			if got := slices.Sorted(slices.Values(s.Required)); !reflect.DeepEqual(got, slices.Sorted(slices.Values(required))) {
+				t.Errorf("%s requires %v; %s always sends %v", c.schema, got, c.typ, slices.Sorted(slices.Values(required)))
+			}
+		})
+	}
+}
