@@ -15,7 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/api/types"
 )
 
 const auditUsage = `usage:
@@ -171,7 +171,7 @@ func runAuditShow(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	var t json.RawMessage
+	var t types.TransferV1
 	if err := c.getJSON(ctx, "/v1/audit/transfers/"+url.PathEscape(ids[0]), &t); err != nil {
 		return err
 	}
@@ -262,7 +262,7 @@ func (c *auditClient) getJSON(ctx context.Context, path string, v any) error {
 // search walks the selection q page by page, following the cursors, and
 // hands each page to emit; limit > 0 stops after that many records. It
 // answers how many records it handed on.
-func (c *auditClient) search(ctx context.Context, q url.Values, limit int, emit func([]store.Transfer) error) (int, error) {
+func (c *auditClient) search(ctx context.Context, q url.Values, limit int, emit func([]types.TransferV1) error) (int, error) {
 	n := 0
 	for {
 		size := pageSize
@@ -270,10 +270,7 @@ func (c *auditClient) search(ctx context.Context, q url.Values, limit int, emit 
 			size = min(limit-n, pageSize)
 		}
 		q.Set("limit", strconv.Itoa(size))
-		var page struct {
-			Items      []store.Transfer `json:"items"`
-			NextCursor *string          `json:"next_cursor"`
-		}
+		var page types.TransferPageV1
 		if err := c.getJSON(ctx, "/v1/audit/transfers?"+q.Encode(), &page); err != nil {
 			return n, err
 		}
@@ -303,14 +300,14 @@ func (c *auditClient) export(ctx context.Context, q url.Values, w io.Writer) err
 
 // pageWriter prints pages of records as they come.
 type pageWriter interface {
-	write([]store.Transfer) error
+	write([]types.TransferV1) error
 	flush() error
 }
 
 // jsonLines prints one record per line (JSON Lines).
 type jsonLines struct{ enc *json.Encoder }
 
-func (j *jsonLines) write(items []store.Transfer) error {
+func (j *jsonLines) write(items []types.TransferV1) error {
 	for _, t := range items {
 		if err := j.enc.Encode(t); err != nil {
 			return fmt.Errorf("writing: %w", err)
@@ -332,15 +329,15 @@ func newTable(w io.Writer) *table {
 	return &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
 }
 
-func (t *table) write(items []store.Transfer) error {
+func (t *table) write(items []types.TransferV1) error {
 	if len(items) > 0 && !t.header {
 		fmt.Fprintln(t.tw, "TIME\tID\tREQUESTER\tSUBJECT\tSERVICE\tPROCEDURE\tPURPOSE\tDECISION\tOUTCOME")
 		t.header = true
 	}
 	for _, r := range items {
 		fmt.Fprintf(t.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			r.Time.UTC().Format(time.RFC3339), r.ID, dash(r.RequesterOrg), dash(r.SubjectID), r.Service,
-			dash(r.ProcedureCode), dash(r.Purpose), r.Decision, r.Outcome)
+			r.Time.UTC().Format(time.RFC3339), r.ID, dash(r.Requester), dash(r.Subject), r.Service,
+			dash(r.Procedure), dash(r.Purpose), r.Decision, r.Outcome)
 	}
 	return t.flush()
 }

@@ -7,17 +7,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pontexchange/pont/exchange/api/types"
 	"github.com/pontexchange/pont/exchange/auth"
-	"github.com/pontexchange/pont/exchange/store"
 )
 
-// jsonRecords decodes the JSON Lines output of pont audit search.
-func jsonRecords(t *testing.T, out string) []store.Transfer {
+// jsonRecords decodes the JSON Lines output of pont audit search, each
+// line strictly as the audit API's wire type.
+func jsonRecords(t *testing.T, out string) []types.TransferV1 {
 	t.Helper()
-	var recs []store.Transfer
+	var recs []types.TransferV1
 	for line := range strings.Lines(out) {
-		var r store.Transfer
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
+		var r types.TransferV1
+		if err := strictJSON(line, &r); err != nil {
 			t.Fatalf("line %q is not a record: %v", line, err)
 		}
 		recs = append(recs, r)
@@ -66,8 +67,8 @@ func TestAuditSearchCommand(t *testing.T) {
 		}
 		seen := map[string]bool{}
 		for i, r := range recs {
-			if r.SubjectID != "12345678Z" || seen[r.ID] {
-				t.Errorf("record %d: subject %s, repeated %v", i, r.SubjectID, seen[r.ID])
+			if r.Subject != "12345678Z" || seen[r.ID] {
+				t.Errorf("record %d: subject %s, repeated %v", i, r.Subject, seen[r.ID])
 			}
 			seen[r.ID] = true
 			if i > 0 && r.Time.After(recs[i-1].Time) {
@@ -147,8 +148,9 @@ func TestAuditSearchCommand(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errs)
 		}
-		var r store.Transfer
-		if err := json.Unmarshal([]byte(out), &r); err != nil || r.ID != answered[0] || r.Decision != "allow" || r.DataSHA256 == "" {
+		var r types.TransferV1
+		if err := strictJSON(out, &r); err != nil || r.ID != answered[0] || r.Decision != "allow" || r.DataSHA256 == "" ||
+			r.Requester != "P0801900B" || r.Subject != "12345678Z" || r.Procedure != "DEMO" {
 			t.Errorf("show: %v\n%s", err, out)
 		}
 		code, _, errs = pontRun(t, "audit", "show", "--server", n.base, "--token", auditor, "0199ffff-0000-7000-8000-000000000000")
@@ -196,4 +198,12 @@ func TestAuditSearchCommand(t *testing.T) {
 			})
 		}
 	})
+}
+
+// strictJSON decodes one JSON value of s into v, refusing fields v lacks:
+// what pont audit prints is the wire type, nothing more.
+func strictJSON(s string, v any) error {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }

@@ -19,14 +19,53 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/pontexchange/pont/exchange/api/types"
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/store"
 )
 
-// transferPage is the answer of a transfer search.
-type transferPage struct {
-	Items      []store.Transfer `json:"items"`
-	NextCursor *string          `json:"next_cursor"`
+// transferV1 is a record of the transfer log as the audit API serves it,
+// in JSON and in CSV. It is the only place where the storage row meets the
+// wire type, so that a column renamed in the store is a compile error here
+// rather than a field silently renamed in the API.
+func transferV1(t store.Transfer) types.TransferV1 {
+	var reasons []types.ReasonV1
+	if len(t.Reasons) > 0 {
+		reasons = make([]types.ReasonV1, len(t.Reasons))
+		for i, r := range t.Reasons {
+			reasons[i] = types.ReasonV1{Code: r.Code, Message: r.Message}
+		}
+	}
+	return types.TransferV1{
+		ID:             t.ID,
+		Time:           t.Time.UTC(),
+		Node:           t.Node,
+		Kind:           t.Kind,
+		Requester:      t.RequesterOrg,
+		OfficialID:     t.OfficialID,
+		OfficialName:   t.OfficialName,
+		Procedure:      t.ProcedureCode,
+		ProcedureName:  t.ProcedureName,
+		Purpose:        t.Purpose,
+		LegalBasis:     t.LegalBasis,
+		LawReference:   t.LawReference,
+		ConsentID:      t.ConsentID,
+		CaseID:         t.CaseID,
+		SubjectIDType:  t.SubjectIDType,
+		Subject:        t.SubjectID,
+		Service:        t.Service,
+		Adapter:        t.Adapter,
+		AdapterVersion: t.AdapterVersion,
+		ModuleSHA256:   t.ModuleSHA256,
+		Decision:       t.Decision,
+		Reasons:        reasons,
+		PolicyRevision: t.PolicyRevision,
+		Outcome:        t.Outcome,
+		HTTPStatus:     t.HTTPStatus,
+		SCSPCode:       t.SCSPCode,
+		LatencyMicros:  t.LatencyMicros,
+		DataSHA256:     t.DataSHA256,
+	}
 }
 
 // Limits of a search's limit parameter: a JSON page holds at most
@@ -129,9 +168,9 @@ func (s *server) searchTransfers(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, storeError(err))
 		return
 	}
-	out := transferPage{Items: page.Items}
-	if out.Items == nil {
-		out.Items = []store.Transfer{}
+	out := types.TransferPageV1{Items: make([]types.TransferV1, len(page.Items))}
+	for i, t := range page.Items {
+		out.Items[i] = transferV1(t)
 	}
 	if page.Next != nil {
 		c := s.cursors.encode(*page.Next)
@@ -149,12 +188,14 @@ const exportPageSize = maxPageLimit
 const exportWriteWindow = time.Minute
 
 // csvHeader names the CSV export's columns, as the JSON names the fields.
+// Columns are only ever added at the end, so that a spreadsheet that reads
+// them by position keeps working.
 var csvHeader = []string{
 	"id", "time", "node", "kind", "requester", "official_id", "official_name",
 	"procedure", "procedure_name", "purpose", "legal_basis", "law_reference", "consent_id",
 	"case_id", "subject_id_type", "subject", "service", "adapter", "adapter_version",
 	"module_sha256", "decision", "reasons", "policy_revision", "outcome", "scsp_code",
-	"latency_us", "data_sha256",
+	"latency_us", "data_sha256", "http_status",
 }
 
 // exportTransfers streams the selection of a search as CSV, newest first,
@@ -196,7 +237,7 @@ func (s *server) exportTransfers(w http.ResponseWriter, r *http.Request) {
 			if total > 0 && written == total {
 				break
 			}
-			_ = cw.Write(csvRecord(t))
+			_ = cw.Write(csvRecord(transferV1(t)))
 			written++
 		}
 		cw.Flush()
@@ -222,18 +263,23 @@ func (s *server) exportTransfers(w http.ResponseWriter, r *http.Request) {
 }
 
 // csvRecord is one transfer as a CSV row, in csvHeader's order, with
-// reasons as "code: message; ..." and every cell guarded by csvCell.
-func csvRecord(t store.Transfer) []string {
+// reasons as "code: message; ...", http_status empty when unknown, and
+// every cell guarded by csvCell.
+func csvRecord(t types.TransferV1) []string {
 	reasons := make([]string, len(t.Reasons))
 	for i, r := range t.Reasons {
 		reasons[i] = r.Code + ": " + r.Message
 	}
+	httpStatus := ""
+	if t.HTTPStatus != 0 {
+		httpStatus = strconv.Itoa(t.HTTPStatus)
+	}
 	row := []string{
-		t.ID, t.Time.UTC().Format(time.RFC3339Nano), t.Node, t.Kind, t.RequesterOrg, t.OfficialID, t.OfficialName,
-		t.ProcedureCode, t.ProcedureName, t.Purpose, t.LegalBasis, t.LawReference, t.ConsentID,
-		t.CaseID, t.SubjectIDType, t.SubjectID, t.Service, t.Adapter, t.AdapterVersion,
+		t.ID, t.Time.UTC().Format(time.RFC3339Nano), t.Node, t.Kind, t.Requester, t.OfficialID, t.OfficialName,
+		t.Procedure, t.ProcedureName, t.Purpose, t.LegalBasis, t.LawReference, t.ConsentID,
+		t.CaseID, t.SubjectIDType, t.Subject, t.Service, t.Adapter, t.AdapterVersion,
 		t.ModuleSHA256, t.Decision, strings.Join(reasons, "; "), t.PolicyRevision, t.Outcome, t.SCSPCode,
-		strconv.FormatInt(t.LatencyMicros, 10), t.DataSHA256,
+		strconv.FormatInt(t.LatencyMicros, 10), t.DataSHA256, httpStatus,
 	}
 	for i := range row {
 		row[i] = csvCell(row[i])
@@ -287,7 +333,7 @@ func (s *server) getTransfer(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, storeError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, t)
+	writeJSON(w, http.StatusOK, transferV1(t))
 }
 
 func storeError(err error) error {

@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pontexchange/pont/catalog"
+	"github.com/pontexchange/pont/exchange/api/types"
 	"github.com/pontexchange/pont/exchange/audit"
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/citizens"
@@ -472,7 +476,7 @@ func TestExportCSV(t *testing.T) {
 		}
 	})
 	t.Run("after a cursor", func(t *testing.T) {
-		var page transferPage
+		var page types.TransferPageV1
 		resp := s.get(t, "/v1/audit/transfers?limit=10", "")
 		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || page.NextCursor == nil {
 			t.Fatalf("first page: %v %+v", err, page)
@@ -517,7 +521,7 @@ func TestCursorsOverHTTP(t *testing.T) {
 		if pages > 3 {
 			t.Fatal("the cursors do not end")
 		}
-		var page transferPage
+		var page types.TransferPageV1
 		resp := s.get(t, path, "")
 		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: %d %v", path, resp.StatusCode, err)
@@ -574,5 +578,240 @@ func TestExportAbortsWhenTheStoreFails(t *testing.T) {
 	var p Problem
 	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || resp.StatusCode != http.StatusServiceUnavailable || p.Code != fault.StoreUnavailable {
 		t.Errorf("export on a closed store: %d %+v %v, want 503 store_unavailable", resp.StatusCode, p, err)
+	}
+}
+
+// fullTransfer is a record with every field of the storage row set, each to
+// a value of its own, so that a field the wire type drops or mixes up shows.
+func fullTransfer() store.Transfer {
+	return store.Transfer{
+		ID: "01950000-0000-7000-8000-0000000000aa", Time: time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC),
+		Node: "pont-1", Kind: "query", RequesterOrg: "P0801900B", OfficialID: "38000001E", OfficialName: "Anna Puig",
+		ProcedureCode: "DEMO", ProcedureName: "Demostració", Purpose: "demo", LegalBasis: "consent",
+		LawReference: "Llei 7/1985, art. 16", ConsentID: "c-42", CaseID: "EXP-2026-00001",
+		SubjectIDType: "DNI", SubjectID: "12345678Z", Service: "discapacitat", Adapter: "discapacitat-09",
+		AdapterVersion: "1.0.0", ModuleSHA256: strings.Repeat("ab", 32), Decision: store.Deny,
+		Reasons:        []store.Reason{{Code: "consent_expired", Message: "the consent expired"}, {Code: "purpose_not_allowed", Message: "no"}},
+		PolicyRevision: "c4a1f07e9b2d", Outcome: "consent_expired", SCSPCode: "0236", HTTPStatus: http.StatusForbidden,
+		LatencyMicros: 1843, DataSHA256: strings.Repeat("cd", 32),
+	}
+}
+
+// TestTransferV1 holds the conversion from the storage row to the audit
+// API's wire type to the API's field names and values, field by field.
+func TestTransferV1(t *testing.T) {
+	rec := fullTransfer()
+	rv := reflect.ValueOf(rec)
+	for i := range rv.NumField() {
+		if rv.Field(i).IsZero() {
+			t.Errorf("fullTransfer leaves store.Transfer.%s empty: give it a value, and decide whether the audit API serves it", rv.Type().Field(i).Name)
+		}
+	}
+	got := transferV1(rec)
+	gv := reflect.ValueOf(got)
+	for i := range gv.NumField() {
+		if gv.Field(i).IsZero() {
+			t.Errorf("transferV1 leaves TransferV1.%s empty", gv.Type().Field(i).Name)
+		}
+	}
+	raw, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatal(err)
+	}
+	// The API's contract, as a client reads it.
+	want := map[string]any{
+		"id": rec.ID, "time": "2026-03-01T12:00:00.123456Z", "node": "pont-1", "kind": "query",
+		"requester": "P0801900B", "official_id": "38000001E", "official_name": "Anna Puig",
+		"procedure": "DEMO", "procedure_name": "Demostració", "purpose": "demo", "legal_basis": "consent",
+		"law_reference": "Llei 7/1985, art. 16", "consent_id": "c-42", "case_id": "EXP-2026-00001",
+		"subject_id_type": "DNI", "subject": "12345678Z", "service": "discapacitat", "adapter": "discapacitat-09",
+		"adapter_version": "1.0.0", "module_sha256": strings.Repeat("ab", 32), "decision": "deny",
+		"reasons": []any{
+			map[string]any{"code": "consent_expired", "message": "the consent expired"},
+			map[string]any{"code": "purpose_not_allowed", "message": "no"},
+		},
+		"policy_revision": "c4a1f07e9b2d", "outcome": "consent_expired", "scsp_code": "0236",
+		"http_status": float64(http.StatusForbidden), "latency_us": float64(1843), "data_sha256": strings.Repeat("cd", 32),
+	}
+	for name, w := range want {
+		if !reflect.DeepEqual(fields[name], w) {
+			t.Errorf("%s = %#v, want %#v", name, fields[name], w)
+		}
+	}
+	for name := range fields {
+		if _, ok := want[name]; !ok {
+			t.Errorf("the wire type serves %s, which the contract does not list", name)
+		}
+	}
+
+	// The CSV export's columns are the JSON names, every one of them.
+	if !reflect.DeepEqual(slices.Sorted(maps.Keys(fields)), slices.Sorted(slices.Values(csvHeader))) {
+		t.Errorf("CSV columns %v, JSON fields %v: they must be the same names", csvHeader, slices.Sorted(maps.Keys(fields)))
+	}
+	row := csvRecord(got)
+	for i, name := range csvHeader {
+		var want string
+		switch v := fields[name].(type) {
+		case string:
+			want = v
+		case float64:
+			want = strconv.FormatFloat(v, 'f', -1, 64)
+		default: // reasons
+			want = "consent_expired: the consent expired; purpose_not_allowed: no"
+		}
+		if row[i] != want {
+			t.Errorf("CSV column %s = %q, want %q", name, row[i], want)
+		}
+	}
+
+	t.Run("optional fields absent", func(t *testing.T) {
+		bare := store.Transfer{ID: rec.ID, Time: rec.Time, Node: "n", Kind: "query", Service: "padro", Decision: store.Deny, Outcome: "invalid_request"}
+		raw, err := json.Marshal(transferV1(bare))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fields map[string]any
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			t.Fatal(err)
+		}
+		// The required fields of the Transfer schema of openapi.json.
+		required := []string{"decision", "id", "kind", "latency_us", "node", "outcome", "requester", "service", "time"}
+		if got := slices.Sorted(maps.Keys(fields)); !reflect.DeepEqual(got, required) {
+			t.Errorf("a bare record serves %v, want only %v", got, required)
+		}
+		if row := csvRecord(transferV1(bare)); row[slices.Index(csvHeader, "http_status")] != "" {
+			t.Errorf("an unknown http_status is %q in CSV, want empty", row[slices.Index(csvHeader, "http_status")])
+		}
+	})
+}
+
+// TestAuditAnswersAreWireTypes reads a record back through both audit
+// endpoints and decodes each answer strictly as the wire type: every field
+// the server sends is a field of TransferV1, and every field the store kept
+// arrives.
+func TestAuditAnswersAreWireTypes(t *testing.T) {
+	s := startAuditServer(t)
+	s.fill(t, 3)
+	rec := fullTransfer()
+	if err := s.store.AppendTransfers(context.Background(), []store.Transfer{rec}); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := s.store.GetTransfer(context.Background(), rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := transferV1(stored)
+
+	strict := func(t *testing.T, resp *http.Response, v any) {
+		t.Helper()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		dec := json.NewDecoder(resp.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil {
+			t.Fatalf("the answer is not the wire type: %v", err)
+		}
+	}
+	same := func(t *testing.T, got types.TransferV1) {
+		t.Helper()
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if string(g) != string(w) {
+			t.Errorf("served\n%s\nwant\n%s", g, w)
+		}
+		gv := reflect.ValueOf(got)
+		for i := range gv.NumField() {
+			name := gv.Type().Field(i).Name
+			if gv.Field(i).IsZero() && !(name == "HTTPStatus" && stored.HTTPStatus == 0) {
+				t.Errorf("%s is empty in the answer", name)
+			}
+		}
+		if stored.HTTPStatus == 0 {
+			t.Log("this store does not keep http_status yet: it is not checked end to end")
+		}
+	}
+
+	t.Run("one", func(t *testing.T) {
+		var got types.TransferV1
+		strict(t, s.get(t, "/v1/audit/transfers/"+rec.ID, ""), &got)
+		same(t, got)
+	})
+	t.Run("page", func(t *testing.T) {
+		var page types.TransferPageV1
+		strict(t, s.get(t, "/v1/audit/transfers?limit=4", ""), &page)
+		if len(page.Items) != 4 || page.NextCursor != nil {
+			t.Fatalf("%d items, next cursor %v; want 4 and none", len(page.Items), page.NextCursor)
+		}
+		i := slices.IndexFunc(page.Items, func(it types.TransferV1) bool { return it.ID == rec.ID })
+		if i < 0 {
+			t.Fatalf("the page lacks %s", rec.ID)
+		}
+		same(t, page.Items[i])
+	})
+	t.Run("empty page", func(t *testing.T) {
+		resp := s.get(t, "/v1/audit/transfers?subject=00000001R", "")
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(body)); got != `{"items":[],"next_cursor":null}` {
+			t.Errorf("an empty page is %s, want items [] and next_cursor null", got)
+		}
+	})
+}
+
+// TestOpenAPIDescribesTheWireTypes holds the schemas of openapi.json to the
+// Go wire types: the same members, each described, and required exactly
+// when the type always sends it.
+func TestOpenAPIDescribesTheWireTypes(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Required   []string `json:"required"`
+				Properties map[string]struct {
+					Description string `json:"description"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		schema string
+		typ    reflect.Type
+	}{
+		{"TransferV1", reflect.TypeFor[types.TransferV1]()},
+		{"TransferPageV1", reflect.TypeFor[types.TransferPageV1]()},
+		{"Reason", reflect.TypeFor[types.ReasonV1]()},
+	} {
+		t.Run(c.schema, func(t *testing.T) {
+			s, ok := doc.Components.Schemas[c.schema]
+			if !ok {
+				t.Fatalf("openapi.json has no schema %s", c.schema)
+			}
+			var names, required []string
+			for f := range c.typ.Fields() {
+				name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+				names = append(names, name)
+				if opts != "omitempty" {
+					required = append(required, name)
+				}
+				if p, ok := s.Properties[name]; ok && p.Description == "" {
+					t.Errorf("%s.%s has no description", c.schema, name)
+				}
+			}
+			if got := slices.Sorted(maps.Keys(s.Properties)); !reflect.DeepEqual(got, slices.Sorted(slices.Values(names))) {
+				t.Errorf("%s describes %v; %s has %v", c.schema, got, c.typ, slices.Sorted(slices.Values(names)))
+			}
+			if got := slices.Sorted(slices.Values(s.Required)); !reflect.DeepEqual(got, slices.Sorted(slices.Values(required))) {
+				t.Errorf("%s requires %v; %s always sends %v", c.schema, got, c.typ, slices.Sorted(slices.Values(required)))
+			}
+		})
 	}
 }

@@ -50,7 +50,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if doc.Info.Title == "" || doc.Info.Version == "" {
 		t.Errorf("info.title and info.version are required: %+v", doc.Info)
 	}
-	for _, name := range []string{"Envelope", "Answer", "Problem", "Transfer", "TransferPage", "Service"} {
+	for _, name := range []string{"Envelope", "Answer", "Problem", "TransferV1", "TransferPageV1", "Service"} {
 		if _, ok := doc.Components.Schemas[name]; !ok {
 			t.Errorf("components.schemas lacks %s", name)
 		}
@@ -177,11 +177,20 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("audit: %d %v", status, page)
 	}
-	validate(t, "TransferPage", page)
+	validate(t, "TransferPageV1", page)
 	// The two answered queries and the denied one; the bad check letter is
 	// recorded without a subject, since its envelope did not parse.
-	if items, _ := page["items"].([]any); len(items) != 3 {
+	items, _ := page["items"].([]any)
+	if len(items) != 3 {
 		t.Errorf("the audit page has %d records, want 3: %v", len(items), page)
+	}
+	for _, it := range items {
+		id, _ := it.(map[string]any)["id"].(string)
+		if status, one, _ := n.do("GET", "/v1/audit/transfers/"+id, auditor, nil); status != http.StatusOK {
+			t.Errorf("audit record %s: %d %v", id, status, one)
+		} else {
+			validate(t, "TransferV1", one)
+		}
 	}
 	if status, out, _ := n.do("GET", "/v1/audit/transfers?limit=0", auditor, nil); status != http.StatusBadRequest {
 		t.Errorf("limit=0: %d %v", status, out)
