@@ -71,10 +71,16 @@ func checkJSON(ct string) error {
 		return fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "Content-Type", Message: "is not a valid media type: " + err.Error()})
 	}
 	if mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
-		return fault.New(fault.UnsupportedMediaType, "the body must be application/json, not %s", mt)
+		return unsupported("must be application/json, not " + mt)
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return fault.New(fault.UnsupportedMediaType, "the body must be UTF-8 JSON, not charset %s", cs)
+		return unsupported("must be UTF-8 JSON, not charset " + cs)
 	}
 	return nil
+}
+
+func unsupported(msg string) error {
+	e := fault.Invalid(fault.UnsupportedMediaType, fault.FieldError{Field: "Content-Type", Message: msg})
+	e.Message = "the body's Content-Type " + msg
+	return e
 }

@@ -100,7 +100,7 @@ var specs = map[Code]Spec{
 	UnknownService:       {http.StatusNotFound, "Unknown service", "0401"},
 	NotFound:             {http.StatusNotFound, "Not found", ""},
 	MethodNotAllowed:     {http.StatusMethodNotAllowed, "Method not allowed", ""},
-	UnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported media type", "0226"},
+	UnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported media type", "0401"},
 	NoSource:             {http.StatusUnprocessableEntity, "No source for the routing key", "0238"},
 	SourceUnavailable:    {http.StatusServiceUnavailable, "Source unavailable", "0901"},
 	AdapterFailed:        {http.StatusBadGateway, "Adapter failed", "0227"},
