@@ -72,7 +72,7 @@ func transferV1(t store.Transfer) types.TransferV1 {
 // maxPageLimit records; a CSV export, which pages internally, at most
 // maxExportLimit rows (and the whole selection when no limit is given).
 const (
-	maxPageLimit   = 1000
+	maxPageLimit   = store.MaxPageSize
 	maxExportLimit = 10_000_000
 )
 
@@ -107,7 +107,7 @@ func parseFilter(r *http.Request, cursors cursorCodec) (store.Filter, error) {
 // parseSearch reads a search from q. limit may go up to maxLimit; total is
 // the limit as given, 0 when q has none (f.Limit is then the default page).
 func parseSearch(q url.Values, maxLimit int, cursors cursorCodec) (f store.Filter, total int, err error) {
-	f = store.Filter{Limit: 100}
+	f = store.Filter{Limit: store.DefaultPageSize}
 	var bad []fault.FieldError
 	for name, values := range q {
 		set, ok := auditFilters[name]

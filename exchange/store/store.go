@@ -71,6 +71,12 @@ type Cursor struct {
 	ID   string
 }
 
+// Page sizes of a search (Filter.Limit): every backend and the API use these.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
 // Filter selects transfers. Empty fields match everything; From is
 // inclusive, To exclusive.
 type Filter struct {
@@ -82,7 +88,7 @@ type Filter struct {
 	Purpose   string
 	Decision  string
 	From, To  time.Time
-	Limit     int     // 1..1000; backends treat 0 as 100
+	Limit     int     // 1..MaxPageSize; backends treat 0 as DefaultPageSize
 	After     *Cursor // continue after this position
 }
 

@@ -371,7 +371,7 @@ func testFilters(t *testing.T, s store.Store) {
 }
 
 // maxLimit is the largest page the contract allows.
-const maxLimit = 1000
+const maxLimit = store.MaxPageSize
 
 func testTimeRange(t *testing.T, s store.Store) {
 	t0 := time.Date(2026, 1, 31, 23, 59, 59, 999999000, time.UTC)

@@ -18,8 +18,8 @@ import (
 
 // Limits of a search page (store.Filter.Limit).
 const (
-	DefaultLimit = 100
-	MaxLimit     = 1000
+	DefaultLimit = store.DefaultPageSize
+	MaxLimit     = store.MaxPageSize
 )
 
 // Limit returns the page size for f: DefaultLimit when f.Limit is zero or
