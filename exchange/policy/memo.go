@@ -39,9 +39,28 @@ type memo struct {
 	maxNodes int // memoMaxNodes; smaller in tests
 
 	hits, misses atomic.Uint64
+	// off is set by disable, once a shadow evaluation (shadow.go) has
+	// shown the memo wrong: from then on nothing is looked up or stored.
+	off atomic.Bool
 }
 
 func newMemo() *memo { return &memo{maxNodes: memoMaxNodes} }
+
+// on reports whether the memo may be used; false for a nil memo (the
+// policies call a nondeterministic builtin) and once it is disabled.
+func (m *memo) on() bool { return m != nil && !m.off.Load() }
+
+// disable turns the memo off for good and drops the tree. It reports
+// whether it did so, false when the memo was already off.
+func (m *memo) disable() bool {
+	if m == nil || !m.off.CompareAndSwap(false, true) {
+		return false
+	}
+	m.mu.Lock()
+	m.root, m.nodes = nil, 0
+	m.mu.Unlock()
+	return true
+}
 
 // observation is what one read of the input asks: the op at a path.
 type observation struct {
@@ -160,6 +179,9 @@ func valueKey(v ast.Value) string {
 func (m *memo) store(trail []step, d Decision) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.off.Load() {
+		return // disabled while this evaluation ran
+	}
 	if m.nodes+len(trail)+1 > m.maxNodes {
 		m.root, m.nodes = nil, 0
 	}
@@ -215,7 +237,12 @@ type recorder struct {
 // evaluation that the memo records: each method that tells something of
 // the value records it. The embedded Object is only there to satisfy the
 // interface's unexported method, which OPA calls on its own objects only;
-// every exported method is overridden below.
+// every exported method is overridden below. A method the embedded Object
+// answered would be a read the memo does not see, and the compiler cannot
+// tell: TestTrackedOverridesObject fails when OPA's Object has a method
+// not declared here, TestOPANeverCallsObjectGet when OPA calls the
+// unexported one through the interface, and in production a sample of the
+// memo's answers is evaluated again (shadow.go).
 type tracked struct {
 	ast.Object
 	path     string

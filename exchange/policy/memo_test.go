@@ -107,6 +107,9 @@ func TestMemoDecidesAsEvaluation(t *testing.T) {
 			}
 		}
 	}
+	if !memoised.memo.on() {
+		t.Error("a shadow evaluation found the memo wrong and turned it off")
+	}
 	hits, misses := memoised.memo.hits.Load(), memoised.memo.misses.Load()
 	t.Logf("%d hits, %d misses, %d nodes", hits, misses, memoised.memo.nodes)
 	if hits < uint64(len(inputs)) {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"sort"
 	"strings"
@@ -111,14 +112,24 @@ type Engine struct {
 	// memo remembers decisions by what they read of the input (memo.go);
 	// nil when a policy calls a nondeterministic builtin.
 	memo *memo
+	// shadowEvery, metrics and log are the memo's check (shadow.go): one
+	// hit in shadowEvery is evaluated again.
+	shadowEvery uint64
+	metrics     *Metrics
+	log         *slog.Logger
 }
 
 // New compiles the policies in fsys (every .rego file but *_test.rego, in
 // any directory) against data, the catalog's authorisations, purposes and
 // laws, and prepares the decision query once. A policy that fails to parse or
 // compile is an error naming the file and line, as is a policy set without a
-// data.pont.decision rule.
-func New(ctx context.Context, fsys fs.FS, data map[string]any) (*Engine, error) {
+// data.pont.decision rule. The options set how the Engine's memo is
+// checked (WithShadowEvery, WithMetrics, WithLogger).
+func New(ctx context.Context, fsys fs.FS, data map[string]any, opts ...Option) (*Engine, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	files, err := readPolicies(fsys, false)
 	if err != nil {
 		return nil, err
@@ -153,7 +164,10 @@ func New(ctx context.Context, fsys fs.FS, data map[string]any) (*Engine, error) 
 	if err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", Query, err)
 	}
-	e := &Engine{pq: pq, data: cache, revision: revision(files, canonical)}
+	e := &Engine{
+		pq: pq, data: cache, revision: revision(files, canonical),
+		shadowEvery: uint64(o.shadowEvery), metrics: o.metrics, log: o.logger,
+	}
 	if !usesNondeterministic(compiler) {
 		e.memo = newMemo()
 	}
@@ -172,16 +186,21 @@ func (e *Engine) Revision() string { return e.revision }
 // A decision whose every observation of the input (memo.go) matches one
 // already made is answered from the Engine's memo without evaluating: most
 // queries differ from an earlier one only in what the rules they take do
-// not read (the subject, the case, the time, on a presumed basis).
+// not read (the subject, the case, the time, on a presumed basis). A
+// sample of those answers is evaluated again, and the memo is turned off
+// for good at the first that the policies decide otherwise (shadow.go).
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	input, err := in.value()
 	if err != nil {
 		return Decision{}, err
 	}
-	if e.memo == nil {
+	if !e.memo.on() {
 		return e.decide(ctx, input)
 	}
 	if d, ok := e.memo.lookup(input); ok {
+		if e.sampled() {
+			return e.shadow(ctx, input, d)
+		}
 		return d, nil
 	}
 	rec := &recorder{}

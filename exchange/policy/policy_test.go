@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -671,25 +672,38 @@ func BenchmarkDecide(b *testing.B) {
 			}
 		})
 	}
-	memoised := newEngine(b)
 	sv, err := NewValue(padro())
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("memo presumed allow new subject", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			q := query(presumed, "consult")
-			q["subject"] = map[string]any{"id_type": "DNI", "id": strconv.Itoa(10000000 + i)}
-			i++
-			d, err := memoised.Decide(ctx, Input{Request: q, Principal: requester, ServiceValue: sv, Now: now})
-			if err != nil || !d.Allow {
-				b.Fatal(d, err)
+	// The memo as it runs (one hit in DefaultShadowEvery evaluated again),
+	// without the check (what it costs), and with every hit checked.
+	for _, v := range []struct {
+		name  string
+		every uint64
+	}{
+		{"", DefaultShadowEvery},
+		{" unchecked", math.MaxUint64},
+		{" every hit checked", 1},
+	} {
+		memoised := newEngine(b)
+		memoised.shadowEvery = v.every
+		b.Run("memo presumed allow new subject"+v.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				q := query(presumed, "consult")
+				q["subject"] = map[string]any{"id_type": "DNI", "id": strconv.Itoa(10000000 + i)}
+				i++
+				d, err := memoised.Decide(ctx, Input{Request: q, Principal: requester, ServiceValue: sv, Now: now})
+				if err != nil || !d.Allow {
+					b.Fatal(d, err)
+				}
 			}
-		}
-		if memoised.memo.hits.Load() == 0 {
-			b.Fatal("the memo answered nothing")
-		}
-	})
+			// The first decision is the memo's only miss.
+			if b.N > 1 && memoised.memo.hits.Load() == 0 || !memoised.memo.on() {
+				b.Fatal("the memo answered nothing, or was turned off")
+			}
+		})
+	}
 }
