@@ -4,11 +4,14 @@
 // token check, no policy, no Wasm, no transfer log. Pont's throughput is
 // reported as a fraction of this one's.
 //
-// It serves plugins.DevSources() on a loopback port of its own, as
-// `pont serve` does with simulated_sources, and picks the source from the
-// catalog's sources by the service's routing key, as Pont's router does.
+// It calls the simulated sources that `pont dev sources` serves at
+// --sources, as `pont serve` does under make bench (its source_addresses
+// sends *.sources.pont.test there); without --sources it serves them on a
+// loopback port of its own. It picks the source from the catalog's sources
+// by the service's routing key, as Pont's router does.
 //
-// Usage: baseline [--addr 127.0.0.1:0]; it prints "listening on http://ADDR".
+// Usage: baseline [--addr 127.0.0.1:0] [--sources HOST:PORT]; it prints
+// "listening on http://ADDR".
 package main
 
 import (
@@ -29,25 +32,32 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	sources := flag.String("sources", "", "host:port of the simulated sources (pont dev sources); default: serve them here")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr); err != nil {
+	if err := run(ctx, *addr, *sources); err != nil {
 		log.Fatalf("baseline: %v", err)
 	}
 }
 
-func run(ctx context.Context, addr string) error {
+func run(ctx context.Context, addr, sourcesAddr string) error {
 	cat, err := catalog.Default()
 	if err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
-	sources, err := plugins.StartDevNetwork()
-	if err != nil {
-		return err
+	var client *http.Client
+	if sourcesAddr != "" {
+		client = plugins.DevClient(sourcesAddr)
+	} else {
+		sources, err := plugins.StartDevNetwork()
+		if err != nil {
+			return err
+		}
+		defer sources.Close()
+		client = sources.Client
 	}
-	defer sources.Close()
-	h, err := newHandler(cat, sources.Client)
+	h, err := newHandler(cat, client)
 	if err != nil {
 		return err
 	}

@@ -171,9 +171,9 @@ type profiles struct {
 	trace string // Go execution trace, half-rate phase
 }
 
-// runLoad starts `pont serve` on a fresh database and the baseline, and
-// runs the three phases: Pont at maximum rate, Pont at half that rate, the
-// baseline at maximum rate.
+// runLoad starts the simulated sources, `pont serve` on a fresh database
+// and the baseline, and runs the three phases: Pont at maximum rate, Pont
+// at half that rate, the baseline at maximum rate.
 func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.Duration, workers uint64, poolMax int, prof profiles, logf func(string, ...any)) (*LoadResults, error) {
 	name := fmt.Sprintf("pont_bench_load_%d", time.Now().UnixNano())
 	if _, err := createDatabase(ctx, admin, name); err != nil {
@@ -200,7 +200,13 @@ func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.
 			return nil, err
 		}
 	}
-	srv, err := startPontServe(ctx, pontBin, modulesDir, dataDir, u, poolMax, debug)
+	sources, sourcesAddr, err := startSources(ctx, pontBin)
+	if err != nil {
+		return nil, err
+	}
+	defer sources.stop()
+	logf("simulated sources (pid %d) at %s", sources.cmd.Process.Pid, sourcesAddr)
+	srv, err := startPontServe(ctx, pontBin, modulesDir, dataDir, u, sourcesAddr, poolMax, debug)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +272,7 @@ func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.
 	if err := build.Run(); err != nil {
 		return nil, fmt.Errorf("build the baseline: %w", err)
 	}
-	base, err := startProc(ctx, 30*time.Second, baseBin)
+	base, err := startProc(ctx, 30*time.Second, baseBin, "--sources", sourcesAddr)
 	if err != nil {
 		return nil, err
 	}

@@ -164,24 +164,35 @@ type pontServe struct {
 	token string
 }
 
+// startSources starts `pont dev sources` on a free loopback port: the
+// simulated sources in a process of their own, which pont serve and the
+// baseline both call.
+func startSources(ctx context.Context, pontBin string) (p *proc, addr string, err error) {
+	if p, err = startProc(ctx, 30*time.Second, pontBin, "dev", "sources", "--listen", "127.0.0.1:0"); err != nil {
+		return nil, "", err
+	}
+	return p, strings.TrimPrefix(p.base, "http://"), nil
+}
+
 // startPontServe creates a data directory with a development key, mints a
 // requester token with `pont token`, writes a serve configuration that
-// trusts that key, and starts `pont serve` on databaseURL; poolMax > 0 sets
+// trusts that key and sends the simulated sources' host names to sources
+// (host:port), and starts `pont serve` on databaseURL; poolMax > 0 sets
 // limits.pool_max.
-func startPontServe(ctx context.Context, pontBin, modulesDir, dataDir, databaseURL string, poolMax int, debugListen string) (*pontServe, error) {
+func startPontServe(ctx context.Context, pontBin, modulesDir, dataDir, databaseURL, sources string, poolMax int, debugListen string) (*pontServe, error) {
 	out, err := exec.CommandContext(ctx, pontBin, "token", "--data", dataDir, "--role", "requester", "--org", "P0801900B", "--ttl", "2h").Output()
 	if err != nil {
 		return nil, fmt.Errorf("pont token: %w", exitDetail(err))
 	}
 	token := strings.TrimSpace(string(out))
 	cfg := map[string]any{
-		"listen":            "127.0.0.1:0",
-		"database_url":      databaseURL,
-		"node":              "bench",
-		"data_dir":          dataDir,
-		"modules_dir":       modulesDir,
-		"simulated_sources": true,
-		"log_level":         "warn",
+		"listen":           "127.0.0.1:0",
+		"database_url":     databaseURL,
+		"node":             "bench",
+		"data_dir":         dataDir,
+		"modules_dir":      modulesDir,
+		"source_addresses": map[string]string{".sources.pont.test": sources},
+		"log_level":        "warn",
 		"issuers": []map[string]string{{
 			"issuer": "pont-dev", "audience": "pont", "key_file": filepath.Join(dataDir, "dev-issuer.jwk"),
 		}},

@@ -8,15 +8,25 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/broker"
+	"github.com/pontexchange/pont/exchange/store/sqlite"
+	"github.com/pontexchange/pont/plugins"
 )
 
+// This file and tools.go are the only ones of the command that may use the
+// development fixtures (the simulated sources, the embedded store):
+// TestServeCarriesNoFixtures keeps pont serve's code clear of them.
+
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "sources" {
+		return runDevSources(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("pont dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
@@ -42,7 +52,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	log := newLogger(stderr, level)
 
 	start := time.Now()
-	b, err := broker.New(ctx, broker.Config{DataDir: *data, Dev: true, ModulesDir: *modules, ExtraModules: extra, PoliciesDir: *policiesDir, Logger: log})
+	parts, err := openDevParts(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer parts.close()
+	b, err := broker.New(ctx, broker.Config{
+		DataDir: *data, Store: parts.store, HTTPClient: parts.client, DevIssuer: parts.issuer,
+		ModulesDir: *modules, UnsignedModules: extra, PoliciesDir: *policiesDir, Logger: log,
+	})
 	if err != nil {
 		return err
 	}
@@ -54,7 +72,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	go reloadOnHangup(ctx, b, log)
 	go releaseStartupMemory()
 	log.Info("pont dev ready", slog.String("addr", ln.Addr().String()), slog.Duration("start", time.Since(start)), slog.Any("adapters", b.Adapters()))
-	token, err := b.DevIssuer().Mint(auth.Principal{Role: auth.RoleRequester, Org: "P0801900B"}, 12*time.Hour)
+	token, err := parts.issuer.Mint(auth.Principal{Role: auth.RoleRequester, Org: "P0801900B"}, 12*time.Hour)
 	if err != nil {
 		return err
 	}
@@ -62,13 +80,68 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return b.Serve(ctx, ln)
 }
 
-// defaultModulesDir is bin/adapters beside the pont binary, where make build puts them.
-func defaultModulesDir() string {
-	exe, err := os.Executable()
-	if err != nil {
-		return "bin/adapters"
+// devParts are what a development node has that a production one does
+// not: the embedded store, the simulated sources of the reference adapters
+// with the client that reaches them under their own host names, and the
+// development token issuer.
+type devParts struct {
+	store  *sqlite.Store
+	devnet *plugins.DevNetwork
+	client *http.Client
+	issuer *auth.DevIssuer
+}
+
+// openDevParts opens the development parts with their files in dataDir.
+// The store passes to the broker, which closes it; close stops the sources.
+func openDevParts(ctx context.Context, dataDir string) (p *devParts, err error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	return filepath.Join(filepath.Dir(exe), "adapters")
+	p = &devParts{}
+	if p.issuer, err = auth.NewDevIssuer(dataDir); err != nil {
+		return nil, fmt.Errorf("development issuer: %w", err)
+	}
+	if p.devnet, err = plugins.StartDevNetwork(); err != nil {
+		return nil, err
+	}
+	// The node reaches the simulated sources the way pont serve reaches any
+	// source with source_addresses, so that development runs that code.
+	if p.client, err = broker.NewSourceClient(map[string]string{"." + plugins.DevSourceDomain: p.devnet.Addr}); err != nil {
+		_ = p.devnet.Close()
+		return nil, err
+	}
+	if p.store, err = sqlite.New(ctx, sqlite.Config{Path: filepath.Join(dataDir, "pont.db")}); err != nil {
+		_ = p.devnet.Close()
+		return nil, fmt.Errorf("embedded store: %w", err)
+	}
+	return p, nil
+}
+
+// close stops the simulated sources.
+func (p *devParts) close() { _ = p.devnet.Close() }
+
+// runDevSources serves the simulated sources alone, for a node configured
+// with source_addresses (make bench runs pont serve so), until ctx is done.
+func runDevSources(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pont dev sources", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8090", "listen address (port 0: a free one, printed)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pont dev sources: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	devnet, err := plugins.ListenDevNetwork(*listen)
+	if err != nil {
+		return err
+	}
+	defer devnet.Close()
+	fmt.Fprintf(stdout, "Simulated sources listening on http://%s\n", devnet.Addr)
+	fmt.Fprintf(stdout, "A node reaches them with \"source_addresses\": {\".%s\": \"%s\"}\n", plugins.DevSourceDomain, devnet.Addr)
+	<-ctx.Done()
+	return nil
 }
 
 func exampleQuery(addr, token string) string {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 
@@ -21,6 +22,7 @@ const usage = `pont — data exchange between public administrations
 Usage:
   pont dev     [--addr HOST:PORT] [--data DIR] [--modules DIR] [--policies DIR] [--adapter FILE.wasm]...
                                                                  run everything in one process, for development
+  pont dev sources [--listen HOST:PORT]                          serve the simulated sources alone
   pont serve   [--config FILE] [--database URL] [--addr HOST:PORT] run a production node on PostgreSQL
   pont adapter build [--out DIR]                                 build the reference adapters to Wasm
   pont audit   search [--subject ...] [--format ...] | show ID   search the transfer log over the API (auditors)
@@ -105,3 +107,12 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 // about a hundred MiB of it, which the collector would otherwise keep,
 // resident, until the heap next doubles past the start's peak.
 func releaseStartupMemory() { debug.FreeOSMemory() }
+
+// defaultModulesDir is bin/adapters beside the pont binary, where make build puts them.
+func defaultModulesDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "bin/adapters"
+	}
+	return filepath.Join(filepath.Dir(exe), "adapters")
+}

@@ -33,9 +33,16 @@ type devNode struct {
 func startDevNode(t *testing.T) *devNode {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	dir := t.TempDir()
+	parts, err := openDevParts(ctx, dir)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(parts.close)
 	b, err := broker.New(ctx, broker.Config{
-		DataDir: t.TempDir(), Dev: true, ModulesDir: modulesDir, CacheDir: cacheDir,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DataDir: dir, Store: parts.store, HTTPClient: parts.client, DevIssuer: parts.issuer,
+		ModulesDir: modulesDir, CacheDir: cacheDir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		cancel()
@@ -56,7 +63,7 @@ func startDevNode(t *testing.T) *devNode {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return &devNode{base: "http://" + ln.Addr().String(), iss: b.DevIssuer()}
+	return &devNode{base: "http://" + ln.Addr().String(), iss: parts.issuer}
 }
 
 func (n *devNode) token(t *testing.T, p auth.Principal) string {

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/pontexchange/pont/catalog"
@@ -36,10 +38,12 @@ type serveConfig struct {
 	// CursorSecret signs the audit search cursors (at least 16 bytes).
 	// Nodes behind one load balancer must share it; without it each node
 	// signs with a random key, and its cursors end with it.
-	CursorSecret     string         `json:"cursor_secret"`
-	Issuers          []issuerConfig `json:"issuers"`
-	SimulatedSources bool           `json:"simulated_sources"`
-	Limits           struct {
+	CursorSecret string         `json:"cursor_secret"`
+	Issuers      []issuerConfig `json:"issuers"`
+	// SourceAddresses maps a source's host name, or a ".domain" suffix, to
+	// the host:port its connections go to instead (broker.NewSourceClient).
+	SourceAddresses map[string]string `json:"source_addresses"`
+	Limits          struct {
 		TimeoutMS      int    `json:"timeout_ms"`
 		MemoryPages    uint32 `json:"memory_pages"`
 		MaxAnswerBytes int    `json:"max_answer_bytes"`
@@ -125,14 +129,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
+	client, err := broker.NewSourceClient(cfg.SourceAddresses)
+	if err != nil {
+		return fmt.Errorf("source_addresses: %w", err)
+	}
+	for _, host := range slices.Sorted(maps.Keys(cfg.SourceAddresses)) {
+		log.Info("source address: connections to this host go to this address", slog.String("host", host), slog.String("address", cfg.SourceAddresses[host]))
+	}
+
 	start := time.Now()
 	st, err := postgres.New(ctx, postgres.Config{URL: cfg.DatabaseURL})
 	if err != nil {
 		return err
 	}
 	b, err := broker.New(ctx, broker.Config{
-		DataDir: cfg.DataDir, Store: st, ModulesDir: cfg.ModulesDir, Catalog: cat, PoliciesDir: cfg.PoliciesDir,
-		Issuers: issuers, SimulatedSources: cfg.SimulatedSources, Node: cfg.Node, Logger: log, CursorSecret: []byte(cfg.CursorSecret),
+		DataDir: cfg.DataDir, Store: st, HTTPClient: client, ModulesDir: cfg.ModulesDir, Catalog: cat, PoliciesDir: cfg.PoliciesDir,
+		Issuers: issuers, Node: cfg.Node, Logger: log, CursorSecret: []byte(cfg.CursorSecret),
 		Limits: wasmhost.Limits{
 			Timeout: time.Duration(cfg.Limits.TimeoutMS) * time.Millisecond, MemoryPages: cfg.Limits.MemoryPages,
 			MaxAnswerBytes: cfg.Limits.MaxAnswerBytes, PoolMin: cfg.Limits.PoolMin, PoolMax: cfg.Limits.PoolMax,
@@ -143,8 +155,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		},
 	})
 	if err != nil {
-		_ = st.Close()
-		return err
+		return err // broker.New has closed the store
 	}
 	defer b.Close(context.WithoutCancel(ctx))
 	go keepPartitions(ctx, st, log)

@@ -20,10 +20,11 @@ import (
 const repoRoot = "../.."
 
 // TestServeWithTheExampleConfig runs the README's production path: a token
-// minted by `pont token`, `pont serve --config pont.example.json --database
-// URL` on a fresh PostgreSQL database, a query, and `pont audit search`.
-// Only what cannot be the same in a test changes: the listen port (0), the
-// data directory, the key file and the modules (built for the test).
+// minted by `pont token`, the simulated sources by `pont dev sources`,
+// `pont serve --config pont.example.json --database URL` on a fresh
+// PostgreSQL database, a query, and `pont audit search`. Only what cannot
+// be the same in a test changes: the listen ports (0), the data directory,
+// the key file and the modules (built for the test).
 func TestServeWithTheExampleConfig(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "pont.example.json"))
@@ -54,6 +55,27 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 		t.Fatalf("the example's issuer is not the development one: %v", iss)
 	}
 	iss["key_file"] = filepath.Join(keys, "dev-issuer.jwk")
+
+	// The example reaches the simulated sources where `pont dev sources`
+	// listens by default; the test's listen on a free port.
+	if got, want := cfg["source_addresses"], map[string]any{".sources.pont.test": "127.0.0.1:8090"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("the example's source_addresses = %v, want %v", got, want)
+	}
+	srcCtx, stopSources := context.WithCancel(context.Background())
+	var srcOut, srcErr syncBuffer
+	srcExited := make(chan int, 1)
+	go func() {
+		srcExited <- run(srcCtx, []string{"dev", "sources", "--listen", "127.0.0.1:0"}, &srcOut, &srcErr)
+	}()
+	t.Cleanup(func() {
+		stopSources()
+		if code := <-srcExited; code != 0 {
+			t.Errorf("pont dev sources exited %d:\n%s", code, srcErr.String())
+		}
+	})
+	sources := strings.TrimPrefix(waitFor(t, &srcOut, "Simulated sources listening on ", srcExited, &srcErr), "http://")
+	cfg["source_addresses"] = map[string]any{".sources.pont.test": sources}
+
 	cfg["listen"] = "127.0.0.1:0"
 	cfg["debug_listen"] = "127.0.0.1:0"
 	cfg["data_dir"] = t.TempDir()
@@ -190,7 +212,7 @@ func TestLoadServeConfig(t *testing.T) {
 				t.Errorf("%s = %s: not under the repository", name, got)
 			}
 		}
-		if !cfg.SimulatedSources || cfg.Listen == "" || cfg.CursorSecret != "" {
+		if cfg.SourceAddresses[".sources.pont.test"] == "" || cfg.Listen == "" || cfg.CursorSecret != "" {
 			t.Errorf("the example: %+v", cfg)
 		}
 	})
@@ -205,7 +227,14 @@ func TestLoadServeConfig(t *testing.T) {
 			want: serveConfig{Listen: "127.0.0.1:8080", DataDir: filepath.Join(dir, "d"), ModulesDir: "/abs/m", CatalogDir: filepath.Join(dir, "c"),
 				Issuers: []issuerConfig{{Issuer: "i", Audience: "a", KeyFile: filepath.Join(dir, "k.jwk")}}},
 		},
+		{
+			name: "source addresses",
+			body: `{"source_addresses":{".sources.example.org":"10.0.0.7:8443","padro.example.org":"padro.lan:443"}}`,
+			want: serveConfig{Listen: "127.0.0.1:8080", DataDir: filepath.Join(dir, ".pont"), ModulesDir: defaultModulesDir(),
+				SourceAddresses: map[string]string{".sources.example.org": "10.0.0.7:8443", "padro.example.org": "padro.lan:443"}},
+		},
 		{name: "unknown field", body: `{"listen":"x","databse_url":"postgres://"}`, err: `unknown field "databse_url"`},
+		{name: "simulated sources are no production key", body: `{"simulated_sources":true}`, err: `unknown field "simulated_sources"`},
 		{name: "not JSON", body: `listen: x`, err: "invalid character"},
 	}
 	for _, tt := range tests {
@@ -237,6 +266,10 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	if err := os.WriteFile(public, []byte(`{"debug_listen":"0.0.0.0:6060"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	badSource := filepath.Join(dir, "badsource.json")
+	if err := os.WriteFile(badSource, []byte(`{"source_addresses":{"https://padro.example.org":"10.0.0.7:8443"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	noPort := filepath.Join(dir, "noport.json")
 	if err := os.WriteFile(noPort, []byte(`{"debug_listen":"127.0.0.1"}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -252,6 +285,7 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{[]string{"serve", "--config", short, "--database", "postgres://x"}, "cursor_secret: 8 bytes, at least 16 are needed"},
 		{[]string{"serve", "--config", public, "--database", "postgres://x"}, `debug_listen: "0.0.0.0:6060" is not a loopback address`},
 		{[]string{"serve", "--config", noPort, "--database", "postgres://x"}, "debug_listen: address 127.0.0.1: missing port in address"},
+		{[]string{"serve", "--config", badSource, "--database", "postgres://x"}, `source_addresses: broker: source address "https://padro.example.org": not a host name`},
 	} {
 		code, _, errs := pontRun(t, c.args...)
 		if code != 1 || !strings.Contains(errs, c.want) {

@@ -3,8 +3,6 @@ package broker_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,13 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwk"
-
-	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/internal/wasmbin"
 	"github.com/pontexchange/pont/exchange/manifest"
-	"github.com/pontexchange/pont/exchange/store/sqlite"
 	"github.com/pontexchange/pont/plugins"
 )
 
@@ -39,7 +33,7 @@ func TestExtraModuleTakesScopeOver(t *testing.T) {
 	if _, err := os.Stat(extra); err != nil {
 		t.Fatalf("the AssemblyScript adapter was not built: %v", err)
 	}
-	withAS := startDevWith(t, broker.Config{ExtraModules: []string{extra}})
+	withAS := startDevWith(t, broker.Config{UnsignedModules: []string{extra}})
 	plain := startDev(t)
 
 	for _, subject := range []string{"12345678Z", "34567890V"} {
@@ -136,7 +130,7 @@ func TestHostileModulesThroughTheBroker(t *testing.T) {
 		}
 		extras = append(extras, p)
 	}
-	n := startDevWith(t, broker.Config{ExtraModules: extras})
+	n := startDevWith(t, broker.Config{UnsignedModules: extras})
 	tok := n.requester(barcelona)
 	good := func(t *testing.T) {
 		t.Helper()
@@ -237,24 +231,22 @@ func TestExtraModuleRefusals(t *testing.T) {
 	noHandle = bytes.Replace(noHandle, []byte("pont_handle"), []byte("pont_handlX"), 1)
 	tests := []struct {
 		name  string
-		dev   bool
 		paths []string
 		want  string
 	}{
-		{"not wasm", true, []string{write("script.wasm", []byte("#!/bin/sh\necho hi\n"))}, "not a WebAssembly module"},
-		{"wrong exports", true, []string{write("noexport.wasm", embed(noHandle, m("x-prestacions", "prestacions", "*")))}, "does not export pont_handle"},
-		{"no manifest", true, []string{write("bare.wasm", ok.module())}, "no pont.manifest"},
-		{"scope not in the catalog", true, []string{write("girona.wasm", embed(ok.module(), m("padro-43148", "padro", "43148")))}, `scope "43148"`},
-		{"two take one scope over", true, []string{
+		{"not wasm", []string{write("script.wasm", []byte("#!/bin/sh\necho hi\n"))}, "not a WebAssembly module"},
+		{"wrong exports", []string{write("noexport.wasm", embed(noHandle, m("x-prestacions", "prestacions", "*")))}, "does not export pont_handle"},
+		{"no manifest", []string{write("bare.wasm", ok.module())}, "no pont.manifest"},
+		{"scope not in the catalog", []string{write("girona.wasm", embed(ok.module(), m("padro-43148", "padro", "43148")))}, `scope "43148"`},
+		{"two take one scope over", []string{
 			write("a.wasm", embed(ok.module(), m("a", "prestacions", "*"))),
 			write("b.wasm", embed(ok.module(), m("b", "prestacions", "*")))}, "both take adapter prestacions over"},
-		{"another catalog adapter's name", true, []string{write("c.wasm", embed(ok.module(), m("titulacions", "prestacions", "*")))}, "a catalog adapter it does not take over"},
-		{"missing file", true, []string{filepath.Join(dir, "missing.wasm")}, "missing.wasm"},
-		{"unsigned outside dev mode", false, []string{write("d.wasm", embed(ok.module(), m("d", "prestacions", "*")))}, "development mode only"},
+		{"another catalog adapter's name", []string{write("c.wasm", embed(ok.module(), m("titulacions", "prestacions", "*")))}, "a catalog adapter it does not take over"},
+		{"missing file", []string{filepath.Join(dir, "missing.wasm")}, "missing.wasm"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newBroker(t, broker.Config{Dev: tt.dev, ExtraModules: tt.paths}, io.Discard)
+			_, err := newBroker(t, broker.Config{UnsignedModules: tt.paths}, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("broker.New = %v, want an error containing %q", err, tt.want)
 			}
@@ -264,7 +256,7 @@ func TestExtraModuleRefusals(t *testing.T) {
 	t.Run("accepted with a warning", func(t *testing.T) {
 		var logs bytes.Buffer
 		p := write("e.wasm", embed(ok.module(), m("prestacions-dev", "prestacions", "*")))
-		b, err := newBroker(t, broker.Config{Dev: true, ExtraModules: []string{p}}, &logs)
+		b, err := newBroker(t, broker.Config{UnsignedModules: []string{p}}, &logs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,37 +271,11 @@ func TestExtraModuleRefusals(t *testing.T) {
 	})
 }
 
-// newBroker builds a node without serving it, logging to w.
+// newBroker builds a node with withDevParts without serving it, logging to w.
 func newBroker(t *testing.T, cfg broker.Config, w io.Writer) (*broker.Broker, error) {
 	t.Helper()
-	cfg.DataDir = t.TempDir()
-	cfg.ModulesDir = modulesDir
-	cfg.CacheDir = cacheDir
 	cfg.Logger = slog.New(slog.NewTextHandler(w, nil))
-	if !cfg.Dev {
-		// Outside dev mode the node needs a store of its own.
-		st, err := sqlite.New(context.Background(), sqlite.Config{Path: filepath.Join(cfg.DataDir, "pont.db")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Store = st
-		// And a real token issuer: a fresh Ed25519 key.
-		pub, _, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key, err := jwk.FromRaw(pub)
-		if err != nil {
-			t.Fatal(err)
-		}
-		set := jwk.NewSet()
-		if err := set.AddKey(key); err != nil {
-			t.Fatal(err)
-		}
-		cfg.Issuers = []auth.Issuer{{Name: "https://idp.example", Audience: "pont", Keys: set}}
-	}
-	b, err := broker.New(context.Background(), cfg)
-	return b, err
+	return broker.New(context.Background(), withDevParts(t, cfg))
 }
 
 // module assembles the hostile module: pont_alloc returns a fixed buffer at

@@ -1,8 +1,11 @@
 // Package broker assembles one Pont node from its configuration: catalog,
-// policies, Wasm host and adapters, store, transfer log, pipeline and HTTP
-// API, and in development mode the simulated sources and the development
-// token issuer. It owns the node's lifecycle and changes when the parts of a
-// node, or how they are wired, change.
+// policies, Wasm host and adapters, transfer log, pipeline and HTTP API,
+// around the parts its caller chooses (the store, the HTTP client that
+// reaches the sources, a development token issuer). It owns the node's
+// lifecycle and changes when the parts of a node, or how they are wired,
+// change. It knows nothing of development fixtures: pont dev brings the
+// embedded store and the simulated sources itself, so that a production
+// node does not carry them.
 package broker
 
 import (
@@ -35,27 +38,27 @@ import (
 	"github.com/pontexchange/pont/exchange/policy"
 	"github.com/pontexchange/pont/exchange/router"
 	"github.com/pontexchange/pont/exchange/store"
-	"github.com/pontexchange/pont/exchange/store/sqlite"
 	"github.com/pontexchange/pont/exchange/wasmhost"
-	"github.com/pontexchange/pont/plugins"
 	"github.com/pontexchange/pont/policies"
 )
 
 // Config is a node's configuration. Defaults are filled in by New.
 type Config struct {
-	// DataDir holds the embedded store, the development issuer's key and the
-	// compilation cache. Defaults to ./.pont-dev.
+	// DataDir holds the node's own files: the compilation cache unless
+	// CacheDir says otherwise. Defaults to ./.pont-dev.
 	DataDir string
-	// Dev runs the node in development mode: embedded store, simulated
-	// sources for the reference adapters, and POST /dev/token.
-	Dev bool
-	// SimulatedSources serves the reference adapters' simulated source
-	// systems (always on in dev mode): for demonstrations and load tests of
-	// a production-configured node.
-	SimulatedSources bool
-	// Store is the transfer log's store; nil in dev mode opens the embedded
-	// store in DataDir. The broker closes it.
+	// Store is the transfer log's store (required). The broker owns it from
+	// the call to New: it closes it on Close, and when New fails.
 	Store store.Store
+	// HTTPClient carries the adapters' http_call; the Wasm host checks
+	// every URL and redirect against the adapter's manifest before it is
+	// used. Defaults to NewSourceClient(nil): connections go where DNS
+	// says.
+	HTTPClient *http.Client
+	// DevIssuer, when set, is a development token issuer: the node trusts
+	// its tokens besides Issuers' and serves POST /dev/token, which mints
+	// them for anyone who asks. Development nodes only (pont dev).
+	DevIssuer *auth.DevIssuer
 	// CacheDir holds compiled adapter code between starts. Defaults to
 	// DataDir/wasm-cache.
 	CacheDir string
@@ -63,13 +66,14 @@ type Config struct {
 	// catalog must have its module there, unless an extra module takes its
 	// scope over.
 	ModulesDir string
-	// ExtraModules are paths of .wasm modules to load besides ModulesDir's
-	// (pont dev --adapter). Each one's manifest names the services and the
-	// scope it serves; it takes that scope over from the catalog's adapter
-	// (the router sends it the queries, with the catalog source's
-	// configuration), and the catalog's module is then not loaded. They are
-	// unsigned: accepted in dev mode only, each with a warning in the log.
-	ExtraModules []string
+	// UnsignedModules are paths of .wasm modules to load besides
+	// ModulesDir's (pont dev --adapter). Each one's manifest names the
+	// services and the scope it serves; it takes that scope over from the
+	// catalog's adapter (the router sends it the queries, with the catalog
+	// source's configuration), and the catalog's module is then not loaded.
+	// Nothing vouches for them: each is accepted with a warning in the
+	// log, and only a development node gives any.
+	UnsignedModules []string
 	// Catalog defaults to the embedded catalog.
 	Catalog *catalog.Catalog
 	// Policies defaults to the embedded policies.
@@ -78,7 +82,7 @@ type Config struct {
 	// of Policies, reloads them when its files change (and on
 	// ReloadPolicies), and refuses a set that does not compile.
 	PoliciesDir string
-	// Issuers are the trusted token issuers (the dev issuer is added in dev mode).
+	// Issuers are the trusted token issuers (besides DevIssuer).
 	Issuers []auth.Issuer
 	// Limits are the adapters' default limits; zero fields take wasmhost's defaults.
 	Limits wasmhost.Limits
@@ -106,8 +110,12 @@ type Broker struct {
 	once     sync.Once
 }
 
-// New builds a node from cfg. On error everything it opened is closed.
+// New builds a node from cfg. On error everything it opened is closed, and
+// cfg.Store too.
 func New(ctx context.Context, cfg Config) (b *Broker, err error) {
+	if cfg.Store == nil {
+		return nil, errors.New("broker: a store is required")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -128,13 +136,10 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	if cfg.Policies == nil {
 		cfg.Policies = policies.FS
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("broker: data directory: %w", err)
-	}
 	// A `return nil, err` has set the result b to nil by the time the
 	// deferred function runs: it puts the node back for Close (the closers
 	// refer to b) before answering nil.
-	node := &Broker{cfg: cfg, log: cfg.Logger}
+	node := &Broker{cfg: cfg, log: cfg.Logger, store: cfg.Store}
 	b = node
 	defer func() {
 		if err != nil {
@@ -143,6 +148,10 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 			b = nil
 		}
 	}()
+	b.closers = append(b.closers, func(context.Context) error { return b.store.Close() })
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("broker: data directory: %w", err)
+	}
 
 	policyFS := cfg.Policies
 	if cfg.PoliciesDir != "" {
@@ -153,33 +162,21 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		return nil, fmt.Errorf("broker: policies: %w", err)
 	}
 
-	b.store = cfg.Store
-	if b.store == nil {
-		if !cfg.Dev {
-			return nil, errors.New("broker: a store is required outside dev mode")
-		}
-		if b.store, err = sqlite.New(ctx, sqlite.Config{Path: filepath.Join(cfg.DataDir, "pont.db")}); err != nil {
-			return nil, fmt.Errorf("broker: embedded store: %w", err)
-		}
-	}
-	b.closers = append(b.closers, func(context.Context) error { return b.store.Close() })
 	if cfg.AuditOptions.Logger == nil {
 		cfg.AuditOptions.Logger = cfg.Logger
 	}
 	b.audit = audit.NewLog(b.store, cfg.AuditOptions)
 	b.closers = append(b.closers, func(context.Context) error { return b.audit.Close() })
 
-	httpClient := &http.Client{Timeout: 10 * time.Second}
-	issuers := cfg.Issuers
-	if cfg.Dev || cfg.SimulatedSources {
-		if httpClient, err = b.startSources(); err != nil {
+	httpClient := cfg.HTTPClient
+	if httpClient == nil {
+		if httpClient, err = NewSourceClient(nil); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.Dev {
-		if b.devIss, err = auth.NewDevIssuer(cfg.DataDir); err != nil {
-			return nil, fmt.Errorf("broker: development issuer: %w", err)
-		}
+	issuers := slices.Clone(cfg.Issuers)
+	if cfg.DevIssuer != nil {
+		b.devIss = cfg.DevIssuer
 		issuers = append(issuers, b.devIss.Issuer())
 	}
 	verifier, err := auth.NewVerifier(ctx, issuers)
@@ -262,7 +259,8 @@ func (b *Broker) ReloadPolicies(ctx context.Context) (revision string, err error
 // Handler is the node's HTTP API.
 func (b *Broker) Handler() http.Handler { return b.handler }
 
-// DevIssuer is the development issuer, nil outside dev mode.
+// DevIssuer is Config.DevIssuer: the development issuer whose tokens the
+// node trusts and mints on POST /dev/token, or nil.
 func (b *Broker) DevIssuer() *auth.DevIssuer { return b.devIss }
 
 // loadedAdapters lists the loaded adapters, for the pool metrics.
@@ -321,17 +319,6 @@ func (b *Broker) Close(ctx context.Context) error {
 		}
 	})
 	return errors.Join(errs...)
-}
-
-// startSources serves the simulated source systems and returns the HTTP
-// client for adapters (see plugins.DevNetwork).
-func (b *Broker) startSources() (*http.Client, error) {
-	devnet, err := plugins.StartDevNetwork()
-	if err != nil {
-		return nil, fmt.Errorf("broker: %w", err)
-	}
-	b.closers = append(b.closers, func(context.Context) error { return devnet.Close() })
-	return devnet.Client, nil
 }
 
 // loadAdapters loads the module of every catalog source from ModulesDir,
@@ -456,23 +443,20 @@ type moduleJob struct {
 // servedScope is one catalog source of an adapter.
 type servedScope struct{ service, scope string }
 
-// readExtraModules reads the ExtraModules and works out which catalog
+// readExtraModules reads the UnsignedModules and works out which catalog
 // adapters each takes over: those whose every source is a service the
 // module declares at the module's scope. Each extra module gets the
 // configuration of the sources it takes over, limited to the keys its
 // manifest declares. It returns the modules to load, and the extra module
 // that takes each catalog adapter name over.
 func (b *Broker) readExtraModules(wanted map[string]map[string]string, served map[string][]servedScope) ([]moduleJob, map[string]moduleJob, error) {
-	if len(b.cfg.ExtraModules) == 0 {
+	if len(b.cfg.UnsignedModules) == 0 {
 		return nil, nil, nil
-	}
-	if !b.cfg.Dev {
-		return nil, nil, fmt.Errorf("broker: extra modules %s are unsigned; they are accepted in development mode only", strings.Join(b.cfg.ExtraModules, ", "))
 	}
 	var jobs []moduleJob
 	takenBy := map[string]moduleJob{}
 	names := map[string]string{} // extra adapter name -> path
-	for _, p := range b.cfg.ExtraModules {
+	for _, p := range b.cfg.UnsignedModules {
 		wasm, err := os.ReadFile(p)
 		if err != nil {
 			return nil, nil, fmt.Errorf("broker: extra module: %w", err)

@@ -13,8 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/store/sqlite"
+	"github.com/pontexchange/pont/plugins"
 	"github.com/pontexchange/pont/plugins/pluginstest"
 )
 
@@ -38,16 +40,50 @@ func startDev(t *testing.T) *node {
 	return startDevWith(t, broker.Config{})
 }
 
-// startDevWith starts a dev-mode node from cfg, filling in the test's data
-// directory, modules and a quiet logger.
-func startDevWith(t *testing.T, cfg broker.Config) *node {
+// withDevParts gives cfg what pont dev gives a node: a data directory of
+// the test's (unless set), the embedded store there (unless cfg.Store is
+// set), the simulated sources of the reference adapters (stopped when the
+// test ends) reached through broker.NewSourceClient (unless cfg.HTTPClient
+// is set), and a development
+// issuer; and the test's modules and their compilation cache.
+func withDevParts(t testing.TB, cfg broker.Config) broker.Config {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cfg.DataDir = t.TempDir()
-	cfg.Dev = true
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
 	cfg.ModulesDir = modulesDir
 	cfg.CacheDir = cacheDir
-	cfg.Logger = quietLogger()
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
+	var err error
+	if cfg.HTTPClient == nil {
+		devnet, err := plugins.StartDevNetwork()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = devnet.Close() })
+		if cfg.HTTPClient, err = broker.NewSourceClient(map[string]string{"." + plugins.DevSourceDomain: devnet.Addr}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cfg.DevIssuer, err = auth.NewDevIssuer(cfg.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store == nil {
+		if cfg.Store, err = sqlite.New(context.Background(), sqlite.Config{Path: filepath.Join(cfg.DataDir, "pont.db")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cfg
+}
+
+// startDevWith starts a dev-mode node from cfg with withDevParts and a
+// quiet logger.
+func startDevWith(t *testing.T, cfg broker.Config) *node {
+	t.Helper()
+	cfg = withDevParts(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
 	b, err := broker.New(ctx, cfg)
 	if err != nil {
 		cancel()

@@ -219,13 +219,12 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 func startHandler(t *testing.T) (http.Handler, *node) {
 	t.Helper()
 	ctx := context.Background()
-	b, err := broker.New(ctx, broker.Config{
+	b, err := broker.New(ctx, withDevParts(t, broker.Config{
 		DataDir:    t.TempDir(),
-		Dev:        true,
 		ModulesDir: modulesDir,
 		CacheDir:   cacheDir,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}))
 	if err != nil {
 		t.Fatalf("broker.New: %v", err)
 	}

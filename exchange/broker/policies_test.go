@@ -90,7 +90,7 @@ func TestPoliciesReloadOnChange(t *testing.T) {
 func TestPoliciesReloadOnDemand(t *testing.T) {
 	ctx := context.Background()
 	dir := copyPolicies(t)
-	b, err := broker.New(ctx, broker.Config{DataDir: t.TempDir(), Dev: true, ModulesDir: modulesDir, CacheDir: cacheDir, PoliciesDir: dir, Logger: quietLogger()})
+	b, err := broker.New(ctx, withDevParts(t, broker.Config{PoliciesDir: dir}))
 	if err != nil {
 		t.Fatal(err)
 	}

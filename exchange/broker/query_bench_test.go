@@ -29,14 +29,13 @@ func BenchmarkQuery(b *testing.B) {
 	if err != nil {
 		b.Fatalf("postgres.New: %v", err)
 	}
-	br, err := broker.New(ctx, broker.Config{
-		DataDir: b.TempDir(), Dev: true, Store: st, ModulesDir: modulesDir, CacheDir: cacheDir, Logger: quietLogger(),
-	})
+	cfg := withDevParts(b, broker.Config{Store: st})
+	br, err := broker.New(ctx, cfg)
 	if err != nil {
 		b.Fatalf("broker.New: %v", err)
 	}
 	defer br.Close(context.Background())
-	token, err := br.DevIssuer().Mint(auth.Principal{Role: auth.RoleRequester, Org: barcelona}, time.Hour)
+	token, err := cfg.DevIssuer.Mint(auth.Principal{Role: auth.RoleRequester, Org: barcelona}, time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}
