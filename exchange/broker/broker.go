@@ -157,7 +157,11 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	if cfg.PoliciesDir != "" {
 		policyFS = os.DirFS(cfg.PoliciesDir)
 	}
-	engine, err := policy.New(ctx, policyFS, cfg.Catalog.PolicyData())
+	// One set of memo metrics for the node, shared by every engine a
+	// reload builds, so that a mismatch seen before a reload stays counted.
+	policyMetrics := policy.NewMetrics()
+	policyOpts := []policy.Option{policy.WithMetrics(policyMetrics), policy.WithLogger(cfg.Logger)}
+	engine, err := policy.New(ctx, policyFS, cfg.Catalog.PolicyData(), policyOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("broker: policies: %w", err)
 	}
@@ -204,7 +208,7 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(wasmhost.NewCollector(b.loadedAdapters))
+	reg.MustRegister(wasmhost.NewCollector(b.loadedAdapters), policyMetrics)
 	metrics := api.NewMetrics(reg)
 	pipe, err := pipeline.New(pipeline.Config{
 		Catalog: cfg.Catalog, Policy: engine, Router: rt, Log: b.audit, Citizens: b.store,
@@ -214,7 +218,7 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	if cfg.PoliciesDir != "" {
-		b.policies = &policyReloader{dir: cfg.PoliciesDir, data: cfg.Catalog.PolicyData(), install: func(e *policy.Engine) { pipe.SetPolicy(e) }, log: cfg.Logger}
+		b.policies = &policyReloader{dir: cfg.PoliciesDir, data: cfg.Catalog.PolicyData(), install: func(e *policy.Engine) { pipe.SetPolicy(e) }, opts: policyOpts, log: cfg.Logger}
 		if b.policies.current, err = dirHash(cfg.PoliciesDir); err != nil {
 			return nil, err
 		}

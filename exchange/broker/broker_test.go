@@ -420,6 +420,7 @@ func TestOperationalEndpoints(t *testing.T) {
 		"pont_http_requests_total", "pont_http_request_duration_seconds",
 		`pont_decisions_total{decision="allow",service="padro"} 1`,
 		`pont_adapter_calls_total{adapter="padro-08019",outcome="ok"} 1`,
+		"pont_policy_memo_shadow_evaluations_total", "pont_policy_memo_mismatches_total 0",
 	} {
 		if !bytes.Contains(raw, []byte(want)) {
 			t.Errorf("/metrics lacks %s", want)

@@ -29,6 +29,7 @@ type policyReloader struct {
 	dir     string
 	data    map[string]any
 	install func(*policy.Engine)
+	opts    []policy.Option // the node's, so that reloaded engines share its metrics
 	log     *slog.Logger
 
 	mu      sync.Mutex
@@ -50,7 +51,7 @@ func (r *policyReloader) Reload(ctx context.Context) (string, error) {
 // load compiles the directory's policies; r.mu is held.
 func (r *policyReloader) load(ctx context.Context, sum string) (string, error) {
 	r.current = sum
-	engine, err := policy.New(ctx, os.DirFS(r.dir), r.data)
+	engine, err := policy.New(ctx, os.DirFS(r.dir), r.data, r.opts...)
 	if err != nil {
 		r.log.Error("policies refused; the previous ones keep serving", slog.String("dir", r.dir), slog.String("error", err.Error()))
 		return "", fmt.Errorf("broker: policies in %s: %w", r.dir, err)
