@@ -389,9 +389,12 @@ func (a *Adapter) Call(ctx context.Context, in abi.Input) (_ json.RawMessage, er
 	return data, nil
 }
 
-// paramsTail is how encoding/json ends an abi.Input whose Params is nil,
-// Params being its last field.
-const paramsTail = `null}`
+// emptyParams stands in for the params while encoding/json writes the
+// rest of the input; paramsTail is how the input then ends, Params being
+// abi.Input's last field.
+var emptyParams = json.RawMessage(`{}`)
+
+const paramsTail = `{}}`
 
 // encodeInput writes the input JSON. The params are spliced in as the bytes
 // they are: the caller has parsed them already, and encoding/json would scan
@@ -401,18 +404,18 @@ func encodeInput(in abi.Input) ([]byte, error) {
 	params := bytes.TrimSpace(in.Params)
 	switch {
 	case len(params) == 0:
-		params = []byte("{}")
+		params = emptyParams
 	case params[0] != '{' || params[len(params)-1] != '}':
 		return nil, fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "params", Message: "must be a JSON object"})
 	}
 	in.ABI = abi.Version
-	in.Params = nil
+	in.Params = emptyParams
 	head, err := json.Marshal(in)
 	if err != nil {
 		return nil, fmt.Errorf("wasmhost: encoding the input: %w", err)
 	}
 	if !bytes.HasSuffix(head, []byte(paramsTail)) {
-		return nil, fmt.Errorf("wasmhost: encoding the input: %s does not end with the params", head)
+		return nil, fmt.Errorf("wasmhost: encoding the input: %q does not end with the params", head[max(0, len(head)-16):])
 	}
 	head = head[:len(head)-len(paramsTail)]
 	b := make([]byte, 0, len(head)+len(params)+1)
