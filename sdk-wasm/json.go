@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/pontexchange/pont/sdk-wasm/abi"
 	"github.com/pontexchange/pont/sdk-wasm/jsonread"
 )
 
@@ -192,11 +193,11 @@ func (s *scanner) rawStrOrNull() []byte {
 func decodeRequest(input []byte) (*Request, error) {
 	s := scanner{b: input}
 	r := &Request{}
-	var abi []byte
+	var version []byte
 	s.object(func(key []byte) {
 		switch string(key) {
 		case "abi":
-			abi = s.value()
+			version = s.value()
 		case "transfer_id":
 			r.TransferID = s.strOrNull()
 		case "service":
@@ -241,8 +242,8 @@ func decodeRequest(input []byte) (*Request, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
-	if string(abi) != "1" {
-		return nil, fmt.Errorf("abi is %q; this SDK speaks abi 1", abi)
+	if string(version) != strconv.Itoa(abi.Version) {
+		return nil, fmt.Errorf("abi is %q; this SDK speaks abi %d", version, abi.Version)
 	}
 	return r, nil
 }

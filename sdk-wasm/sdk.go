@@ -27,16 +27,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/pontexchange/pont/sdk-wasm/abi"
 )
 
-// Subject is the citizen the query is about.
-type Subject struct {
-	IDType   string `json:"id_type"`
-	ID       string `json:"id"`
-	Name     string `json:"name,omitempty"`
-	Surname1 string `json:"surname1,omitempty"`
-	Surname2 string `json:"surname2,omitempty"`
-}
+// Subject is the citizen the query is about. It is the ABI's type (package
+// abi), so that the SDK and the broker read the same fields.
+type Subject = abi.Subject
 
 // Request is one query, as the broker passes it to the adapter.
 type Request struct {
@@ -93,9 +90,9 @@ func Handle(h func(*Request) (any, error)) {
 
 // The answer error codes of the ABI.
 const (
-	CodeSubjectNotFound   = "subject_not_found"
-	CodeSourceUnavailable = "source_unavailable"
-	CodeInvalidParams     = "invalid_params"
+	CodeSubjectNotFound   = abi.CodeSubjectNotFound
+	CodeSourceUnavailable = abi.CodeSourceUnavailable
+	CodeInvalidParams     = abi.CodeInvalidParams
 )
 
 // codeAdapterBug marks an answer that the adapter could not build. It is
@@ -143,10 +140,10 @@ type Level int32
 // The log levels of the ABI's log import. They are named like log/slog's
 // because Error is the answer error type.
 const (
-	LevelDebug Level = 0
-	LevelInfo  Level = 1
-	LevelWarn  Level = 2
-	LevelError Level = 3
+	LevelDebug Level = Level(abi.LogDebug)
+	LevelInfo  Level = Level(abi.LogInfo)
+	LevelWarn  Level = Level(abi.LogWarn)
+	LevelError Level = Level(abi.LogError)
 )
 
 // Log writes msg to the broker's log, tagged with the adapter's name and the
@@ -197,11 +194,11 @@ func (e *HTTPError) Error() string { return "http " + e.Code + ": " + e.Message 
 
 // The codes of HTTPError.
 const (
-	HTTPHostNotAllowed = "host_not_allowed"
-	HTTPTimeout        = "timeout"
-	HTTPTooLarge       = "too_large"
-	HTTPNetwork        = "network"
-	HTTPBadRequest     = "bad_request"
+	HTTPHostNotAllowed = abi.HTTPHostNotAllowed
+	HTTPTimeout        = abi.HTTPTimeout
+	HTTPTooLarge       = abi.HTTPTooLarge
+	HTTPNetwork        = abi.HTTPNetwork
+	HTTPBadRequest     = abi.HTTPBadRequest
 )
 
 // Fetch asks the host to send req and returns the response, or an

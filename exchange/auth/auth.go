@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/pontexchange/pont/exchange/envelope"
@@ -134,10 +135,5 @@ func plainClaim(v string) bool {
 	if len(v) > maxClaim*utf8.UTFMax || utf8.RuneCountInString(v) > maxClaim || !utf8.ValidString(v) {
 		return false
 	}
-	for _, r := range v {
-		if r < 0x20 || r >= 0x7f && r < 0xa0 {
-			return false
-		}
-	}
-	return true
+	return !strings.ContainsFunc(v, unicode.IsControl)
 }

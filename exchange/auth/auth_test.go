@@ -290,6 +290,50 @@ func TestVerifyCache(t *testing.T) {
 	}
 }
 
+// TestVerifyCacheExpiry presents a cached token at times around its expiry,
+// its issuer's keys taken away so that only the cache could verify it: the
+// cache answers until exp plus the skew, as verification would, and never
+// after; an expired entry is dropped.
+func TestVerifyCacheExpiry(t *testing.T) {
+	exp := t0.Add(time.Hour) // claims' exp
+	tests := []struct {
+		name   string
+		at     time.Time
+		cached bool
+	}{
+		{"long before exp", t0.Add(time.Minute), true},
+		{"just before exp", exp.Add(-time.Nanosecond), true},
+		{"within the skew", exp.Add(DefaultSkew - time.Nanosecond), true},
+		{"at exp plus the skew", exp.Add(DefaultSkew), false},
+		{"a day later", exp.Add(24 * time.Hour), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := t0
+			v := newTestVerifier(t, &now)
+			token := sign(t, edKey, claims(RoleCitizen))
+			want, err := v.Verify(context.Background(), token)
+			if err != nil {
+				t.Fatalf("first Verify: %v", err)
+			}
+			v.issuers[testIssuer].keys = jwk.NewSet()
+			now = tt.at
+			got, err := v.Verify(context.Background(), token)
+			switch {
+			case tt.cached && (err != nil || got != want):
+				t.Fatalf("Verify = %+v, %v; want %+v from the cache", got, err, want)
+			case !tt.cached && err == nil:
+				t.Fatalf("an expired token was answered from the cache: %+v", got)
+			case !tt.cached && fault.CodeOf(err) != fault.Unauthenticated:
+				t.Fatalf("error %v, want unauthenticated", err)
+			}
+			if n := v.cache.Len(); tt.cached != (n == 1) {
+				t.Errorf("the cache holds %d entries after the call; want the entry kept only while the token is valid", n)
+			}
+		})
+	}
+}
+
 func TestVerifyCacheBounded(t *testing.T) {
 	now := t0
 	v := newTestVerifier(t, &now, WithCacheSize(5))
@@ -299,7 +343,7 @@ func TestVerifyCacheBounded(t *testing.T) {
 		if _, err := v.Verify(context.Background(), sign(t, edKey, c)); err != nil {
 			t.Fatal(err)
 		}
-		if n := len(v.cache); n > 5 {
+		if n := v.cache.Len(); n > 5 {
 			t.Fatalf("cache holds %d tokens, bound is 5", n)
 		}
 	}

@@ -10,10 +10,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
@@ -42,6 +42,11 @@ const (
 	DefaultSkew = 30 * time.Second
 	// DefaultCacheSize bounds the verified-token cache.
 	DefaultCacheSize = 10_000
+	// cacheTTL bounds how long a verified token is answered from the cache,
+	// however far its exp: a token signed with a key that its issuer has
+	// since withdrawn from its JWKS stops verifying within this time, and
+	// the entries of tokens nobody presents any more are swept.
+	cacheTTL = 5 * time.Minute
 	// kidRefreshInterval bounds how often an unknown kid makes the
 	// verifier refetch an issuer's JWKS (a key rotation), so that tokens
 	// with made-up kids cannot make Pont hammer the issuer.
@@ -107,8 +112,11 @@ type Verifier struct {
 	issuers map[string]*trusted
 	cancel  context.CancelFunc // stops JWKS refreshing
 
-	mu    sync.RWMutex
-	cache map[[sha256.Size]byte]Principal
+	// cache holds the principals of verified tokens by the tokens' SHA-256,
+	// the least recently used dropped first once full; nil when disabled.
+	// An entry answers only before its token's exp (plus the skew) by the
+	// verifier's clock, and for at most cacheTTL.
+	cache *expirable.LRU[[sha256.Size]byte, Principal]
 }
 
 // trusted is an issuer with its keys ready for use.
@@ -143,7 +151,10 @@ func NewVerifier(ctx context.Context, issuers []Issuer, opts ...VerifierOption) 
 	}
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	v := &Verifier{cfg: cfg, issuers: make(map[string]*trusted, len(issuers)), cancel: cancel, cache: make(map[[sha256.Size]byte]Principal)}
+	v := &Verifier{cfg: cfg, issuers: make(map[string]*trusted, len(issuers)), cancel: cancel}
+	if cfg.cacheSize > 0 {
+		v.cache = expirable.NewLRU[[sha256.Size]byte, Principal](cfg.cacheSize, nil, cacheTTL)
+	}
 	var jwksCache *jwk.Cache
 	for _, iss := range issuers {
 		t, err := v.trust(ctx, bg, iss, &jwksCache)
@@ -210,13 +221,16 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	}
 	now := v.cfg.now()
 	var key [sha256.Size]byte
-	if v.cfg.cacheSize > 0 {
+	if v.cache != nil {
 		key = sha256.Sum256([]byte(token))
-		v.mu.RLock()
-		p, ok := v.cache[key]
-		v.mu.RUnlock()
-		if ok && now.Before(p.Expires.Add(v.cfg.skew)) {
-			return p, nil
+		if p, ok := v.cache.Get(key); ok {
+			// The cache's own expiry runs on the wall clock and ignores
+			// exp: the token's expiry is checked here, against the
+			// verifier's clock, as verify would.
+			if now.Before(p.Expires.Add(v.cfg.skew)) {
+				return p, nil
+			}
+			v.cache.Remove(key)
 		}
 	}
 
@@ -224,8 +238,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	if err != nil {
 		return Principal{}, err
 	}
-	if v.cfg.cacheSize > 0 {
-		v.remember(key, p, now)
+	if v.cache != nil {
+		v.cache.Add(key, p)
 	}
 	return p, nil
 }
@@ -407,28 +421,6 @@ func (v *Verifier) explain(err, keyErr error, iss *trusted) *fault.Error {
 		msg = fmt.Sprintf("the token could not be verified against issuer %s", quoteShort(iss.Name))
 	}
 	return fault.Wrap(fault.Unauthenticated, err, "%s", msg)
-}
-
-// remember caches p under key. When the cache is full, expired entries go
-// first, then arbitrary ones (map order) down to 90 %, so that a flood of
-// distinct tokens costs a sweep now and then, never unbounded memory.
-func (v *Verifier) remember(key [sha256.Size]byte, p Principal, now time.Time) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if len(v.cache) >= v.cfg.cacheSize {
-		for k, c := range v.cache {
-			if !now.Before(c.Expires.Add(v.cfg.skew)) {
-				delete(v.cache, k)
-			}
-		}
-		for k := range v.cache {
-			if len(v.cache) < v.cfg.cacheSize*9/10 {
-				break
-			}
-			delete(v.cache, k)
-		}
-	}
-	v.cache[key] = p
 }
 
 // peek reads the algorithm and key id of a compact JWS's header and the

@@ -9,12 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/pontexchange/pont/sdk-wasm/abi"
 	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -27,29 +25,12 @@ import (
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/manifest"
 	"github.com/pontexchange/pont/exchange/wasmhost/internal/interrupt"
+	"github.com/pontexchange/pont/sdk-wasm/abi"
 )
 
 // instantiateTimeout bounds starting one instance (a Go guest's runtime
 // starts in tens of milliseconds).
 const instantiateTimeout = 10 * time.Second
-
-// Subject is the citizen a query is about.
-type Subject = abi.Subject
-
-// Input is what an adapter sees of a query.
-type Input = abi.Input
-
-// input is the ABI's input JSON.
-type input struct {
-	ABI        int             `json:"abi"`
-	TransferID string          `json:"transfer_id"`
-	Service    string          `json:"service"`
-	Purpose    string          `json:"purpose"`
-	Requester  string          `json:"requester"`
-	Procedure  string          `json:"procedure"`
-	Subject    Subject         `json:"subject"`
-	Params     json.RawMessage `json:"params"`
-}
 
 // Adapter is one loaded module with its pool of instances. It is safe for
 // concurrent use; each instance runs one call at a time.
@@ -117,7 +98,7 @@ func (h *Host) Load(ctx context.Context, wasm []byte, config map[string]string) 
 		}
 	}
 	if len(undeclared) > 0 {
-		sort.Strings(undeclared)
+		slices.Sort(undeclared)
 		return nil, fmt.Errorf("wasmhost: load %s: config keys %s are not declared in the manifest (it declares %v)", m.Name, strings.Join(undeclared, ", "), m.Config)
 	}
 	sum := sha256.Sum256(wasm)
@@ -347,12 +328,15 @@ func (a *Adapter) SHA256() string { return a.sha256 }
 // Limits returns the adapter's effective limits.
 func (a *Adapter) Limits() Limits { return a.limits }
 
-// Call runs one query and returns the answer's data object. Errors are
+// Call runs one query and returns the answer's data object. The host sets
+// in.ABI to abi.Version; in.Params must be a JSON object, already parsed and
+// validated by the caller (empty means {}), and goes to the adapter as the
+// bytes it is. Errors are
 // *fault.Error: SubjectNotFound, SourceUnavailable and InvalidRequest come
 // from the adapter's answer; AdapterFailed, AdapterTimeout and AdapterBusy
 // from the host. A failure costs only this call: an instance that trapped,
 // timed out or answered broken is dropped and replaced.
-func (a *Adapter) Call(ctx context.Context, in Input) (_ json.RawMessage, err error) {
+func (a *Adapter) Call(ctx context.Context, in abi.Input) (_ json.RawMessage, err error) {
 	if !a.enter() {
 		return nil, fault.New(fault.AdapterFailed, "adapter %s is closed", a.manifest.Name)
 	}
@@ -405,20 +389,37 @@ func (a *Adapter) Call(ctx context.Context, in Input) (_ json.RawMessage, err er
 	return data, nil
 }
 
-func encodeInput(in Input) ([]byte, error) {
-	params := in.Params
-	if len(bytes.TrimSpace(params)) == 0 {
-		params = json.RawMessage("{}")
-	} else if t := bytes.TrimSpace(params); t[0] != '{' {
+// emptyParams stands in for the params while encoding/json writes the
+// rest of the input; paramsTail is how the input then ends, Params being
+// abi.Input's last field.
+var emptyParams = json.RawMessage(`{}`)
+
+const paramsTail = `{}}`
+
+// encodeInput writes the input JSON. The params are spliced in as the bytes
+// they are: the caller has parsed them already, and encoding/json would scan
+// them again (it compacts every json.RawMessage it writes). Only a cheap
+// check remains, that they look like an object.
+func encodeInput(in abi.Input) ([]byte, error) {
+	params := bytes.TrimSpace(in.Params)
+	switch {
+	case len(params) == 0:
+		params = emptyParams
+	case params[0] != '{' || params[len(params)-1] != '}':
 		return nil, fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "params", Message: "must be a JSON object"})
 	}
-	b, err := json.Marshal(input{
-		ABI: 1, TransferID: in.TransferID, Service: in.Service, Purpose: in.Purpose,
-		Requester: in.Requester, Procedure: in.Procedure, Subject: in.Subject, Params: params,
-	})
+	in.ABI = abi.Version
+	in.Params = emptyParams
+	head, err := json.Marshal(in)
 	if err != nil {
-		return nil, fault.Wrap(fault.InvalidRequest, err, "params: not valid JSON")
+		return nil, fmt.Errorf("wasmhost: encoding the input: %w", err)
 	}
+	if !bytes.HasSuffix(head, []byte(paramsTail)) {
+		return nil, fmt.Errorf("wasmhost: encoding the input: %q does not end with the params", head[max(0, len(head)-16):])
+	}
+	head = head[:len(head)-len(paramsTail)]
+	b := make([]byte, 0, len(head)+len(params)+1)
+	b = append(append(append(b, head...), params...), '}')
 	return b, nil
 }
 
@@ -489,19 +490,16 @@ func (a *Adapter) parseAnswer(answer []byte) (json.RawMessage, bool, error) {
 	if !ok {
 		return broken("neither data nor error")
 	}
-	var e struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}
+	var e abi.Error
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return broken("error is not {code, message}")
 	}
 	switch e.Code {
-	case "subject_not_found":
+	case abi.CodeSubjectNotFound:
 		return nil, true, fault.New(fault.SubjectNotFound, "%s", e.Message)
-	case "source_unavailable":
+	case abi.CodeSourceUnavailable:
 		return nil, true, fault.New(fault.SourceUnavailable, "adapter %s: %s", name, e.Message)
-	case "invalid_params":
+	case abi.CodeInvalidParams:
 		return nil, true, fault.New(fault.InvalidRequest, "adapter %s refused the params: %s", name, e.Message)
 	}
 	return broken("error code %q is not an ABI code (message: %q)", e.Code, e.Message)

@@ -13,32 +13,20 @@ import (
 	"time"
 
 	"github.com/pontexchange/pont/exchange/manifest"
+	"github.com/pontexchange/pont/sdk-wasm/abi"
 )
 
 // The error codes of an http_call result.
 const (
-	codeHostNotAllowed = "host_not_allowed"
-	codeTimeout        = "timeout"
-	codeTooLarge       = "too_large"
-	codeNetwork        = "network"
-	codeBadRequest     = "bad_request"
+	codeHostNotAllowed = abi.HTTPHostNotAllowed
+	codeTimeout        = abi.HTTPTimeout
+	codeTooLarge       = abi.HTTPTooLarge
+	codeNetwork        = abi.HTTPNetwork
+	codeBadRequest     = abi.HTTPBadRequest
 )
 
 // maxRedirects is how many redirects http_call follows, each re-checked.
 const maxRedirects = 5
-
-type httpRequest struct {
-	Method  string            `json:"method"`
-	URL     string            `json:"url"`
-	Headers map[string]string `json:"headers"`
-	Body    *string           `json:"body"`
-}
-
-type httpResponse struct {
-	Status  int               `json:"status"`
-	Headers map[string]string `json:"headers"`
-	Body    string            `json:"body"`
-}
 
 // redirectRefused is the CheckRedirect error for a redirect off the allowed
 // hosts; nothing is sent to the redirect's target.
@@ -77,7 +65,7 @@ func originOrScheme(u *url.URL) string {
 
 // httpCall carries out one http_call and returns its result JSON.
 func (a *Adapter) httpCall(st *callState, raw []byte) []byte {
-	var req httpRequest
+	var req abi.HTTPRequest
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return httpError(codeBadRequest, "the request is not the ABI's JSON: "+err.Error())
 	}
@@ -140,7 +128,7 @@ func (a *Adapter) httpCall(st *callState, raw []byte) []byte {
 			headers[k] = vs[0]
 		}
 	}
-	out, err := json.Marshal(httpResponse{Status: resp.StatusCode, Headers: headers, Body: string(data)})
+	out, err := json.Marshal(abi.HTTPResponse{Status: resp.StatusCode, Headers: headers, Body: string(data)})
 	if err != nil {
 		return httpError(codeBadRequest, "encoding the response: "+err.Error())
 	}
@@ -176,14 +164,6 @@ func classifyHTTPError(st *callState, err error) (code, msg string) {
 }
 
 func httpError(code, msg string) []byte {
-	out, _ := json.Marshal(struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}{Error: struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}{code, msg}})
+	out, _ := json.Marshal(abi.HTTPFailure{Error: abi.Error{Code: code, Message: msg}})
 	return out
 }

@@ -5,11 +5,13 @@ import (
 	"log/slog"
 
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/pontexchange/pont/sdk-wasm/abi"
 )
 
 // maxLogBytes caps one log message of an adapter, so that a guest cannot
 // flood the broker's log with one call.
-const maxLogBytes = 4096
+const maxLogBytes = abi.MaxLogBytes
 
 // stateKey is the context key of the callState.
 type stateKey struct{}
@@ -85,11 +87,11 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	var l slog.Level
 	switch level {
-	case 0:
+	case abi.LogDebug:
 		l = slog.LevelDebug
-	case 1:
+	case abi.LogInfo:
 		l = slog.LevelInfo
-	case 2:
+	case abi.LogWarn:
 		l = slog.LevelWarn
 	default:
 		l = slog.LevelError

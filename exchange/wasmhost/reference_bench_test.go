@@ -13,6 +13,7 @@ import (
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/wasmhost"
 	"github.com/pontexchange/pont/plugins"
+	"github.com/pontexchange/pont/sdk-wasm/abi"
 )
 
 // BenchmarkReferenceAdapter measures one call of each reference adapter as
@@ -20,8 +21,8 @@ import (
 // http_call reaches its simulated source over loopback, for a subject the
 // source knows (the adapter decodes and maps the source's record) and one
 // it does not (a 404, no record). This is the per-call adapter cost that
-// DESIGN.md's performance budget asks make bench to report; BenchmarkCall
-// is the same path with a minimal test adapter and no HTTP.
+// make bench reports; BenchmarkCall is the same path with a minimal test
+// adapter and no HTTP.
 func BenchmarkReferenceAdapter(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
@@ -66,10 +67,10 @@ func BenchmarkReferenceAdapter(b *testing.B) {
 			b.Fatalf("load %s: %v", c.adapter, err)
 		}
 		for _, subject := range []struct{ name, id string }{{"found", "12345678Z"}, {"not_found", "00000000T"}} {
-			in := wasmhost.Input{
+			in := abi.Input{
 				TransferID: "7c1e0a52-0000-4000-8000-000000000001", Service: c.service, Purpose: "demo",
 				Requester: "P0801900B", Procedure: "DEMO",
-				Subject: wasmhost.Subject{IDType: "DNI", ID: subject.id},
+				Subject: abi.Subject{IDType: "DNI", ID: subject.id},
 				Params:  json.RawMessage(c.params),
 			}
 			b.Run(c.adapter+"/"+subject.name, func(b *testing.B) {

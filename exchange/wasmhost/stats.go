@@ -1,11 +1,11 @@
 package wasmhost
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/pontexchange/pont/exchange/fault"
 )
@@ -141,35 +141,31 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// logLimiter is a token bucket over an adapter's log lines: Burst lines at
-// once, refilled at Rate lines a second. One adapter shares it across its
-// instances, so that a pool of noisy instances cannot flood the log either.
+// logLimiter limits an adapter's log lines: Burst lines at once, refilled
+// at Rate lines a second. One adapter shares it across its instances, so
+// that a pool of noisy instances cannot flood the log either.
 type logLimiter struct {
-	mu      sync.Mutex
-	rate    float64
-	burst   float64
-	tokens  float64
-	last    time.Time
-	dropped uint64 // since the last line let through
+	limiter *rate.Limiter
+	// dropped counts the lines dropped since the last one let through, for
+	// the warning that precedes it.
+	dropped atomic.Uint64
 }
 
-func newLogLimiter(rate float64, burst int) *logLimiter {
-	return &logLimiter{rate: rate, burst: float64(burst), tokens: float64(burst), last: time.Now()}
+func newLogLimiter(perSecond float64, burst int) *logLimiter {
+	return &logLimiter{limiter: rate.NewLimiter(rate.Limit(perSecond), burst)}
 }
 
 // allow reports whether one line may be logged now and, if so, how many
 // lines were dropped since the last one that was.
 func (l *logLimiter) allow() (ok bool, dropped uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
-	l.last = now
-	if l.tokens < 1 {
-		l.dropped++
+	return l.allowAt(time.Now())
+}
+
+// allowAt is allow at the time now.
+func (l *logLimiter) allowAt(now time.Time) (ok bool, dropped uint64) {
+	if !l.limiter.AllowN(now, 1) {
+		l.dropped.Add(1)
 		return false, 0
 	}
-	l.tokens--
-	dropped, l.dropped = l.dropped, 0
-	return true, dropped
+	return true, l.dropped.Swap(0)
 }

@@ -9,6 +9,7 @@ package wasmhost
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/pontexchange/pont/exchange/wasmhost/internal/dataseg"
 	"github.com/pontexchange/pont/exchange/wasmhost/internal/interrupt"
@@ -161,6 +163,9 @@ type Host struct {
 	// same program with different manifests.
 	modulesMu sync.Mutex
 	modules   map[[32]byte]*sharedModule
+	// compiles deduplicates concurrent compiles of the same code, by its
+	// SHA-256.
+	compiles singleflight.Group
 }
 
 // New starts a Host: one wazero runtime (compiling where the platform
@@ -219,51 +224,89 @@ func (h *Host) Close(ctx context.Context) error {
 // sharedModule is one compiled program and the adapters that run it.
 type sharedModule struct {
 	key [32]byte
-	// ready is closed once compiled or err is set; a Load of the same code
-	// that arrives meanwhile waits for it instead of compiling again.
-	ready    chan struct{}
+	// compiled is nil until the compile that the module's first Load
+	// started has finished.
 	compiled wazero.CompiledModule
-	err      error
-	refs     int // guarded by Host.modulesMu
+	refs     int // guarded by Host.modulesMu, as is compiled
 }
 
 // compile returns the compiled module of code (a module without its
 // manifest), compiling it only when no loaded adapter runs the same code
-// already. Every successful compile must be matched by a release.
+// already; concurrent Loads of the same code share one compile
+// (singleflight), each waiting for it only as long as its own ctx lasts.
+// Every successful compile must be matched by a release.
 func (h *Host) compile(ctx context.Context, code []byte) (*sharedModule, error) {
 	key := sha256.Sum256(code)
 	h.modulesMu.Lock()
-	if m, ok := h.modules[key]; ok {
-		m.refs++
-		h.modulesMu.Unlock()
-		select {
-		case <-m.ready:
-		case <-ctx.Done():
-			h.release(m)
-			return nil, ctx.Err()
-		}
-		if m.err != nil {
-			h.release(m)
-			return nil, m.err
-		}
+	m := h.modules[key]
+	if m == nil {
+		m = &sharedModule{key: key}
+		h.modules[key] = m
+	}
+	// The reference keeps m in h.modules until this Load releases it, so
+	// that the compile below finds m to put its result in.
+	m.refs++
+	ready := m.compiled != nil
+	h.modulesMu.Unlock()
+	if ready {
 		return m, nil
 	}
-	m := &sharedModule{key: key, ready: make(chan struct{}), refs: 1}
-	h.modules[key] = m
+	// The compile outlives a caller that gives up: the others, and the
+	// next Load, still want it.
+	done := h.compiles.DoChan(string(key[:]), func() (any, error) {
+		return nil, h.compileShared(context.WithoutCancel(ctx), key, code)
+	})
+	select {
+	case r := <-done:
+		if r.Err != nil {
+			_ = h.release(m)
+			return nil, r.Err
+		}
+	case <-ctx.Done():
+		_ = h.release(m)
+		return nil, ctx.Err()
+	}
+	h.modulesMu.Lock()
+	ready = m.compiled != nil
 	h.modulesMu.Unlock()
-	if code, m.err = interrupt.Instrument(code); m.err == nil {
-		m.compiled, m.err = h.runtime.CompileModule(ctx, dataseg.Merge(code))
+	if !ready { // cannot happen: m stayed in h.modules while compiled
+		_ = h.release(m)
+		return nil, errors.New("the compiled module was lost")
 	}
-	if m.err != nil {
-		// Forget a failure at once, so that a later Load tries again.
-		h.modulesMu.Lock()
-		delete(h.modules, key)
-		h.modulesMu.Unlock()
-		close(m.ready)
-		return nil, m.err
-	}
-	close(m.ready)
 	return m, nil
+}
+
+// compileShared compiles code, rewritten for the interrupt, into the
+// sharedModule of key, unless that already has its compiled module. When
+// every Load that wanted it has given up meanwhile, the result is closed at
+// once.
+func (h *Host) compileShared(ctx context.Context, key [32]byte, code []byte) error {
+	h.modulesMu.Lock()
+	m := h.modules[key]
+	done := m != nil && m.compiled != nil
+	h.modulesMu.Unlock()
+	if done {
+		return nil
+	}
+	code, err := interrupt.Instrument(code)
+	if err != nil {
+		return err
+	}
+	compiled, err := h.runtime.CompileModule(ctx, dataseg.Merge(code))
+	if err != nil {
+		return err
+	}
+	h.modulesMu.Lock()
+	m = h.modules[key]
+	keep := m != nil && m.compiled == nil
+	if keep {
+		m.compiled = compiled
+	}
+	h.modulesMu.Unlock()
+	if !keep {
+		return compiled.Close(ctx)
+	}
+	return nil
 }
 
 // release drops one adapter's use of a compiled module and closes it with
@@ -275,9 +318,10 @@ func (h *Host) release(m *sharedModule) error {
 	if last && h.modules[m.key] == m {
 		delete(h.modules, m.key)
 	}
+	compiled := m.compiled
 	h.modulesMu.Unlock()
-	if !last || m.compiled == nil {
+	if !last || compiled == nil {
 		return nil
 	}
-	return m.compiled.Close(context.Background())
+	return compiled.Close(context.Background())
 }

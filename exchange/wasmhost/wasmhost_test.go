@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/manifest"
+	"github.com/pontexchange/pont/sdk-wasm/abi"
 )
 
 // The package's tests share one built adapter, one compilation cache and
@@ -163,11 +165,11 @@ func load(t testing.TB, h *Host, config map[string]string) *Adapter {
 	return a
 }
 
-func query(params string) Input {
-	return Input{
+func query(params string) abi.Input {
+	return abi.Input{
 		TransferID: "7c1e0a52-0000-4000-8000-000000000001", Service: "padro", Purpose: "social-benefits",
 		Requester: "P0801900B", Procedure: "AJUT-MENJADOR",
-		Subject: Subject{IDType: "DNI", ID: "12345678Z", Name: "Maria", Surname1: "Puig"},
+		Subject: abi.Subject{IDType: "DNI", ID: "12345678Z", Name: "Maria", Surname1: "Puig"},
 		Params:  json.RawMessage(params),
 	}
 }
@@ -551,6 +553,71 @@ func TestSharedCompiledModule(t *testing.T) {
 	// Loading again compiles again (from the cache) and works.
 	c := load(t, h, nil)
 	call(t, c, `{"behave":"ok"}`)
+}
+
+// TestConcurrentLoadsCompileOnce loads one program from many goroutines at
+// once, each under a manifest of its own: they wait for one compile and
+// share its module, which is closed with the last adapter.
+func TestConcurrentLoadsCompileOnce(t *testing.T) {
+	h, _ := newHost(t, Config{Defaults: Limits{PoolMin: 1}})
+	const n = 6
+	adapters := make([]*Adapter, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		m := testManifest
+		m.Name = fmt.Sprintf("test-adapter-%d", i)
+		wasm, err := manifest.Embed(adapterWasm, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			a, err := h.Load(context.Background(), wasm, nil)
+			if err != nil {
+				t.Errorf("Load %d: %v", i, err)
+				return
+			}
+			adapters[i] = a
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for i, a := range adapters {
+		if a.code != adapters[0].code || a.compiled != adapters[0].compiled {
+			t.Errorf("adapter %d has a compiled module of its own", i)
+		}
+		call(t, a, `{"behave":"ok"}`)
+	}
+	if got := len(h.modules); got != 1 {
+		t.Errorf("%d compiled modules, want 1", got)
+	}
+	for _, a := range adapters {
+		if err := a.Close(context.Background()); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	if got := len(h.modules); got != 0 {
+		t.Errorf("%d compiled modules after closing every adapter, want 0", got)
+	}
+}
+
+// TestLoadGivesUpWithItsContext cancels a Load during its compile: the Load
+// returns at once and leaves nothing behind, and the next Load works.
+func TestLoadGivesUpWithItsContext(t *testing.T) {
+	h, _ := newHost(t, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := h.Load(ctx, adapterWasm, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Load with a cancelled context: %v, want context.Canceled", err)
+	}
+	h.modulesMu.Lock()
+	left := len(h.modules)
+	h.modulesMu.Unlock()
+	if left != 0 {
+		t.Errorf("%d compiled modules after a cancelled Load, want 0", left)
+	}
+	call(t, load(t, h, nil), `{"behave":"ok"}`)
 }
 
 func TestInvalidParams(t *testing.T) {

@@ -1,5 +1,13 @@
-// Package abi holds the data types of Pont's adapter ABI (sdk-wasm/ABI.md),
-// shared by the host and the Go SDK.
+// Package abi holds the data of the Pont adapter ABI (sdk-wasm/ABI.md) as Go
+// types: the input the host passes to pont_handle, the answer the guest
+// returns, the http_call request and result, and the codes and levels the
+// ABI names. The broker's host (exchange/wasmhost) and the Go SDK (package
+// sdk) both use it, so that the two sides of the contract cannot drift
+// apart. It uses the standard library only and builds for GOOS=wasip1.
+//
+// The types are the wire format and nothing more: ABI.md stays the
+// contract, and an adapter in another language is written from ABI.md
+// alone.
 package abi
 
 import "encoding/json"
@@ -7,7 +15,8 @@ import "encoding/json"
 // Version is the ABI version a host writes in Input.ABI.
 const Version = 1
 
-// Subject is the citizen a query is about.
+// Subject is the citizen a query is about (ABI.md 3.1). The name parts are
+// present only when the requester gave them.
 type Subject struct {
 	IDType   string `json:"id_type"`
 	ID       string `json:"id"`
@@ -16,14 +25,101 @@ type Subject struct {
 	Surname2 string `json:"surname2,omitempty"`
 }
 
-// Input is the JSON the host passes to pont_handle.
+// Input is the JSON the host passes to pont_handle (ABI.md 3.1).
 type Input struct {
-	ABI        int             `json:"abi"`
-	TransferID string          `json:"transfer_id"`
-	Service    string          `json:"service"`
-	Purpose    string          `json:"purpose"`
-	Requester  string          `json:"requester"`
-	Procedure  string          `json:"procedure"`
-	Subject    Subject         `json:"subject"`
-	Params     json.RawMessage `json:"params"` // a JSON object; empty means {}
+	// ABI is always Version.
+	ABI int `json:"abi"`
+	// TransferID is the transfer log's id of the query: the one thing an
+	// adapter may put in its log lines to tie them to the query.
+	TransferID string  `json:"transfer_id"`
+	Service    string  `json:"service"`
+	Purpose    string  `json:"purpose"`
+	Requester  string  `json:"requester"`
+	Procedure  string  `json:"procedure"`
+	Subject    Subject `json:"subject"`
+	// Params is the service's params, a JSON object; empty means {}.
+	Params json.RawMessage `json:"params"`
 }
+
+// The answer error codes (ABI.md 3.2): the only codes an error answer may
+// carry. Any other code makes the answer broken.
+const (
+	// CodeSubjectNotFound: the source does not know the subject.
+	CodeSubjectNotFound = "subject_not_found"
+	// CodeSourceUnavailable: the source did not answer usably; retrying
+	// later may work.
+	CodeSourceUnavailable = "source_unavailable"
+	// CodeInvalidParams: the params are wrong for this source; the message
+	// names the param.
+	CodeInvalidParams = "invalid_params"
+)
+
+// Answer is the JSON the guest returns from pont_handle (ABI.md 3.2):
+// exactly one of Data (a JSON object) and Error.
+type Answer struct {
+	Data  json.RawMessage `json:"data,omitempty"`
+	Error *Error          `json:"error,omitempty"`
+}
+
+// Error is an error answer's error, and the error of an http_call result.
+// Its message reaches the requester and the logs: never personal data.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// HTTPRequest is the JSON a guest passes to http_call (ABI.md 4.2).
+type HTTPRequest struct {
+	// Method defaults to GET.
+	Method string `json:"method,omitempty"`
+	// URL is absolute, http or https, on one of the manifest's allowed
+	// hosts.
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"`
+	// Body is a UTF-8 string; nil sends no body.
+	Body *string `json:"body,omitempty"`
+}
+
+// HTTPResponse is the result of an http_call that reached the source,
+// whatever its status (ABI.md 4.2).
+type HTTPResponse struct {
+	Status int `json:"status"`
+	// Headers holds the first value of each header, canonical keys.
+	Headers map[string]string `json:"headers"`
+	Body    string            `json:"body"`
+}
+
+// HTTPFailure is the result of an http_call that the host refused or could
+// not carry out (ABI.md 4.2); its Error's code is one of the HTTP… codes.
+type HTTPFailure struct {
+	Error Error `json:"error"`
+}
+
+// The error codes of an http_call result (ABI.md 4.2).
+const (
+	// HTTPHostNotAllowed: the URL's origin, or a redirect's, is not in the
+	// manifest's allowed_hosts; nothing was sent to it.
+	HTTPHostNotAllowed = "host_not_allowed"
+	// HTTPTimeout: the request did not finish in time.
+	HTTPTimeout = "timeout"
+	// HTTPTooLarge: the response body exceeds the host's limit.
+	HTTPTooLarge = "too_large"
+	// HTTPNetwork: the connection failed.
+	HTTPNetwork = "network"
+	// HTTPBadRequest: the request JSON is malformed, or the URL is not
+	// absolute.
+	HTTPBadRequest = "bad_request"
+)
+
+// MaxLogBytes is the longest log message the host keeps (ABI.md 4.1, 5):
+// a longer one, or a longer stdout or stderr line, is truncated.
+const MaxLogBytes = 4096
+
+// The levels of the log import (ABI.md 4.1); anything above LogError
+// counts as LogError.
+const (
+	LogDebug int32 = 0
+	LogInfo  int32 = 1
+	LogWarn  int32 = 2
+	LogError int32 = 3
+)

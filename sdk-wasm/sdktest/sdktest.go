@@ -19,6 +19,7 @@ import (
 	"time"
 
 	sdk "github.com/pontexchange/pont/sdk-wasm"
+	"github.com/pontexchange/pont/sdk-wasm/abi"
 )
 
 // Options configure a Kit.
@@ -165,19 +166,22 @@ func (k *Kit) encode(in Input) ([]byte, error) {
 		}
 		return v
 	}
-	params := in.Params
-	if params == nil {
-		params = map[string]any{}
+	params := json.RawMessage("{}")
+	if in.Params != nil {
+		var err error
+		if params, err = json.Marshal(in.Params); err != nil {
+			return nil, fmt.Errorf("params: %w", err)
+		}
 	}
-	return json.Marshal(map[string]any{
-		"abi":         1,
-		"transfer_id": def(in.TransferID, "00000000-0000-0000-0000-000000000001"),
-		"service":     in.Service,
-		"purpose":     def(in.Purpose, "test"),
-		"requester":   def(in.Requester, "P0801900B"),
-		"procedure":   def(in.Procedure, "TEST"),
-		"subject":     in.Subject,
-		"params":      params,
+	return json.Marshal(abi.Input{
+		ABI:        abi.Version,
+		TransferID: def(in.TransferID, "00000000-0000-0000-0000-000000000001"),
+		Service:    in.Service,
+		Purpose:    def(in.Purpose, "test"),
+		Requester:  def(in.Requester, "P0801900B"),
+		Procedure:  def(in.Procedure, "TEST"),
+		Subject:    in.Subject,
+		Params:     params,
 	})
 }
 
@@ -249,20 +253,13 @@ func (h host) ConfigGet(key string) (string, bool) {
 	return v, true
 }
 
-type httpRequest struct {
-	Method  string            `json:"method"`
-	URL     string            `json:"url"`
-	Headers map[string]string `json:"headers"`
-	Body    *string           `json:"body"`
-}
-
 type refusal struct{ url string }
 
 func (r *refusal) Error() string { return "redirect to " + r.url + " is not to an allowed host" }
 
 func (h host) HTTPCall(request []byte) []byte {
 	k := h.k
-	var req httpRequest
+	var req abi.HTTPRequest
 	if err := json.Unmarshal(request, &req); err != nil {
 		return httpError(sdk.HTTPBadRequest, "the request is not JSON: "+err.Error())
 	}
@@ -320,16 +317,12 @@ func (h host) HTTPCall(request []byte) []byte {
 			headers[name] = vs[0]
 		}
 	}
-	out, _ := json.Marshal(struct {
-		Status  int               `json:"status"`
-		Headers map[string]string `json:"headers"`
-		Body    string            `json:"body"`
-	}{resp.StatusCode, headers, string(data)})
+	out, _ := json.Marshal(abi.HTTPResponse{Status: resp.StatusCode, Headers: headers, Body: string(data)})
 	return out
 }
 
 func httpError(code, msg string) []byte {
-	out, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+	out, _ := json.Marshal(abi.HTTPFailure{Error: abi.Error{Code: code, Message: msg}})
 	return out
 }
 

@@ -21,8 +21,7 @@ func init() { sdk.Handle(handle) }
 
 // The adapter reads the source's record with a small hand-written reader
 // (jsonread) and writes its answer with sdk.Object, not with encoding/json:
-// inside the Wasm guest, reflection was most of the cost of a call
-// (DESIGN.md, "Performance budget").
+// inside the Wasm guest, reflection was most of the cost of a call.
 
 // reconocimiento is the part of the register's record the adapter reads.
 type reconocimiento struct {
@@ -42,26 +41,25 @@ type baremo struct {
 	Factor     string
 }
 
+// src is the system the adapter asks; its messages are the adapter's
+// error answers.
+var src = sdk.Source{
+	Name:     "the disability register",
+	NotFound: "the region has recognised no disability for the subject",
+}
+
 func handle(req *sdk.Request) (any, error) {
-	base, ok := sdk.Config("source_url")
-	if !ok {
-		return nil, sdk.SourceUnavailable("the adapter has no source_url configured")
-	}
-	resp, err := sdk.Get(strings.TrimRight(base, "/") + "/discapacidad/v1/reconocimientos/" + url.PathEscape(req.Subject.ID))
+	base, err := sdk.BaseURL("source_url")
 	if err != nil {
-		return nil, sdk.SourceUnavailable("the disability register could not be reached: %v", err)
+		return nil, err
 	}
-	switch {
-	case resp.Status == 404:
-		return nil, sdk.SubjectNotFound("the region has recognised no disability for the subject")
-	case resp.Status >= 500:
-		return nil, sdk.SourceUnavailable("the disability register answered HTTP %d", resp.Status)
-	case resp.Status != 200:
-		return nil, sdk.SourceUnavailable("the disability register refused the query with HTTP %d", resp.Status)
-	}
-	r, err := readReconocimiento(resp.Body)
+	body, err := src.Get(base + "/discapacidad/v1/reconocimientos/" + url.PathEscape(req.Subject.ID))
 	if err != nil {
-		return nil, sdk.SourceUnavailable("the disability register answered something unreadable: %v", err)
+		return nil, err
+	}
+	r, err := readReconocimiento(body)
+	if err != nil {
+		return nil, src.Unreadable(err)
 	}
 	// The catalog's discapacitat answer, its fields in the catalog's order.
 	// The degree is passed through as recorded: a value out of range is the

@@ -22,8 +22,7 @@ func init() { sdk.Handle(handle) }
 
 // The adapter reads the source's record with a small hand-written reader
 // (jsonread) and writes its answer with sdk.Object, not with encoding/json:
-// inside the Wasm guest, reflection was most of the cost of a call
-// (DESIGN.md, "Performance budget").
+// inside the Wasm guest, reflection was most of the cost of a call.
 
 // resposta is the part of the register's answer the adapter reads.
 type resposta struct {
@@ -48,26 +47,25 @@ var categories = map[string]string{"GENERAL": "G", "ESPECIAL": "E"}
 
 var relationships = map[string]string{"TITULAR": "holder", "CONJUGE": "spouse", "FILL": "child"}
 
+// src is the system the adapter asks; its messages are the adapter's
+// error answers.
+var src = sdk.Source{
+	Name:     "the large-family register",
+	NotFound: "the region holds no large-family title for the subject",
+}
+
 func handle(req *sdk.Request) (any, error) {
-	base, ok := sdk.Config("source_url")
-	if !ok {
-		return nil, sdk.SourceUnavailable("the adapter has no source_url configured")
-	}
-	resp, err := sdk.Get(strings.TrimRight(base, "/") + "/familia-nombrosa/v1/titols?document=" + url.QueryEscape(req.Subject.ID))
+	base, err := sdk.BaseURL("source_url")
 	if err != nil {
-		return nil, sdk.SourceUnavailable("the large-family register could not be reached: %v", err)
+		return nil, err
 	}
-	switch {
-	case resp.Status == 404:
-		return nil, sdk.SubjectNotFound("the region holds no large-family title for the subject")
-	case resp.Status >= 500:
-		return nil, sdk.SourceUnavailable("the large-family register answered HTTP %d", resp.Status)
-	case resp.Status != 200:
-		return nil, sdk.SourceUnavailable("the large-family register refused the query with HTTP %d", resp.Status)
-	}
-	r, err := readResposta(resp.Body)
+	body, err := src.Get(base + "/familia-nombrosa/v1/titols?document=" + url.QueryEscape(req.Subject.ID))
 	if err != nil {
-		return nil, sdk.SourceUnavailable("the large-family register answered something unreadable: %v", err)
+		return nil, err
+	}
+	r, err := readResposta(body)
+	if err != nil {
+		return nil, src.Unreadable(err)
 	}
 	// The catalog's familia-nombrosa answer, its fields in the catalog's
 	// order; a beneficiary's optional fields are left out when the register

@@ -24,6 +24,7 @@ import (
 	"github.com/pontexchange/pont/exchange/wasmhost"
 	"github.com/pontexchange/pont/plugins/internal/simsource"
 	sdk "github.com/pontexchange/pont/sdk-wasm"
+	"github.com/pontexchange/pont/sdk-wasm/abi"
 	"github.com/pontexchange/pont/sdk-wasm/sdktest"
 )
 
@@ -228,10 +229,10 @@ func (s Suite) inHost(t *testing.T, opts options, in sdktest.Input) (sdktest.Ans
 			t.Fatal(err)
 		}
 	}
-	data, err := a.Call(ctx, wasmhost.Input{
+	data, err := a.Call(ctx, abi.Input{
 		TransferID: "0199a000-0000-7000-8000-000000000001", Service: in.Service, Purpose: in.Purpose,
 		Requester: "P0801900B", Procedure: in.Procedure,
-		Subject: wasmhost.Subject{IDType: in.Subject.IDType, ID: in.Subject.ID},
+		Subject: in.Subject,
 		Params:  params,
 	})
 	if err == nil {

@@ -9,7 +9,6 @@ package main
 
 import (
 	"net/url"
-	"strings"
 	"time"
 
 	sdk "github.com/pontexchange/pont/sdk-wasm"
@@ -22,8 +21,7 @@ func init() { sdk.Handle(handle) }
 
 // The adapter reads the source's record with a small hand-written reader
 // (jsonread) and writes its answer with sdk.Object, not with encoding/json:
-// inside the Wasm guest, reflection was most of the cost of a call
-// (DESIGN.md, "Performance budget").
+// inside the Wasm guest, reflection was most of the cost of a call.
 
 // habitant is the part of the source's record the adapter reads.
 type habitant struct {
@@ -47,30 +45,29 @@ type domicili struct {
 
 type variacio struct{ Codi, Descripcio, Data string }
 
+// src is the system the adapter asks; its messages are the adapter's
+// error answers.
+var src = sdk.Source{
+	Name:     "the padró system",
+	NotFound: "the subject is not registered in this municipality's padró",
+}
+
 func handle(req *sdk.Request) (any, error) {
-	base, ok := sdk.Config("source_url")
-	if !ok {
-		return nil, sdk.SourceUnavailable("the adapter has no source_url configured")
+	base, err := sdk.BaseURL("source_url")
+	if err != nil {
+		return nil, err
 	}
-	u := strings.TrimRight(base, "/") + "/padro/v1/habitants/" + url.PathEscape(req.Subject.ID)
+	u := base + "/padro/v1/habitants/" + url.PathEscape(req.Subject.ID)
 	if m := req.Param("municipality"); m != "" {
 		u += "?municipi=" + url.QueryEscape(m)
 	}
-	resp, err := sdk.Get(u)
+	body, err := src.Get(u)
 	if err != nil {
-		return nil, sdk.SourceUnavailable("the padró system could not be reached: %v", err)
+		return nil, err
 	}
-	switch {
-	case resp.Status == 404:
-		return nil, sdk.SubjectNotFound("the subject is not registered in this municipality's padró")
-	case resp.Status >= 500:
-		return nil, sdk.SourceUnavailable("the padró system answered HTTP %d", resp.Status)
-	case resp.Status != 200:
-		return nil, sdk.SourceUnavailable("the padró system refused the query with HTTP %d", resp.Status)
-	}
-	h, err := readHabitant(resp.Body)
+	h, err := readHabitant(body)
 	if err != nil {
-		return nil, sdk.SourceUnavailable("the padró system answered something unreadable: %v", err)
+		return nil, src.Unreadable(err)
 	}
 	return mapHabitant(h), nil
 }

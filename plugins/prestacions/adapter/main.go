@@ -9,7 +9,6 @@ package main
 import (
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	sdk "github.com/pontexchange/pont/sdk-wasm"
@@ -22,8 +21,7 @@ func init() { sdk.Handle(handle) }
 
 // The adapter reads the source's record with a small hand-written reader
 // (jsonread) and writes its answer with sdk.Object, not with encoding/json:
-// inside the Wasm guest, reflection was most of the cost of a call
-// (DESIGN.md, "Performance budget").
+// inside the Wasm guest, reflection was most of the cost of a call.
 
 // prestacion is the part of one of the register's benefits the adapter
 // reads.
@@ -42,29 +40,28 @@ var types = map[string]string{"C": "contributory", "NC": "non_contributory", "A"
 // maxBenefits is the cap the catalog (and Via Oberta) puts on the list.
 const maxBenefits = 35
 
+// src is the system the adapter asks; its messages are the adapter's
+// error answers.
+var src = sdk.Source{
+	Name:     "the register of social benefits",
+	NotFound: "the register holds no benefit for the subject",
+}
+
 func handle(req *sdk.Request) (any, error) {
-	base, ok := sdk.Config("source_url")
-	if !ok {
-		return nil, sdk.SourceUnavailable("the adapter has no source_url configured")
-	}
-	resp, err := sdk.Get(strings.TrimRight(base, "/") + "/rpsp/v1/prestaciones?ipf=" + url.QueryEscape(req.Subject.ID))
+	base, err := sdk.BaseURL("source_url")
 	if err != nil {
-		return nil, sdk.SourceUnavailable("the register of social benefits could not be reached: %v", err)
+		return nil, err
 	}
-	switch {
-	case resp.Status == 404:
-		return nil, sdk.SubjectNotFound("the register holds no benefit for the subject")
-	case resp.Status >= 500:
-		return nil, sdk.SourceUnavailable("the register of social benefits answered HTTP %d", resp.Status)
-	case resp.Status != 200:
-		return nil, sdk.SourceUnavailable("the register of social benefits refused the query with HTTP %d", resp.Status)
-	}
-	list, err := readPrestaciones(resp.Body)
+	body, err := src.Get(base + "/rpsp/v1/prestaciones?ipf=" + url.QueryEscape(req.Subject.ID))
 	if err != nil {
-		return nil, sdk.SourceUnavailable("the register of social benefits answered something unreadable: %v", err)
+		return nil, err
+	}
+	list, err := readPrestaciones(body)
+	if err != nil {
+		return nil, src.Unreadable(err)
 	}
 	if len(list) == 0 {
-		return nil, sdk.SubjectNotFound("the register holds no benefit for the subject")
+		return nil, src.SubjectNotFound()
 	}
 	if len(list) > maxBenefits {
 		sdk.Logf(sdk.LevelWarn, "the register listed %d benefits; answering the first %d", len(list), maxBenefits)

@@ -7,7 +7,6 @@ package main
 
 import (
 	"net/url"
-	"strings"
 	"time"
 
 	sdk "github.com/pontexchange/pont/sdk-wasm"
@@ -20,8 +19,7 @@ func init() { sdk.Handle(handle) }
 
 // The adapter reads the source's record with a small hand-written reader
 // (jsonread) and writes its answer with sdk.Object, not with encoding/json:
-// inside the Wasm guest, reflection was most of the cost of a call
-// (DESIGN.md, "Performance budget").
+// inside the Wasm guest, reflection was most of the cost of a call.
 
 // titulo is the part of one of the registry's titles the adapter reads.
 type titulo struct {
@@ -32,29 +30,28 @@ type titulo struct {
 
 type codigo struct{ Codigo, Descripcion string }
 
+// src is the system the adapter asks; its messages are the adapter's
+// error answers.
+var src = sdk.Source{
+	Name:     "the registry of titles",
+	NotFound: "the registry holds no title for the subject",
+}
+
 func handle(req *sdk.Request) (any, error) {
-	base, ok := sdk.Config("source_url")
-	if !ok {
-		return nil, sdk.SourceUnavailable("the adapter has no source_url configured")
-	}
-	resp, err := sdk.Get(strings.TrimRight(base, "/") + "/rnt/v2/titulos?documento=" + url.QueryEscape(req.Subject.ID))
+	base, err := sdk.BaseURL("source_url")
 	if err != nil {
-		return nil, sdk.SourceUnavailable("the registry of titles could not be reached: %v", err)
+		return nil, err
 	}
-	switch {
-	case resp.Status == 404:
-		return nil, sdk.SubjectNotFound("the registry holds no title for the subject")
-	case resp.Status >= 500:
-		return nil, sdk.SourceUnavailable("the registry of titles answered HTTP %d", resp.Status)
-	case resp.Status != 200:
-		return nil, sdk.SourceUnavailable("the registry of titles refused the query with HTTP %d", resp.Status)
-	}
-	list, err := readTitulos(resp.Body)
+	body, err := src.Get(base + "/rnt/v2/titulos?documento=" + url.QueryEscape(req.Subject.ID))
 	if err != nil {
-		return nil, sdk.SourceUnavailable("the registry of titles answered something unreadable: %v", err)
+		return nil, err
+	}
+	list, err := readTitulos(body)
+	if err != nil {
+		return nil, src.Unreadable(err)
 	}
 	if len(list) == 0 {
-		return nil, sdk.SubjectNotFound("the registry holds no title for the subject")
+		return nil, src.SubjectNotFound()
 	}
 	// The catalog's titulacions answer, each title's fields in the
 	// catalog's order; optional fields are left out when the registry has

@@ -1,0 +1,69 @@
+package sdk
+
+import "strings"
+
+// Source is the system an adapter asks for its records, as the adapter's
+// error answers name it. Its methods turn the usual ways a GET of a record
+// goes wrong into the answer errors every adapter would otherwise write by
+// hand, with the same messages for every adapter.
+type Source struct {
+	// Name names the source in messages, e.g. "the padró system".
+	Name string
+	// NotFound is the message of the subject_not_found answer to a 404,
+	// e.g. "the subject is not registered in this municipality's padró".
+	NotFound string
+}
+
+// Get fetches url with GET and returns the body of a 200 response. Any other
+// outcome is an error ready to return from the handler:
+//
+//   - the host refused or failed the request (an *HTTPError):
+//     source_unavailable, "<Name> could not be reached: <the error>";
+//   - 404: subject_not_found, NotFound;
+//   - 5xx: source_unavailable, "<Name> answered HTTP <status>";
+//   - any other status: source_unavailable, "<Name> refused the query with
+//     HTTP <status>" (a source answers a record with 200; anything else
+//     means the adapter's request is not one it serves).
+func (s Source) Get(url string) (body []byte, err error) {
+	resp, err := Get(url)
+	if err != nil {
+		return nil, SourceUnavailable("%s could not be reached: %v", s.Name, err)
+	}
+	switch {
+	case resp.Status == 200:
+		return resp.Body, nil
+	case resp.Status == 404:
+		return nil, s.SubjectNotFound()
+	case resp.Status >= 500:
+		return nil, SourceUnavailable("%s answered HTTP %d", s.Name, resp.Status)
+	default:
+		return nil, SourceUnavailable("%s refused the query with HTTP %d", s.Name, resp.Status)
+	}
+}
+
+// SubjectNotFound is the subject_not_found error with the NotFound message,
+// for a source that answers 200 with nothing for the subject (an empty
+// list) as well as for a 404.
+func (s Source) SubjectNotFound() error {
+	return &Error{Code: CodeSubjectNotFound, Message: s.NotFound}
+}
+
+// Unreadable is the source_unavailable error for a body the adapter could
+// not read: "<Name> answered something unreadable: <err>". The message
+// reaches the requester: err must hold no personal data (jsonread's errors
+// name a position in the body, not its strings).
+func (s Source) Unreadable(err error) error {
+	return SourceUnavailable("%s answered something unreadable: %v", s.Name, err)
+}
+
+// BaseURL returns the configuration value of key, a URL, without trailing
+// slashes, so that the adapter appends its paths to it; or the
+// source_unavailable error "the adapter has no <key> configured" when the
+// operator set none.
+func BaseURL(key string) (string, error) {
+	base, ok := Config(key)
+	if !ok {
+		return "", SourceUnavailable("the adapter has no %s configured", key)
+	}
+	return strings.TrimRight(base, "/"), nil
+}
