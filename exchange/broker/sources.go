@@ -55,6 +55,12 @@ func NewSourceClient(addresses map[string]string) (*http.Client, error) {
 	// of two idle connections a host, every call beyond the second under
 	// load would open (and soon close) a connection of its own.
 	transport.MaxIdleConnsPerHost = 64
+	// Nor may a cap on all hosts together undo that: the default transport
+	// keeps 100 idle connections in all, fewer than a node with nine
+	// source hosts keeps busy under load, so connections were closed and
+	// dialled again on every burst. The hosts are the manifests' few, so
+	// the per-host cap bounds the total.
+	transport.MaxIdleConns = 0
 	return &http.Client{Transport: transport, Timeout: sourceCallTimeout}, nil
 }
 
