@@ -3,10 +3,9 @@ package plugins
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/pontexchange/pont/internal/npmpin"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,11 +123,7 @@ func Build(ctx context.Context, outDir string) ([]string, error) {
 
 // NodeAvailable reports whether node and npm are on the PATH, which the
 // adapters written in AssemblyScript need to be built.
-func NodeAvailable() bool {
-	_, errNode := exec.LookPath("node")
-	_, errNpm := exec.LookPath("npm")
-	return errNode == nil && errNpm == nil
-}
+func NodeAvailable() bool { return npmpin.Available() }
 
 // buildForeign compiles an adapter written in another language and writes
 // <outDir>/<adapter-name>.wasm with its manifest embedded.
@@ -175,54 +170,11 @@ func compileAssemblyScript(ctx context.Context, dir, tmp, name string) ([]byte, 
 }
 
 // installAssemblyScript installs the compiler that dir's package-lock.json
-// pins, with npm ci, into the user's cache directory (one directory per
-// lock file, so that builds share it and the source tree stays clean), and
-// returns the path of asc.js. Concurrent builds install into their own
-// temporary directories; the first rename wins and the others use it.
+// pins and returns the path of asc.js.
 func installAssemblyScript(ctx context.Context, dir string) (string, error) {
-	pkg, err := os.ReadFile(filepath.Join(dir, "package.json"))
+	asc, err := npmpin.Install(ctx, dir, "assemblyscript/bin/asc.js")
 	if err != nil {
-		return "", fmt.Errorf("plugins: AssemblyScript: %w", err)
-	}
-	lock, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
-	if err != nil {
-		return "", fmt.Errorf("plugins: AssemblyScript: %w", err)
-	}
-	sum := sha256.Sum256(append(append(pkg, 0), lock...))
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
-	}
-	target := filepath.Join(base, "pont", "npm", hex.EncodeToString(sum[:8]))
-	asc := filepath.Join(target, "node_modules", "assemblyscript", "bin", "asc.js")
-	if _, err := os.Stat(asc); err == nil {
-		return asc, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return "", fmt.Errorf("plugins: AssemblyScript: %w", err)
-	}
-	work, err := os.MkdirTemp(filepath.Dir(target), ".install-")
-	if err != nil {
-		return "", fmt.Errorf("plugins: AssemblyScript: %w", err)
-	}
-	defer os.RemoveAll(work)
-	for name, b := range map[string][]byte{"package.json": pkg, "package-lock.json": lock} {
-		if err := os.WriteFile(filepath.Join(work, name), b, 0o644); err != nil {
-			return "", fmt.Errorf("plugins: AssemblyScript: %w", err)
-		}
-	}
-	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error")
-	cmd.Dir = work
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("plugins: installing AssemblyScript with npm ci (Node.js and npm are needed to build the AssemblyScript adapter): %w: %s", err, strings.TrimSpace(stderr.String()))
-	}
-	if err := os.Rename(work, target); err != nil {
-		// Another build installed the same lock file first.
-		if _, serr := os.Stat(asc); serr != nil {
-			return "", fmt.Errorf("plugins: AssemblyScript: install into %s: %w", target, err)
-		}
+		return "", fmt.Errorf("plugins: installing AssemblyScript (Node.js and npm are needed to build the AssemblyScript adapter): %w", err)
 	}
 	return asc, nil
 }

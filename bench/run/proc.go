@@ -37,7 +37,15 @@ var addrLine = regexp.MustCompile(`(?:serving on|listening on|running on) (http:
 // startProc runs name with args and waits (up to timeout) for the address
 // line on its stdout.
 func startProc(ctx context.Context, timeout time.Duration, name string, args ...string) (*proc, error) {
+	return startProcEnv(ctx, timeout, nil, name, args...)
+}
+
+// startProcEnv is startProc with env added to the process's environment.
+func startProcEnv(ctx context.Context, timeout time.Duration, env []string, name string, args ...string) (*proc, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -166,9 +174,12 @@ type pontServe struct {
 
 // startSources starts `pont dev sources` on a free loopback port: the
 // simulated sources in a process of their own, which pont serve and the
-// baseline both call.
+// baseline both call. It runs with one P (GOMAXPROCS=1): a source's work
+// is a map lookup and a small JSON answer, and a Go process with idle Ps
+// spins looking for work on the cores that the process under test needs;
+// on two cores, that cost pont serve about a tenth of its throughput.
 func startSources(ctx context.Context, pontBin string) (p *proc, addr string, err error) {
-	if p, err = startProc(ctx, 30*time.Second, pontBin, "dev", "sources", "--listen", "127.0.0.1:0"); err != nil {
+	if p, err = startProcEnv(ctx, 30*time.Second, []string{"GOMAXPROCS=1"}, pontBin, "dev", "sources", "--listen", "127.0.0.1:0"); err != nil {
 		return nil, "", err
 	}
 	return p, strings.TrimPrefix(p.base, "http://"), nil

@@ -3,10 +3,9 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/pontexchange/pont/internal/npmpin"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,9 +111,7 @@ func TestOpenAPILint(t *testing.T) {
 // where they are installed.
 func redoclyCLI(t *testing.T) string {
 	t.Helper()
-	_, errNode := exec.LookPath("node")
-	_, errNpm := exec.LookPath("npm")
-	if errNode != nil || errNpm != nil {
+	if !npmpin.Available() {
 		const msg = "node and npm are not installed: the OpenAPI description was NOT linted (install Node.js 20.19+ with npm)"
 		if os.Getenv("PONT_REQUIRE_POSTGRES") == "1" {
 			t.Fatal(msg)
@@ -130,54 +127,13 @@ func redoclyCLI(t *testing.T) string {
 
 // installLinter installs dir's pinned packages into the user's cache
 // directory unless they are there, and answers the path of Redocly CLI's
-// entry point. Concurrent runs install into temporary directories of their
-// own; the first rename wins and the others use it.
+// entry point.
 func installLinter(dir string) (string, error) {
-	pkg, err := os.ReadFile(filepath.Join(dir, "package.json"))
-	if err != nil {
-		return "", fmt.Errorf("openapi lint: %w", err)
-	}
-	lock, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
-	if err != nil {
-		return "", fmt.Errorf("openapi lint: %w", err)
-	}
-	sum := sha256.Sum256(append(append(pkg, 0), lock...))
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
-	}
-	target := filepath.Join(base, "pont", "npm", hex.EncodeToString(sum[:8]))
-	cli := filepath.Join(target, "node_modules", "@redocly", "cli", "bin", "cli.js")
-	if _, err := os.Stat(cli); err == nil {
-		return cli, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return "", fmt.Errorf("openapi lint: %w", err)
-	}
-	work, err := os.MkdirTemp(filepath.Dir(target), ".install-")
-	if err != nil {
-		return "", fmt.Errorf("openapi lint: %w", err)
-	}
-	defer os.RemoveAll(work)
-	for name, b := range map[string][]byte{"package.json": pkg, "package-lock.json": lock} {
-		if err := os.WriteFile(filepath.Join(work, name), b, 0o644); err != nil {
-			return "", fmt.Errorf("openapi lint: %w", err)
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error")
-	cmd.Dir = work
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("openapi lint: installing Redocly CLI with npm ci: %w: %s", err, strings.TrimSpace(out.String()))
-	}
-	if err := os.Rename(work, target); err != nil {
-		// Another run installed the same lock file first.
-		if _, serr := os.Stat(cli); serr != nil {
-			return "", fmt.Errorf("openapi lint: install into %s: %w", target, err)
-		}
+	cli, err := npmpin.Install(ctx, dir, "@redocly/cli/bin/cli.js")
+	if err != nil {
+		return "", fmt.Errorf("openapi lint: installing Redocly CLI: %w", err)
 	}
 	return cli, nil
 }
