@@ -24,18 +24,24 @@ import (
 	"github.com/pontexchange/pont/exchange/store"
 )
 
+// reasonsV1 is a record's reasons on the wire; nil when there are none.
+func reasonsV1(rs []store.Reason) []types.ReasonV1 {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]types.ReasonV1, len(rs))
+	for i, r := range rs {
+		out[i] = types.ReasonV1{Code: r.Code, Message: r.Message}
+	}
+	return out
+}
+
 // transferV1 is a record of the transfer log as the audit API serves it,
 // in JSON and in CSV. It is the only place where the storage row meets the
 // wire type, so that a column renamed in the store is a compile error here
 // rather than a field silently renamed in the API.
 func transferV1(t store.Transfer) types.TransferV1 {
-	var reasons []types.ReasonV1
-	if len(t.Reasons) > 0 {
-		reasons = make([]types.ReasonV1, len(t.Reasons))
-		for i, r := range t.Reasons {
-			reasons[i] = types.ReasonV1{Code: r.Code, Message: r.Message}
-		}
-	}
+	reasons := reasonsV1(t.Reasons)
 	return types.TransferV1{
 		ID:             t.ID,
 		Time:           t.Time.UTC(),

@@ -789,6 +789,12 @@ func TestOpenAPIDescribesTheWireTypes(t *testing.T) {
 		{"TransferV1", reflect.TypeFor[types.TransferV1]()},
 		{"TransferPageV1", reflect.TypeFor[types.TransferPageV1]()},
 		{"Reason", reflect.TypeFor[types.ReasonV1]()},
+		{"MyTransfer", reflect.TypeFor[types.CitizenTransferV1]()},
+		{"MyTransferPage", reflect.TypeFor[types.CitizenTransferPageV1]()},
+		{"Consent", reflect.TypeFor[types.ConsentV1]()},
+		{"ConsentList", reflect.TypeFor[types.ConsentListV1]()},
+		{"Objection", reflect.TypeFor[types.ObjectionV1]()},
+		{"ObjectionList", reflect.TypeFor[types.ObjectionListV1]()},
 	} {
 		t.Run(c.schema, func(t *testing.T) {
 			s, ok := doc.Components.Schemas[c.schema]

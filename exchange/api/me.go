@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/pontexchange/pont/exchange/api/types"
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/citizens"
 	"github.com/pontexchange/pont/exchange/envelope"
@@ -29,27 +30,6 @@ func (s *server) citizenRoutes(r chi.Router) {
 	r.Post("/objections", s.createObjection)
 	r.Get("/objections", s.listObjections)
 	r.Delete("/objections/{id}", s.deleteObjection)
-}
-
-// myTransfer is a transfer of the citizen's data as her carpeta shows it:
-// who asked, when, what for and on which basis, and what was decided.
-type myTransfer struct {
-	ID            string         `json:"id"`
-	Time          time.Time      `json:"time"`
-	Kind          string         `json:"kind"`
-	Requester     string         `json:"requester,omitempty"`
-	RequesterName string         `json:"requester_name,omitempty"`
-	OfficialName  string         `json:"official_name,omitempty"`
-	Procedure     string         `json:"procedure,omitempty"`
-	ProcedureName string         `json:"procedure_name,omitempty"`
-	Purpose       string         `json:"purpose,omitempty"`
-	LegalBasis    string         `json:"legal_basis,omitempty"`
-	LawReference  string         `json:"law_reference,omitempty"`
-	ConsentID     string         `json:"consent_id,omitempty"`
-	Service       string         `json:"service"`
-	Decision      string         `json:"decision"`
-	Outcome       string         `json:"outcome"`
-	Reasons       []store.Reason `json:"reasons,omitempty"`
 }
 
 // myTransferFilters are the query parameters of GET /v1/me/transfers.
@@ -75,19 +55,19 @@ func (s *server) myTransfers(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, storeError(err))
 		return
 	}
-	items := make([]myTransfer, 0, len(page.Items))
+	out := types.CitizenTransferPageV1{Items: make([]types.CitizenTransferV1, 0, len(page.Items))}
 	for _, t := range page.Items {
-		items = append(items, myTransfer{
-			ID: t.ID, Time: t.Time, Kind: t.Kind,
+		out.Items = append(out.Items, types.CitizenTransferV1{
+			ID: t.ID, Time: t.Time.UTC(), Kind: t.Kind,
 			Requester: t.RequesterOrg, RequesterName: s.cfg.Catalog.Authorisations[t.RequesterOrg].Name,
 			OfficialName: t.OfficialName, Procedure: t.ProcedureCode, ProcedureName: t.ProcedureName,
 			Purpose: t.Purpose, LegalBasis: t.LegalBasis, LawReference: t.LawReference, ConsentID: t.ConsentID,
-			Service: t.Service, Decision: t.Decision, Outcome: t.Outcome, Reasons: t.Reasons,
+			Service: t.Service, Decision: t.Decision, Outcome: t.Outcome, Reasons: reasonsV1(t.Reasons),
 		})
 	}
-	out := map[string]any{"items": items, "next_cursor": nil}
 	if page.Next != nil {
-		out["next_cursor"] = s.cursors.encode(*page.Next)
+		c := s.cursors.encode(*page.Next)
+		out.NextCursor = &c
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -126,7 +106,7 @@ func (s *server) createConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/me/consents/"+c.ID)
-	writeJSON(w, http.StatusCreated, c)
+	writeJSON(w, http.StatusCreated, consentV1(c))
 }
 
 func (s *server) listConsents(w http.ResponseWriter, r *http.Request) {
@@ -136,10 +116,11 @@ func (s *server) listConsents(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	if cs == nil {
-		cs = []store.Consent{}
+	out := types.ConsentListV1{Items: make([]types.ConsentV1, len(cs))}
+	for i, c := range cs {
+		out.Items[i] = consentV1(c)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": cs})
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) revokeConsent(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +130,7 @@ func (s *server) revokeConsent(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	writeJSON(w, http.StatusOK, consentV1(c))
 }
 
 func (s *server) createObjection(w http.ResponseWriter, r *http.Request) {
@@ -165,7 +146,7 @@ func (s *server) createObjection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/me/objections/"+o.ID)
-	writeJSON(w, http.StatusCreated, o)
+	writeJSON(w, http.StatusCreated, objectionV1(o))
 }
 
 func (s *server) listObjections(w http.ResponseWriter, r *http.Request) {
@@ -175,10 +156,11 @@ func (s *server) listObjections(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	if objs == nil {
-		objs = []store.Objection{}
+	out := types.ObjectionListV1{Items: make([]types.ObjectionV1, len(objs))}
+	for i, o := range objs {
+		out.Items[i] = objectionV1(o)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": objs})
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) deleteObjection(w http.ResponseWriter, r *http.Request) {
@@ -217,4 +199,23 @@ func jsonProblem(err error) string {
 		return typeErr.Field + " must be a JSON " + typeErr.Type.Kind().String()
 	}
 	return "is not the expected JSON object: " + err.Error()
+}
+
+// consentV1 is a stored consent on the wire.
+func consentV1(c store.Consent) types.ConsentV1 {
+	var revoked *time.Time
+	if c.RevokedAt != nil {
+		t := c.RevokedAt.UTC()
+		revoked = &t
+	}
+	return types.ConsentV1{
+		ID: c.ID, Subject: c.Subject, Requester: c.Requester, Procedure: c.Procedure,
+		Services: c.Services, Purpose: c.Purpose,
+		CreatedAt: c.CreatedAt.UTC(), ExpiresAt: c.ExpiresAt.UTC(), RevokedAt: revoked,
+	}
+}
+
+// objectionV1 is a stored objection on the wire.
+func objectionV1(o store.Objection) types.ObjectionV1 {
+	return types.ObjectionV1{ID: o.ID, Subject: o.Subject, Service: o.Service, Procedure: o.Procedure, CreatedAt: o.CreatedAt.UTC()}
 }
