@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/pontexchange/pont/exchange/fault"
 )
@@ -75,8 +76,14 @@ func encodeAnswer(transferID string, s served) Answer {
 }
 
 // compact removes insignificant space from data, changing nothing else (no
-// escaping), so that the data hashed is the data sent.
+// escaping), so that the data hashed is the data sent. Data that is not
+// UTF-8 is refused: JSON must be, and a decoder would otherwise replace the
+// bad bytes on the requester's side, so that she received other data than
+// was hashed.
 func compact(data json.RawMessage) (json.RawMessage, error) {
+	if !utf8.Valid(data) {
+		return nil, fault.New(fault.AdapterFailed, "the adapter's data is not valid UTF-8")
+	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, data); err != nil {
 		return nil, fault.Wrap(fault.AdapterFailed, err, "the adapter's data is not valid JSON")

@@ -311,6 +311,9 @@ func TestProblemCodes(t *testing.T) {
 		{name: "answer breaks the schema", service: "padro", body: query(t), setup: func(r *rig) {
 			r.answers("padro-17079", strings.Replace(padroAnswer, `"17002"`, `"1700"`, 1))
 		}, want: fault.AdapterFailed, decision: store.Allow, adapter: true},
+		{name: "answer not UTF-8", service: "padro", body: query(t), setup: func(r *rig) {
+			r.answers("padro-17079", strings.Replace(padroAnswer, `"Girona"}`, "\"Giron\xe0\"}", 1))
+		}, want: fault.AdapterFailed, decision: store.Allow, adapter: true},
 		{name: "adapter timed out", service: "padro", body: query(t), setup: func(r *rig) {
 			r.fails("padro-17079", fault.New(fault.AdapterTimeout, "deadline"))
 		}, want: fault.AdapterTimeout, decision: store.Allow, adapter: true},
