@@ -9,6 +9,7 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -528,3 +529,20 @@ func TestSelfAccess(t *testing.T) {
 }
 
 func mustStringParams(m map[string]string) envelope.Params { return envelope.StringParams(m) }
+
+// TestNoWebAssemblyNeeded keeps the pipeline's boundaries where they are:
+// neither it nor its tests link the Wasm runtime or the reference adapters.
+func TestNoWebAssemblyNeeded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	out, err := exec.Command("go", "list", "-deps", "-test", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.Contains(pkg, "tetratelabs/wazero") || strings.Contains(pkg, "exchange/wasmhost") || strings.Contains(pkg, "pont/plugins") {
+			t.Errorf("the pipeline's tests link %s", pkg)
+		}
+	}
+}
