@@ -1,0 +1,52 @@
+package fault
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+)
+
+func TestSpecOf(t *testing.T) {
+	for _, code := range Codes() {
+		s := SpecOf(code)
+		if s.Status < 400 || s.Status > 599 || s.Title == "" {
+			t.Errorf("%s: %+v is not a problem's answer", code, s)
+		}
+		if s.SCSP != "" && len(s.SCSP) != 4 {
+			t.Errorf("%s: SCSP code %q is not four digits", code, s.SCSP)
+		}
+	}
+	cases := []struct {
+		code   Code
+		status int
+		scsp   string
+	}{
+		{InvalidRequest, http.StatusBadRequest, "0401"},
+		{SubjectNotFound, http.StatusNotFound, "0233"},
+		{StoreUnavailable, http.StatusServiceUnavailable, "0501"},
+		{UnsupportedMediaType, http.StatusUnsupportedMediaType, "0401"},
+		{"a_policy_own_code", http.StatusForbidden, "0904"},
+	}
+	for _, c := range cases {
+		if s := SpecOf(c.code); s.Status != c.status || s.SCSP != c.scsp {
+			t.Errorf("SpecOf(%s) = %+v, want %d and %s", c.code, s, c.status, c.scsp)
+		}
+	}
+}
+
+func TestCodeOf(t *testing.T) {
+	cause := errors.New("disk full")
+	wrapped := fmt.Errorf("committing: %w", Wrap(StoreUnavailable, cause, "the log could not record"))
+	if CodeOf(wrapped) != StoreUnavailable || !errors.Is(wrapped, cause) {
+		t.Errorf("CodeOf(%v) = %s; the cause is kept: %v", wrapped, CodeOf(wrapped), errors.Is(wrapped, cause))
+	}
+	if CodeOf(cause) != Internal {
+		t.Errorf("an error without a code is %s, want internal", CodeOf(cause))
+	}
+	one := Invalid(InvalidRequest, FieldError{Field: "purpose", Message: "is required"})
+	two := Invalid(InvalidRequest, FieldError{Field: "a", Message: "x"}, FieldError{Field: "b", Message: "y"})
+	if one.Message != "purpose: is required" || two.Message != "2 fields are invalid" {
+		t.Errorf("messages %q and %q", one.Message, two.Message)
+	}
+}
