@@ -92,10 +92,10 @@ func New(cfg Config) (http.Handler, error) {
 	r.Use(s.recoverer)
 	r.Use(s.observe)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, s.log, notFound("no route for %s %s", r.Method, r.URL.Path))
+		writeProblem(w, r, s.log, notFound("no route for %s on this path", fault.SafeText(r.Method)))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, s.log, fault.New(fault.MethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+		writeProblem(w, r, s.log, fault.New(fault.MethodNotAllowed, "%s is not allowed on this path", fault.SafeText(r.Method)))
 	})
 
 	r.Get("/healthz", s.healthz)

@@ -106,7 +106,11 @@ var auditFilters = map[string]func(f *store.Filter, v string) error{
 // parseFilter reads an audit search from the query string, naming every
 // parameter that is unknown or malformed.
 func parseFilter(r *http.Request, cursors cursorCodec) (store.Filter, error) {
-	f, _, err := parseSearch(r.URL.Query(), maxPageLimit, cursors)
+	q, err := strictQuery(r.URL.RawQuery)
+	if err != nil {
+		return store.Filter{}, err
+	}
+	f, _, err := parseSearch(q, maxPageLimit, cursors)
 	return f, err
 }
 
@@ -185,6 +189,9 @@ func (s *server) searchTransfers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// maxTransferID is the longest transfer id looked up (ids are UUIDv7 text).
+const maxTransferID = 64
+
 // exportPageSize is how many records the CSV export reads per page.
 const exportPageSize = maxPageLimit
 
@@ -213,7 +220,12 @@ var csvHeader = []string{
 // the client sees a broken transfer rather than a short file that looks
 // complete.
 func (s *server) exportTransfers(w http.ResponseWriter, r *http.Request) {
-	f, total, err := parseSearch(r.URL.Query(), maxExportLimit, s.cursors)
+	q, err := strictQuery(r.URL.RawQuery)
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	f, total, err := parseSearch(q, maxExportLimit, s.cursors)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
@@ -334,7 +346,14 @@ func prefersCSV(accept string) bool {
 
 // getTransfer answers GET /v1/audit/transfers/{id}.
 func (s *server) getTransfer(w http.ResponseWriter, r *http.Request) {
-	t, err := s.cfg.Transfers.GetTransfer(r.Context(), chi.URLParam(r, "id"))
+	id := chi.URLParam(r, "id")
+	if len(id) > maxTransferID || fault.SafeText(id) != id {
+		// Ids are short printable text: anything else names no record, and
+		// need not reach the store (PostgreSQL refuses a NUL byte outright).
+		writeProblem(w, r, s.log, fault.New(fault.NotFound, "no such transfer"))
+		return
+	}
+	t, err := s.cfg.Transfers.GetTransfer(r.Context(), id)
 	if err != nil {
 		writeProblem(w, r, s.log, storeError(err))
 		return

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -38,7 +40,12 @@ var myTransferFilters = map[string]bool{"service": true, "from": true, "to": tru
 // myTransfers answers GET /v1/me/transfers: every transfer of her own data.
 func (s *server) myTransfers(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
-	for name := range r.URL.Query() {
+	q, err := strictQuery(r.URL.RawQuery)
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	for name := range q {
 		if !myTransferFilters[name] {
 			writeProblem(w, r, s.log, invalid(name, "is not a filter of this list (service, from, to, limit, cursor)"))
 			return
@@ -77,8 +84,13 @@ func (s *server) myTransfers(w http.ResponseWriter, r *http.Request) {
 // transfer.
 func (s *server) myData(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
+	q, err := strictQuery(r.URL.RawQuery)
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
 	params := map[string]string{}
-	for name, values := range r.URL.Query() {
+	for name, values := range q {
 		if len(values) != 1 {
 			writeProblem(w, r, s.log, invalid("params."+name, "must be given once"))
 			return
@@ -175,21 +187,36 @@ func (s *server) deleteObjection(w http.ResponseWriter, r *http.Request) {
 // maxCitizenBody caps the body of a consent or objection.
 const maxCitizenBody = 16 << 10
 
-// decodeStrict reads a JSON object body into v, refusing unknown fields.
+// decodeStrict reads a JSON object body into v, whose members are the
+// JSON names of v's fields: one object and nothing after it, each member
+// spelt exactly and given once (see envelope.CheckObject), every field of
+// the right JSON type.
 func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 	body, err := readBody(w, r, maxCitizenBody)
 	if err != nil {
 		return err
+	}
+	if bad := envelope.CheckObject(body, jsonNames(v)); len(bad) > 0 {
+		return fault.Invalid(fault.InvalidRequest, bad...)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "body", Message: jsonProblem(err)})
 	}
-	if dec.More() {
-		return fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "body", Message: "has data after the JSON object"})
-	}
 	return nil
+}
+
+// jsonNames lists the JSON member names of the struct v points to.
+func jsonNames(v any) []string {
+	t := reflect.TypeOf(v).Elem()
+	names := make([]string, 0, t.NumField())
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // jsonProblem says what is wrong with a body in words that name the field.

@@ -36,7 +36,7 @@ func problemOf(r *http.Request, err error) Problem {
 		Title:    spec.Title,
 		Status:   spec.Status,
 		Detail:   fe.Message,
-		Instance: r.URL.Path,
+		Instance: instance(r),
 		Code:     fe.Code,
 		SCSPCode: spec.SCSP,
 		Errors:   fe.Fields,
@@ -73,4 +73,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// instance is the path a problem is about, when it is short and plain
+// enough to echo; a caller's megabyte of path, or its control bytes, are
+// not sent back.
+func instance(r *http.Request) string {
+	p := r.URL.Path
+	if len(p) > fault.MaxTextBytes || fault.SafeText(p) != p {
+		return ""
+	}
+	return p
 }

@@ -12,6 +12,7 @@ package citizens
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +51,15 @@ type Config struct {
 // Service records citizens' consents and objections. Safe for concurrent use.
 type Service struct {
 	cfg Config
+	// procedures maps each procedure code of the catalog, upper-cased, to
+	// its spelling in the catalog and the services any organisation may
+	// consult under it: what an objection's procedure is checked against.
+	procedures map[string]procedure
+}
+
+type procedure struct {
+	code     string
+	services map[string]bool
 }
 
 // New checks cfg and returns a Service.
@@ -66,7 +76,30 @@ func New(cfg Config) (*Service, error) {
 	if cfg.NewID == nil {
 		cfg.NewID = audit.NewID
 	}
-	return &Service{cfg: cfg}, nil
+	s := &Service{cfg: cfg, procedures: map[string]procedure{}}
+	for _, org := range cfg.Catalog.Authorisations {
+		for code, p := range org.Procedures {
+			key := strings.ToUpper(code)
+			known, ok := s.procedures[key]
+			if !ok {
+				known = procedure{code: code, services: map[string]bool{}}
+			} else if known.code != code {
+				return nil, fmt.Errorf("citizens: the catalog spells procedure %s also as %s; one spelling, please", known.code, code)
+			}
+			for _, svc := range p.Services {
+				known.services[svc] = true
+			}
+			s.procedures[key] = known
+		}
+	}
+	return s, nil
+}
+
+// canonicalProcedure answers the catalog's spelling of code, matched
+// without regard to case ("demo" is DEMO), and whether there is one.
+func (s *Service) canonicalProcedure(code string) (procedure, bool) {
+	p, ok := s.procedures[strings.ToUpper(code)]
+	return p, ok
 }
 
 // ConsentRequest is a consent as a citizen asks to record it.
@@ -94,6 +127,13 @@ func (s *Service) CreateConsent(ctx context.Context, citizen string, req Consent
 	}
 	now := s.cfg.Now().UTC()
 	var bad fields
+	// The procedure in the catalog's spelling, and what the requester may
+	// do under it: a consent the policy could never match is refused now,
+	// not discovered when a query fails.
+	var allowed *catalog.Procedure
+	if p, ok := s.canonicalProcedure(req.Procedure); ok {
+		req.Procedure = p.code
+	}
 	switch org, ok := s.cfg.Catalog.Authorisations[req.Requester]; {
 	case req.Requester == "":
 		bad.add("requester", "is required: the NIF of the organisation she allows to consult her data")
@@ -101,7 +141,9 @@ func (s *Service) CreateConsent(ctx context.Context, citizen string, req Consent
 		bad.add("requester", "is not an organisation of the catalog")
 	default:
 		if req.Procedure != "" {
-			if _, ok := org.Procedures[req.Procedure]; !ok {
+			if p, ok := org.Procedures[req.Procedure]; ok {
+				allowed = &p
+			} else {
 				bad.add("procedure", "is not a procedure of organisation "+req.Requester)
 			}
 		}
@@ -122,6 +164,8 @@ func (s *Service) CreateConsent(ctx context.Context, citizen string, req Consent
 				bad.add(field, "is not a service of the catalog")
 			} else if seen[name] {
 				bad.add(field, "is listed twice")
+			} else if allowed != nil && !slices.Contains(allowed.Services, name) {
+				bad.add(field, "is not a service that procedure "+req.Procedure+" consults")
 			}
 			seen[name] = true
 		}
@@ -132,6 +176,8 @@ func (s *Service) CreateConsent(ctx context.Context, citizen string, req Consent
 		} else {
 			bad.add("purpose", "is not a purpose of the catalog")
 		}
+	} else if allowed != nil && !slices.Contains(allowed.Purposes, req.Purpose) {
+		bad.add("purpose", "is not a purpose of procedure "+req.Procedure+" (it has "+strings.Join(allowed.Purposes, ", ")+")")
 	}
 	expires, err := time.Parse(time.RFC3339, req.ExpiresAt)
 	switch {
@@ -206,12 +252,21 @@ func (s *Service) CreateObjection(ctx context.Context, citizen string, req Objec
 	} else if _, ok := s.cfg.Catalog.Service(req.Service); !ok {
 		bad.add("service", "is not a service of the catalog")
 	}
-	switch {
+	switch p, known := s.canonicalProcedure(req.Procedure); {
 	case req.Procedure == "":
 	case utf8.RuneCountInString(req.Procedure) > envelope.MaxProcedureCode:
 		bad.add("procedure", "must be at most "+strconv.Itoa(envelope.MaxProcedureCode)+" characters")
 	case !envelope.IsProcedureCode(req.Procedure):
 		bad.add("procedure", "must contain only letters, digits, '_' and '-'")
+	case !known:
+		bad.add("procedure", "is not a procedure of the catalog")
+	default:
+		// The catalog's spelling, so that the objection applies to the
+		// queries that name the procedure as the catalog does.
+		req.Procedure = p.code
+		if req.Service != "" && !p.services[req.Service] {
+			bad.add("procedure", "does not consult service "+req.Service)
+		}
 	}
 	if err := bad.err(); err != nil {
 		return store.Objection{}, err

@@ -63,6 +63,11 @@ func TestCreateConsentNamesEveryWrongField(t *testing.T) {
 			r.Services = slices.Repeat([]string{"padro"}, citizens.MaxServices+1)
 		}, fault.InvalidRequest, []string{"services"}},
 		{"unknown purpose", func(r *citizens.ConsentRequest) { r.Purpose = "curiosity" }, fault.InvalidRequest, []string{"purpose"}},
+		{"a purpose the procedure does not have", func(r *citizens.ConsentRequest) { r.Purpose = "social-benefits" }, fault.InvalidRequest, []string{"purpose"}},
+		{"a service the procedure does not consult", func(r *citizens.ConsentRequest) {
+			r.Procedure, r.Purpose, r.Services = "BONIF-IBI", "tax-reduction", []string{"padro", "prestacions"}
+		}, fault.InvalidRequest, []string{"services[1]"}},
+		{"procedure in another case", func(r *citizens.ConsentRequest) { r.Procedure = "demo" }, "", nil},
 		{"expiry in the past by the service's clock", func(r *citizens.ConsentRequest) { r.ExpiresAt = now.Add(-time.Second).Format(time.RFC3339) }, fault.InvalidRequest, []string{"expires_at"}},
 		{"expiry too far", func(r *citizens.ConsentRequest) {
 			r.ExpiresAt = now.Add(citizens.MaxConsentLife + time.Hour).Format(time.RFC3339)
@@ -78,7 +83,7 @@ func TestCreateConsentNamesEveryWrongField(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got.Subject != "67890123B" || !got.CreatedAt.Equal(now) || got.ID == "" {
+				if got.Subject != "67890123B" || !got.CreatedAt.Equal(now) || got.ID == "" || got.Procedure != strings.ToUpper(req.Procedure) {
 					t.Errorf("consent %+v: not hers, or not stamped by the service's clock", got)
 				}
 				return
@@ -130,6 +135,11 @@ func TestObjections(t *testing.T) {
 	}{
 		{"every procedure", citizens.ObjectionRequest{Service: "padro"}, "", ""},
 		{"one procedure", citizens.ObjectionRequest{Service: "padro", Procedure: "AJUT-MENJADOR"}, "", ""},
+		{"procedure in another case", citizens.ObjectionRequest{Service: "padro", Procedure: "demo"}, "", ""},
+		{"procedure not in the catalog", citizens.ObjectionRequest{Service: "padro", Procedure: "NOPE"}, fault.InvalidRequest, "procedure"},
+		{"procedure with a newline", citizens.ObjectionRequest{Service: "padro", Procedure: "DE\nMO"}, fault.InvalidRequest, "procedure"},
+		{"procedure as a formula", citizens.ObjectionRequest{Service: "padro", Procedure: "=1+1"}, fault.InvalidRequest, "procedure"},
+		{"procedure that does not consult the service", citizens.ObjectionRequest{Service: "titulacions", Procedure: "AJUT-MENJADOR"}, fault.InvalidRequest, "procedure"},
 		{"another's name", citizens.ObjectionRequest{Subject: "12345678Z", Service: "padro"}, fault.Forbidden, ""},
 		{"no service", citizens.ObjectionRequest{}, fault.InvalidRequest, "service"},
 		{"unknown service", citizens.ObjectionRequest{Service: "cadastre"}, fault.InvalidRequest, "service"},
@@ -142,6 +152,9 @@ func TestObjections(t *testing.T) {
 			if c.code == "" {
 				if err != nil || o.Subject != "67890123B" || !o.CreatedAt.Equal(now) {
 					t.Fatalf("CreateObjection: %+v, %v", o, err)
+				}
+				if c.req.Procedure != "" && o.Procedure != strings.ToUpper(c.req.Procedure) {
+					t.Errorf("procedure stored as %q, not in the catalog's spelling", o.Procedure)
 				}
 				return
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 )
 
 // Params is a query's service-specific params object, read once: its
@@ -31,9 +32,20 @@ func ParseParams(raw []byte) (Params, error) {
 	if raw[0] != '{' {
 		return Params{}, fmt.Errorf("must be a JSON object")
 	}
+	if !json.Valid(raw) {
+		return Params{}, fmt.Errorf("must be a JSON object: not valid JSON")
+	}
+	// encoding/json keeps the last of a repeated name; the schema check,
+	// the policy and the adapter must not each see a different one.
+	if dup := repeatedName(raw, ""); dup != "" {
+		return Params{}, fmt.Errorf("member %s is given more than once", strconv.Quote(dup))
+	}
 	obj, err := decodeObject(raw)
 	if err != nil {
 		return Params{}, err
+	}
+	if len(obj) == 0 {
+		return Params{}, nil // {} is no params, one value for both
 	}
 	// Compacted, so that the same params always have the same bytes
 	// wherever they are passed on or compared.

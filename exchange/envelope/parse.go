@@ -150,6 +150,8 @@ func (p *parser) query(body []byte) Query {
 	if raw := m["params"]; len(raw) > 0 && !isNull(raw) {
 		if raw[0] != '{' {
 			p.add("params", "must be a JSON object")
+		} else if dup := repeatedName(raw, "params"); dup != "" {
+			p.add(dup, "is given more than once")
 		} else if params, err := ParseParams(raw); err != nil {
 			p.add("params", "must be a JSON object: %s", describeJSONError(err))
 		} else {

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"unicode/utf8"
 )
 
 // Code is a stable, machine-readable problem code, part of the public API.
@@ -179,8 +181,12 @@ func Wrap(code Code, err error, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
 }
 
-// Invalid returns an Error naming the wrong fields.
+// Invalid returns an Error naming the wrong fields. Field names and
+// messages pass through SafeText: they often quote what the caller sent.
 func Invalid(code Code, fields ...FieldError) *Error {
+	for i, f := range fields {
+		fields[i] = FieldError{Field: SafeText(f.Field), Message: SafeText(f.Message)}
+	}
 	msg := "the request is invalid"
 	if len(fields) == 1 {
 		msg = fields[0].Field + ": " + fields[0].Message
@@ -204,4 +210,50 @@ func As(err error) (*Error, bool) {
 	var fe *Error
 	ok := errors.As(err, &fe)
 	return fe, ok
+}
+
+// MaxTextBytes bounds a field name or message that an Error carries: what a
+// caller sent is echoed in problems and recorded in the transfer log, and
+// neither may grow with an attacker's input.
+const MaxTextBytes = 256
+
+// SafeText returns s as it may be shown to a caller and recorded: unchanged
+// when it is valid UTF-8 without control characters and at most
+// MaxTextBytes long; otherwise Go-quoted ("\x00", "\xff", "\n" written out),
+// so that the bytes are visible and nothing downstream must cope with them,
+// and cut to MaxTextBytes with "…".
+func SafeText(s string) string {
+	if len(s) <= MaxTextBytes && printable(s) {
+		return s
+	}
+	if printable(s) {
+		return cut(s) + "…"
+	}
+	q := strconv.Quote(s)
+	if len(q) > MaxTextBytes {
+		return cut(q) + "…"
+	}
+	return q
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || r < 0x20 || (r >= 0x7f && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+	}
+	return true
+}
+
+// cut shortens s to at most MaxTextBytes without splitting a character.
+func cut(s string) string {
+	if len(s) <= MaxTextBytes {
+		return s
+	}
+	i := MaxTextBytes
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
 }

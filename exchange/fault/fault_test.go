@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestSpecOf(t *testing.T) {
@@ -48,5 +50,32 @@ func TestCodeOf(t *testing.T) {
 	two := Invalid(InvalidRequest, FieldError{Field: "a", Message: "x"}, FieldError{Field: "b", Message: "y"})
 	if one.Message != "purpose: is required" || two.Message != "2 fields are invalid" {
 		t.Errorf("messages %q and %q", one.Message, two.Message)
+	}
+}
+
+func TestSafeText(t *testing.T) {
+	long := string(make([]byte, 300))
+	cases := []struct{ in, want string }{
+		{"params.municipality", "params.municipality"},
+		{"subject.name: Família & «Nou»", "subject.name: Família & «Nou»"},
+		{"params.\x00", `"params.\x00"`},
+		{"x\xffy", `"x\xffy"`},
+		{"a\nb", `"a\nb"`},
+		{"line\u2028sep", `"line\u2028sep"`},
+	}
+	for _, c := range cases {
+		if got := SafeText(c.in); got != c.want {
+			t.Errorf("SafeText(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	for _, in := range []string{long, string(make([]rune, 300)), strings.Repeat("ñ", 300), strings.Repeat("\xff", 300)} {
+		got := SafeText(in)
+		if len(got) > MaxTextBytes+len("…") || !utf8.ValidString(got) || !printable(strings.TrimSuffix(got, "…")) {
+			t.Errorf("SafeText of %d bytes = %q (%d bytes)", len(in), got, len(got))
+		}
+	}
+	e := Invalid(InvalidRequest, FieldError{Field: "params.\x00", Message: "is not allowed\xff"})
+	if e.Fields[0].Field != `"params.\x00"` || e.Fields[0].Message != `"is not allowed\xff"` {
+		t.Errorf("Invalid kept unsafe text: %+v", e.Fields)
 	}
 }

@@ -187,8 +187,13 @@ func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind,
 		Node:         p.cfg.Node,
 		Kind:         kind,
 		RequesterOrg: principal.Org,
-		Service:      service,
 		Decision:     store.Deny,
+	}
+	_, known := p.cfg.Catalog.Service(service)
+	if known {
+		// Only the catalog's names reach the log: a path is the caller's
+		// to fill, with a megabyte of anything.
+		rec.Service = service
 	}
 	out, err := answer(&rec)
 	var ans Answer
@@ -208,7 +213,7 @@ func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind,
 	rec.LatencyMicros = p.cfg.Now().Sub(start).Microseconds()
 	if p.cfg.Observer != nil {
 		label := service
-		if _, known := p.cfg.Catalog.Service(service); !known {
+		if !known {
 			label = "unknown" // callers choose the path: keep metric labels bounded
 		}
 		p.cfg.Observer.Decision(label, rec.Decision)
@@ -295,7 +300,7 @@ func (p *Pipeline) answerSelf(ctx context.Context, principal auth.Principal, ser
 func (p *Pipeline) service(name string, params envelope.Params) (*catalog.Service, error) {
 	svc, ok := p.cfg.Catalog.Service(name)
 	if !ok {
-		return nil, fault.New(fault.UnknownService, "the catalog has no service %q", name)
+		return nil, fault.New(fault.UnknownService, "the catalog has no such service (GET /v1/catalog/services lists them)")
 	}
 	if fields := svc.ValidateParams(params.Object()); len(fields) > 0 {
 		return nil, fault.Invalid(fault.InvalidRequest, fields...)
@@ -494,14 +499,14 @@ func denial(reasons []fault.Reason) error {
 func reasonsOf(err error) []store.Reason {
 	fe, ok := fault.As(err)
 	if !ok {
-		return []store.Reason{{Code: string(fault.Internal), Message: err.Error()}}
+		return []store.Reason{{Code: string(fault.Internal), Message: fault.SafeText(err.Error())}}
 	}
 	if len(fe.Fields) == 0 {
-		return []store.Reason{{Code: string(fe.Code), Message: fe.Message}}
+		return []store.Reason{{Code: string(fe.Code), Message: fault.SafeText(fe.Message)}}
 	}
 	out := make([]store.Reason, len(fe.Fields))
 	for i, f := range fe.Fields {
-		out[i] = store.Reason{Code: string(fe.Code), Message: f.Field + ": " + f.Message}
+		out[i] = store.Reason{Code: string(fe.Code), Message: fault.SafeText(f.Field + ": " + f.Message)}
 	}
 	return out
 }
@@ -509,7 +514,7 @@ func reasonsOf(err error) []store.Reason {
 func storeReasons(rs []fault.Reason) []store.Reason {
 	out := make([]store.Reason, len(rs))
 	for i, r := range rs {
-		out[i] = store.Reason{Code: string(r.Code), Message: r.Message}
+		out[i] = store.Reason{Code: fault.SafeText(string(r.Code)), Message: fault.SafeText(r.Message)}
 	}
 	return out
 }

@@ -272,6 +272,7 @@ func TestProblemCodes(t *testing.T) {
 		{name: "wrong check letter", service: "padro", body: query(t, "subject.id", "67890123C"), want: fault.InvalidSubjectID, decision: store.Deny, wantField: "subject.id"},
 		{name: "params against the schema", service: "padro", body: query(t, "params", map[string]any{"municipality": "8019"}), want: fault.InvalidRequest, decision: store.Deny, wantField: "params.municipality"},
 		{name: "unknown service", service: "cadastre", body: query(t), want: fault.UnknownService, decision: store.Deny},
+		{name: "a service name of NUL bytes and a megabyte", service: "x\x00\xff" + strings.Repeat("B", 1<<20), body: query(t), want: fault.UnknownService, decision: store.Deny},
 		{name: "organisation not authorised", service: "padro", body: query(t, "procedure", map[string]any{"code": "NOPE"}), want: fault.NotAuthorized, decision: store.Deny},
 		{name: "purpose not allowed", service: "padro", body: query(t, "purpose", "public-employment"), want: fault.PurposeNotAllowed, decision: store.Deny},
 		{name: "presumed basis for special-category data", service: "discapacitat", body: query(t, "params", map[string]any{"region": "09"}), want: fault.LegalBasisRequired, decision: store.Deny},
@@ -356,8 +357,13 @@ func TestProblemCodes(t *testing.T) {
 				t.Errorf("decision = %s, want %s", rec.Decision, c.decision)
 			case rec.DataSHA256 != "":
 				t.Errorf("a refusal records a data hash %s", rec.DataSHA256)
-			case rec.Service != c.service || rec.Node != "test-node" || rec.RequesterOrg != requester.Org || !rec.Time.Equal(now):
+			case (rec.Service != c.service && c.want != fault.UnknownService) || (rec.Service != "" && c.want == fault.UnknownService) || rec.Node != "test-node" || rec.RequesterOrg != requester.Org || !rec.Time.Equal(now):
 				t.Errorf("record %+v lacks who, what or when", rec)
+			}
+			for _, r := range rec.Reasons {
+				if fault.SafeText(r.Message) != r.Message || len(r.Message) > fault.MaxTextBytes {
+					t.Errorf("a recorded reason carries the caller's bytes as they came: %q", r.Message)
+				}
 			}
 			if c.decision == store.Deny && len(rec.Reasons) == 0 {
 				t.Errorf("a denial without reasons: %+v", rec)
