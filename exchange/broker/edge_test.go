@@ -1,0 +1,106 @@
+package broker_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestEdgeRefusesWhatItCannotRecord sends, over HTTP, what an attacker
+// sends to make records unwritable or huge: NUL bytes, invalid UTF-8, long
+// names, query strings that lose their filters. Each is refused with a
+// short 4xx that names the field, and an attempt that reached the pipeline
+// is in the log, without the bytes as they came.
+func TestEdgeRefusesWhatItCannotRecord(t *testing.T) {
+	n := startDev(t)
+	requester := n.requester(barcelona)
+	citizen := n.token(map[string]string{"role": "citizen", "sub": "67890123B"})
+	auditor := n.token(map[string]string{"role": "auditor", "sub": "dpo"})
+	query, _ := json.Marshal(envelope("12345678Z", map[string]any{"municipality": "08019"}))
+	long := strings.Repeat("B", 100<<10)
+
+	cases := []struct {
+		name, method, path, token, body string
+		status                          int
+		code, field                     string // the problem's code and a field it names
+		recorded                        bool   // the attempt is in the log
+	}{
+		{"NUL in the service name", "POST", "/v1/services/x%00/queries", requester, string(query), 404, "unknown_service", "", true},
+		{"invalid UTF-8 in the service name", "POST", "/v1/services/x%ff/queries", requester, string(query), 404, "unknown_service", "", true},
+		{"a 100 KiB service name", "GET", "/v1/me/data/" + long + "?municipality=17079", citizen, "", 404, "unknown_service", "", true},
+		{"NUL as a member name", "POST", "/v1/services/padro/queries", requester, `{"\u0000":1}`, 400, "invalid_request", `"\x00"`, true},
+		{"NUL as a param name", "GET", "/v1/me/data/padro?municipality=17079&%00=1", citizen, "", 400, "invalid_request", `"\x00"`, false},
+		{"a repeated param", "POST", "/v1/services/padro/queries", requester, strings.Replace(string(query), `"params":{`, `"params":{"municipality":"17079",`, 1), 400, "invalid_request", "params.municipality", true},
+		{"';' in an audit query string", "GET", "/v1/audit/transfers?subject=00000000T;limit=3", auditor, "", 400, "invalid_request", "subject=00000000T;limit=3", false},
+		{"NUL in an audit filter", "GET", "/v1/audit/transfers?subject=%00", auditor, "", 400, "invalid_request", "subject", false},
+		{"NUL in a transfer id", "GET", "/v1/audit/transfers/%00", auditor, "", 404, "not_found", "", false},
+		{"NUL in a consent id", "DELETE", "/v1/me/consents/%00", citizen, "", 404, "not_found", "", false},
+		{"a repeated member in a consent", "POST", "/v1/me/consents", citizen, `{"requester":"P0801900B","procedure":"DEMO","services":["padro"],"purpose":"demo","purpose":"demo","expires_at":"2030-01-01T00:00:00Z"}`, 400, "invalid_request", "purpose", false},
+		{"a miscased member in an objection", "POST", "/v1/me/objections", citizen, `{"Service":"padro"}`, 400, "invalid_request", "Service", false},
+		{"data after an objection", "POST", "/v1/me/objections", citizen, `{"service":"padro"}]`, 400, "invalid_request", "$", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var body []byte
+			if c.body != "" {
+				body = []byte(c.body)
+			}
+			status, raw := n.raw(c.method, c.path, c.token, body)
+			if len(raw) > 2048 {
+				t.Errorf("a %d-byte answer to a refusal", len(raw))
+			}
+			var p struct {
+				Code       string `json:"code"`
+				TransferID string `json:"transfer_id"`
+				Errors     []struct {
+					Field string `json:"field"`
+				} `json:"errors"`
+			}
+			if err := json.Unmarshal(raw, &p); err != nil {
+				t.Fatalf("%d %s: %v", status, raw, err)
+			}
+			if status != c.status || p.Code != c.code {
+				t.Fatalf("answered %d %s, want %d %s: %s", status, p.Code, c.status, c.code, raw)
+			}
+			if c.field != "" && (len(p.Errors) == 0 || p.Errors[0].Field != c.field) {
+				t.Errorf("the problem names %+v, want %q", p.Errors, c.field)
+			}
+			if !c.recorded {
+				return
+			}
+			if p.TransferID == "" {
+				t.Fatal("the attempt was not recorded")
+			}
+			rec := n.transfer(auditor, p.TransferID)
+			if s, _ := rec["service"].(string); s != "" && s != "padro" {
+				t.Errorf("the record keeps the service name %.40q", s)
+			}
+			recJSON, _ := json.Marshal(rec)
+			if strings.Contains(string(recJSON), `\u0000`) || strings.Contains(string(recJSON), long[:1000]) {
+				t.Errorf("the record keeps the caller's bytes as they came: %.200s", recJSON)
+			}
+		})
+	}
+}
+
+// TestObjectionInTheCatalogsSpelling: an objection to procedure "demo"
+// stops the queries that name DEMO, as the citizen meant.
+func TestObjectionInTheCatalogsSpelling(t *testing.T) {
+	n := startDev(t)
+	citizen := n.token(map[string]string{"role": "citizen", "sub": "12345678Z"})
+	status, out, _ := n.do("POST", "/v1/me/objections", citizen, map[string]any{"service": "padro", "procedure": "demo"})
+	if status != http.StatusCreated || out["procedure"] != "DEMO" {
+		t.Fatalf("objection: %d %v, want 201 with procedure DEMO", status, out)
+	}
+	status, out, _ = n.do("POST", "/v1/services/padro/queries", n.requester(barcelona), envelope("12345678Z", map[string]any{"municipality": "08019"}))
+	if status != http.StatusForbidden || out["code"] != "objection_registered" {
+		t.Errorf("query after the objection: %d %v, want 403 objection_registered", status, out)
+	}
+	for _, procedure := range []string{"NOPE", "DE\nMO", "=1+1"} {
+		status, out, _ = n.do("POST", "/v1/me/objections", citizen, map[string]any{"service": "padro", "procedure": procedure})
+		if status != http.StatusBadRequest || !namesField(out, "procedure") {
+			t.Errorf("objection to procedure %q: %d %v, want 400 naming procedure", procedure, status, out)
+		}
+	}
+}
