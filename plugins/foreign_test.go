@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"github.com/pontexchange/pont/internal/testenv"
 	"net/http"
 	"os"
 	"testing"
@@ -19,9 +20,7 @@ func TestForeignTwins(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds Wasm modules with Go and AssemblyScript")
 	}
-	if !NodeAvailable() {
-		t.Skip("node and npm are not installed: the AssemblyScript adapter was NOT tested")
-	}
+	testenv.NeedTools(t, "Debian: apt-get install nodejs npm", "node", "npm")
 	foreigns, err := Foreigns()
 	if err != nil {
 		t.Fatal(err)

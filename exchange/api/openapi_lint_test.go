@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/pontexchange/pont/internal/npmpin"
+	"github.com/pontexchange/pont/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,13 +112,7 @@ func TestOpenAPILint(t *testing.T) {
 // where they are installed.
 func redoclyCLI(t *testing.T) string {
 	t.Helper()
-	if !npmpin.Available() {
-		const msg = "node and npm are not installed: the OpenAPI description was NOT linted (install Node.js 20.19+ with npm)"
-		if os.Getenv("PONT_REQUIRE_POSTGRES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	testenv.NeedTools(t, "Node.js 20.19+ with npm; Debian: apt-get install nodejs npm", "node", "npm")
 	cli, err := installLinter(lintDir)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/pontexchange/pont/internal/testenv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,7 +19,6 @@ import (
 	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/internal/wasmbin"
 	"github.com/pontexchange/pont/exchange/manifest"
-	"github.com/pontexchange/pont/plugins"
 )
 
 // TestExtraModuleTakesScopeOver starts a dev node with the AssemblyScript
@@ -26,9 +26,7 @@ import (
 // the prestacions scope over from the Go adapter, answers through the whole
 // pipeline, and answers exactly what the Go adapter answers.
 func TestExtraModuleTakesScopeOver(t *testing.T) {
-	if !plugins.NodeAvailable() {
-		t.Skip("node and npm are not installed: the AssemblyScript adapter was NOT built or tested")
-	}
+	testenv.NeedTools(t, "Debian: apt-get install nodejs npm", "node", "npm")
 	extra := filepath.Join(modulesDir, "prestacions-as.wasm")
 	if _, err := os.Stat(extra); err != nil {
 		t.Fatalf("the AssemblyScript adapter was not built: %v", err)

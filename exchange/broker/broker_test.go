@@ -15,6 +15,9 @@ import (
 
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/broker"
+	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/store/postgres"
+	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
 	"github.com/pontexchange/pont/exchange/store/sqlite"
 	"github.com/pontexchange/pont/plugins"
 	"github.com/pontexchange/pont/plugins/pluginstest"
@@ -302,26 +305,51 @@ func namesField(problem map[string]any, field string) bool {
 	return false
 }
 
+// TestQueryFailsClosedWhenStoreCloses closes the store under a running
+// node, on both stores. The query names a law as its basis, so that no
+// citizen's record is read first: what fails is the commit of the record
+// itself, and the data must not leave.
 func TestQueryFailsClosedWhenStoreCloses(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.New(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "pont.db")})
-	if err != nil {
-		t.Fatal(err)
+	stores := map[string]func(t *testing.T) store.Store{
+		"sqlite": func(t *testing.T) store.Store {
+			st, err := sqlite.New(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "pont.db")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
+		"postgres": func(t *testing.T) store.Store {
+			st, err := postgres.New(context.Background(), postgres.Config{URL: pgtest.NewDatabase(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
 	}
-	n := startDevWith(t, broker.Config{Store: st})
-	tok := n.requester(barcelona)
-	if status, out, _ := n.do("POST", "/v1/services/padro/queries", tok, envelope("12345678Z", map[string]any{"municipality": "08019"})); status != 200 {
-		t.Fatalf("before: %d %v", status, out)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	status, out, _ := n.do("POST", "/v1/services/padro/queries", tok, envelope("12345678Z", map[string]any{"municipality": "08019"}))
-	if status != 503 || out["code"] != "store_unavailable" || out["scsp_code"] != "0501" {
-		t.Fatalf("got %d %v, want 503 store_unavailable", status, out)
-	}
-	if _, leaked := out["data"]; leaked {
-		t.Errorf("data left without its record: %v", out)
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			n := startDevWith(t, broker.Config{Store: st})
+			tok := n.requester(barcelona)
+			env := envelope("12345678Z", map[string]any{"municipality": "08019"})
+			env["legal_basis"] = map[string]any{"type": "law", "reference": "Llei 7/1985, art. 16"}
+			if status, out, _ := n.do("POST", "/v1/services/padro/queries", tok, env); status != 200 {
+				t.Fatalf("before: %d %v", status, out)
+			}
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			status, out, _ := n.do("POST", "/v1/services/padro/queries", tok, env)
+			if status != 503 || out["code"] != "store_unavailable" || out["scsp_code"] != "0501" {
+				t.Fatalf("got %d %v, want 503 store_unavailable", status, out)
+			}
+			if _, leaked := out["data"]; leaked {
+				t.Errorf("data left without its record: %v", out)
+			}
+			if !strings.Contains(fmt.Sprint(out["detail"]), "could not record") {
+				t.Errorf("the refusal %q is not the commit's: the path tested is not the record's", out["detail"])
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"github.com/pontexchange/pont/internal/testenv"
 	"go/scanner"
 	"go/token"
 	"io/fs"
@@ -17,9 +18,7 @@ import (
 // printed but for the address, against a running dev node: a newcomer's
 // first commands must work.
 func TestReadmeExamplesWork(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed; the README's examples use it")
-	}
+	testenv.NeedTools(t, "Debian: apt-get install curl", "curl")
 	raw, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
