@@ -104,4 +104,3 @@ func authorisedFor(service, purpose string) (org, procedure string) {
 	}
 	return "", ""
 }
-
