@@ -21,6 +21,7 @@ import (
 	"github.com/pontexchange/pont/exchange/audit"
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/broker"
+	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/store/postgres"
 	"github.com/pontexchange/pont/exchange/wasmhost"
 )
@@ -55,7 +56,9 @@ type serveConfig struct {
 		MaxWaitMS  int `json:"max_wait_ms"`
 		Committers int `json:"committers"`
 	} `json:"audit"`
-	LogLevel string `json:"log_level"`
+	// Quota is each caller's allowance of requests (quota.Config).
+	Quota    quota.Config `json:"quota"`
+	LogLevel string       `json:"log_level"`
 	// DebugListen, when set, is a loopback address on which the Go
 	// runtime's profiles (pprof, execution traces) are served.
 	DebugListen string `json:"debug_listen"`
@@ -143,6 +146,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	b, err := broker.New(ctx, broker.Config{
+		Quota:   cfg.Quota,
 		DataDir: cfg.DataDir, Store: st, HTTPClient: client, ModulesDir: cfg.ModulesDir, Catalog: cat, PoliciesDir: cfg.PoliciesDir,
 		Issuers: issuers, Node: cfg.Node, Logger: log, CursorSecret: []byte(cfg.CursorSecret),
 		Limits: wasmhost.Limits{

@@ -21,6 +21,7 @@ import (
 	"github.com/pontexchange/pont/exchange/citizens"
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/pipeline"
+	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/store"
 )
 
@@ -47,6 +48,10 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// MaxBodyBytes caps a request body. Defaults to 64 KiB.
 	MaxBodyBytes int64
+	// Quota limits each citizen's and auditor's calls (a requester's
+	// queries and a citizen's reads of her data are limited in the
+	// pipeline, which records the refusal). nil: no limit.
+	Quota *quota.Limiter
 	// CursorSecret (MinCursorSecret bytes or more) signs the audit search
 	// cursors; nodes sharing it accept each other's cursors, across restarts.
 	// Empty: a random key, so a cursor is valid on this server only.
@@ -114,6 +119,7 @@ func New(cfg Config) (http.Handler, error) {
 			r.Route("/me", s.citizenRoutes)
 			r.Group(func(r chi.Router) {
 				r.Use(requireRole(s.log, auth.RoleAuditor))
+				r.Use(s.withinQuota(quota.Auditor))
 				r.Get("/audit/transfers", s.searchTransfers)
 				r.Get("/audit/transfers/{id}", s.getTransfer)
 			})

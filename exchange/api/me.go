@@ -16,6 +16,7 @@ import (
 	"github.com/pontexchange/pont/exchange/citizens"
 	"github.com/pontexchange/pont/exchange/envelope"
 	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/store"
 )
 
@@ -24,14 +25,19 @@ import (
 // token, never from the request.
 func (s *server) citizenRoutes(r chi.Router) {
 	r.Use(requireRole(s.log, auth.RoleCitizen))
-	r.Get("/transfers", s.myTransfers)
+	// Her reads of her data count against her quota in the pipeline,
+	// which records a refusal like any other; the rest count here.
 	r.Get("/data/{service}", s.myData)
-	r.Post("/consents", s.createConsent)
-	r.Get("/consents", s.listConsents)
-	r.Delete("/consents/{id}", s.revokeConsent)
-	r.Post("/objections", s.createObjection)
-	r.Get("/objections", s.listObjections)
-	r.Delete("/objections/{id}", s.deleteObjection)
+	r.Group(func(r chi.Router) {
+		r.Use(s.withinQuota(quota.Citizen))
+		r.Get("/transfers", s.myTransfers)
+		r.Post("/consents", s.createConsent)
+		r.Get("/consents", s.listConsents)
+		r.Delete("/consents/{id}", s.revokeConsent)
+		r.Post("/objections", s.createObjection)
+		r.Get("/objections", s.listObjections)
+		r.Delete("/objections/{id}", s.deleteObjection)
+	})
 }
 
 // myTransferFilters are the query parameters of GET /v1/me/transfers.

@@ -124,3 +124,20 @@ func invalid(field, format string, args ...any) error {
 func notFound(format string, args ...any) error {
 	return fault.New(fault.NotFound, format, args...)
 }
+
+// withinQuota refuses, with 429 and Retry-After, a caller of kind over its
+// quota; the caller is the token's subject (a citizen's DNI, an auditor's id).
+func (s *server) withinQuota(kind string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, _ := PrincipalFrom(r.Context())
+			if ok, wait := s.cfg.Quota.Allow(kind, p.Sub); !ok {
+				e := fault.New(fault.RateLimited, "this %s's quota is used up; retry in %s", kind, wait.Round(time.Millisecond))
+				e.RetryAfter = wait
+				writeProblem(w, r, s.log, e)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/pipeline"
@@ -58,7 +60,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 		log.LogAttrs(r.Context(), slog.LevelWarn, "request failed",
 			slog.String("code", string(p.Code)), slog.String("route", routeOf(r)), slog.String("error", err.Error()))
 	}
-	if p.Status == http.StatusServiceUnavailable {
+	if fe, ok := fault.As(err); ok && fe.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(fe.RetryAfter.Seconds()))))
+	} else if p.Status == http.StatusServiceUnavailable || p.Status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
 	}
 	if p.Status == http.StatusUnauthorized {

@@ -36,6 +36,7 @@ import (
 	"github.com/pontexchange/pont/exchange/manifest"
 	"github.com/pontexchange/pont/exchange/pipeline"
 	"github.com/pontexchange/pont/exchange/policy"
+	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/router"
 	"github.com/pontexchange/pont/exchange/store"
 	"github.com/pontexchange/pont/exchange/wasmhost"
@@ -86,6 +87,9 @@ type Config struct {
 	Issuers []auth.Issuer
 	// Limits are the adapters' default limits; zero fields take wasmhost's defaults.
 	Limits wasmhost.Limits
+	// Quota is each caller's allowance of requests; the zero value limits
+	// nothing.
+	Quota quota.Config
 	// CursorSecret signs audit search cursors (see api.Config.CursorSecret).
 	CursorSecret []byte
 	// AuditOptions tune the group commit.
@@ -210,9 +214,13 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(wasmhost.NewCollector(b.loadedAdapters), policyMetrics)
 	metrics := api.NewMetrics(reg)
+	limiter, err := quota.New(cfg.Quota)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	pipe, err := pipeline.New(pipeline.Config{
 		Catalog: cfg.Catalog, Policy: engine, Router: rt, Log: b.audit, Citizens: b.store,
-		Node: cfg.Node, Observer: metrics,
+		Quota: limiter, Node: cfg.Node, Observer: metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
@@ -231,7 +239,7 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	b.handler, err = api.New(api.Config{
-		Pipeline: pipe, Citizens: people, Catalog: cfg.Catalog, Transfers: b.store, Verifier: verifier,
+		Pipeline: pipe, Citizens: people, Catalog: cfg.Catalog, Transfers: b.store, Verifier: verifier, Quota: limiter,
 		DevIssuer: b.devIss, Registry: reg, Metrics: metrics, Logger: cfg.Logger,
 		Ready: b.store.Ping, CursorSecret: cfg.CursorSecret,
 	})

@@ -98,7 +98,7 @@ func TestConsentBadInput(t *testing.T) {
 		{"bad expiry", func() map[string]any { b := consentBody("padro"); b["expires_at"] = "tomorrow"; return b }(), 400, []string{"expires_at"}},
 		{"unknown service", consentBody("cadastre"), 400, []string{"services[0]"}},
 		{"unknown organisation", func() map[string]any { b := consentBody("padro"); b["requester"] = "P9999999Z"; return b }(), 400, []string{"requester"}},
-		{"unknown field", func() map[string]any { b := consentBody("padro"); b["colour"] = "blue"; return b }(), 400, []string{"body"}},
+		{"unknown field", func() map[string]any { b := consentBody("padro"); b["colour"] = "blue"; return b }(), 400, []string{"colour"}},
 		{"services not a list", func() map[string]any { b := consentBody("padro"); b["services"] = "padro"; return b }(), 400, []string{"body"}},
 		{"in another's name", func() map[string]any { b := consentBody("padro"); b["subject"] = "00000000T"; return b }(), 403, nil},
 	}

@@ -2,6 +2,8 @@ package broker_test
 
 import (
 	"encoding/json"
+	"github.com/pontexchange/pont/exchange/broker"
+	"github.com/pontexchange/pont/exchange/quota"
 	"net/http"
 	"strings"
 	"testing"
@@ -102,5 +104,43 @@ func TestObjectionInTheCatalogsSpelling(t *testing.T) {
 		if status != http.StatusBadRequest || !namesField(out, "procedure") {
 			t.Errorf("objection to procedure %q: %d %v, want 400 naming procedure", procedure, status, out)
 		}
+	}
+}
+
+// TestQuota: an organisation over its quota gets 429 with Retry-After, and
+// the refusal is in the log; another organisation is not affected; a
+// citizen's carpeta calls have a quota of their own.
+func TestQuota(t *testing.T) {
+	n := startDevWith(t, broker.Config{Quota: quota.Config{
+		Organisations: map[string]quota.Limit{barcelona: {Rate: 0.01, Burst: 2}},
+		Citizen:       quota.Limit{Rate: 0.01, Burst: 1},
+	}})
+	barcelonaToken, other := n.requester(barcelona), n.requester("S0811001G")
+	auditor := n.token(map[string]string{"role": "auditor", "sub": "dpo"})
+	env := envelope("12345678Z", map[string]any{"municipality": "08019"})
+	for i := range 2 {
+		if status, out, _ := n.do("POST", "/v1/services/padro/queries", barcelonaToken, env); status != 200 {
+			t.Fatalf("query %d within the burst: %d %v", i+1, status, out)
+		}
+	}
+	status, out, hdr := n.do("POST", "/v1/services/padro/queries", barcelonaToken, env)
+	if status != http.StatusTooManyRequests || out["code"] != "rate_limited" || hdr.Get("Retry-After") == "" {
+		t.Fatalf("over the quota: %d %v Retry-After %q, want 429 rate_limited with Retry-After", status, out, hdr.Get("Retry-After"))
+	}
+	if rec := n.transfer(auditor, out["transfer_id"].(string)); rec["outcome"] != "rate_limited" || rec["http_status"] != float64(429) {
+		t.Errorf("the refusal's record: %v", rec)
+	}
+	rgc := envelope("12345678Z", map[string]any{"municipality": "08019"})
+	rgc["procedure"] = map[string]any{"code": "RGC"}
+	rgc["purpose"] = "social-benefits"
+	if status, out, _ := n.do("POST", "/v1/services/padro/queries", other, rgc); status == http.StatusTooManyRequests {
+		t.Errorf("another organisation was limited: %v", out)
+	}
+	citizen := n.token(map[string]string{"role": "citizen", "sub": "12345678Z"})
+	if status, _, _ := n.do("GET", "/v1/me/consents", citizen, nil); status != 200 {
+		t.Fatalf("a citizen's first call: %d", status)
+	}
+	if status, out, _ := n.do("GET", "/v1/me/objections", citizen, nil); status != http.StatusTooManyRequests {
+		t.Errorf("a citizen over her quota: %d %v, want 429", status, out)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -69,6 +70,8 @@ const (
 	AdapterTimeout Code = "adapter_timeout"
 	// AdapterBusy: every instance of the adapter was busy for the whole wait; retry later.
 	AdapterBusy Code = "adapter_busy"
+	// RateLimited: the caller used up its quota; retry after the Retry-After seconds.
+	RateLimited Code = "rate_limited"
 	// StoreUnavailable: the transfer log could not be written; nothing was returned. Retry later.
 	StoreUnavailable Code = "store_unavailable"
 	// Internal: a bug; the log has the details.
@@ -108,6 +111,7 @@ var specs = map[Code]Spec{
 	AdapterFailed:        {http.StatusBadGateway, "Adapter failed", "0227"},
 	AdapterTimeout:       {http.StatusGatewayTimeout, "Adapter timed out", "0901"},
 	AdapterBusy:          {http.StatusServiceUnavailable, "Adapter busy", "0901"},
+	RateLimited:          {http.StatusTooManyRequests, "Quota exceeded", "0901"},
 	StoreUnavailable:     {http.StatusServiceUnavailable, "Transfer log unavailable", "0501"},
 	Internal:             {http.StatusInternalServerError, "Internal error", "0502"},
 }
@@ -159,7 +163,10 @@ type Error struct {
 	Message string
 	Fields  []FieldError
 	Reasons []Reason
-	Err     error // the cause, for logs; never shown to callers
+	// RetryAfter, when positive, is how long the caller should wait before
+	// trying again (HTTP Retry-After).
+	RetryAfter time.Duration
+	Err        error // the cause, for logs; never shown to callers
 }
 
 func (e *Error) Error() string {

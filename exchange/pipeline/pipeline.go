@@ -22,6 +22,7 @@ import (
 	"github.com/pontexchange/pont/exchange/envelope"
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/policy"
+	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/router"
 	"github.com/pontexchange/pont/exchange/store"
 	"github.com/pontexchange/pont/sdk-wasm/abi"
@@ -55,6 +56,12 @@ type CitizenRecords interface {
 	FindObjection(ctx context.Context, subject, service, procedure string) (store.Objection, error)
 }
 
+// Quota answers whether a caller may make one more request now, and if not
+// when it may. *quota.Limiter implements it.
+type Quota interface {
+	Allow(kind, id string) (ok bool, retryAfter time.Duration)
+}
+
 // Observer is told of decisions and adapter calls, for metrics. Optional.
 type Observer interface {
 	Decision(service, decision string)
@@ -70,6 +77,9 @@ type Config struct {
 	Log     Recorder
 	// Citizens holds consents and objections; nil means none are recorded.
 	Citizens CitizenRecords
+	// Quota shares the node between callers: a requesting organisation's
+	// queries, a citizen's reads of her data. nil: no limit.
+	Quota Quota
 	Node     string           // recorded in every transfer
 	Observer Observer         // nil: nothing observed
 	Now      func() time.Time // defaults to time.Now
@@ -195,7 +205,13 @@ func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind,
 		// to fill, with a megabyte of anything.
 		rec.Service = service
 	}
-	out, err := answer(&rec)
+	var out served
+	var err error
+	if err = p.withinQuota(principal, kind); err != nil {
+		rec.Reasons = reasonsOf(err)
+	} else {
+		out, err = answer(&rec)
+	}
 	var ans Answer
 	if err == nil {
 		ans = encodeAnswer(rec.ID, out)
@@ -225,6 +241,26 @@ func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind,
 		return Answer{}, &Failure{TransferID: rec.ID, Err: err}
 	}
 	return ans, nil
+}
+
+// withinQuota refuses a caller over its quota: a requesting organisation
+// for its queries, a citizen for her reads. The refusal is recorded like
+// any other, so that an auditor sees who was turned away.
+func (p *Pipeline) withinQuota(principal auth.Principal, kind string) error {
+	if p.cfg.Quota == nil {
+		return nil
+	}
+	who, id := quota.Requester, principal.Org
+	if kind == KindSelfAccess {
+		who, id = quota.Citizen, principal.Sub
+	}
+	ok, wait := p.cfg.Quota.Allow(who, id)
+	if ok {
+		return nil
+	}
+	e := fault.New(fault.RateLimited, "this %s's quota is used up; retry in %s", who, wait.Round(time.Millisecond))
+	e.RetryAfter = wait
+	return e
 }
 
 // OutcomeOK is the outcome of a record whose request was answered.

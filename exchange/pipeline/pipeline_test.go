@@ -22,6 +22,7 @@ import (
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/manifest"
 	"github.com/pontexchange/pont/exchange/policy"
+	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/router"
 	"github.com/pontexchange/pont/exchange/store"
 	"github.com/pontexchange/pont/policies"
@@ -322,6 +323,14 @@ func TestProblemCodes(t *testing.T) {
 		{name: "adapter busy", service: "padro", body: query(t), setup: func(r *rig) {
 			r.fails("padro-17079", fault.New(fault.AdapterBusy, "every instance busy"))
 		}, want: fault.AdapterBusy, decision: store.Allow, adapter: true},
+		{name: "quota used up", service: "padro", body: query(t), setup: func(r *rig) {
+			q, err := quota.New(quota.Config{Organisations: map[string]quota.Limit{requester.Org: {Rate: 0.001, Burst: 1}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.Allow(quota.Requester, requester.Org) // the one request of the burst
+			r.p.cfg.Quota = q
+		}, want: fault.RateLimited, decision: store.Deny},
 		{name: "an error without a code", service: "padro", body: query(t), setup: func(r *rig) {
 			r.fails("padro-17079", errors.New("unexpected"))
 		}, want: fault.Internal, decision: store.Allow, adapter: true},
