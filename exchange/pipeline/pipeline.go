@@ -79,7 +79,7 @@ type Config struct {
 	Citizens CitizenRecords
 	// Quota shares the node between callers: a requesting organisation's
 	// queries, a citizen's reads of her data. nil: no limit.
-	Quota Quota
+	Quota    Quota
 	Node     string           // recorded in every transfer
 	Observer Observer         // nil: nothing observed
 	Now      func() time.Time // defaults to time.Now
