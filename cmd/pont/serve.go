@@ -40,6 +40,11 @@ type serveConfig struct {
 	// signs with a random key, and its cursors end with it.
 	CursorSecret string         `json:"cursor_secret"`
 	Issuers      []issuerConfig `json:"issuers"`
+	// MaxTokenLifetime bounds, per role, how long the tokens of every
+	// issuer may live ("citizen": "1h"); an issuer's own max_token_lifetime
+	// overrides it role by role, and a role neither names takes
+	// auth.DefaultMaxLifetime.
+	MaxTokenLifetime map[string]string `json:"max_token_lifetime"`
 	// SourceAddresses maps a source's host name, or a ".domain" suffix, to
 	// the host:port its connections go to instead (broker.NewSourceClient).
 	SourceAddresses map[string]string `json:"source_addresses"`
@@ -66,6 +71,9 @@ type issuerConfig struct {
 	Audience string `json:"audience"`
 	KeyFile  string `json:"key_file"`
 	JWKSURL  string `json:"jwks_url"`
+	// MaxTokenLifetime overrides the file's max_token_lifetime for this
+	// issuer, role by role.
+	MaxTokenLifetime map[string]string `json:"max_token_lifetime"`
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -112,15 +120,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer debugLn.Close()
 	}
 
-	var issuers []auth.Issuer
-	for i, ic := range cfg.Issuers {
-		iss := auth.Issuer{Name: ic.Issuer, Audience: ic.Audience, JWKSURL: ic.JWKSURL}
-		if ic.KeyFile != "" {
-			if iss.Keys, err = auth.LoadIssuerKeys(ic.KeyFile); err != nil {
-				return fmt.Errorf("issuers[%d]: %w", i, err)
-			}
-		}
-		issuers = append(issuers, iss)
+	issuers, err := serveIssuers(cfg)
+	if err != nil {
+		return err
 	}
 	var cat *catalog.Catalog
 	if cfg.CatalogDir != "" {
@@ -175,6 +177,59 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log.Info("pont serve ready", slog.String("addr", ln.Addr().String()), slog.Duration("start", time.Since(start)), slog.Any("adapters", b.Adapters()))
 	fmt.Fprintf(stdout, "Pont is serving on http://%s\n", ln.Addr())
 	return b.Serve(ctx, ln)
+}
+
+// serveIssuers builds the trusted issuers of cfg: their keys read from
+// their files, and their tokens' maximum lifetimes, the issuer's own over
+// the file's.
+func serveIssuers(cfg serveConfig) ([]auth.Issuer, error) {
+	global, err := parseLifetimes(cfg.MaxTokenLifetime)
+	if err != nil {
+		return nil, fmt.Errorf("max_token_lifetime: %w", err)
+	}
+	var issuers []auth.Issuer
+	for i, ic := range cfg.Issuers {
+		iss := auth.Issuer{Name: ic.Issuer, Audience: ic.Audience, JWKSURL: ic.JWKSURL}
+		if ic.KeyFile != "" {
+			if iss.Keys, err = auth.LoadIssuerKeys(ic.KeyFile); err != nil {
+				return nil, fmt.Errorf("issuers[%d]: %w", i, err)
+			}
+		}
+		own, err := parseLifetimes(ic.MaxTokenLifetime)
+		if err != nil {
+			return nil, fmt.Errorf("issuers[%d].max_token_lifetime: %w", i, err)
+		}
+		if len(global)+len(own) > 0 {
+			iss.MaxLifetime = maps.Clone(global)
+			if iss.MaxLifetime == nil {
+				iss.MaxLifetime = make(map[auth.Role]time.Duration, len(own))
+			}
+			maps.Copy(iss.MaxLifetime, own)
+		}
+		issuers = append(issuers, iss)
+	}
+	return issuers, nil
+}
+
+// parseLifetimes reads a role-to-duration map ("citizen": "1h"), naming
+// the role whose entry is wrong.
+func parseLifetimes(in map[string]string) (map[auth.Role]time.Duration, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make(map[auth.Role]time.Duration, len(in))
+	for _, name := range slices.Sorted(maps.Keys(in)) {
+		role := auth.Role(name)
+		if !role.Valid() {
+			return nil, fmt.Errorf("%q is not a role: use requester, citizen, auditor or publisher", name)
+		}
+		d, err := time.ParseDuration(in[name])
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive duration such as \"1h\" or \"30m\"", name, in[name])
+		}
+		out[role] = d
+	}
+	return out, nil
 }
 
 // keepPartitions creates the transfer log's monthly partitions ahead, daily.

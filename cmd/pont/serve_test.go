@@ -10,9 +10,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
 )
 
@@ -291,5 +293,71 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		if code != 1 || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", c.args, code, errs, c.want)
 		}
+	}
+}
+
+// TestServeIssuerLifetimes reads max_token_lifetime from the file and from
+// an issuer, the issuer's entries over the file's, role by role, and refuses
+// an unknown role or a duration that is not positive, naming the entry.
+func TestServeIssuerLifetimes(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       []map[auth.Role]time.Duration // per issuer
+		err        string
+	}{
+		{
+			name: "none: the verifier's defaults",
+			body: `{"issuers":[{"issuer":"i","audience":"a","jwks_url":"https://idp.example/jwks"}]}`,
+			want: []map[auth.Role]time.Duration{nil},
+		},
+		{
+			name: "global and per issuer",
+			body: `{"max_token_lifetime":{"citizen":"30m","requester":"8h"},"issuers":[
+				{"issuer":"i","audience":"a","jwks_url":"https://idp.example/jwks"},
+				{"issuer":"j","audience":"a","jwks_url":"https://idp.example/jwks","max_token_lifetime":{"citizen":"15m","auditor":"1h"}}]}`,
+			want: []map[auth.Role]time.Duration{
+				{auth.RoleCitizen: 30 * time.Minute, auth.RoleRequester: 8 * time.Hour},
+				{auth.RoleCitizen: 15 * time.Minute, auth.RoleRequester: 8 * time.Hour, auth.RoleAuditor: time.Hour},
+			},
+		},
+		{
+			name: "per issuer only",
+			body: `{"issuers":[{"issuer":"i","audience":"a","jwks_url":"https://idp.example/jwks","max_token_lifetime":{"publisher":"2h"}}]}`,
+			want: []map[auth.Role]time.Duration{{auth.RolePublisher: 2 * time.Hour}},
+		},
+		{name: "unknown role", body: `{"max_token_lifetime":{"admin":"1h"}}`, err: `max_token_lifetime: "admin" is not a role`},
+		{name: "not a duration", body: `{"max_token_lifetime":{"citizen":"3600"}}`, err: `max_token_lifetime: citizen: "3600" is not a positive duration`},
+		{name: "negative", body: `{"issuers":[{"issuer":"i","audience":"a","jwks_url":"u","max_token_lifetime":{"auditor":"-1h"}}]}`, err: `issuers[0].max_token_lifetime: auditor: "-1h" is not a positive duration`},
+	}
+	dir := t.TempDir()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".json")
+			if err := os.WriteFile(path, []byte(tt.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := loadServeConfig(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			issuers, err := serveIssuers(cfg)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(issuers) != len(tt.want) {
+				t.Fatalf("%d issuers, want %d", len(issuers), len(tt.want))
+			}
+			for i, iss := range issuers {
+				if !reflect.DeepEqual(iss.MaxLifetime, tt.want[i]) {
+					t.Errorf("issuer %d: MaxLifetime %v, want %v", i, iss.MaxLifetime, tt.want[i])
+				}
+			}
+		})
 	}
 }
