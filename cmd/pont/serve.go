@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,6 +62,9 @@ type serveConfig struct {
 		Committers int `json:"committers"`
 	} `json:"audit"`
 	LogLevel string `json:"log_level"`
+	// MetricsListen, when set, is the address on which /metrics is
+	// served, on a listener of its own; the API's listener never serves it.
+	MetricsListen string `json:"metrics_listen"`
 	// DebugListen, when set, is a loopback address on which the Go
 	// runtime's profiles (pprof, execution traces) are served.
 	DebugListen string `json:"debug_listen"`
@@ -112,6 +116,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Warn("no cursor_secret (or PONT_CURSOR_SECRET): audit search cursors are signed with a random key, valid on this node until it stops")
 	}
 
+	var metricsLn net.Listener
+	if cfg.MetricsListen != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		defer metricsLn.Close()
+	}
 	var debugLn net.Listener
 	if cfg.DebugListen != "" {
 		if debugLn, err = listenDebug(cfg.DebugListen); err != nil {
@@ -146,7 +157,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	b, err := broker.New(ctx, broker.Config{
 		DataDir: cfg.DataDir, Store: st, HTTPClient: client, ModulesDir: cfg.ModulesDir, Catalog: cat, PoliciesDir: cfg.PoliciesDir,
-		Issuers: issuers, Node: cfg.Node, Logger: log, CursorSecret: []byte(cfg.CursorSecret),
+		Issuers: issuers, Node: cfg.Node, Logger: log, CursorSecret: []byte(cfg.CursorSecret), PrivateMetrics: true,
 		Limits: wasmhost.Limits{
 			Timeout: time.Duration(cfg.Limits.TimeoutMS) * time.Millisecond, MemoryPages: cfg.Limits.MemoryPages,
 			MaxAnswerBytes: cfg.Limits.MaxAnswerBytes, PoolMin: cfg.Limits.PoolMin, PoolMax: cfg.Limits.PoolMax,
@@ -169,6 +180,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if metricsLn != nil {
+		fmt.Fprintf(stdout, "Metrics of this node are at http://%s/metrics\n", metricsLn.Addr())
+		go serveMetrics(ctx, metricsLn, b.MetricsHandler(), log)
+	}
 	if debugLn != nil {
 		fmt.Fprintf(stdout, "Profiles of this process (pprof) are at http://%s/debug/pprof/\n", debugLn.Addr())
 		go serveDebug(ctx, debugLn, log)
@@ -177,6 +192,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log.Info("pont serve ready", slog.String("addr", ln.Addr().String()), slog.Duration("start", time.Since(start)), slog.Any("adapters", b.Adapters()))
 	fmt.Fprintf(stdout, "Pont is serving on http://%s\n", ln.Addr())
 	return b.Serve(ctx, ln)
+}
+
+// serveMetrics serves h at /metrics on ln until ctx ends, with a mux of
+// its own, so that nothing in front of the API can reach the metrics.
+func serveMetrics(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("metrics server stopped", slog.String("error", err.Error()))
+	}
 }
 
 // serveIssuers builds the trusted issuers of cfg: their keys read from

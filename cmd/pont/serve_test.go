@@ -50,6 +50,7 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 	}
 	requester := mint("--role", "requester", "--org", "P0801900B")
 	auditor := mint("--role", "auditor", "--sub", "dpo-1")
+	citizen := mint("--role", "citizen", "--sub", "12345678Z") // the default ttl: a citizen's default maximum
 
 	issuers := cfg["issuers"].([]any)
 	iss := issuers[0].(map[string]any)
@@ -80,6 +81,7 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 
 	cfg["listen"] = "127.0.0.1:0"
 	cfg["debug_listen"] = "127.0.0.1:0"
+	cfg["metrics_listen"] = "127.0.0.1:0"
 	cfg["data_dir"] = t.TempDir()
 	cfg["modules_dir"] = modulesDir
 	for _, key := range []string{"catalog_dir", "policies_dir"} {
@@ -111,6 +113,7 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 		}
 	})
 	base := waitFor(t, &stdout, "Pont is serving on ", exited, &stderr)
+	metrics := waitFor(t, &stdout, "Metrics of this node are at ", exited, &stderr)
 	profiles := waitFor(t, &stdout, "Profiles of this process (pprof) are at ", exited, &stderr)
 
 	status, out := query(t, base, requester, "padro", "12345678Z", map[string]any{"municipality": "08019"}, nil)
@@ -164,6 +167,20 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 	httpGet(t, profiles+"cmdline", http.StatusNotFound) // --database may hold a password
 	httpGet(t, base+"/debug/pprof/", http.StatusNotFound)
 
+	// The metrics answer on their own listener, and not on the API's; the
+	// API's contract and readiness stay public.
+	if body := httpGet(t, metrics, http.StatusOK); !strings.Contains(body, "pont_http_requests_total") {
+		t.Errorf("GET %s lacks pont_http_requests_total", metrics)
+	}
+	httpGet(t, base+"/metrics", http.StatusNotFound)
+	httpGet(t, base+"/openapi.json", http.StatusOK)
+	if body := httpGet(t, base+"/readyz", http.StatusOK); strings.TrimSpace(body) != `{"status":"ready"}` {
+		t.Errorf("readyz: %s", body)
+	}
+
+	// A citizen's token of pont token's default lifetime is accepted.
+	httpGetAuth(t, base+"/v1/me/transfers", citizen, http.StatusOK)
+
 	cancel()
 	stopped = true
 	if code := <-exited; code != 0 {
@@ -186,6 +203,25 @@ func httpGet(t *testing.T, url string, want int) string {
 		t.Errorf("GET %s: %d, want %d", url, resp.StatusCode, want)
 	}
 	return string(body)
+}
+
+// httpGetAuth GETs url with a bearer token and checks the status.
+func httpGetAuth(t *testing.T, url, token string, want int) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Errorf("GET %s: %d %s, want %d", url, resp.StatusCode, body, want)
+	}
 }
 
 func TestLoadServeConfig(t *testing.T) {
