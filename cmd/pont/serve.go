@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,6 +42,11 @@ type serveConfig struct {
 	// signs with a random key, and its cursors end with it.
 	CursorSecret string         `json:"cursor_secret"`
 	Issuers      []issuerConfig `json:"issuers"`
+	// MaxTokenLifetime bounds, per role, how long the tokens of every
+	// issuer may live ("citizen": "1h"); an issuer's own max_token_lifetime
+	// overrides it role by role, and a role neither names takes
+	// auth.DefaultMaxLifetime.
+	MaxTokenLifetime map[string]string `json:"max_token_lifetime"`
 	// SourceAddresses maps a source's host name, or a ".domain" suffix, to
 	// the host:port its connections go to instead (broker.NewSourceClient).
 	SourceAddresses map[string]string `json:"source_addresses"`
@@ -59,6 +65,9 @@ type serveConfig struct {
 	// Quota is each caller's allowance of requests (quota.Config).
 	Quota    quota.Config `json:"quota"`
 	LogLevel string       `json:"log_level"`
+	// MetricsListen, when set, is the address on which /metrics is
+	// served, on a listener of its own; the API's listener never serves it.
+	MetricsListen string `json:"metrics_listen"`
 	// DebugListen, when set, is a loopback address on which the Go
 	// runtime's profiles (pprof, execution traces) are served.
 	DebugListen string `json:"debug_listen"`
@@ -69,6 +78,9 @@ type issuerConfig struct {
 	Audience string `json:"audience"`
 	KeyFile  string `json:"key_file"`
 	JWKSURL  string `json:"jwks_url"`
+	// MaxTokenLifetime overrides the file's max_token_lifetime for this
+	// issuer, role by role.
+	MaxTokenLifetime map[string]string `json:"max_token_lifetime"`
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -107,6 +119,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Warn("no cursor_secret (or PONT_CURSOR_SECRET): audit search cursors are signed with a random key, valid on this node until it stops")
 	}
 
+	var metricsLn net.Listener
+	if cfg.MetricsListen != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		defer metricsLn.Close()
+	}
 	var debugLn net.Listener
 	if cfg.DebugListen != "" {
 		if debugLn, err = listenDebug(cfg.DebugListen); err != nil {
@@ -115,15 +134,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer debugLn.Close()
 	}
 
-	var issuers []auth.Issuer
-	for i, ic := range cfg.Issuers {
-		iss := auth.Issuer{Name: ic.Issuer, Audience: ic.Audience, JWKSURL: ic.JWKSURL}
-		if ic.KeyFile != "" {
-			if iss.Keys, err = auth.LoadIssuerKeys(ic.KeyFile); err != nil {
-				return fmt.Errorf("issuers[%d]: %w", i, err)
-			}
-		}
-		issuers = append(issuers, iss)
+	issuers, err := serveIssuers(cfg)
+	if err != nil {
+		return err
 	}
 	var cat *catalog.Catalog
 	if cfg.CatalogDir != "" {
@@ -148,7 +161,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	b, err := broker.New(ctx, broker.Config{
 		Quota:   cfg.Quota,
 		DataDir: cfg.DataDir, Store: st, HTTPClient: client, ModulesDir: cfg.ModulesDir, Catalog: cat, PoliciesDir: cfg.PoliciesDir,
-		Issuers: issuers, Node: cfg.Node, Logger: log, CursorSecret: []byte(cfg.CursorSecret),
+		Issuers: issuers, Node: cfg.Node, Logger: log, CursorSecret: []byte(cfg.CursorSecret), PrivateMetrics: true,
 		Limits: wasmhost.Limits{
 			Timeout: time.Duration(cfg.Limits.TimeoutMS) * time.Millisecond, MemoryPages: cfg.Limits.MemoryPages,
 			MaxAnswerBytes: cfg.Limits.MaxAnswerBytes, PoolMin: cfg.Limits.PoolMin, PoolMax: cfg.Limits.PoolMax,
@@ -171,6 +184,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if metricsLn != nil {
+		fmt.Fprintf(stdout, "Metrics of this node are at http://%s/metrics\n", metricsLn.Addr())
+		go serveMetrics(ctx, metricsLn, b.MetricsHandler(), log)
+	}
 	if debugLn != nil {
 		fmt.Fprintf(stdout, "Profiles of this process (pprof) are at http://%s/debug/pprof/\n", debugLn.Addr())
 		go serveDebug(ctx, debugLn, log)
@@ -179,6 +196,76 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log.Info("pont serve ready", slog.String("addr", ln.Addr().String()), slog.Duration("start", time.Since(start)), slog.Any("adapters", b.Adapters()))
 	fmt.Fprintf(stdout, "Pont is serving on http://%s\n", ln.Addr())
 	return b.Serve(ctx, ln)
+}
+
+// serveMetrics serves h at /metrics on ln until ctx ends, with a mux of
+// its own, so that nothing in front of the API can reach the metrics.
+func serveMetrics(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("metrics server stopped", slog.String("error", err.Error()))
+	}
+}
+
+// serveIssuers builds the trusted issuers of cfg: their keys read from
+// their files, and their tokens' maximum lifetimes, the issuer's own over
+// the file's.
+func serveIssuers(cfg serveConfig) ([]auth.Issuer, error) {
+	global, err := parseLifetimes(cfg.MaxTokenLifetime)
+	if err != nil {
+		return nil, fmt.Errorf("max_token_lifetime: %w", err)
+	}
+	var issuers []auth.Issuer
+	for i, ic := range cfg.Issuers {
+		iss := auth.Issuer{Name: ic.Issuer, Audience: ic.Audience, JWKSURL: ic.JWKSURL}
+		if ic.KeyFile != "" {
+			if iss.Keys, err = auth.LoadIssuerKeys(ic.KeyFile); err != nil {
+				return nil, fmt.Errorf("issuers[%d]: %w", i, err)
+			}
+		}
+		own, err := parseLifetimes(ic.MaxTokenLifetime)
+		if err != nil {
+			return nil, fmt.Errorf("issuers[%d].max_token_lifetime: %w", i, err)
+		}
+		if len(global)+len(own) > 0 {
+			iss.MaxLifetime = maps.Clone(global)
+			if iss.MaxLifetime == nil {
+				iss.MaxLifetime = make(map[auth.Role]time.Duration, len(own))
+			}
+			maps.Copy(iss.MaxLifetime, own)
+		}
+		issuers = append(issuers, iss)
+	}
+	return issuers, nil
+}
+
+// parseLifetimes reads a role-to-duration map ("citizen": "1h"), naming
+// the role whose entry is wrong.
+func parseLifetimes(in map[string]string) (map[auth.Role]time.Duration, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make(map[auth.Role]time.Duration, len(in))
+	for _, name := range slices.Sorted(maps.Keys(in)) {
+		role := auth.Role(name)
+		if !role.Valid() {
+			return nil, fmt.Errorf("%q is not a role: use requester, citizen, auditor or publisher", name)
+		}
+		d, err := time.ParseDuration(in[name])
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive duration such as \"1h\" or \"30m\"", name, in[name])
+		}
+		out[role] = d
+	}
+	return out, nil
 }
 
 // keepPartitions creates the transfer log's monthly partitions ahead, daily.

@@ -10,9 +10,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
 )
 
@@ -48,6 +50,7 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 	}
 	requester := mint("--role", "requester", "--org", "P0801900B")
 	auditor := mint("--role", "auditor", "--sub", "dpo-1")
+	citizen := mint("--role", "citizen", "--sub", "12345678Z") // the default ttl: a citizen's default maximum
 
 	issuers := cfg["issuers"].([]any)
 	iss := issuers[0].(map[string]any)
@@ -78,6 +81,7 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 
 	cfg["listen"] = "127.0.0.1:0"
 	cfg["debug_listen"] = "127.0.0.1:0"
+	cfg["metrics_listen"] = "127.0.0.1:0"
 	cfg["data_dir"] = t.TempDir()
 	cfg["modules_dir"] = modulesDir
 	for _, key := range []string{"catalog_dir", "policies_dir"} {
@@ -109,6 +113,7 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 		}
 	})
 	base := waitFor(t, &stdout, "Pont is serving on ", exited, &stderr)
+	metrics := waitFor(t, &stdout, "Metrics of this node are at ", exited, &stderr)
 	profiles := waitFor(t, &stdout, "Profiles of this process (pprof) are at ", exited, &stderr)
 
 	status, out := query(t, base, requester, "padro", "12345678Z", map[string]any{"municipality": "08019"}, nil)
@@ -162,6 +167,20 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 	httpGet(t, profiles+"cmdline", http.StatusNotFound) // --database may hold a password
 	httpGet(t, base+"/debug/pprof/", http.StatusNotFound)
 
+	// The metrics answer on their own listener, and not on the API's; the
+	// API's contract and readiness stay public.
+	if body := httpGet(t, metrics, http.StatusOK); !strings.Contains(body, "pont_http_requests_total") {
+		t.Errorf("GET %s lacks pont_http_requests_total", metrics)
+	}
+	httpGet(t, base+"/metrics", http.StatusNotFound)
+	httpGet(t, base+"/openapi.json", http.StatusOK)
+	if body := httpGet(t, base+"/readyz", http.StatusOK); strings.TrimSpace(body) != `{"status":"ready"}` {
+		t.Errorf("readyz: %s", body)
+	}
+
+	// A citizen's token of pont token's default lifetime is accepted.
+	httpGetAuth(t, base+"/v1/me/transfers", citizen, http.StatusOK)
+
 	cancel()
 	stopped = true
 	if code := <-exited; code != 0 {
@@ -184,6 +203,25 @@ func httpGet(t *testing.T, url string, want int) string {
 		t.Errorf("GET %s: %d, want %d", url, resp.StatusCode, want)
 	}
 	return string(body)
+}
+
+// httpGetAuth GETs url with a bearer token and checks the status.
+func httpGetAuth(t *testing.T, url, token string, want int) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Errorf("GET %s: %d %s, want %d", url, resp.StatusCode, body, want)
+	}
 }
 
 func TestLoadServeConfig(t *testing.T) {
@@ -291,5 +329,71 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		if code != 1 || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", c.args, code, errs, c.want)
 		}
+	}
+}
+
+// TestServeIssuerLifetimes reads max_token_lifetime from the file and from
+// an issuer, the issuer's entries over the file's, role by role, and refuses
+// an unknown role or a duration that is not positive, naming the entry.
+func TestServeIssuerLifetimes(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       []map[auth.Role]time.Duration // per issuer
+		err        string
+	}{
+		{
+			name: "none: the verifier's defaults",
+			body: `{"issuers":[{"issuer":"i","audience":"a","jwks_url":"https://idp.example/jwks"}]}`,
+			want: []map[auth.Role]time.Duration{nil},
+		},
+		{
+			name: "global and per issuer",
+			body: `{"max_token_lifetime":{"citizen":"30m","requester":"8h"},"issuers":[
+				{"issuer":"i","audience":"a","jwks_url":"https://idp.example/jwks"},
+				{"issuer":"j","audience":"a","jwks_url":"https://idp.example/jwks","max_token_lifetime":{"citizen":"15m","auditor":"1h"}}]}`,
+			want: []map[auth.Role]time.Duration{
+				{auth.RoleCitizen: 30 * time.Minute, auth.RoleRequester: 8 * time.Hour},
+				{auth.RoleCitizen: 15 * time.Minute, auth.RoleRequester: 8 * time.Hour, auth.RoleAuditor: time.Hour},
+			},
+		},
+		{
+			name: "per issuer only",
+			body: `{"issuers":[{"issuer":"i","audience":"a","jwks_url":"https://idp.example/jwks","max_token_lifetime":{"publisher":"2h"}}]}`,
+			want: []map[auth.Role]time.Duration{{auth.RolePublisher: 2 * time.Hour}},
+		},
+		{name: "unknown role", body: `{"max_token_lifetime":{"admin":"1h"}}`, err: `max_token_lifetime: "admin" is not a role`},
+		{name: "not a duration", body: `{"max_token_lifetime":{"citizen":"3600"}}`, err: `max_token_lifetime: citizen: "3600" is not a positive duration`},
+		{name: "negative", body: `{"issuers":[{"issuer":"i","audience":"a","jwks_url":"u","max_token_lifetime":{"auditor":"-1h"}}]}`, err: `issuers[0].max_token_lifetime: auditor: "-1h" is not a positive duration`},
+	}
+	dir := t.TempDir()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".json")
+			if err := os.WriteFile(path, []byte(tt.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := loadServeConfig(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			issuers, err := serveIssuers(cfg)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(issuers) != len(tt.want) {
+				t.Fatalf("%d issuers, want %d", len(issuers), len(tt.want))
+			}
+			for i, iss := range issuers {
+				if !reflect.DeepEqual(iss.MaxLifetime, tt.want[i]) {
+					t.Errorf("issuer %d: MaxLifetime %v, want %v", i, iss.MaxLifetime, tt.want[i])
+				}
+			}
+		})
 	}
 }

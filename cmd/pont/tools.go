@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/policy"
@@ -59,9 +58,15 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sub := fs.String("sub", "", "the subject: a citizen's DNI/NIE, or a user id")
 	owner := fs.String("owner", "", "the data owner's id (publisher)")
 	data := fs.String("data", "./.pont-dev", "data directory of pont dev (holds the development key)")
-	ttl := fs.Duration("ttl", 12*time.Hour, "lifetime")
+	ttl := fs.Duration("ttl", 0, "lifetime (default: the role's default maximum, 1h for a citizen and 12h for the others, which pont serve accepts unless configured otherwise)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if *ttl == 0 {
+		*ttl = min(auth.DefaultMaxLifetime(auth.Role(*role)), auth.DevMaxLifetime)
+		if *ttl == 0 { // an unknown role, which Mint refuses by name
+			*ttl = auth.DevMaxLifetime
+		}
 	}
 	iss, err := auth.NewDevIssuer(*data)
 	if err != nil {

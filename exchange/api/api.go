@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -44,8 +45,17 @@ type Config struct {
 	Registry  *prometheus.Registry
 	Metrics   *Metrics // from NewMetrics(Registry); created when nil
 	Logger    *slog.Logger
-	// Ready reports whether the node can serve (store reachable, adapters loaded).
+	// Ready reports whether the node can serve: for a store that is a
+	// store.ReadinessChecker, its schema in place and its log able to
+	// commit. GET /readyz answers 503 {"status":"unavailable"} when it
+	// fails; its error goes to the node's log only (at most once every
+	// ReadyLogInterval while it keeps failing), since it may name the
+	// database, its user or its tables. Nil: always ready.
 	Ready func(ctx context.Context) error
+	// PrivateMetrics leaves GET /metrics off this handler, for a node that
+	// serves MetricsHandler on a listener of its own (pont serve's
+	// metrics_listen), out of reach of whatever is in front of the API.
+	PrivateMetrics bool
 	// MaxBodyBytes caps a request body. Defaults to 64 KiB.
 	MaxBodyBytes int64
 	// Quota limits each citizen's and auditor's calls (a requester's
@@ -104,8 +114,10 @@ func New(cfg Config) (http.Handler, error) {
 	})
 
 	r.Get("/healthz", s.healthz)
-	r.Get("/readyz", s.readyz)
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry}))
+	r.Get("/readyz", s.readyz())
+	if !cfg.PrivateMetrics {
+		r.Method(http.MethodGet, "/metrics", MetricsHandler(cfg.Registry))
+	}
 	r.Get("/openapi.json", s.openapi)
 	if cfg.DevIssuer != nil {
 		r.Post("/dev/token", s.devToken)
@@ -138,13 +150,48 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.cfg.Ready(ctx); err != nil {
-		s.log.Warn("not ready", slog.String("error", err.Error()))
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "detail": err.Error()})
-		return
+// ReadyLogInterval is how often, at most, a readiness check that keeps
+// failing is logged: a load balancer polls every second or so, and one line
+// a minute (and one when the node is ready again) says as much.
+const ReadyLogInterval = time.Minute
+
+// readyz answers whether the node is ready. A stranger learns only
+// "unavailable": the reason (a connection error names the database and its
+// user) goes to the node's log, at once when the node stops being ready and
+// then at most once every ReadyLogInterval, with the count of failures in
+// between; recovery is logged once.
+func (s *server) readyz() http.HandlerFunc {
+	var mu sync.Mutex
+	var failing bool
+	var lastLog time.Time
+	var failures int
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		err := s.cfg.Ready(ctx)
+		mu.Lock()
+		switch now := time.Now(); {
+		case err != nil:
+			failures++
+			if !failing || now.Sub(lastLog) >= ReadyLogInterval {
+				s.log.Warn("not ready", slog.String("error", err.Error()), slog.Int("failed_checks", failures))
+				lastLog, failures = now, 0
+			}
+			failing = true
+		case failing:
+			s.log.Info("ready again", slog.Int("failed_checks_unlogged", failures))
+			failing, failures = false, 0
+		}
+		mu.Unlock()
+		if err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// MetricsHandler serves reg in the Prometheus exposition format.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }

@@ -102,8 +102,8 @@ func claims(role Role) map[string]any {
 	c := map[string]any{
 		"iss":  testIssuer,
 		"aud":  []string{testAudience},
-		"iat":  t0.Add(-time.Minute).Unix(),
-		"nbf":  t0.Add(-time.Minute).Unix(),
+		"iat":  t0.Unix(),
+		"nbf":  t0.Unix(),
 		"exp":  t0.Add(time.Hour).Unix(),
 		"jti":  "t-1",
 		"role": string(role),
@@ -146,6 +146,40 @@ func rawJWT(t testing.TB, header, c map[string]any, sig []byte) string {
 	p, _ := json.Marshal(c)
 	enc := base64.RawURLEncoding
 	return enc.EncodeToString(h) + "." + enc.EncodeToString(p) + "." + enc.EncodeToString(sig)
+}
+
+// signRaw signs header and payload, given as JSON text exactly as they are
+// to be encoded, with s (an Ed25519 key): for tokens whose JSON jwx would
+// not write (duplicate members, dates as strings, refused headers), with
+// a real signature that the issuer's key verifies.
+func signRaw(t testing.TB, s signer, header, payload string) string {
+	t.Helper()
+	var priv ed25519.PrivateKey
+	if err := s.key.Raw(&priv); err != nil {
+		t.Fatalf("raw key: %v", err)
+	}
+	enc := base64.RawURLEncoding
+	input := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
+	return input + "." + enc.EncodeToString(ed25519.Sign(priv, []byte(input)))
+}
+
+// claimsJSON returns claims(role) as JSON text with the members of change
+// set (a nil value removes the member), in a fixed order, for signRaw.
+func claimsJSON(t testing.TB, role Role, change map[string]any) string {
+	t.Helper()
+	c := claims(role)
+	for k, v := range change {
+		if v == nil {
+			delete(c, k)
+			continue
+		}
+		c[k] = v
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func newTestVerifier(t testing.TB, now *time.Time, opts ...VerifierOption) *Verifier {
@@ -253,6 +287,163 @@ func TestVerify(t *testing.T) {
 			}
 			if tt.token != "" && len(tt.token) > 20 && strings.Contains(fe.Message, tt.token[len(tt.token)-20:]) {
 				t.Errorf("the message repeats the token: %q", fe.Message)
+			}
+		})
+	}
+}
+
+// TestVerifyStrict signs, with the issuer's real key, tokens that jwx
+// alone would accept or misread: dates that are not integers, headers that
+// Pont must not ignore, members named twice. Each is refused, and never
+// enters the cache; the valid control token verifies, so that a refusal
+// is the rule's and not the helper's.
+func TestVerifyStrict(t *testing.T) {
+	testKeys(t)
+	const edHeader = `{"alg":"EdDSA","kid":"ed-1"}`
+	exp := t0.Add(time.Hour).Unix()
+	valid := claimsJSON(t, RoleRequester, nil)
+	withHeader := func(members string) string { return `{"alg":"EdDSA","kid":"ed-1",` + members + `}` }
+	// dup repeats a claim at the end of the valid payload.
+	dup := func(member string) string { return strings.TrimSuffix(valid, "}") + "," + member + "}" }
+	attacker := signer{jwa.EdDSA, mustKey(edB.key, "attacker")}
+	attackerJWK, _ := attacker.key.PublicKey()
+	attackerJSON, _ := json.Marshal(attackerJWK)
+
+	tests := []struct {
+		name    string
+		token   string
+		wantErr string // "" means accepted
+	}{
+		{"control", signRaw(t, edKey, edHeader, valid), ""},
+		{"aud array with Pont among others", signRaw(t, edKey, edHeader, claimsJSON(t, RoleRequester, map[string]any{"aud": []string{"another-service", testAudience}})), ""},
+		{"typ JWT", signRaw(t, edKey, `{"alg":"EdDSA","kid":"ed-1","typ":"JWT"}`, valid), ""},
+
+		{"exp as a string", signRaw(t, edKey, edHeader, claimsJSON(t, RoleRequester, map[string]any{"exp": fmt.Sprint(exp)})), "exp must be an integer"},
+		{"exp as a far string", signRaw(t, edKey, edHeader, claimsJSON(t, RoleRequester, map[string]any{"exp": "9999999999"})), "exp must be an integer"},
+		{"exp with an exponent", signRaw(t, edKey, edHeader, claimsJSON(t, RoleRequester, map[string]any{"exp": json.RawMessage("1.5e9")})), "exp must be an integer"},
+		{"exp with a fraction", signRaw(t, edKey, edHeader, claimsJSON(t, RoleRequester, map[string]any{"exp": float64(exp) + 0.5})), "exp must be an integer"},
+		{"exp with a zero fraction", signRaw(t, edKey, edHeader, strings.Replace(valid, fmt.Sprintf(`"exp":%d`, exp), fmt.Sprintf(`"exp":%d.0`, exp), 1)), "exp must be an integer"},
+		{"exp negative", signRaw(t, edKey, edHeader, claimsJSON(t, RoleRequester, map[string]any{"exp": -1})), "exp must be an integer"},
+		{"exp beyond year 9999", signRaw(t, edKey, edHeader, claimsJSON(t, RoleRequester, map[string]any{"exp": int64(999999999999)})), "exp must be an integer"},
+		{"exp null", signRaw(t, edKey, edHeader, claimsJSON(t, RoleRequester, map[string]any{"exp": json.RawMessage("null")})), "exp must be an integer"},
+		{"nbf as a string", signRaw(t, edKey, edHeader, claimsJSON(t, RoleRequester, map[string]any{"nbf": fmt.Sprint(t0.Unix())})), "nbf must be an integer"},
+		{"iat as a float", signRaw(t, edKey, edHeader, claimsJSON(t, RoleRequester, map[string]any{"iat": float64(t0.Unix()) + 0.25})), "iat must be an integer"},
+
+		{"crit with an unknown extension", signRaw(t, edKey, withHeader(`"crit":["https://example.org/ext"],"https://example.org/ext":true`), valid), `"crit"`},
+		{"crit empty", signRaw(t, edKey, withHeader(`"crit":[]`), valid), `"crit"`},
+		{"crit naming b64", signRaw(t, edKey, withHeader(`"b64":false,"crit":["b64"]`), valid), `"crit"`},
+		{"b64 without crit", signRaw(t, edKey, withHeader(`"b64":false`), valid), `"b64"`},
+		{"jku to the attacker's keys", signRaw(t, attacker, `{"alg":"EdDSA","kid":"attacker","jku":"https://attacker.example/jwks"}`, valid), `"jku"`},
+		{"x5u", signRaw(t, edKey, withHeader(`"x5u":"https://attacker.example/cert.pem"`), valid), `"x5u"`},
+		{"embedded jwk of the attacker", signRaw(t, attacker, `{"alg":"EdDSA","kid":"attacker","jwk":`+string(attackerJSON)+`}`, valid), `"jwk"`},
+		{"x5c", signRaw(t, edKey, withHeader(`"x5c":["MIIB"]`), valid), `"x5c"`},
+
+		{"exp twice, the last far away", signRaw(t, edKey, edHeader, dup(`"exp":9999999999`)), `"exp" appears twice`},
+		{"role twice", signRaw(t, edKey, edHeader, dup(`"role":"auditor"`)), `"role" appears twice`},
+		{"iss twice", signRaw(t, edKey, edHeader, dup(`"iss":"https://evil.example"`)), `"iss" appears twice`},
+		{"alg twice", signRaw(t, edKey, `{"alg":"EdDSA","kid":"ed-1","alg":"none"}`, valid), `"alg" appears twice`},
+		{"kid twice", signRaw(t, edKey, `{"alg":"EdDSA","kid":"ed-1","kid":"ec-1"}`, valid), `"kid" appears twice`},
+		{"kid not a string", signRaw(t, edKey, `{"alg":"EdDSA","kid":1}`, valid), "not a signed JWT"},
+		{"alg not a string", signRaw(t, edKey, `{"alg":["EdDSA"],"kid":"ed-1"}`, valid), "not a signed JWT"},
+		{"alg in lower case", signRaw(t, edKey, `{"alg":"eddsa","kid":"ed-1"}`, valid), `algorithm "eddsa" is not accepted`},
+		{"alg ES384", signRaw(t, edKey, `{"alg":"ES384","kid":"ed-1"}`, valid), `algorithm "ES384" is not accepted`},
+		{"alg PS256", signRaw(t, edKey, `{"alg":"PS256","kid":"rsa-1"}`, valid), `algorithm "PS256" is not accepted`},
+		{"kid naming another type of key", signRaw(t, edKey, `{"alg":"EdDSA","kid":"rsa-1"}`, valid), `no EdDSA key of the issuer has kid "rsa-1"`},
+		{"kid path", signRaw(t, edKey, `{"alg":"EdDSA","kid":"../../../../dev/null"}`, valid), `has kid "../../../../dev/null"`},
+		{"payload with data after the object", signRaw(t, edKey, edHeader, valid+`{}`), "not a signed JWT"},
+		{"payload an array", signRaw(t, edKey, edHeader, `[`+valid+`]`), "not a signed JWT"},
+		{"JSON serialization", `{"payload":"e30","signatures":[{"protected":"e30","signature":"AA"}]}`, "not a signed JWT"},
+		{"aud an empty array", signRaw(t, edKey, edHeader, claimsJSON(t, RoleRequester, map[string]any{"aud": []string{}})), "aud does not include"},
+		{"aud with a number", signRaw(t, edKey, edHeader, claimsJSON(t, RoleRequester, map[string]any{"aud": []any{testAudience, 7}})), "could not be verified"},
+		{"aud with Pont's name in another case", signRaw(t, edKey, edHeader, claimsJSON(t, RoleRequester, map[string]any{"aud": strings.ToUpper(testAudience)})), "aud does not include"},
+	}
+	now := t0
+	v := newTestVerifier(t, &now)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := v.cache.Len()
+			for range 2 { // the second time, the cache could answer
+				got, err := v.Verify(context.Background(), tt.token)
+				if tt.wantErr == "" {
+					if err != nil {
+						t.Fatalf("Verify: %v", err)
+					}
+					continue
+				}
+				if err == nil {
+					t.Fatalf("Verify accepted the token as %+v, want an error containing %q", got, tt.wantErr)
+				}
+				fe, ok := fault.As(err)
+				if !ok || fe.Code != fault.Unauthenticated {
+					t.Fatalf("error %v is not an unauthenticated *fault.Error", err)
+				}
+				if !strings.Contains(fe.Error(), tt.wantErr) {
+					t.Errorf("error %q does not contain %q", fe.Error(), tt.wantErr)
+				}
+			}
+			if tt.wantErr != "" && v.cache.Len() != before {
+				t.Errorf("a refused token entered the cache")
+			}
+		})
+	}
+}
+
+// TestVerifyLifetime signs tokens of every role whose lifetime is at, or
+// just past, the maximum allowed, measured from iat, nbf or the time of
+// verification, with the defaults and with an issuer's own maximums.
+func TestVerifyLifetime(t *testing.T) {
+	testKeys(t)
+	const edHeader = `{"alg":"EdDSA","kid":"ed-1"}`
+	at := func(d time.Duration) int64 { return t0.Add(d).Unix() }
+	tests := []struct {
+		name    string
+		max     map[Role]time.Duration // the issuer's MaxLifetime
+		role    Role
+		change  map[string]any
+		wantErr string
+	}{
+		{"citizen 1h", nil, RoleCitizen, map[string]any{"iat": at(0), "nbf": at(0), "exp": at(time.Hour)}, ""},
+		{"citizen 1h and a second", nil, RoleCitizen, map[string]any{"iat": at(0), "nbf": at(0), "exp": at(time.Hour + time.Second)}, "lives 1h0m1s (exp - iat), longer than the 1h0m0s allowed for the citizen role"},
+		{"requester 12h", nil, RoleRequester, map[string]any{"iat": at(0), "exp": at(12 * time.Hour)}, ""},
+		{"requester 12h and a second", nil, RoleRequester, map[string]any{"iat": at(0), "exp": at(12*time.Hour + time.Second)}, "longer than the 12h0m0s allowed for the requester role"},
+		{"auditor a year", nil, RoleAuditor, map[string]any{"iat": at(0), "exp": at(365 * 24 * time.Hour)}, "allowed for the auditor role"},
+		{"publisher 13h", nil, RolePublisher, map[string]any{"iat": at(0), "exp": at(13 * time.Hour)}, "allowed for the publisher role"},
+		{"iat issued long ago, still valid", nil, RoleCitizen, map[string]any{"iat": at(-2 * time.Hour), "nbf": nil, "exp": at(10 * time.Minute)}, "(exp - iat)"},
+		{"nbf earlier than iat counts", nil, RoleCitizen, map[string]any{"iat": at(0), "nbf": at(-time.Hour), "exp": at(30 * time.Minute)}, "lives 1h30m0s (exp - nbf)"},
+		{"nbf alone", nil, RoleCitizen, map[string]any{"iat": nil, "nbf": at(-10 * time.Minute), "exp": at(55 * time.Minute)}, "(exp - nbf)"},
+		{"neither, within the maximum and skew", nil, RoleCitizen, map[string]any{"iat": nil, "nbf": nil, "exp": at(time.Hour + DefaultSkew)}, ""},
+		{"neither, beyond", nil, RoleCitizen, map[string]any{"iat": nil, "nbf": nil, "exp": at(time.Hour + DefaultSkew + time.Second)}, "(exp - now)"},
+		{"longer than a Duration holds", nil, RoleCitizen, map[string]any{"iat": 0, "nbf": nil, "exp": int64(maxNumericDate)}, "lives 253402300799s"},
+		{"issuer's citizen maximum", map[Role]time.Duration{RoleCitizen: 15 * time.Minute}, RoleCitizen, map[string]any{"iat": at(0), "exp": at(20 * time.Minute)}, "longer than the 15m0s allowed for the citizen role"},
+		{"issuer's requester maximum", map[Role]time.Duration{RoleRequester: 24 * time.Hour}, RoleRequester, map[string]any{"iat": at(0), "exp": at(20 * time.Hour)}, ""},
+		{"issuer's maximum for another role", map[Role]time.Duration{RoleRequester: 24 * time.Hour}, RoleCitizen, map[string]any{"iat": at(0), "exp": at(2 * time.Hour)}, "allowed for the citizen role"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := t0
+			v, err := NewVerifier(context.Background(), []Issuer{{
+				Name: testIssuer, Audience: testAudience, Keys: publicSet(t, edKey), MaxLifetime: tt.max,
+			}}, WithClock(func() time.Time { return now }))
+			if err != nil {
+				t.Fatalf("NewVerifier: %v", err)
+			}
+			defer v.Close()
+			token := signRaw(t, edKey, edHeader, claimsJSON(t, tt.role, tt.change))
+			_, err = v.Verify(context.Background(), token)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Verify accepted the token, want an error containing %q", tt.wantErr)
+			}
+			if fault.CodeOf(err) != fault.Unauthenticated || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %q, want unauthenticated containing %q", err, tt.wantErr)
+			}
+			if v.cache.Len() != 0 {
+				t.Error("a refused token entered the cache")
 			}
 		})
 	}
@@ -394,6 +585,9 @@ func TestNewVerifierRefuses(t *testing.T) {
 		{"twice", []Issuer{{Name: "i", Audience: "a", Keys: keys}, {Name: "i", Audience: "b", Keys: keys}}, "configured twice"},
 		{"symmetric key", []Issuer{{Name: "i", Audience: "a", Keys: secret}}, "symmetric"},
 		{"empty key set", []Issuer{{Name: "i", Audience: "a", Keys: jwk.NewSet()}}, "empty"},
+		{"lifetime of an unknown role", []Issuer{{Name: "i", Audience: "a", Keys: keys, MaxLifetime: map[Role]time.Duration{"admin": time.Hour}}}, `"admin": not a role`},
+		{"lifetime zero", []Issuer{{Name: "i", Audience: "a", Keys: keys, MaxLifetime: map[Role]time.Duration{RoleCitizen: 0}}}, "citizen must be positive"},
+		{"lifetime negative", []Issuer{{Name: "i", Audience: "a", Keys: keys, MaxLifetime: map[Role]time.Duration{RoleAuditor: -time.Hour}}}, "auditor must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -666,6 +860,7 @@ func TestDevIssuerMintRefuses(t *testing.T) {
 		{"citizen with a bad DNI", Principal{Role: RoleCitizen, Sub: "12345678A"}, time.Hour, "sub"},
 		{"publisher without owner", Principal{Role: RolePublisher}, time.Hour, "owner"},
 		{"no lifetime", Principal{Role: RoleAuditor}, 0, "ttl"},
+		{"longer than a development token may live", Principal{Role: RoleAuditor}, DevMaxLifetime + time.Second, "ttl"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,6 +25,10 @@ const (
 	DevIssuerAudience = "pont"
 	// DevKeyFile is the development key's file name in its directory.
 	DevKeyFile = "dev-issuer.jwk"
+	// DevMaxLifetime is the longest lifetime of a development token, of
+	// any role: the development issuer mints no longer ones, and its
+	// Issuer accepts them, so that a day's work needs one token.
+	DevMaxLifetime = 12 * time.Hour
 )
 
 // DevIssuer mints development tokens, signed with an Ed25519 key kept on
@@ -123,21 +127,29 @@ func createDevKey(path string) (jwk.Key, error) {
 }
 
 // Issuer returns the development issuer as an Issuer, so that a Verifier
-// trusts it like any other.
+// trusts it like any other, with tokens of every role living up to
+// DevMaxLifetime.
 func (d *DevIssuer) Issuer() Issuer {
-	return Issuer{Name: DevIssuerName, Audience: DevIssuerAudience, Keys: d.pub}
+	lifetimes := make(map[Role]time.Duration, len(roles))
+	for _, r := range roles {
+		lifetimes[r] = DevMaxLifetime
+	}
+	return Issuer{Name: DevIssuerName, Audience: DevIssuerAudience, Keys: d.pub, MaxLifetime: lifetimes}
 }
 
 // Mint returns a signed JWT (EdDSA, with kid, iat, nbf, exp and jti) for p,
-// valid for ttl. p is checked as Verify would check the token's claims; a
+// valid for ttl (at most DevMaxLifetime). p is checked as Verify would check the token's claims; a
 // principal that Verify would refuse is a *fault.Error with code
 // fault.InvalidRequest naming the bad claim. p's Issuer and Expires are
 // ignored.
 func (d *DevIssuer) Mint(p Principal, ttl time.Duration) (string, error) {
 	p = p.normalize()
 	fields := p.check()
-	if ttl <= 0 {
+	switch {
+	case ttl <= 0:
 		fields = append(fields, fault.FieldError{Field: "ttl", Message: "must be positive"})
+	case ttl > DevMaxLifetime:
+		fields = append(fields, fault.FieldError{Field: "ttl", Message: fmt.Sprintf("must be at most %v: a verifier refuses longer-lived tokens", DevMaxLifetime)})
 	}
 	if len(fields) > 0 {
 		return "", fault.Invalid(fault.InvalidRequest, fields...)

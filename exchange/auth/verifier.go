@@ -1,14 +1,18 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -34,7 +38,29 @@ type Issuer struct {
 	// JWKSURL is where the issuer publishes its keys; they are fetched,
 	// cached and refreshed.
 	JWKSURL string
+	// MaxLifetime bounds, per role, how long a token of this issuer may
+	// live: exp minus the earlier of iat and nbf, or minus the time of its
+	// first verification when it has neither. A role it does not name takes
+	// DefaultMaxLifetime.
+	MaxLifetime map[Role]time.Duration
 }
+
+// DefaultMaxLifetime is the longest lifetime a token of role may have
+// unless its issuer's MaxLifetime says otherwise: an hour for a citizen,
+// whose token is carried by a browser, and a working day for the roles
+// held by systems and officials; 0 for a role Pont does not know.
+func DefaultMaxLifetime(r Role) time.Duration {
+	switch r {
+	case RoleCitizen:
+		return time.Hour
+	case RoleRequester, RoleAuditor, RolePublisher:
+		return 12 * time.Hour
+	}
+	return 0
+}
+
+// roles lists the roles in a fixed order, for messages and defaults.
+var roles = []Role{RoleRequester, RoleCitizen, RoleAuditor, RolePublisher}
 
 // Defaults of a Verifier.
 const (
@@ -125,6 +151,7 @@ type trusted struct {
 	keys        jwk.Set    // static keys, or the cached JWKS
 	jwks        *jwk.Cache // nil for static keys
 	lastRefresh atomic.Int64
+	maxLifetime map[Role]time.Duration // every role, defaults filled in
 }
 
 // NewVerifier returns a Verifier that trusts issuers. Each issuer needs a
@@ -178,7 +205,19 @@ func (v *Verifier) trust(ctx, bg context.Context, iss Issuer, jwksCache **jwk.Ca
 	case (iss.Keys == nil) == (iss.JWKSURL == ""):
 		return nil, fmt.Errorf("auth: issuer %q needs either keys or a JWKS URL", iss.Name)
 	}
-	t := &trusted{Issuer: iss}
+	t := &trusted{Issuer: iss, maxLifetime: make(map[Role]time.Duration, len(roles))}
+	for _, r := range roles {
+		t.maxLifetime[r] = DefaultMaxLifetime(r)
+	}
+	for r, d := range iss.MaxLifetime {
+		if !r.Valid() {
+			return nil, fmt.Errorf("auth: issuer %q: maximum token lifetime for %q: not a role (requester, citizen, auditor, publisher)", iss.Name, r)
+		}
+		if d <= 0 {
+			return nil, fmt.Errorf("auth: issuer %q: maximum token lifetime for %s must be positive, not %v", iss.Name, r, d)
+		}
+		t.maxLifetime[r] = d
+	}
 	if iss.Keys != nil {
 		keys, err := publicKeys(iss.Keys)
 		if err != nil {
@@ -245,10 +284,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 }
 
 func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (Principal, error) {
-	alg, kid, issName, err := peek(token)
+	u, err := inspect(token)
 	if err != nil {
-		return Principal{}, fault.Wrap(fault.Unauthenticated, err, "the token is not a signed JWT (header.payload.signature)")
+		return Principal{}, err
 	}
+	alg, kid, issName := u.alg, u.kid, u.iss
 	if !allowedAlgs[alg] {
 		return Principal{}, fault.New(fault.Unauthenticated, "the token's algorithm %s is not accepted: use EdDSA, ES256 or RS256", quoteShort(alg.String()))
 	}
@@ -304,7 +344,42 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (Pri
 	if len(bad) > 0 {
 		return Principal{}, fault.New(fault.Unauthenticated, "the token's claims are invalid: %s", strings.Join(bad, "; "))
 	}
+	if err := checkLifetime(u, p.Role, iss.maxLifetime[p.Role], now, v.cfg.skew); err != nil {
+		return Principal{}, err
+	}
 	return p, nil
+}
+
+// checkLifetime refuses a token of role that lives longer than max. Its
+// lifetime runs from the earlier of iat and nbf, as the issuer wrote them,
+// to exp; a token with neither is measured from now, allowing the clock
+// skew since exp then comes from the issuer's clock and now from ours.
+func checkLifetime(u unverified, role Role, max time.Duration, now time.Time, skew time.Duration) error {
+	exp := u.times["exp"] // required: jwx has checked it is there
+	start, from := int64(0), ""
+	for _, name := range []string{"iat", "nbf"} {
+		if t, ok := u.times[name]; ok && (from == "" || t < start) {
+			start, from = t, name
+		}
+	}
+	limit := max
+	if from == "" {
+		start, from = now.Unix(), "now"
+		limit += skew
+	}
+	// Compared in seconds: exp - start may exceed what a Duration holds.
+	if life := exp - start; life > int64(limit/time.Second) {
+		return fault.New(fault.Unauthenticated, "the token lives %s (exp - %s), longer than the %v allowed for the %s role", seconds(life), from, max, role)
+	}
+	return nil
+}
+
+// seconds writes n seconds as a Duration does, when one can hold it.
+func seconds(n int64) string {
+	if n > int64(math.MaxInt64/time.Second) {
+		return strconv.FormatInt(n, 10) + "s"
+	}
+	return (time.Duration(n) * time.Second).String()
 }
 
 // mayRefetch reports whether iss's JWKS may be fetched again now, at most
@@ -423,40 +498,142 @@ func (v *Verifier) explain(err, keyErr error, iss *trusted) *fault.Error {
 	return fault.Wrap(fault.Unauthenticated, err, "%s", msg)
 }
 
-// peek reads the algorithm and key id of a compact JWS's header and the
-// iss of its payload, before any verification, to pick the issuer's keys.
-func peek(token string) (alg jwa.SignatureAlgorithm, kid, iss string, err error) {
+// unverified is what Pont reads of a token before verifying it: the
+// header's alg and kid, to pick the issuer's keys, the payload's iss, to
+// pick the issuer, and its NumericDate claims, checked for their form here
+// and for their values by jwx and checkLifetime once the signature holds.
+type unverified struct {
+	alg   jwa.SignatureAlgorithm
+	kid   string
+	iss   string
+	times map[string]int64 // exp, nbf and iat, when present
+}
+
+// refusedHeaders are header parameters a token may not carry. crit names
+// extensions the verifier must understand (RFC 7515, section 4.1.11) and Pont
+// understands none; b64 (RFC 7797) changes what the signature covers; jku,
+// x5u, jwk and x5c name or carry a key, and Pont takes keys only from its
+// configuration. jwx would ignore all of them but b64, which is exactly
+// what crit forbids, and ignoring a key the token names hides an attempt.
+var refusedHeaders = []string{"crit", "b64", "jku", "x5u", "jwk", "x5c"}
+
+// maxNumericDate is the largest exp, nbf or iat accepted: the end of the
+// year 9999, so that sums and differences of dates cannot overflow.
+const maxNumericDate = 253402300799
+
+// inspect reads a compact JWS's header and payload before any verification
+// and refuses what jwx would let through: a member named twice (the
+// readers could disagree on which one counts), refused header parameters,
+// and exp, nbf or iat that are not integer NumericDates (jwx takes
+// "9999999999" as a date and drops a fraction).
+func inspect(token string) (unverified, error) {
+	notJWT := func(err error) error {
+		return fault.Wrap(fault.Unauthenticated, err, "the token is not a signed JWT (header.payload.signature)")
+	}
 	header, rest, ok := strings.Cut(token, ".")
 	payload, sig, ok2 := strings.Cut(rest, ".")
 	if !ok || !ok2 || strings.Contains(sig, ".") || header == "" || payload == "" {
-		return "", "", "", errors.New("not three dot-separated parts")
+		return unverified{}, notJWT(errors.New("not three dot-separated parts"))
 	}
-	var h struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
+	h, err := decodeSegment(header)
+	if err != nil {
+		return unverified{}, notJWT(fmt.Errorf("header: %w", err))
 	}
-	if err := decodeSegment(header, &h); err != nil {
-		return "", "", "", fmt.Errorf("header: %w", err)
+	c, err := decodeSegment(payload)
+	if err != nil {
+		return unverified{}, notJWT(fmt.Errorf("payload: %w", err))
 	}
-	var c struct {
-		Iss any `json:"iss"`
+	for _, name := range refusedHeaders {
+		if raw, ok := h[name]; ok {
+			return unverified{}, fault.New(fault.Unauthenticated, "the token's header carries %s (%s), which Pont does not accept", quoteShort(name), quoteShort(string(raw)))
+		}
 	}
-	if err := decodeSegment(payload, &c); err != nil {
-		return "", "", "", fmt.Errorf("payload: %w", err)
+	var u unverified
+	var alg string
+	for name, dst := range map[string]*string{"alg": &alg, "kid": &u.kid} {
+		if raw, ok := h[name]; ok {
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return unverified{}, notJWT(fmt.Errorf("header: %s is not a string", name))
+			}
+		}
 	}
-	s, _ := c.Iss.(string)
-	return jwa.SignatureAlgorithm(h.Alg), h.Kid, s, nil
+	u.alg = jwa.SignatureAlgorithm(alg)
+	if raw, ok := c["iss"]; ok {
+		_ = json.Unmarshal(raw, &u.iss) // not a string: no issuer
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		raw, ok := c[name]
+		if !ok {
+			continue
+		}
+		t, err := numericDate(raw)
+		if err != nil {
+			return unverified{}, fault.Wrap(fault.Unauthenticated, err, "the token's %s must be an integer number of seconds since 1970 (a NumericDate without fraction), not %s", name, quoteShort(string(raw)))
+		}
+		if u.times == nil {
+			u.times = make(map[string]int64, 3)
+		}
+		u.times[name] = t
+	}
+	return u, nil
 }
 
-func decodeSegment(seg string, v any) error {
+// numericDate reads an integer NumericDate: a JSON number of digits only,
+// with neither fraction nor exponent, from 0 to maxNumericDate. Fractions
+// are refused rather than truncated: no issuer needs them for a token's
+// lifetime, and a reader that rounds and one that truncates disagree.
+func numericDate(raw json.RawMessage) (int64, error) {
+	if len(raw) == 0 || len(raw) > 12 {
+		return 0, errors.New("not an integer from 0 to 253402300799")
+	}
+	for _, b := range raw {
+		if b < '0' || b > '9' {
+			return 0, errors.New("not an integer: only digits are accepted")
+		}
+	}
+	t, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || t > maxNumericDate {
+		return 0, errors.New("not an integer from 0 to 253402300799")
+	}
+	return t, nil
+}
+
+// decodeSegment decodes a base64url segment holding one JSON object and
+// returns its members, refusing a member named twice: RFC 7515 and 7519
+// allow a parser that keeps the last one, but Pont reads a token twice
+// (here and in jwx), and two readers must not be able to disagree.
+func decodeSegment(seg string) (map[string]json.RawMessage, error) {
 	b, err := base64.RawURLEncoding.DecodeString(seg)
 	if err != nil {
-		return fmt.Errorf("not base64url: %w", err)
+		return nil, fmt.Errorf("not base64url: %w", err)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("not a JSON object: %w", err)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errors.New("not a JSON object")
 	}
-	return nil
+	members := make(map[string]json.RawMessage)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("not a JSON object: %w", err)
+		}
+		name, _ := tok.(string)
+		if _, dup := members[name]; dup {
+			return nil, fmt.Errorf("member %s appears twice", quoteShort(name))
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("not a JSON object: %w", err)
+		}
+		members[name] = v
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("not a JSON object: data after it")
+	}
+	return members, nil
 }
 
 // quoteShort quotes a value taken from a token for a message, cut short:

@@ -94,6 +94,9 @@ type Config struct {
 	CursorSecret []byte
 	// AuditOptions tune the group commit.
 	AuditOptions audit.Options
+	// PrivateMetrics leaves /metrics off the API (api.Config.PrivateMetrics);
+	// the caller serves MetricsHandler elsewhere.
+	PrivateMetrics bool
 	// Node names this node in transfer records. Defaults to the host name.
 	Node   string
 	Logger *slog.Logger
@@ -107,6 +110,7 @@ type Broker struct {
 	audit    *audit.Log
 	host     *wasmhost.Host
 	handler  http.Handler
+	metrics  http.Handler
 	devIss   *auth.DevIssuer
 	adapters map[string]*wasmhost.Adapter
 	policies *policyReloader // nil unless PoliciesDir is set
@@ -238,10 +242,15 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	ready := b.store.Ping
+	if rc, ok := b.store.(store.ReadinessChecker); ok {
+		ready = rc.Ready
+	}
+	b.metrics = api.MetricsHandler(reg)
 	b.handler, err = api.New(api.Config{
 		Pipeline: pipe, Citizens: people, Catalog: cfg.Catalog, Transfers: b.store, Verifier: verifier, Quota: limiter,
 		DevIssuer: b.devIss, Registry: reg, Metrics: metrics, Logger: cfg.Logger,
-		Ready: b.store.Ping, CursorSecret: cfg.CursorSecret,
+		Ready: ready, CursorSecret: cfg.CursorSecret, PrivateMetrics: cfg.PrivateMetrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
@@ -270,6 +279,10 @@ func (b *Broker) ReloadPolicies(ctx context.Context) (revision string, err error
 
 // Handler is the node's HTTP API.
 func (b *Broker) Handler() http.Handler { return b.handler }
+
+// MetricsHandler serves the node's metrics, for a listener of their own
+// when Config.PrivateMetrics keeps them off the API.
+func (b *Broker) MetricsHandler() http.Handler { return b.metrics }
 
 // DevIssuer is Config.DevIssuer: the development issuer whose tokens the
 // node trusts and mints on POST /dev/token, or nil.
