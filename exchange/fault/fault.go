@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 )
 
 // Code is a stable, machine-readable problem code, part of the public API.
@@ -157,7 +158,12 @@ type Error struct {
 	Message string
 	Fields  []FieldError
 	Reasons []Reason
-	Err     error // the cause, for logs; never shown to callers
+	// RetryAfter, when positive, is how long the caller should wait before
+	// trying again, for a failure that knows (a source refused by its
+	// circuit breaker until a probe is due); zero leaves the HTTP layer's
+	// default.
+	RetryAfter time.Duration
+	Err        error // the cause, for logs; never shown to callers
 }
 
 func (e *Error) Error() string {
