@@ -33,6 +33,7 @@ import (
 	"github.com/pontexchange/pont/exchange/audit"
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/citizens"
+	"github.com/pontexchange/pont/exchange/guard"
 	"github.com/pontexchange/pont/exchange/manifest"
 	"github.com/pontexchange/pont/exchange/pipeline"
 	"github.com/pontexchange/pont/exchange/policy"
@@ -90,6 +91,10 @@ type Config struct {
 	// Quota is each caller's allowance of requests; the zero value limits
 	// nothing.
 	Quota quota.Config
+	// Guard tunes the circuit breakers and the fair share in front of every
+	// adapter; zero fields take guard's defaults, and each adapter's
+	// Capacity is its own.
+	Guard guard.Config
 	// CursorSecret signs audit search cursors (see api.Config.CursorSecret).
 	CursorSecret []byte
 	// AuditOptions tune the group commit.
@@ -211,7 +216,10 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		return nil, err
 	}
 	rt := router.New()
-	if err := rt.Set(cfg.Catalog, routerAdapters(routes)); err != nil {
+	if cfg.Guard.Logger == nil {
+		cfg.Guard.Logger = cfg.Logger
+	}
+	if err := rt.Set(cfg.Catalog, routerAdapters(routes, cfg.Guard)); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 
@@ -258,11 +266,21 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	return b, nil
 }
 
-// routerAdapters is the loaded adapters as the router takes them.
-func routerAdapters(loaded map[string]*wasmhost.Adapter) map[string]router.Adapter {
+// routerAdapters is the loaded adapters as the router takes them, each
+// behind its guard: one guard an adapter, shared by the catalog names an
+// extra module takes over, since they share its pool and its source.
+func routerAdapters(loaded map[string]*wasmhost.Adapter, cfg guard.Config) map[string]router.Adapter {
+	guards := map[*wasmhost.Adapter]*guard.Adapter{}
 	out := make(map[string]router.Adapter, len(loaded))
 	for name, a := range loaded {
-		out[name] = a
+		g, ok := guards[a]
+		if !ok {
+			c := cfg
+			c.Capacity = a.Capacity()
+			g = guard.Wrap(a, c)
+			guards[a] = g
+		}
+		out[name] = g
 	}
 	return out
 }

@@ -164,7 +164,9 @@ type Error struct {
 	Fields  []FieldError
 	Reasons []Reason
 	// RetryAfter, when positive, is how long the caller should wait before
-	// trying again (HTTP Retry-After).
+	// trying again, for a failure that knows (a source refused by its
+	// circuit breaker until a probe is due); zero leaves the HTTP layer's
+	// default.
 	RetryAfter time.Duration
 	Err        error // the cause, for logs; never shown to callers
 }

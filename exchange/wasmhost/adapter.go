@@ -56,9 +56,14 @@ type Adapter struct {
 
 	// idle holds the instances ready for a call.
 	idle chan *instance
-	// slots holds one token per live instance, idle or busy: its capacity
-	// is PoolMax.
-	slots chan struct{}
+	// slots holds one token per live instance, idle or busy, up to
+	// PoolMax; extra one per instance beyond PoolMax, its capacity what
+	// NetworkWaitMemory pays for (see grow).
+	slots, extra chan struct{}
+	// netMu guards netWaits: the calls blocked in http_call, with the time
+	// each call entered it.
+	netMu    sync.Mutex
+	netWaits map[*callState]time.Time
 
 	mu     sync.Mutex
 	closed bool
@@ -79,6 +84,9 @@ type instance struct {
 	wake     chan struct{}
 	wakeOnce sync.Once
 	stack    [2]uint64
+	// extra is set on an instance started beyond PoolMax, which holds a
+	// token of Adapter.extra instead of one of Adapter.slots.
+	extra bool
 	// stdout and stderr tag the guest's output with the call's transfer id.
 	stdout, stderr *lineWriter
 }
@@ -137,8 +145,10 @@ func (h *Host) Load(ctx context.Context, wasm []byte, config map[string]string) 
 		_ = h.release(a.code)
 		return nil, fmt.Errorf("wasmhost: load %s: %w", m.Name, err)
 	}
-	a.idle = make(chan *instance, a.limits.PoolMax)
 	a.slots = make(chan struct{}, a.limits.PoolMax)
+	a.extra = make(chan struct{}, extraInstances(a.limits))
+	a.idle = make(chan *instance, cap(a.slots)+cap(a.extra))
+	a.netWaits = map[*callState]time.Time{}
 	for range a.limits.PoolMin {
 		a.slots <- struct{}{}
 		in, err := a.instantiate(ctx)
@@ -516,8 +526,31 @@ func (a *Adapter) enter() bool {
 	return true
 }
 
+// networkWaitGrace is how long every busy instance must have been blocked
+// in http_call before a waiting call starts an instance beyond PoolMax: a
+// source's usual answer takes a few milliseconds, so that under ordinary
+// load, when instances are busy computing, the pool does not grow.
+const networkWaitGrace = 50 * time.Millisecond
+
+// extraInstances is how many instances beyond PoolMax l's
+// NetworkWaitMemory pays for, each at its whole memory limit.
+func extraInstances(l Limits) int {
+	per := int64(l.MemoryPages) * pageSize
+	if l.NetworkWaitMemory <= 0 || per == 0 {
+		return 0
+	}
+	return int(l.NetworkWaitMemory / per)
+}
+
+// Capacity is the most calls the adapter runs at once: PoolMax, and the
+// instances beyond it that NetworkWaitMemory allows while its instances wait
+// on their sources.
+func (a *Adapter) Capacity() int { return cap(a.slots) + cap(a.extra) }
+
 // get takes an idle instance, starts one while under PoolMax, or waits for
-// either up to PoolWait.
+// either up to PoolWait. While it waits, once every busy instance has been
+// blocked on its source for networkWaitGrace, it starts one beyond PoolMax
+// if NetworkWaitMemory allows (see grow).
 func (a *Adapter) get(ctx context.Context) (*instance, error) {
 	select {
 	case in := <-a.idle:
@@ -526,44 +559,117 @@ func (a *Adapter) get(ctx context.Context) (*instance, error) {
 	}
 	select {
 	case a.slots <- struct{}{}:
-		return a.spawn(ctx)
+		return a.spawn(ctx, false)
 	default:
 	}
 	t := time.NewTimer(a.limits.PoolWait)
 	defer t.Stop()
-	select {
-	case in := <-a.idle:
-		return in, nil
-	case a.slots <- struct{}{}:
-		return a.spawn(ctx)
-	case <-t.C:
-		return nil, fault.New(fault.AdapterBusy, "all %d instances of adapter %s stayed busy for %s", cap(a.slots), a.manifest.Name, a.limits.PoolWait)
-	case <-ctx.Done():
-		return nil, a.callError(ctx, "the pool", ctx.Err())
+	// The first look comes after the grace, so that the waits of ordinary
+	// load, far shorter, cost no wake-up; without room beyond PoolMax there
+	// is no look (a nil channel never fires).
+	var look *time.Timer
+	var recheck <-chan time.Time
+	if cap(a.extra) > 0 {
+		look = time.NewTimer(networkWaitGrace)
+		defer look.Stop()
+		recheck = look.C
+	}
+	for {
+		select {
+		case in := <-a.idle:
+			return in, nil
+		case a.slots <- struct{}{}:
+			return a.spawn(ctx, false)
+		case <-recheck:
+			if a.stuckOnSources(time.Now()) {
+				select {
+				case a.extra <- struct{}{}:
+					return a.spawn(ctx, true)
+				default:
+				}
+			}
+			look.Reset(networkWaitGrace / 2)
+		case <-t.C:
+			return nil, a.busy()
+		case <-ctx.Done():
+			return nil, a.callError(ctx, "the pool", ctx.Err())
+		}
 	}
 }
 
-// spawn starts an instance in a slot already taken.
-func (a *Adapter) spawn(ctx context.Context) (*instance, error) {
+func (a *Adapter) busy() error {
+	return fault.New(fault.AdapterBusy, "all %d instances of adapter %s stayed busy for %s", len(a.slots)+len(a.extra), a.manifest.Name, a.limits.PoolWait)
+}
+
+// stuckOnSources reports whether every busy instance has been blocked in
+// http_call for networkWaitGrace at now: the pool may then grow, since the
+// instances it holds wait on the network and not on a CPU.
+func (a *Adapter) stuckOnSources(now time.Time) bool {
+	busy := len(a.slots) + len(a.extra) - len(a.idle)
+	return busy > 0 && a.longNetWaits(now) >= busy
+}
+
+// longNetWaits counts the calls blocked in http_call for networkWaitGrace
+// or longer at now.
+func (a *Adapter) longNetWaits(now time.Time) int {
+	a.netMu.Lock()
+	defer a.netMu.Unlock()
+	n := 0
+	for _, since := range a.netWaits {
+		if now.Sub(since) >= networkWaitGrace {
+			n++
+		}
+	}
+	return n
+}
+
+// netEnter and netLeave bracket an http_call of st's call, for
+// stuckOnSources.
+func (a *Adapter) netEnter(st *callState) {
+	a.netMu.Lock()
+	a.netWaits[st] = time.Now()
+	a.netMu.Unlock()
+}
+
+func (a *Adapter) netLeave(st *callState) {
+	a.netMu.Lock()
+	delete(a.netWaits, st)
+	a.netMu.Unlock()
+}
+
+// spawn starts an instance in a token already taken: of extra when extra
+// is set, else of slots.
+func (a *Adapter) spawn(ctx context.Context, extra bool) (*instance, error) {
 	in, err := a.instantiate(ctx)
 	if err != nil {
-		<-a.slots
+		a.untoken(extra)
 		return nil, fault.Wrap(fault.AdapterFailed, err, "adapter %s: could not start an instance", a.manifest.Name)
 	}
+	in.extra = extra
 	return in, nil
 }
 
+// untoken gives back an instance's token.
+func (a *Adapter) untoken(extra bool) {
+	if extra {
+		<-a.extra
+	} else {
+		<-a.slots
+	}
+}
+
 // release returns a healthy instance to the pool, or closes it when the
-// adapter is closed; it reports whether the pool kept it.
+// adapter is closed, or when it is beyond PoolMax and no call is blocked on
+// its source any more; it reports whether the pool kept it.
 func (a *Adapter) release(in *instance) bool {
 	a.mu.Lock()
 	closed := a.closed
 	a.mu.Unlock()
-	if closed {
+	if closed || (in.extra && a.longNetWaits(time.Now()) == 0) {
 		a.drop(in)
 		return false
 	}
-	a.idle <- in // never blocks: idle has room for every slot
+	a.idle <- in // never blocks: idle has room for every token
 	return true
 }
 
@@ -598,7 +704,7 @@ func (a *Adapter) discard(in *instance) {
 func (a *Adapter) drop(in *instance) {
 	_ = in.mod.Close(context.Background())
 	a.counters.discarded.Add(1)
-	<-a.slots
+	a.untoken(in.extra)
 }
 
 // Close stops new calls, waits for those under way (or for ctx), and closes

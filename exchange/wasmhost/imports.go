@@ -113,7 +113,9 @@ func hostHTTPCall(ctx context.Context, mod api.Module, stack []uint64) {
 	case !ok:
 		result = httpError(codeBadRequest, "the request is outside the module's memory")
 	default:
+		st.adapter.netEnter(st)
 		result = st.adapter.httpCall(st, append([]byte(nil), req...))
+		st.adapter.netLeave(st)
 	}
 	var handle uint32
 	if st != nil {

@@ -57,7 +57,7 @@ type Stats struct {
 	// Adapter and Version come from the manifest.
 	Adapter, Version string
 	// InUse counts the instances running a call (or starting for one);
-	// Idle those waiting in the pool. Their sum is at most PoolMax.
+	// Idle those waiting in the pool. Their sum is at most Capacity.
 	InUse, Idle int
 	// Created and Discarded count instances since load: discarded ones
 	// trapped, timed out, answered broken, or were closed with the adapter.
@@ -79,7 +79,7 @@ func (a *Adapter) Stats() Stats {
 		Adapter:     a.manifest.Name,
 		Version:     a.manifest.Version,
 		Idle:        idle,
-		InUse:       max(len(a.slots)-idle, 0),
+		InUse:       max(len(a.slots)+len(a.extra)-idle, 0),
 		Created:     a.counters.created.Load(),
 		Discarded:   a.counters.discarded.Load(),
 		LogsDropped: a.counters.logsDropped.Load(),

@@ -47,6 +47,15 @@ type Limits struct {
 	// PoolWait is how long a call waits for a free instance before
 	// adapter_busy. Defaults to 1 s.
 	PoolWait time.Duration
+	// NetworkWaitMemory is the guest memory, in bytes, that the pool may
+	// add beyond PoolMax for calls that find every busy instance blocked in
+	// http_call on its source for a while: such an instance costs memory,
+	// not CPU. Each instance beyond PoolMax counts at its whole memory limit
+	// (MemoryPages × 64 KiB), since its guest may grow to it. It is dropped
+	// when it finishes a call and no instance is waiting on a source any
+	// more. Defaults to 256 MiB (8 instances at the default 32 MiB); a
+	// negative value allows none; at most 2 GiB.
+	NetworkWaitMemory int64
 	// MaxHTTPResponseBytes caps a response body that http_call reads.
 	// Defaults to 4 MiB; at most 16 MiB.
 	MaxHTTPResponseBytes int
@@ -67,6 +76,7 @@ var defaultLimits = Limits{
 	PoolMin:              1,
 	PoolMax:              max(2, runtime.GOMAXPROCS(0)),
 	PoolWait:             time.Second,
+	NetworkWaitMemory:    256 << 20,
 	MaxHTTPResponseBytes: 4 << 20,
 	LogRate:              100,
 	LogBurst:             200,
@@ -80,6 +90,7 @@ var maxLimits = Limits{
 	PoolMin:              16,
 	PoolMax:              64,
 	PoolWait:             30 * time.Second,
+	NetworkWaitMemory:    2 << 30,
 	MaxHTTPResponseBytes: 16 << 20,
 	LogRate:              10000,
 	LogBurst:             100000,
@@ -105,6 +116,9 @@ func (l Limits) or(d Limits) Limits {
 	if l.PoolWait <= 0 {
 		l.PoolWait = d.PoolWait
 	}
+	if l.NetworkWaitMemory == 0 { // negative: none, on purpose
+		l.NetworkWaitMemory = d.NetworkWaitMemory
+	}
 	if l.MaxHTTPResponseBytes <= 0 {
 		l.MaxHTTPResponseBytes = d.MaxHTTPResponseBytes
 	}
@@ -125,6 +139,7 @@ func (l Limits) capped(m Limits) Limits {
 	l.PoolMax = min(l.PoolMax, m.PoolMax)
 	l.PoolMin = min(l.PoolMin, l.PoolMax)
 	l.PoolWait = min(l.PoolWait, m.PoolWait)
+	l.NetworkWaitMemory = min(l.NetworkWaitMemory, m.NetworkWaitMemory)
 	l.MaxHTTPResponseBytes = min(l.MaxHTTPResponseBytes, m.MaxHTTPResponseBytes)
 	l.LogRate = min(l.LogRate, m.LogRate)
 	l.LogBurst = min(l.LogBurst, m.LogBurst)

@@ -1116,3 +1116,58 @@ func TestABIExample(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolGrowsWhileInstancesWaitOnSources: a call that finds the only
+// instance blocked in http_call on a source that does not answer gets an
+// instance beyond PoolMax, within NetworkWaitMemory; an instance busy
+// computing, or a pool without that memory, leaves it adapter_busy.
+func TestPoolGrowsWhileInstancesWaitOnSources(t *testing.T) {
+	slow, _ := json.Marshal(map[string]string{"behave": "fetch", "url": sourceOrigin + "/slow"})
+	const pages = 256 // 16 MiB an instance
+	tests := []struct {
+		name     string
+		memory   int64  // NetworkWaitMemory
+		hold     string // the params of the calls that hold the pool
+		holders  int
+		wantCode fault.Code // of the call that comes next; "" is an answer
+	}{
+		{"instance waits on its source", 2 * pages * pageSize, string(slow), 1, ""},
+		{"every extra instance waits too", 2 * pages * pageSize, string(slow), 3, fault.AdapterBusy},
+		{"instance computes", 2 * pages * pageSize, `{"behave":"loop"}`, 1, fault.AdapterBusy},
+		{"no memory to grow", -1, string(slow), 1, fault.AdapterBusy},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _ := newHost(t, Config{Defaults: Limits{PoolMin: 1, PoolMax: 1, MemoryPages: pages,
+				PoolWait: 500 * time.Millisecond, Timeout: 20 * time.Second, NetworkWaitMemory: tt.memory}})
+			a := load(t, h, nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			var held sync.WaitGroup
+			for range tt.holders {
+				held.Add(1)
+				go func() {
+					defer held.Done()
+					_, _ = a.Call(ctx, query(tt.hold))
+				}()
+			}
+			defer func() { cancel(); held.Wait() }()
+			// Wait until the holders hold every instance they can get.
+			for start := time.Now(); a.Stats().InUse < min(tt.holders, a.Capacity()) || len(a.idle) > 0; {
+				if time.Since(start) > 10*time.Second {
+					t.Fatalf("the holders did not take the pool: %+v", a.Stats())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			_, err := a.Call(context.Background(), query(`{"behave":"ok"}`))
+			if tt.wantCode == "" && err != nil {
+				t.Fatalf("Call beside the holders = %v, want an answer", err)
+			}
+			if tt.wantCode != "" && fault.CodeOf(err) != tt.wantCode {
+				t.Fatalf("Call beside the holders = %v, want %s", err, tt.wantCode)
+			}
+			if s := a.Stats(); s.InUse+s.Idle > a.Capacity() {
+				t.Errorf("%d instances live, over the capacity %d", s.InUse+s.Idle, a.Capacity())
+			}
+		})
+	}
+}
