@@ -127,9 +127,22 @@ func storable(t *store.Transfer) bool {
 	return true
 }
 
-// kept reports whether Text keeps s as given.
+// kept reports whether Text keeps s as given. Values are short and mostly
+// ASCII: one loop over the bytes, which looks at the rest with the library
+// only from the first byte that is not ASCII, costs less than two calls.
 func kept(s string) bool {
-	return len(s) <= MaxText && strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
+	if len(s) > MaxText {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == 0:
+			return false
+		case c >= utf8.RuneSelf:
+			return strings.IndexByte(s[i:], 0) < 0 && utf8.ValidString(s[i:])
+		}
+	}
+	return true
 }
 
 // alter is Storable for a record that needs altering.
