@@ -147,8 +147,10 @@ func NewID() string {
 
 // Append hands t to the next group commit and waits until that commit has
 // ended. It returns nil once t is durable, or an error wrapping
-// store.ErrUnavailable when t's batch failed (then nothing of the batch was
-// written) or the Log is closed.
+// store.ErrUnavailable when t is not: the store failed (then nothing of t's
+// batch was written), the store refused t's own data (the error wraps
+// store.ErrRejected too, and the batch's other records are written without
+// it: one record's data never fails another's), or the Log is closed.
 //
 // When ctx ends first, Append returns ctx.Err(). If t was already handed
 // over it is still written, exactly once; the caller only stops waiting.
@@ -247,22 +249,83 @@ func (l *Log) commit() {
 		for _, p := range batch {
 			records = append(records, p.rec)
 		}
-		// Detached from every caller: a record handed over is written even
-		// if its caller has gone.
-		ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
-		err := l.s.AppendTransfers(ctx, records)
-		cancel()
-		if err != nil {
-			if !errors.Is(err, store.ErrUnavailable) {
-				err = fmt.Errorf("%w: %w", store.ErrUnavailable, err)
-			}
-			err = fmt.Errorf("audit: commit of %d records: %w", len(batch), err)
-			l.opts.Logger.Error("audit: group commit failed", "records", len(batch), "err", err)
-		}
-		for _, p := range batch {
-			p.done <- err
+		err := l.append(records)
+		switch {
+		case err == nil:
+			tell(batch, nil)
+		case errors.Is(err, store.ErrRejected) && len(batch) > 1:
+			// The store refused the data, and one record's data must
+			// not fail the others': find the records it refuses.
+			l.opts.Logger.Warn("audit: store refused a batch; writing its halves apart", "records", len(batch), "err", err)
+			l.isolate(batch, records)
+		default:
+			l.fail(batch, err)
 		}
 		clear(records) // drop references to the records until the next batch
+	}
+}
+
+// append writes records in one transaction, detached from every caller: a
+// record handed over is written even if its caller has gone.
+func (l *Log) append(records []store.Transfer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
+	defer cancel()
+	return l.s.AppendTransfers(ctx, records)
+}
+
+// isolate writes the two halves of a batch that the store refused for its
+// data, each in its own transaction, and halves again each half that is
+// refused, until every record is committed or is refused alone: only the
+// records the store refuses fail. A batch of n records with one bad record
+// costs about 2·log2(n) more transactions, and never more than 2n−2. When
+// the store fails for any other reason on the way (it is down), every
+// record not yet settled fails at once with that error, as a batch does.
+// It returns that error, or nil when the store itself never failed.
+func (l *Log) isolate(batch []*pending, records []store.Transfer) error {
+	mid := len(batch) / 2
+	for i, h := range [2][2]int{{0, mid}, {mid, len(batch)}} {
+		b, r := batch[h[0]:h[1]], records[h[0]:h[1]]
+		err := l.append(r)
+		switch {
+		case err == nil:
+			tell(b, nil)
+		case !errors.Is(err, store.ErrRejected):
+			// The store is down: fail what is left, without trying.
+			l.fail(batch[h[0]:], err)
+			return err
+		case len(b) == 1:
+			// One record the store refuses: only its caller fails (closed,
+			// as ErrRejected comes with ErrUnavailable). Its id is no
+			// personal data, and tells an operator which record to look for.
+			l.opts.Logger.Error("audit: store refused a record", "id", b[0].rec.ID, "err", err)
+			tell(b, fmt.Errorf("audit: record %s refused: %w", b[0].rec.ID, err))
+		default:
+			if err := l.isolate(b, r); err != nil {
+				// b is settled; the store went down while writing it.
+				if i == 0 {
+					l.fail(batch[mid:], err)
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fail tells every caller of batch that err ended its record's transaction.
+func (l *Log) fail(batch []*pending, err error) {
+	if !errors.Is(err, store.ErrUnavailable) {
+		err = fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	err = fmt.Errorf("audit: commit of %d records: %w", len(batch), err)
+	l.opts.Logger.Error("audit: group commit failed", "records", len(batch), "err", err)
+	tell(batch, err)
+}
+
+// tell gives each caller of batch its outcome.
+func tell(batch []*pending, err error) {
+	for _, p := range batch {
+		p.done <- err
 	}
 }
 

@@ -152,59 +152,161 @@ func TestNoWait(t *testing.T) {
 	}
 }
 
-// TestFailedBatchFailsEveryCaller covers the two ways a batch fails: the
-// store is gone, and one record of the batch is refused.
+// TestFailedBatchFailsEveryCaller: a store that is gone fails every caller
+// of the batch, closed, in a few commits, not one per record.
 func TestFailedBatchFailsEveryCaller(t *testing.T) {
-	t.Run("store closed", func(t *testing.T) {
-		s := newSQLite(t)
-		l := audit.NewLog(s, audit.Options{MaxBatch: 16, MaxWait: 50 * time.Millisecond})
-		defer l.Close()
-		s.Close()
-		_, errs := appendAll(context.Background(), l, 16)
-		for i, err := range errs {
-			if !errors.Is(err, store.ErrUnavailable) {
-				t.Errorf("Append %d: err = %v, want ErrUnavailable", i, err)
-			}
+	s := newSQLite(t)
+	l := audit.NewLog(s, audit.Options{MaxBatch: 16, MaxWait: 50 * time.Millisecond})
+	defer l.Close()
+	s.Close()
+	_, errs := appendAll(context.Background(), l, 16)
+	for i, err := range errs {
+		if !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrRejected) {
+			t.Errorf("Append %d: err = %v, want ErrUnavailable, not ErrRejected", i, err)
 		}
-		if sizes := s.batches(); sum(sizes) != 16 || len(sizes) >= 16 {
-			t.Errorf("batches = %v, want 16 records in fewer than 16 commits", sizes)
+	}
+	if sizes := s.batches(); sum(sizes) != 16 || len(sizes) >= 16 {
+		t.Errorf("batches = %v, want 16 records in fewer than 16 commits", sizes)
+	}
+}
+
+// newPostgres opens a PostgreSQL store in a database of its own.
+func newPostgres(tb testing.TB) *counting {
+	tb.Helper()
+	ps, err := postgres.New(context.Background(), postgres.Config{URL: pgtest.NewDatabase(tb)})
+	if err != nil {
+		tb.Fatalf("postgres.New: %v", err)
+	}
+	tb.Cleanup(func() { ps.Close() })
+	return &counting{Store: ps}
+}
+
+// TestRefusedRecordFailsOnlyItself: when the store refuses one record's
+// data (here a repeated id, which both stores refuse), only that record's
+// caller fails; every other record of the batch commits.
+func TestRefusedRecordFailsOnlyItself(t *testing.T) {
+	stores := []struct {
+		name string
+		open func(testing.TB) *counting
+	}{{"sqlite", newSQLite}, {"postgres", newPostgres}}
+	cases := []struct {
+		name string
+		n    int
+		bad  []int // records whose id repeats an earlier committed record's
+	}{
+		{"first of 10", 10, []int{0}},
+		{"last of 10", 10, []int{9}},
+		{"middle of 64", 64, []int{31}},
+		{"three of 64", 64, []int{0, 17, 63}},
+		{"all of 4", 4, []int{0, 1, 2, 3}},
+	}
+	for _, st := range stores {
+		for _, c := range cases {
+			t.Run(st.name+"/"+c.name, func(t *testing.T) {
+				s := st.open(t)
+				l := audit.NewLog(s, audit.Options{MaxBatch: c.n, MaxWait: time.Hour, Committers: 1})
+				defer l.Close()
+				ctx := context.Background()
+				earlier := record()
+				if err := s.Store.AppendTransfers(ctx, []store.Transfer{earlier}); err != nil { // uncounted
+					t.Fatal(err)
+				}
+				recs := make([]store.Transfer, c.n)
+				for i := range recs {
+					recs[i] = record()
+				}
+				for _, i := range c.bad {
+					recs[i].ID, recs[i].Time = earlier.ID, earlier.Time
+				}
+				errs := make([]error, c.n)
+				var wg sync.WaitGroup
+				for i := range recs {
+					wg.Go(func() { errs[i] = l.Append(ctx, recs[i]) })
+				}
+				wg.Wait()
+				for i, err := range errs {
+					if slices.Contains(c.bad, i) {
+						if !errors.Is(err, store.ErrRejected) || !errors.Is(err, store.ErrUnavailable) {
+							t.Errorf("refused record %d: err = %v, want ErrRejected and ErrUnavailable", i, err)
+						}
+						continue
+					}
+					if err != nil {
+						t.Errorf("good record %d: %v", i, err)
+					}
+					if _, err := s.GetTransfer(ctx, recs[i].ID); err != nil {
+						t.Errorf("good record %d: GetTransfer: %v", i, err)
+					}
+				}
+				// Bounded: one batch and at most two transactions per
+				// node of the halving tree.
+				if sizes := s.batches(); len(sizes) > 2*c.n {
+					t.Errorf("%d transactions for a batch of %d: %v", len(sizes), c.n, sizes)
+				}
+			})
 		}
-	})
-	t.Run("one bad record", func(t *testing.T) {
-		s := newSQLite(t)
-		const n = 10
-		l := audit.NewLog(s, audit.Options{MaxBatch: n, MaxWait: time.Hour})
-		defer l.Close()
-		recs := make([]store.Transfer, n)
-		for i := range recs {
-			recs[i] = record()
+	}
+}
+
+// TestStoreDownWhileIsolating: a store that goes down while a refused
+// batch is being halved fails every record not yet settled, at once.
+func TestStoreDownWhileIsolating(t *testing.T) {
+	s := newSQLite(t)
+	down := &closing{counting: s, after: 2} // the batch, then its first half
+	l := audit.NewLog(down, audit.Options{MaxBatch: 8, MaxWait: time.Hour, Committers: 1})
+	defer l.Close()
+	ctx := context.Background()
+	earlier := record()
+	if err := s.Store.AppendTransfers(ctx, []store.Transfer{earlier}); err != nil { // uncounted
+		t.Fatal(err)
+	}
+	recs := make([]store.Transfer, 8)
+	for i := range recs {
+		recs[i] = record()
+	}
+	recs[1].ID, recs[1].Time = earlier.ID, earlier.Time
+	errs := make([]error, len(recs))
+	var wg sync.WaitGroup
+	for i := range recs {
+		wg.Go(func() { errs[i] = l.Append(ctx, recs[i]) })
+	}
+	wg.Wait()
+	// Callers hand their records over in any order, so the refused one is
+	// in either half: the third transaction, the first on the closed store,
+	// fails what is left, and nothing more is tried.
+	failed := 0
+	for i, err := range errs {
+		switch {
+		case i == 1 && errors.Is(err, store.ErrUnavailable):
+			failed++
+		case err == nil && i != 1: // in a half committed before the store went
+		case errors.Is(err, store.ErrUnavailable) && !errors.Is(err, store.ErrRejected):
+			failed++
+		default:
+			t.Errorf("record %d: err = %v, want nil or ErrUnavailable not ErrRejected", i, err)
 		}
-		recs[n-1].ID = recs[0].ID // the store refuses a repeated id, and with it the batch
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range recs {
-			wg.Go(func() { errs[i] = l.Append(context.Background(), recs[i]) })
-		}
-		wg.Wait()
-		for i, err := range errs {
-			if !errors.Is(err, store.ErrUnavailable) {
-				t.Errorf("Append %d: err = %v, want ErrUnavailable", i, err)
-			}
-		}
-		for _, r := range recs {
-			if _, err := s.GetTransfer(context.Background(), r.ID); !errors.Is(err, store.ErrNotFound) {
-				t.Errorf("record %s of the failed batch: err = %v, want ErrNotFound", r.ID, err)
-			}
-		}
-		// The log goes on: the next batch commits.
-		recs, errs = appendAll(context.Background(), l, n)
-		if err := errors.Join(errs...); err != nil {
-			t.Errorf("next batch: %v", err)
-		}
-		if _, err := s.GetTransfer(context.Background(), recs[0].ID); err != nil {
-			t.Errorf("record of the next batch: %v", err)
-		}
-	})
+	}
+	if failed < 4 {
+		t.Errorf("%d records failed, want at least the 4 settled after the store went down", failed)
+	}
+	if got := s.batches(); len(got) != 3 {
+		t.Errorf("transactions = %v, want 3: none after the store went down", got)
+	}
+}
+
+// closing is a store that closes itself after a number of transactions, as
+// a database that goes away.
+type closing struct {
+	*counting
+	after int
+	n     atomic.Int32
+}
+
+func (c *closing) AppendTransfers(ctx context.Context, recs []store.Transfer) error {
+	if int(c.n.Add(1)) > c.after {
+		c.counting.Store.Close()
+	}
+	return c.counting.AppendTransfers(ctx, recs)
 }
 
 // TestCanceledCallersRecordIsWrittenOnce: a caller that stops waiting gets

@@ -17,7 +17,21 @@ var (
 	// ErrUnavailable: the database could not be reached or the transaction
 	// failed; nothing was written. Callers fail closed (503 store_unavailable).
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrRejected: the database refused what it was given, not the
+	// connection: a value it cannot hold, a constraint (a repeated id). It
+	// always comes with ErrUnavailable, so that callers who only know that
+	// one still fail closed; a writer that sees it may retry the batch's
+	// other records without the refused one (see package audit).
+	ErrRejected = errors.New("store: rejected by the database")
 )
+
+// ReasonAltered is the code of the reason a store adds to a record whose
+// values it could not keep as given (bytes a text column refuses, text
+// longer than the store keeps, too many reasons): its message names each
+// altered field, so that an auditor knows which values are escaped or cut.
+// The escape is the same in every backend: NUL and bytes that are not UTF-8
+// become \xHH written out, and in such a value every backslash is doubled.
+const ReasonAltered = "record_altered"
 
 // Decision values of a transfer record.
 const (

@@ -12,10 +12,12 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pontexchange/pont/exchange/store"
@@ -214,17 +216,36 @@ func unavailable(op string, err error) error {
 	return fmt.Errorf("postgres: %s: %w: %w", op, store.ErrUnavailable, err)
 }
 
+// rejected reports whether err is PostgreSQL refusing the data it was
+// given rather than failing to take it: SQLSTATE class 22 (data exception:
+// bytes the encoding refuses, a value out of range) or 23 (integrity
+// constraint violation: a repeated id). Anything else — no connection, a
+// timeout, a server shutting down (57), out of disk (53) — is the store's.
+func rejected(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
+}
+
 // AppendTransfers writes records with one COPY, a single statement, so all
-// of them commit or none does.
+// of them commit or none does. When PostgreSQL refuses the records' data
+// (see rejected), the error wraps store.ErrRejected beside
+// store.ErrUnavailable.
 func (s *Store) AppendTransfers(ctx context.Context, records []store.Transfer) error {
 	if len(records) == 0 {
 		return nil
 	}
 	n, err := s.pool.CopyFrom(ctx, pgx.Identifier{"transfers"}, query.Columns,
 		pgx.CopyFromSlice(len(records), func(i int) ([]any, error) {
-			return query.Args(records[i], query.Postgres)
+			args, err := query.Args(records[i], query.Postgres)
+			if err != nil {
+				return nil, fmt.Errorf("record %d: %w: %w", i+1, store.ErrRejected, err)
+			}
+			return args, nil
 		}))
 	if err != nil {
+		if rejected(err) {
+			err = fmt.Errorf("%w: %w", store.ErrRejected, err)
+		}
 		return unavailable(fmt.Sprintf("append %d records", len(records)), err)
 	}
 	if n != int64(len(records)) {
@@ -240,7 +261,8 @@ func scan(row query.Row) (store.Transfer, error) {
 
 // GetTransfer answers one record or store.ErrNotFound.
 func (s *Store) GetTransfer(ctx context.Context, id string) (store.Transfer, error) {
-	row := s.pool.QueryRow(ctx, "SELECT "+query.ColumnList+" FROM transfers WHERE id = $1 LIMIT 1", id)
+	key, _ := query.Text(id) // as stored: an id the store could not hold is not found
+	row := s.pool.QueryRow(ctx, "SELECT "+query.ColumnList+" FROM transfers WHERE id = $1 LIMIT 1", key)
 	t, err := scan(row)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Transfer{}, fmt.Errorf("postgres: transfer %s: %w", id, store.ErrNotFound)

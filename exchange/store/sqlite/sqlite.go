@@ -152,7 +152,9 @@ func unavailable(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrUnavailable, err)
 }
 
-// AppendTransfers writes records in one transaction: all or none.
+// AppendTransfers writes records in one transaction: all or none. When
+// SQLite refuses a record's data (see rejected), the error wraps
+// store.ErrRejected beside store.ErrUnavailable.
 func (s *Store) AppendTransfers(ctx context.Context, records []store.Transfer) (err error) {
 	if len(records) == 0 {
 		return nil
@@ -174,9 +176,12 @@ func (s *Store) AppendTransfers(ctx context.Context, records []store.Transfer) (
 	for i := range records {
 		args, err := query.Args(records[i], query.SQLite)
 		if err != nil {
-			return unavailable("append", err)
+			return unavailable("append", fmt.Errorf("%w: %w", store.ErrRejected, err))
 		}
 		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			if rejected(err) {
+				err = fmt.Errorf("%w: %w", store.ErrRejected, err)
+			}
 			return unavailable(fmt.Sprintf("append record %d of %d", i+1, len(records)), err)
 		}
 	}
@@ -193,7 +198,8 @@ func scan(row query.Row) (store.Transfer, error) {
 
 // GetTransfer answers one record or store.ErrNotFound.
 func (s *Store) GetTransfer(ctx context.Context, id string) (store.Transfer, error) {
-	row := s.r.QueryRowContext(ctx, "SELECT "+query.ColumnList+" FROM transfers WHERE id = ?", id)
+	key, _ := query.Text(id) // as stored: an id the store could not hold is not found
+	row := s.r.QueryRowContext(ctx, "SELECT "+query.ColumnList+" FROM transfers WHERE id = ?", key)
 	t, err := scan(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Transfer{}, fmt.Errorf("sqlite: transfer %s: %w", id, store.ErrNotFound)
@@ -247,6 +253,22 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// rejected reports whether err is SQLite refusing a record's data rather
+// than failing to write it: SQLITE_CONSTRAINT (19: a repeated id),
+// SQLITE_MISMATCH (20) or SQLITE_TOOBIG (18), extended codes included.
+// Anything else (busy, I/O, a full disk, a closed database) is the store's.
+func rejected(err error) bool {
+	var coded interface{ Code() int }
+	if !errors.As(err, &coded) {
+		return false
+	}
+	switch coded.Code() & 0xff {
+	case 18, 19, 20:
+		return true
+	}
+	return false
 }
 
 // isBusy reports whether err is SQLite's SQLITE_BUSY (5), extended codes

@@ -57,7 +57,26 @@ type Records struct {
 
 // New returns the Records of c, with the statements in c's dialect.
 func New(c Config) Records {
+	c.Read, c.Write = texts{c.Read}, texts{c.Write}
 	return Records{cfg: c, sql: query.Citizens(c.Dialect)}
+}
+
+// texts passes every text argument through query.Text, in one place for
+// every statement: a consent id or a subject with a NUL or bytes that are
+// not UTF-8 is written, and looked up, as the transfer log writes it,
+// instead of failing the statement as if the database were down.
+type texts struct{ c Conn }
+
+func (t texts) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	return t.c.Exec(ctx, sql, query.Texts(args)...)
+}
+
+func (t texts) QueryRow(ctx context.Context, sql string, args ...any) query.Row {
+	return t.c.QueryRow(ctx, sql, query.Texts(args)...)
+}
+
+func (t texts) Query(ctx context.Context, sql string, args ...any) (Rows, error) {
+	return t.c.Query(ctx, sql, query.Texts(args)...)
 }
 
 // CreateConsent stores c. An id already stored is refused with

@@ -71,11 +71,12 @@ func Citizens(d Dialect) CitizenSQL {
 
 // ConsentArgs returns c's column values in ConsentColumns order: times
 // converted by d, a nil RevokedAt as NULL, and the services as a JSON array
-// text ("[]" when there are none).
+// text ("[]" when there are none), each service through Text (the other
+// texts go through Texts with every statement's arguments).
 func ConsentArgs(c store.Consent, d Dialect) ([]any, error) {
-	services := []string{}
-	if len(c.Services) > 0 {
-		services = c.Services
+	services := make([]string, len(c.Services))
+	for i, s := range c.Services {
+		services[i], _ = Text(s)
 	}
 	sj, err := json.Marshal(services)
 	if err != nil {

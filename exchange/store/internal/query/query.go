@@ -109,7 +109,10 @@ func (d Dialect) Bind(q string) string {
 
 // Args returns t's column values in Columns order, the time converted by d
 // and the reasons encoded as a JSON array text ("[]" when there are none).
+// The values are Storable(t)'s: every backend writes the same text for the
+// same record, whatever bytes it holds.
 func Args(t store.Transfer, d Dialect) ([]any, error) {
+	t = Storable(t)
 	reasons := []store.Reason{}
 	if len(t.Reasons) > 0 {
 		reasons = t.Reasons
@@ -185,7 +188,10 @@ func Search(table string, f store.Filter, d Dialect) (string, []any) {
 		{"decision", f.Decision},
 	} {
 		if eq.value != "" {
-			add(eq.column+" = ?", eq.value)
+			// As stored: a value with bytes a text column refuses finds
+			// the record that was written for it, and fails no search.
+			v, _ := Text(eq.value)
+			add(eq.column+" = ?", v)
 		}
 	}
 	if !f.From.IsZero() {
@@ -195,7 +201,8 @@ func Search(table string, f store.Filter, d Dialect) (string, []any) {
 		add("at < ?", d.Time(f.To))
 	}
 	if f.After != nil {
-		add("(at, id) < (?, ?)", d.Time(f.After.Time), f.After.ID)
+		id, _ := Text(f.After.ID)
+		add("(at, id) < (?, ?)", d.Time(f.After.Time), id)
 	}
 	var b strings.Builder
 	b.WriteString("SELECT ")
