@@ -4,7 +4,7 @@ BIN     := bin
 PKGS    := ./...
 WASM_PKGS := ./sdk-wasm/... $(shell ls -d plugins/*/adapter | sed 's|^|./|')
 
-.PHONY: all build pont adapters run test vet fmt-check bench clean
+.PHONY: all build pont adapters run test vet fmt-check bench soak clean
 
 all: build
 
@@ -36,6 +36,12 @@ fmt-check:
 # $PONT_BENCH_DATABASE_URL, or the machine's at 127.0.0.1:5432. BENCHFLAGS: see go run ./bench/run -h.
 bench: build
 	GO=$(GO) $(GO) run ./bench/run $(BENCHFLAGS)
+
+# Half an hour of mixed load on pont serve, faulty fixtures and malformed
+# requests included; memory, goroutines and open files must end flat. See
+# BENCHMARKS.md. SOAKFLAGS: e.g. -soak 5m -soak-rate 100.
+soak: build
+	GO=$(GO) $(GO) run ./bench/run -parts soak $(SOAKFLAGS)
 
 clean:
 	rm -rf $(BIN) .pont-dev

@@ -79,6 +79,8 @@ func run(ctx context.Context) error {
 	pontBin := flag.String("pont", "bin/pont", "the pont binary")
 	modules := flag.String("modules", "bin/adapters", "the adapters' modules")
 	poolMax := flag.Int("pool-max", 0, "limits.pool_max of pont serve (0: its default)")
+	soakFor := flag.Duration("soak", 30*time.Minute, "length of the soak (-parts soak)")
+	soakRate := flag.Int("soak-rate", 150, "requests a second of the soak")
 	var prof profiles
 	flag.StringVar(&prof.perf, "perf", "", "record `perf record -g` of pont serve during its maximum-rate phase into this file")
 	flag.StringVar(&prof.cpu, "cpuprofile", "", "write a pprof CPU profile of pont serve during its maximum-rate phase to this file")
@@ -104,6 +106,25 @@ func run(ctx context.Context) error {
 	goBin := os.Getenv("GO")
 	if goBin == "" {
 		goBin = "go"
+	}
+
+	if want["soak"] {
+		// The soak is a part of its own (make soak): half an hour, its own
+		// section of the document.
+		logf("soak: %s at %d requests a second", *soakFor, *soakRate)
+		r, err := runSoak(ctx, bin, modulesDir, db, *soakFor, *soakRate, logf)
+		if err != nil {
+			return err
+		}
+		path, err := writeSoak(*out, *doc, r)
+		if err != nil {
+			return err
+		}
+		fmt.Print(soakMarkdown(r, path))
+		if !r.Flat {
+			return fmt.Errorf("soak: memory, goroutines or open files grew: %+v → %+v", r.Start, r.End)
+		}
+		return nil
 	}
 
 	res := Results{Date: time.Now().UTC()}
