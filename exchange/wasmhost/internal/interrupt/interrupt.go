@@ -213,7 +213,7 @@ func (m *rewrite) read(s wasmbin.Section) error {
 	case sectionType:
 		m.types, err = readTypes(r)
 	case sectionFunction:
-		m.funcs, err = readFunctions(r)
+		m.funcs, err = readFunctions(r, len(m.types))
 	case sectionImport:
 		err = m.readImports(s.Body)
 	case sectionMemory:
@@ -272,8 +272,10 @@ func readTypes(r *reader) ([]funcType, error) {
 }
 
 // readFunctions reads the function section: the type index of each
-// function the module defines.
-func readFunctions(r *reader) ([]uint32, error) {
+// function the module defines, each less than types. A type index past the
+// type section is refused as malformed: the runtime's validator panics on
+// a call to such a function.
+func readFunctions(r *reader, types int) ([]uint32, error) {
 	n, err := r.Count()
 	if err != nil {
 		return nil, err
@@ -282,6 +284,9 @@ func readFunctions(r *reader) ([]uint32, error) {
 	for i := range funcs {
 		if funcs[i], err = r.U32(); err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
+		}
+		if int(funcs[i]) >= types {
+			return nil, fmt.Errorf("function %d: %w: type %d; the module has %d", i, wasmbin.ErrNotWasm, funcs[i], types)
 		}
 	}
 	return funcs, nil
@@ -406,9 +411,6 @@ func (m *rewrite) codeSection(body []byte) ([]byte, error) {
 // function of several results needs a type () -> results, which is
 // appended to the type section unless the module has one.
 func (m *rewrite) blockType(typ uint32) ([]byte, error) {
-	if int(typ) >= len(m.types) {
-		return nil, fmt.Errorf("type %d; the module has %d", typ, len(m.types))
-	}
 	results := m.types[typ].results
 	switch len(results) {
 	case 0:
