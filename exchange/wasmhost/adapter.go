@@ -76,8 +76,9 @@ type instance struct {
 	mod    api.Module
 	alloc  api.Function
 	handle api.Function
-	// interrupt is the flag that makes the guest trap at its next loop
-	// iteration (see package interrupt); once set, the instance is done.
+	// interrupt is the flag that makes the guest trap at its next check
+	// (within interrupt.Period loop iterations or calls, see package
+	// interrupt); once set, the instance is done.
 	interrupt api.MutableGlobal
 	// wake is closed with the flag set, to end the guest's sleep (WASI
 	// poll_oneoff on a clock) at once rather than when it would end.
@@ -305,9 +306,10 @@ func (a *Adapter) instantiate(ctx context.Context) (*instance, error) {
 }
 
 // interruptible runs call, which calls into in, and sets in's interrupt
-// flag if ctx ends first, so that the guest traps at its next loop
-// iteration, and wakes it if it sleeps. reusable is false when the flag
-// may have been set: the instance must then be dropped.
+// flag if ctx ends first, so that the guest traps at its next check
+// (within interrupt.Period loop iterations or calls), and wakes it if it
+// sleeps. reusable is false when the flag may have been set: the instance
+// must then be dropped.
 func (in *instance) interruptible(ctx context.Context, call func() error) (reusable bool, err error) {
 	stop := context.AfterFunc(ctx, func() {
 		in.interrupt.Set(1)
@@ -318,7 +320,7 @@ func (in *instance) interruptible(ctx context.Context, call func() error) (reusa
 }
 
 // sleep is a guest's nanosleep: ns nanoseconds, or until wake is closed.
-// A guest woken early finds the interrupt flag set at its next loop.
+// A guest woken early finds the interrupt flag set at its next check.
 func sleep(ns int64, wake <-chan struct{}) {
 	t := time.NewTimer(time.Duration(ns))
 	defer t.Stop()
@@ -374,7 +376,7 @@ func (a *Adapter) Call(ctx context.Context, in abi.Input) (_ json.RawMessage, er
 	})
 	if !reusable {
 		// The deadline passed: whatever the guest answered, the call is
-		// late, and the instance may trap on its next loop.
+		// late, and the instance may trap at its next check.
 		healthy = false
 		if err == nil {
 			data, err = nil, a.callError(ctx, "pont_handle", ctx.Err())

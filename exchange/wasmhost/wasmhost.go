@@ -198,7 +198,9 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 
 	// Calls are stopped at their deadline by the interrupt flag that
 	// compile adds to every module, not by WithCloseOnContextDone, which
-	// makes every loop iteration of the guest call into Go.
+	// makes every loop iteration of the guest call into Go; the flag is
+	// checked only once every interrupt.Period loop heads and function
+	// entries.
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(cfg.Max.MemoryPages)
 	if cfg.CacheDir != "" {

@@ -1,16 +1,22 @@
 // Package interrupt rewrites a WebAssembly module so that the host can stop
-// its code at the next loop iteration, from another goroutine, at almost no
-// cost to the code while it is not stopped. It changes when the WebAssembly
+// its code within a bounded time, from another goroutine, at almost no cost
+// to the code while it is not stopped. It changes when the WebAssembly
 // features the broker runs change.
 //
-// The rewritten module defines two more globals: the flag, a mutable i32
-// exported as [Export] and initially 0, and a countdown. The head of every
-// loop of every function counts down, and every [Period] loop iterations it
-// checks the flag and calls into the host: when the host has set the flag to
-// a non-zero value, the guest executes unreachable, a trap. Code without
-// loops runs for a bounded time (its size, or a stack overflow for
-// recursion), so checking loops is enough to bound any call once the flag is
-// set.
+// The rewritten module defines three more globals: the flag, a mutable i32
+// exported as [Export] and initially 0, a countdown and the call depth. The
+// entry of every function and the head of every loop count down, and every
+// [Period] such events the code checks the flag and calls into the host:
+// when the host has set the flag to a non-zero value, the guest executes
+// unreachable, a trap. Code can only run long by looping or by calling
+// (a body without loops or calls is run through once), so once the flag is
+// set every call stops after at most Period more loop iterations and
+// function entries: recursion, however it is nested, is stopped like a loop.
+// The entry of every function also counts the depth up, and every exit
+// (the end of the body, return, a branch to the function's label) counts it
+// down; past [MaxDepth] nested calls (checked with the flag, so give or take
+// Period) the guest traps as well, long before the runtime's stack for it
+// grows large.
 //
 // The call into the host (memory.grow by 0 pages, which the runtime serves
 // in Go) matters as much as the flag: compiled guest code cannot be preempted
@@ -43,11 +49,19 @@ import (
 // flag, a mutable i32 global.
 const Export = "pont.interrupt"
 
-// Period is how many loop iterations a guest runs between two checks of the
-// flag: the check costs a call into the host, and the period bounds how long
-// a guest can keep the Go runtime from stopping it (a few microseconds for
-// tight loops).
+// Period is how many loop iterations and function calls a guest runs
+// between two checks of the flag: the check costs a call into the host, and
+// the period bounds how long a guest can keep the Go runtime from stopping it
+// (a few microseconds for tight loops).
 const Period = 1024
+
+// MaxDepth is the deepest call nesting a guest may reach (give or take
+// Period, see [Instrument]): a call past it traps. The Go runtime and the
+// reference adapters need fewer than 100 levels; a guest that recurses on
+// its input may need thousands. Without a bound, infinite recursion would
+// grow the runtime's stack for the guest on the Go heap up to its own
+// ceiling, some 100 MiB for every instance that does it at once.
+const MaxDepth = 20000
 
 // StartExport is the name under which a rewritten module exports the
 // function of its former start section.
@@ -58,6 +72,7 @@ const (
 	sectionCustom    = wasmbin.CustomID
 	sectionType      = 1
 	sectionImport    = 2
+	sectionFunction  = 3
 	sectionMemory    = 5
 	sectionGlobal    = 6
 	sectionExport    = 7
@@ -93,6 +108,16 @@ func Instrument(module []byte) ([]byte, error) {
 		}
 	}
 	m.flag = m.importedGlobals + m.localGlobals
+	// The code first: rewriting it tells which types the type section,
+	// which comes before it, must gain.
+	var code []byte
+	for _, s := range sections {
+		if s.ID == sectionCode {
+			if code, err = m.codeSection(s.Body); err != nil {
+				return nil, err
+			}
+		}
+	}
 
 	out := make([]wasmbin.Section, 0, len(sections)+3)
 	var haveGlobal, haveExport, haveMemorySection bool
@@ -116,10 +141,12 @@ func Instrument(module []byte) ([]byte, error) {
 		case sectionExport:
 			haveExport = true
 			s.Body = m.exportSection(s.Body)
-		case sectionCode:
-			if s.Body, err = m.codeSection(s.Body); err != nil {
-				return nil, err
+		case sectionType:
+			if len(m.added) > 0 {
+				s.Body = m.typeSection(s.Body)
 			}
+		case sectionCode:
+			s.Body = code
 		}
 		out = append(out, s)
 	}
@@ -160,8 +187,22 @@ type rewrite struct {
 	importedGlobals, localGlobals uint32
 	start                         uint32
 	hasStart, hasMemory           bool
-	// flag is the interrupt flag's global index.
+	// flag is the interrupt flag's global index; the countdown and the
+	// call depth follow it.
 	flag uint32
+	// types are the module's function types; funcs the type index of each
+	// function the module defines, in the order of the code section.
+	types []funcType
+	funcs []uint32
+	// added are the types () -> results that the rewrite appends to the
+	// type section, for the blocks that wrap functions of several results.
+	added []funcType
+}
+
+// funcType is a function type: its parameter count and its result types.
+type funcType struct {
+	params  uint32
+	results string
 }
 
 // read learns from one section what the rewrite needs.
@@ -170,7 +211,9 @@ func (m *rewrite) read(s wasmbin.Section) error {
 	var err error
 	switch s.ID {
 	case sectionType:
-		err = readTypes(r)
+		m.types, err = readTypes(r)
+	case sectionFunction:
+		m.funcs, err = readFunctions(r, len(m.types))
 	case sectionImport:
 		err = m.readImports(s.Body)
 	case sectionMemory:
@@ -191,32 +234,62 @@ func (m *rewrite) read(s wasmbin.Section) error {
 	return nil
 }
 
-// readTypes checks that no function type claims more parameters or results
-// than its section has bytes: the runtime's decoder allocates what a count
-// promises before reading the values, so such a count would exhaust the
-// broker's memory at load.
-func readTypes(r *reader) error {
-	n, err := r.U32()
+// readTypes reads the function types. It checks that no function type
+// claims more parameters or results than its section has bytes: the
+// runtime's decoder allocates what a count promises before reading the
+// values, so such a count would exhaust the broker's memory at load.
+func readTypes(r *reader) ([]funcType, error) {
+	n, err := r.Count()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	types := make([]funcType, 0, n)
 	for i := range n {
 		if form, err := r.Byte(); err != nil {
-			return fmt.Errorf("type %d: %w", i, err)
+			return nil, fmt.Errorf("type %d: %w", i, err)
 		} else if form != 0x60 {
-			return fmt.Errorf("type %d: %w: form 0x%02x is not a function type", i, wasmbin.ErrNotWasm, form)
+			return nil, fmt.Errorf("type %d: %w: form 0x%02x is not a function type", i, wasmbin.ErrNotWasm, form)
 		}
+		var t funcType
 		for _, what := range []string{"parameters", "results"} {
 			count, err := r.U32()
 			if err != nil {
-				return fmt.Errorf("type %d: %w", i, err)
+				return nil, fmt.Errorf("type %d: %w", i, err)
 			}
-			if _, err := r.Bytes(int(count)); err != nil {
-				return fmt.Errorf("type %d: %d %s: %w", i, count, what, err)
+			b, err := r.Bytes(int(count))
+			if err != nil {
+				return nil, fmt.Errorf("type %d: %d %s: %w", i, count, what, err)
+			}
+			if what == "parameters" {
+				t.params = count
+			} else {
+				t.results = string(b)
 			}
 		}
+		types = append(types, t)
 	}
-	return nil
+	return types, nil
+}
+
+// readFunctions reads the function section: the type index of each
+// function the module defines, each less than types. A type index past the
+// type section is refused as malformed: the runtime's validator panics on
+// a call to such a function.
+func readFunctions(r *reader, types int) ([]uint32, error) {
+	n, err := r.Count()
+	if err != nil {
+		return nil, err
+	}
+	funcs := make([]uint32, n)
+	for i := range funcs {
+		if funcs[i], err = r.U32(); err != nil {
+			return nil, fmt.Errorf("function %d: %w", i, err)
+		}
+		if int(funcs[i]) >= types {
+			return nil, fmt.Errorf("function %d: %w: type %d; the module has %d", i, wasmbin.ErrNotWasm, funcs[i], types)
+		}
+	}
+	return funcs, nil
 }
 
 func (m *rewrite) readImports(body []byte) error {
@@ -259,15 +332,17 @@ func (m *rewrite) readExports(r *reader) error {
 }
 
 // globalSection returns the global section body with the flag (a mutable
-// i32 initialised to 0) and the countdown (initialised to Period) appended.
+// i32 initialised to 0), the countdown (initialised to Period) and the call
+// depth (initialised to 0) appended.
 func (m *rewrite) globalSection(body []byte) []byte {
 	_, w, _ := wasmbin.ReadU32(body) // read already checked it
-	b := wasmbin.AppendU32(nil, m.localGlobals+2)
+	b := wasmbin.AppendU32(nil, m.localGlobals+3)
 	b = append(b, body[w:]...)
 	b = append(b, 0x7f, 0x01, 0x41, 0x00, 0x0b)
 	b = append(b, 0x7f, 0x01, 0x41)
 	b = wasmbin.AppendS32(b, Period)
-	return append(b, 0x0b)
+	b = append(b, 0x0b)
+	return append(b, 0x7f, 0x01, 0x41, 0x00, 0x0b)
 }
 
 // exportSection returns the export section body with the flag and the
@@ -298,8 +373,13 @@ func (m *rewrite) codeSection(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("code section: %w", err)
 	}
-	check := m.check()
-	out := wasmbin.AppendU32(make([]byte, 0, len(body)+len(body)/16), n)
+	if int(n) != len(m.funcs) {
+		// The binary format requires them to match; the runtime's decoder
+		// would panic on some modules that break the rule.
+		return nil, fmt.Errorf("code section: %w: %d function bodies for %d functions", wasmbin.ErrNotWasm, n, len(m.funcs))
+	}
+	c := m.code()
+	out := wasmbin.AppendU32(make([]byte, 0, len(body)+len(body)/8), n)
 	var fn []byte
 	for i := range n {
 		size, err := r.U32()
@@ -310,7 +390,11 @@ func (m *rewrite) codeSection(body []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("code section: function body %d: %w", i, err)
 		}
-		if fn, err = m.function(fn[:0], code, check); err != nil {
+		bt, err := m.blockType(m.funcs[i])
+		if err != nil {
+			return nil, fmt.Errorf("code section: function body %d: %w", i, err)
+		}
+		if fn, err = m.function(fn[:0], code, bt, c); err != nil {
 			return nil, fmt.Errorf("code section: function body %d: %w", i, err)
 		}
 		out = wasmbin.AppendU32(out, uint32(len(fn)))
@@ -322,37 +406,111 @@ func (m *rewrite) codeSection(body []byte) ([]byte, error) {
 	return out, nil
 }
 
-// check is the code put at each loop head:
+// blockType returns the encoded block type of the block that wraps a
+// function of type index typ: no parameters, the function's results. A
+// function of several results needs a type () -> results, which is
+// appended to the type section unless the module has one.
+func (m *rewrite) blockType(typ uint32) ([]byte, error) {
+	results := m.types[typ].results
+	switch len(results) {
+	case 0:
+		return []byte{0x40}, nil
+	case 1:
+		return []byte{results[0]}, nil
+	}
+	want := funcType{results: results}
+	index := -1
+	for i, t := range m.types {
+		if t == want {
+			index = i
+			break
+		}
+	}
+	for i, t := range m.added {
+		if index < 0 && t == want {
+			index = len(m.types) + i
+		}
+	}
+	if index < 0 {
+		index = len(m.types) + len(m.added)
+		m.added = append(m.added, want)
+	}
+	return wasmbin.AppendS64(nil, int64(index)), nil
+}
+
+// typeSection returns the type section body with the added types appended.
+func (m *rewrite) typeSection(body []byte) []byte {
+	_, w, _ := wasmbin.ReadU32(body) // read already checked it
+	b := wasmbin.AppendU32(nil, uint32(len(m.types)+len(m.added)))
+	b = append(b, body[w:]...)
+	for _, t := range m.added {
+		b = append(b, 0x60, 0)
+		b = wasmbin.AppendU32(b, uint32(len(t.results)))
+		b = append(b, t.results...)
+	}
+	return b
+}
+
+// snippets is the code the rewrite inserts.
+type snippets struct {
+	// check goes after every loop instruction and at every function's
+	// entry (after enter).
+	check []byte
+	// enter and leave count the call depth up at a function's entry and
+	// down at its exit.
+	enter, leave []byte
+}
+
+// code returns the inserted code. check is
 //
 //	global.get countdown, i32.const 1, i32.sub, global.set countdown
 //	global.get countdown, i32.const 0, i32.le_s
 //	if
 //	  i32.const 0, memory.grow 0, drop    ;; a call into the host
-//	  global.get flag, if, unreachable, end
+//	  global.get flag
+//	  global.get depth, i32.const MaxDepth, i32.gt_u
+//	  i32.or, if, unreachable, end
 //	  i32.const Period, global.set countdown
 //	end
-func (m *rewrite) check() []byte {
-	countdown := m.flag + 1
-	b := wasmbin.AppendU32([]byte{0x23}, countdown)
-	b = append(b, 0x41, 1, 0x6b, 0x24)
-	b = wasmbin.AppendU32(b, countdown)
-	b = append(b, 0x23)
-	b = wasmbin.AppendU32(b, countdown)
+//
+// The depth is checked only every Period events, with the flag, since
+// between two checks it grows by at most Period: the bound holds, at
+// MaxDepth+Period, and the common path pays for no second test.
+func (m *rewrite) code() snippets {
+	countdown, depth := m.flag+1, m.flag+2
+	get := func(b []byte, g uint32) []byte { return wasmbin.AppendU32(append(b, 0x23), g) }
+	set := func(b []byte, g uint32) []byte { return wasmbin.AppendU32(append(b, 0x24), g) }
+
+	b := get(nil, countdown)
+	b = append(b, 0x41, 1, 0x6b)
+	b = set(b, countdown)
+	b = get(b, countdown)
 	b = append(b, 0x41, 0, 0x4c, 0x04, 0x40)
 	b = append(b, 0x41, 0, 0x40, 0, 0x1a)
-	b = append(b, 0x23)
-	b = wasmbin.AppendU32(b, m.flag)
+	b = get(b, m.flag)
+	b = get(b, depth)
+	b = wasmbin.AppendS32(append(b, 0x41), MaxDepth)
+	b = append(b, 0x4b, 0x72) // i32.gt_u, i32.or
 	b = append(b, 0x04, 0x40, 0x00, 0x0b)
-	b = append(b, 0x41)
-	b = wasmbin.AppendS32(b, Period)
-	b = append(b, 0x24)
-	b = wasmbin.AppendU32(b, countdown)
-	return append(b, 0x0b)
+	b = wasmbin.AppendS32(append(b, 0x41), Period)
+	b = set(b, countdown)
+	check := append(b, 0x0b)
+
+	enter := get(nil, depth)
+	enter = set(append(enter, 0x41, 1, 0x6a), depth) // i32.add
+	leave := get(nil, depth)
+	leave = set(append(leave, 0x41, 1, 0x6b), depth) // i32.sub
+	return snippets{check: check, enter: enter, leave: leave}
 }
 
-// function appends to out the body code with check after every loop
-// instruction.
-func (m *rewrite) function(out, code, check []byte) ([]byte, error) {
+// function appends to out the body code rewritten: the depth counted up
+// and the check at its entry, the check after every loop instruction, and
+// the depth counted down at every exit. The exits are the end of the body,
+// return, and any branch to the function's own label; rather than find
+// each branch, the rewrite wraps the body in a block of the function's
+// results (block type bt), which then takes the function's label index,
+// and counts down after it; a return becomes a branch to that block.
+func (m *rewrite) function(out, code, bt []byte, c snippets) ([]byte, error) {
 	r := newReader(code)
 	groups, err := r.U32()
 	if err != nil {
@@ -377,7 +535,16 @@ func (m *rewrite) function(out, code, check []byte) ([]byte, error) {
 			return nil, fmt.Errorf("locals: %w: type 0x%02x is not a value type of WebAssembly 2.0", wasmbin.ErrNotWasm, t)
 		}
 	}
-	copied := 0
+	copied := len(code) - len(r.B)
+	out = append(out, code[:copied]...)
+	out = append(out, c.enter...)
+	out = append(out, c.check...)
+	out = append(out, 0x02)
+	out = append(out, bt...)
+	// nesting counts the blocks, loops and ifs open around an instruction,
+	// not counting the wrapping block: a branch to label nesting leaves the
+	// wrapping block.
+	nesting := uint32(0)
 	for len(r.B) > 0 {
 		at := len(code) - len(r.B)
 		op, _ := r.Byte()
@@ -385,14 +552,31 @@ func (m *rewrite) function(out, code, check []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("instruction 0x%02x at byte %d: %w", op, at, err)
 		}
-		if loop {
-			end := len(code) - len(r.B)
+		end := len(code) - len(r.B)
+		switch {
+		case loop:
+			nesting++
 			out = append(out, code[copied:end]...)
-			out = append(out, check...)
+			out = append(out, c.check...)
 			copied = end
+		case op == 0x02 || op == 0x04: // block, if
+			nesting++
+		case op == 0x0f: // return
+			out = append(out, code[copied:at]...)
+			out = wasmbin.AppendU32(append(out, 0x0c), nesting) // br
+			copied = end
+		case op == 0x0b && nesting > 0: // the end of a block, loop or if
+			nesting--
+		case op == 0x0b: // the end of the body
+			if len(r.B) > 0 {
+				return nil, fmt.Errorf("%d bytes after the end of the function", len(r.B))
+			}
+			out = append(out, code[copied:end]...) // ends the wrapping block
+			out = append(out, c.leave...)
+			return append(out, 0x0b), nil
 		}
 	}
-	return append(out, code[copied:]...), nil
+	return nil, fmt.Errorf("the function's code has no end: %w", wasmbin.ErrTruncated)
 }
 
 // immediates is the kind of immediates an instruction has.

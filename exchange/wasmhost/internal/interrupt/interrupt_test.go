@@ -3,6 +3,7 @@ package interrupt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -74,6 +75,61 @@ var (
 	)
 )
 
+// recursive is the code of a function (i32) -> i32 that calls callee
+// twice, n levels deep.
+func recursive(callee byte) []byte {
+	// n == 0 ? 1 : callee(n-1) + callee(n-1)
+	return []byte{0,
+		0x20, 0, 0x45, 0x04, 0x7f, 0x41, 1,
+		0x05,
+		0x20, 0, 0x41, 1, 0x6b, 0x10, callee,
+		0x20, 0, 0x41, 1, 0x6b, 0x10, callee,
+		0x6a, 0x0b, 0x0b}
+}
+
+var (
+	// doubleModule exports double(n) = 2^n, computed as
+	// double(n-1) + double(n-1): 2^n calls and no loop.
+	doubleModule = module(typeI32, wasmbin.Section{ID: 3, Body: []byte{1, 0}}, exports("double"), code(recursive(0)))
+	// mutualModule exports f(n) = 2^n, computed as g(n-1) + g(n-1), where g
+	// is f with the roles swapped.
+	mutualModule = module(typeI32, wasmbin.Section{ID: 3, Body: []byte{2, 0, 0}}, exports("f", "g"), code(recursive(1), recursive(0)))
+	// depthModule exports down(n) = n, computed as down(n-1) + 1, n calls
+	// deep, and forever(), which calls itself.
+	depthModule = module(
+		wasmbin.Section{ID: 1, Body: []byte{2, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 0, 0}},
+		wasmbin.Section{ID: 3, Body: []byte{2, 0, 1}},
+		exports("down", "forever"),
+		code(
+			[]byte{0, 0x20, 0, 0x45, 0x04, 0x7f, 0x41, 0, 0x05, 0x20, 0, 0x41, 1, 0x6b, 0x10, 0, 0x41, 1, 0x6a, 0x0b, 0x0b},
+			[]byte{0, 0x10, 1, 0x0b},
+		),
+	)
+	// exitsModule exports functions that leave by each way out of a
+	// function; all but pair are (i32) -> i32, pair is (i32) -> (i32, i32),
+	// a type whose wrapping block needs a type () -> (i32, i32) that the
+	// module does not have.
+	exitsModule = module(
+		wasmbin.Section{ID: 1, Body: []byte{2, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 1, 0x7f, 2, 0x7f, 0x7f}},
+		wasmbin.Section{ID: 3, Body: []byte{6, 0, 0, 0, 0, 1, 0}},
+		exports("return", "br", "br_if", "br_table", "pair", "end"),
+		code(
+			// block (if (local.get 0) (return (i32.const 7)))) i32.const 9
+			[]byte{0, 0x02, 0x40, 0x20, 0, 0x04, 0x40, 0x41, 7, 0x0f, 0x0b, 0x0b, 0x41, 9, 0x0b},
+			// (if (local.get 0) (br 1 (i32.const 7))) i32.const 9
+			[]byte{0, 0x20, 0, 0x04, 0x40, 0x41, 7, 0x0c, 1, 0x0b, 0x41, 9, 0x0b},
+			// (br_if 0 (i32.const 7) (local.get 0)) drop i32.const 9
+			[]byte{0, 0x41, 7, 0x20, 0, 0x0d, 0, 0x1a, 0x41, 9, 0x0b},
+			// (block (result i32) (br_table 1 0 (i32.const 7) (local.get 0))) drop i32.const 9
+			[]byte{0, 0x02, 0x7f, 0x41, 7, 0x20, 0, 0x0e, 1, 1, 0, 0x0b, 0x1a, 0x41, 9, 0x0b},
+			// (if (local.get 0) (return (local.get 0) (i32.const 1))) local.get 0 i32.const 2
+			[]byte{0, 0x20, 0, 0x04, 0x40, 0x20, 0, 0x41, 1, 0x0f, 0x0b, 0x20, 0, 0x41, 2, 0x0b},
+			// local.get 0
+			[]byte{0, 0x20, 0, 0x0b},
+		),
+	)
+)
+
 func newRuntime(t testing.TB) wazero.Runtime {
 	t.Helper()
 	r := wazero.NewRuntime(context.Background())
@@ -106,14 +162,14 @@ func flagOf(t *testing.T, mod api.Module) api.MutableGlobal {
 	return g
 }
 
-// stopsWithin calls fn, sets the flag after a moment, and checks that fn
-// then traps promptly.
-func stopsWithin(t *testing.T, mod api.Module, fn string) {
+// stopsWithin calls fn with args, sets the flag after a moment, and checks
+// that fn then traps promptly.
+func stopsWithin(t *testing.T, mod api.Module, fn string, args ...uint64) {
 	t.Helper()
 	flag := flagOf(t, mod)
 	done := make(chan error, 1)
 	go func() {
-		_, err := mod.ExportedFunction(fn).Call(context.Background())
+		_, err := mod.ExportedFunction(fn).Call(context.Background(), args...)
 		done <- err
 	}()
 	select {
@@ -132,37 +188,131 @@ func stopsWithin(t *testing.T, mod api.Module, fn string) {
 	}
 }
 
-func TestInterruptStopsAnEndlessLoop(t *testing.T) {
-	stopsWithin(t, instantiate(t, spinModule), "spin")
+// runaways are code that runs for as long as it likes unless stopped: an
+// endless loop, and exponential work without a single loop.
+var runaways = []struct {
+	name string
+	mod  []byte
+	fn   string
+	args []uint64
+}{
+	{"endless loop", spinModule, "spin", nil},
+	{"double recursion", doubleModule, "double", []uint64{40}},
+	{"mutual double recursion", mutualModule, "f", []uint64{40}},
 }
 
-// TestGarbageCollectorIsNotHeldUp collects garbage while a guest spins:
-// compiled guest code cannot be preempted, so without its periodic calls
-// into the host the collection, and the process, would wait forever.
-func TestGarbageCollectorIsNotHeldUp(t *testing.T) {
-	mod := instantiate(t, spinModule)
-	flag := flagOf(t, mod)
-	done := make(chan error, 1)
-	go func() {
-		_, err := mod.ExportedFunction("spin").Call(context.Background())
-		done <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
-	collected := make(chan struct{})
-	go func() {
-		for range 3 {
-			runtime.GC()
-		}
-		close(collected)
-	}()
-	select {
-	case <-collected:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the garbage collector waited 10 s for a spinning guest")
+func TestInterruptStopsRunaways(t *testing.T) {
+	for _, tt := range runaways {
+		t.Run(tt.name, func(t *testing.T) {
+			stopsWithin(t, instantiate(t, tt.mod), tt.fn, tt.args...)
+		})
 	}
-	flag.Set(1)
-	if err := <-done; err == nil {
-		t.Fatal("spin returned without a trap")
+}
+
+// TestGarbageCollectorIsNotHeldUp collects garbage while a guest runs
+// away: compiled guest code cannot be preempted, so without its periodic
+// calls into the host the collection, and the process, would wait until
+// the guest is done (forever, or 2^40 calls).
+func TestGarbageCollectorIsNotHeldUp(t *testing.T) {
+	for _, tt := range runaways {
+		t.Run(tt.name, func(t *testing.T) {
+			mod := instantiate(t, tt.mod)
+			flag := flagOf(t, mod)
+			done := make(chan error, 1)
+			go func() {
+				_, err := mod.ExportedFunction(tt.fn).Call(context.Background(), tt.args...)
+				done <- err
+			}()
+			time.Sleep(20 * time.Millisecond)
+			collected := make(chan struct{})
+			go func() {
+				for range 3 {
+					runtime.GC()
+				}
+				close(collected)
+			}()
+			select {
+			case <-collected:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the garbage collector waited 10 s for a guest")
+			}
+			flag.Set(1)
+			if err := <-done; err == nil {
+				t.Fatalf("%s returned without a trap", tt.fn)
+			}
+		})
+	}
+}
+
+// TestDepthLimit checks that a call nested past MaxDepth (and the Period
+// of slack the bound allows) traps, and that one within it does not: the
+// guest's stack is not left to grow to the runtime's own ceiling.
+func TestDepthLimit(t *testing.T) {
+	mod := instantiate(t, depthModule)
+	tests := []struct {
+		name string
+		fn   string
+		args []uint64
+		want uint64 // the answer; 0 for a trap
+	}{
+		{"within the limit", "down", []uint64{MaxDepth - 10}, MaxDepth - 10},
+		{"past the limit", "down", []uint64{MaxDepth + 2*Period}, 0},
+		{"infinite recursion", "forever", nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := mod.ExportedFunction(tt.fn).Call(context.Background(), tt.args...)
+			if tt.want == 0 {
+				if err == nil || !strings.Contains(err.Error(), "unreachable") {
+					t.Fatalf("%s%v = %v, %v; want an unreachable trap", tt.fn, tt.args, got, err)
+				}
+				return
+			}
+			if err != nil || len(got) != 1 || got[0] != tt.want {
+				t.Fatalf("%s%v = %v, %v; want [%d]", tt.fn, tt.args, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestDepthComesBackDown calls functions that leave by every exit (the
+// end, return, a branch, a conditional branch and a branch table to the
+// function's label, with one result or two) more often than MaxDepth
+// allows nested calls, each exit on every other call: an exit that did not
+// count the depth down would make the calls trap. Each must also still answer what it answered before
+// the rewrite.
+func TestDepthComesBackDown(t *testing.T) {
+	tests := []struct {
+		fn         string
+		arg        uint64
+		want       []uint64
+		otherArg   uint64
+		wantOthers []uint64
+	}{
+		{"return", 1, []uint64{7}, 0, []uint64{9}},
+		{"br", 1, []uint64{7}, 0, []uint64{9}},
+		{"br_if", 1, []uint64{7}, 0, []uint64{9}},
+		{"br_table", 0, []uint64{7}, 1, []uint64{9}},
+		{"pair", 1, []uint64{1, 1}, 0, []uint64{0, 2}},
+		{"end", 5, []uint64{5}, 6, []uint64{6}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fn, func(t *testing.T) {
+			f := instantiate(t, exitsModule).ExportedFunction(tt.fn)
+			for i := range 2 * (MaxDepth + 2*Period) {
+				arg, want := tt.arg, tt.want
+				if i%2 == 1 {
+					arg, want = tt.otherArg, tt.wantOthers
+				}
+				got, err := f.Call(context.Background(), arg)
+				if err != nil {
+					t.Fatalf("call %d: %s(%d): %v", i, tt.fn, arg, err)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("call %d: %s(%d) = %v; want %v", i, tt.fn, arg, got, want)
+				}
+			}
+		})
 	}
 }
 
@@ -273,7 +423,7 @@ func TestInstrumentDoesNotChangeItsInput(t *testing.T) {
 // FuzzInstrument checks that Instrument never panics, and that a module the
 // runtime accepts is still accepted after the rewrite, with the flag.
 func FuzzInstrument(f *testing.F) {
-	for _, m := range [][]byte{spinModule, countdownModule, startModule} {
+	for _, m := range [][]byte{spinModule, countdownModule, startModule, fibModule, loopModule, doubleModule, mutualModule, depthModule, exitsModule} {
 		f.Add(m)
 	}
 	if wasm, err := os.ReadFile("../../testdata/abi_example.wasm"); err == nil {
