@@ -192,28 +192,38 @@ type profiles struct {
 	trace string // Go execution trace, half-rate phase
 }
 
+// freshNode makes what one pont serve of a run needs: a database of its own
+// (its URL) and a data directory, and the function that removes both.
+func freshNode(ctx context.Context, admin, prefix string, logf func(string, ...any)) (databaseURL, dataDir string, cleanup func(), err error) {
+	name := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+	if _, err := createDatabase(ctx, admin, name); err != nil {
+		return "", "", nil, err
+	}
+	drop := func() {
+		if err := dropDatabase(context.WithoutCancel(ctx), admin, name); err != nil {
+			logf("%v", err)
+		}
+	}
+	if databaseURL, err = dbURL(admin, name); err != nil {
+		drop()
+		return "", "", nil, err
+	}
+	if dataDir, err = os.MkdirTemp("", prefix+"-"); err != nil {
+		drop()
+		return "", "", nil, fmt.Errorf("data directory: %w", err)
+	}
+	return databaseURL, dataDir, func() { os.RemoveAll(dataDir); drop() }, nil
+}
+
 // runLoad starts the simulated sources, `pont serve` on a fresh database
 // and the baseline, and runs the three phases: Pont at maximum rate, Pont
 // at half that rate, the baseline at maximum rate.
 func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.Duration, workers uint64, poolMax int, prof profiles, logf func(string, ...any)) (*LoadResults, error) {
-	name := fmt.Sprintf("pont_bench_load_%d", time.Now().UnixNano())
-	if _, err := createDatabase(ctx, admin, name); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err := dropDatabase(context.WithoutCancel(ctx), admin, name); err != nil {
-			logf("%v", err)
-		}
-	}()
-	u, err := dbURL(admin, name)
+	u, dataDir, cleanup, err := freshNode(ctx, admin, "pont_bench_load", logf)
 	if err != nil {
 		return nil, err
 	}
-	dataDir, err := os.MkdirTemp("", "pont-bench-serve-")
-	if err != nil {
-		return nil, fmt.Errorf("load: %w", err)
-	}
-	defer os.RemoveAll(dataDir)
+	defer cleanup()
 
 	var debug string
 	if prof.cpu != "" || prof.trace != "" {

@@ -88,24 +88,11 @@ func soakMix() []soakRequest {
 // runSoak runs pont serve on a fresh database under a steady mixed load
 // for d, reading its memory, goroutines and open files every interval.
 func runSoak(ctx context.Context, pontBin, modulesDir, admin string, d time.Duration, rate int, logf func(string, ...any)) (*SoakResults, error) {
-	name := fmt.Sprintf("pont_soak_%d", time.Now().UnixNano())
-	if _, err := createDatabase(ctx, admin, name); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err := dropDatabase(context.WithoutCancel(ctx), admin, name); err != nil {
-			logf("%v", err)
-		}
-	}()
-	u, err := dbURL(admin, name)
+	u, dataDir, cleanup, err := freshNode(ctx, admin, "pont_soak", logf)
 	if err != nil {
 		return nil, err
 	}
-	dataDir, err := os.MkdirTemp("", "pont-soak-")
-	if err != nil {
-		return nil, fmt.Errorf("soak: %w", err)
-	}
-	defer os.RemoveAll(dataDir)
+	defer cleanup()
 	debug, err := freePort()
 	if err != nil {
 		return nil, err
