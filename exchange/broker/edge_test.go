@@ -144,3 +144,52 @@ func TestQuota(t *testing.T) {
 		t.Errorf("a citizen over her quota: %d %v, want 429", status, out)
 	}
 }
+
+// TestHerTransfersAreHersAlone: a citizen's list of who consulted her data
+// holds her transfers and no one else's, whatever she asks for.
+func TestHerTransfersAreHersAlone(t *testing.T) {
+	n := startDev(t)
+	requester := n.requester(barcelona)
+	_, mine, _ := n.do("POST", "/v1/services/padro/queries", requester, envelope("12345678Z", map[string]any{"municipality": "08019"}))
+	_, theirs, _ := n.do("POST", "/v1/services/padro/queries", requester, envelope("67890123B", map[string]any{"municipality": "17079"}))
+	her := n.token(map[string]string{"role": "citizen", "sub": "12345678Z"})
+	status, out, _ := n.do("GET", "/v1/me/transfers", her, nil)
+	if status != http.StatusOK {
+		t.Fatalf("her transfers: %d %v", status, out)
+	}
+	items, _ := out["items"].([]any)
+	var ids []string
+	for _, it := range items {
+		ids = append(ids, it.(map[string]any)["id"].(string))
+	}
+	if len(ids) != 1 || ids[0] != mine["transfer_id"] {
+		t.Errorf("she sees %v; want only her own %v (not %v)", ids, mine["transfer_id"], theirs["transfer_id"])
+	}
+	if status, out, _ := n.do("GET", "/v1/me/transfers?subject=67890123B", her, nil); status != http.StatusBadRequest {
+		t.Errorf("naming another subject: %d %v, want 400", status, out)
+	}
+}
+
+// TestRevokedConsentStopsQueries: once she revokes her consent, a query
+// that names it is refused, over HTTP, and her revocation is kept.
+func TestRevokedConsentStopsQueries(t *testing.T) {
+	n := startDev(t)
+	her := n.token(map[string]string{"role": "citizen", "sub": "12345678Z"})
+	requester := n.requester(barcelona)
+	status, c, _ := n.do("POST", "/v1/me/consents", her, consentBody("padro"))
+	if status != http.StatusCreated {
+		t.Fatalf("consent: %d %v", status, c)
+	}
+	id := c["id"].(string)
+	query := withConsent(envelope("12345678Z", map[string]any{"municipality": "08019"}), id)
+	if status, out, _ := n.do("POST", "/v1/services/padro/queries", requester, query); status != http.StatusOK {
+		t.Fatalf("query under her consent: %d %v", status, out)
+	}
+	if status, out, _ := n.do("DELETE", "/v1/me/consents/"+id, her, nil); status != http.StatusOK || out["revoked_at"] == nil {
+		t.Fatalf("revoke: %d %v", status, out)
+	}
+	status, out, _ := n.do("POST", "/v1/services/padro/queries", requester, query)
+	if status != http.StatusForbidden || out["code"] != "consent_revoked" {
+		t.Errorf("query under a revoked consent: %d %v, want 403 consent_revoked", status, out)
+	}
+}
