@@ -16,6 +16,7 @@ import (
 	"github.com/pontexchange/pont/exchange/citizens"
 	"github.com/pontexchange/pont/exchange/envelope"
 	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/pipeline"
 	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/store"
 )
@@ -92,13 +93,13 @@ func (s *server) myData(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
 	q, err := strictQuery(r.URL.RawQuery)
 	if err != nil {
-		writeProblem(w, r, s.log, err)
+		writeProblem(w, r, s.log, s.cfg.Pipeline.Refuse(r.Context(), p, pipeline.KindSelfAccess, chi.URLParam(r, "service"), err))
 		return
 	}
 	params := map[string]string{}
 	for name, values := range q {
 		if len(values) != 1 {
-			writeProblem(w, r, s.log, invalid("params."+name, "must be given once"))
+			writeProblem(w, r, s.log, s.cfg.Pipeline.Refuse(r.Context(), p, pipeline.KindSelfAccess, chi.URLParam(r, "service"), invalid("params."+name, "must be given once")))
 			return
 		}
 		params[name] = values[0]

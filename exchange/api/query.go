@@ -19,7 +19,8 @@ func (s *server) query(w http.ResponseWriter, r *http.Request) {
 	principal, _ := PrincipalFrom(r.Context())
 	body, err := readBody(w, r, s.cfg.MaxBodyBytes)
 	if err != nil {
-		writeProblem(w, r, s.log, err)
+		// Refused before it is a query, but an attempt all the same.
+		writeProblem(w, r, s.log, s.cfg.Pipeline.Refuse(r.Context(), principal, pipeline.KindQuery, chi.URLParam(r, "service"), err))
 		return
 	}
 	ans, err := s.cfg.Pipeline.Query(r.Context(), principal, chi.URLParam(r, "service"), body)

@@ -172,6 +172,21 @@ func (p *Pipeline) SelfAccess(ctx context.Context, principal auth.Principal, ser
 	})
 }
 
+// Refuse records a request on service that the HTTP layer refused before it
+// could become a query (a body of the wrong media type or size, a query
+// string it could not read), so that every attempt is in the log, and
+// returns err carrying the record's transfer id (a *Failure), or
+// fault.StoreUnavailable when the record could not be committed.
+func (p *Pipeline) Refuse(ctx context.Context, principal auth.Principal, kind, service string, err error) error {
+	_, rerr := p.recorded(ctx, principal, kind, service, func(rec *store.Transfer) (served, error) {
+		if kind == KindSelfAccess {
+			rec.SubjectIDType, rec.SubjectID, rec.LegalBasis = idType(principal.Sub), principal.Sub, "self"
+		}
+		return served{}, refused(rec, err)
+	})
+	return rerr
+}
+
 // Kinds of transfer records.
 const (
 	KindQuery      = "query"

@@ -561,3 +561,23 @@ func TestNoWebAssemblyNeeded(t *testing.T) {
 		}
 	}
 }
+
+// TestRefuse: a request the HTTP layer refused is recorded all the same,
+// with what it was answered.
+func TestRefuse(t *testing.T) {
+	r := newRig(t)
+	her := auth.Principal{Role: auth.RoleCitizen, Sub: "67890123B"}
+	err := r.p.Refuse(context.Background(), her, KindSelfAccess, "padro", fault.New(fault.UnsupportedMediaType, "not JSON"))
+	var failure *Failure
+	if !errors.As(err, &failure) || fault.CodeOf(err) != fault.UnsupportedMediaType {
+		t.Fatalf("Refuse: %v, want the refusal with its transfer id", err)
+	}
+	rec := r.log.last(t)
+	if rec.ID != failure.TransferID || rec.Kind != KindSelfAccess || rec.SubjectID != her.Sub || rec.Service != "padro" ||
+		rec.HTTPStatus != 415 || rec.Outcome != string(fault.UnsupportedMediaType) || rec.Decision != store.Deny {
+		t.Errorf("record %+v", rec)
+	}
+	if r.calls() != 0 {
+		t.Error("a refused request reached an adapter")
+	}
+}
