@@ -15,9 +15,6 @@ import (
 
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/broker"
-	"github.com/pontexchange/pont/exchange/store"
-	"github.com/pontexchange/pont/exchange/store/postgres"
-	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
 	"github.com/pontexchange/pont/exchange/store/sqlite"
 	"github.com/pontexchange/pont/plugins"
 	"github.com/pontexchange/pont/plugins/pluginstest"
@@ -310,23 +307,7 @@ func namesField(problem map[string]any, field string) bool {
 // citizen's record is read first: what fails is the commit of the record
 // itself, and the data must not leave.
 func TestQueryFailsClosedWhenStoreCloses(t *testing.T) {
-	stores := map[string]func(t *testing.T) store.Store{
-		"sqlite": func(t *testing.T) store.Store {
-			st, err := sqlite.New(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "pont.db")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return st
-		},
-		"postgres": func(t *testing.T) store.Store {
-			st, err := postgres.New(context.Background(), postgres.Config{URL: pgtest.NewDatabase(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return st
-		},
-	}
-	for name, open := range stores {
+	for name, open := range bothStores {
 		t.Run(name, func(t *testing.T) {
 			st := open(t)
 			n := startDevWith(t, broker.Config{Store: st})

@@ -1,9 +1,16 @@
 package broker_test
 
 import (
+	"context"
+	"path/filepath"
+
 	"encoding/json"
 	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/quota"
+	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/store/postgres"
+	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
+	"github.com/pontexchange/pont/exchange/store/sqlite"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,7 +22,12 @@ import (
 // short 4xx that names the field, and an attempt that reached the pipeline
 // is in the log, without the bytes as they came.
 func TestEdgeRefusesWhatItCannotRecord(t *testing.T) {
-	n := startDev(t)
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) { edgeRefuses(t, startDevWith(t, broker.Config{Store: open(t)})) })
+	}
+}
+
+func edgeRefuses(t *testing.T, n *node) {
 	requester := n.requester(barcelona)
 	citizen := n.token(map[string]string{"role": "citizen", "sub": "67890123B"})
 	auditor := n.token(map[string]string{"role": "auditor", "sub": "dpo"})
@@ -193,4 +205,23 @@ func TestRevokedConsentStopsQueries(t *testing.T) {
 	if status != http.StatusForbidden || out["code"] != "consent_revoked" {
 		t.Errorf("query under a revoked consent: %d %v, want 403 consent_revoked", status, out)
 	}
+}
+
+// bothStores opens a fresh store of each kind, for tests that must hold
+// on both.
+var bothStores = map[string]func(t *testing.T) store.Store{
+	"sqlite": func(t *testing.T) store.Store {
+		st, err := sqlite.New(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "pont.db")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	},
+	"postgres": func(t *testing.T) store.Store {
+		st, err := postgres.New(context.Background(), postgres.Config{URL: pgtest.NewDatabase(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	},
 }
