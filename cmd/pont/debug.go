@@ -41,6 +41,12 @@ func serveDebug(ctx context.Context, ln net.Listener, log *slog.Logger) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	serveSide(ctx, ln, mux, "profiles", log)
+}
+
+// serveSide serves mux on ln, a side listener of the process (profiles,
+// metrics), until ctx ends; what stops it otherwise is logged under what.
+func serveSide(ctx context.Context, ln net.Listener, mux http.Handler, what string, log *slog.Logger) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -49,6 +55,6 @@ func serveDebug(ctx context.Context, ln net.Listener, log *slog.Logger) {
 		_ = srv.Shutdown(shut)
 	}()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Error("profiles server stopped", slog.String("error", err.Error()))
+		log.Error(what+" server stopped", slog.String("error", err.Error()))
 	}
 }

@@ -203,16 +203,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func serveMetrics(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shut)
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Error("metrics server stopped", slog.String("error", err.Error()))
-	}
+	serveSide(ctx, ln, mux, "metrics", log)
 }
 
 // serveIssuers builds the trusted issuers of cfg: their keys read from
