@@ -15,8 +15,6 @@ import (
 	"github.com/pontexchange/pont/exchange/audit"
 	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/store"
-	"github.com/pontexchange/pont/exchange/store/postgres"
-	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
 )
 
 // answer is what poisonTest keeps of an answer: its status, and the
@@ -56,7 +54,7 @@ func send(client *http.Client, method, url, token string, body []byte) answer {
 	return a
 }
 
-// TestPoisonFailsNoOneElse sends, to a node on PostgreSQL, a few hundred
+// TestPoisonFailsNoOneElse sends, to a node on each store, a few hundred
 // good queries from one organisation and, at the same time, requests
 // carrying NUL and bytes that are not UTF-8 in every way they can come in
 // (path, body member names, consent ids, query parameters, audit filters).
@@ -65,11 +63,13 @@ func send(client *http.Client, method, url, token string, body []byte) answer {
 // attempt that reached the pipeline (its answer names a transfer) is in the
 // transfer log, findable with the same raw value.
 func TestPoisonFailsNoOneElse(t *testing.T) {
-	ctx := context.Background()
-	st, err := postgres.New(ctx, postgres.Config{URL: pgtest.NewDatabase(t)})
-	if err != nil {
-		t.Fatal(err)
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) { poisonFailsNoOneElse(t, open(t)) })
 	}
+}
+
+func poisonFailsNoOneElse(t *testing.T, st store.Store) {
+	ctx := context.Background()
 	// A short wait, so that records of good and poisoned requests share
 	// transactions even when the load is light on a busy machine.
 	n := startDevWith(t, broker.Config{Store: st, AuditOptions: audit.Options{MaxWait: 2 * time.Millisecond}})
