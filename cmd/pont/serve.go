@@ -56,6 +56,10 @@ type serveConfig struct {
 		MaxAnswerBytes int    `json:"max_answer_bytes"`
 		PoolMin        int    `json:"pool_min"`
 		PoolMax        int    `json:"pool_max"`
+		// NetworkWaitMemoryMB is the guest memory an adapter's pool may
+		// add past pool_max while its instances wait on their sources;
+		// negative: none.
+		NetworkWaitMemoryMB int64 `json:"network_wait_memory_mb"`
 	} `json:"limits"`
 	Audit struct {
 		MaxBatch   int `json:"max_batch"`
@@ -165,6 +169,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Limits: wasmhost.Limits{
 			Timeout: time.Duration(cfg.Limits.TimeoutMS) * time.Millisecond, MemoryPages: cfg.Limits.MemoryPages,
 			MaxAnswerBytes: cfg.Limits.MaxAnswerBytes, PoolMin: cfg.Limits.PoolMin, PoolMax: cfg.Limits.PoolMax,
+			NetworkWaitMemory: cfg.Limits.NetworkWaitMemoryMB << 20,
 		},
 		AuditOptions: audit.Options{
 			MaxBatch: cfg.Audit.MaxBatch, MaxWait: time.Duration(cfg.Audit.MaxWaitMS) * time.Millisecond,
