@@ -38,7 +38,7 @@ func ParseParams(raw []byte) (Params, error) {
 	// encoding/json keeps the last of a repeated name; the schema check,
 	// the policy and the adapter must not each see a different one.
 	if dup := repeatedName(raw, ""); dup != "" {
-		return Params{}, fmt.Errorf("member %s is given more than once", strconv.Quote(dup))
+		return Params{}, &RepeatedMemberError{Path: dup}
 	}
 	obj, err := decodeObject(raw)
 	if err != nil {
@@ -54,6 +54,16 @@ func ParseParams(raw []byte) (Params, error) {
 		return Params{}, fmt.Errorf("compact params: %w", err)
 	}
 	return Params{raw: buf.Bytes(), obj: obj}, nil
+}
+
+// RepeatedMemberError is ParseParams's refusal of params that give a
+// member name twice in one object.
+type RepeatedMemberError struct {
+	Path string // the member's path inside the params, e.g. expected.address.postcode
+}
+
+func (e *RepeatedMemberError) Error() string {
+	return "member " + strconv.Quote(e.Path) + " is given more than once"
 }
 
 // StringParams makes params whose members are all strings, such as a query

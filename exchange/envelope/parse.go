@@ -150,10 +150,13 @@ func (p *parser) query(body []byte) Query {
 	if raw := m["params"]; len(raw) > 0 && !isNull(raw) {
 		if raw[0] != '{' {
 			p.add("params", "must be a JSON object")
-		} else if dup := repeatedName(raw, "params"); dup != "" {
-			p.add(dup, "is given more than once")
 		} else if params, err := ParseParams(raw); err != nil {
-			p.add("params", "must be a JSON object: %s", describeJSONError(err))
+			var rep *RepeatedMemberError
+			if errors.As(err, &rep) {
+				p.add(joinPath("params", rep.Path), "is given more than once")
+			} else {
+				p.add("params", "must be a JSON object: %s", describeJSONError(err))
+			}
 		} else {
 			q.Params = params
 		}

@@ -42,68 +42,93 @@ func CheckObject(body []byte, allowed []string) []fault.FieldError {
 
 // repeatedName answers the path of the first member name that an object
 // inside v (valid JSON) repeats, or "" when there is none; path is v's own.
-// It reads v's tokens once, keeping a set of names per open object, so that
-// deep nesting costs no more than its bytes.
-func repeatedName(v json.RawMessage, path string) string {
-	type level struct {
-		object    bool
-		seen      map[string]bool
-		path      string
-		name      string // the member whose value is being read
-		expectKey bool
-	}
-	var stack []*level
-	done := func() { // a value ended: its object, if any, expects a name
-		if n := len(stack); n > 0 && stack[n-1].object {
-			stack[n-1].expectKey = true
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(v))
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		var top *level
-		if n := len(stack); n > 0 {
-			top = stack[n-1]
-		}
-		if top != nil && top.object && top.expectKey {
-			if tok == json.Delim('}') {
-				stack = stack[:len(stack)-1]
-				done()
-				continue
+// It scans v's bytes once, keeping the names of each open object, so that
+// deep nesting costs no more than its bytes, and a query's small params
+// cost next to nothing.
+func repeatedName(v []byte, path string) string {
+	var stack []scanLevel
+	for i := skipSpace(v, 0); i < len(v); i = skipSpace(v, i) {
+		n := len(stack)
+		if n > 0 && stack[n-1].object && stack[n-1].expectKey && v[i] == '"' {
+			top := &stack[n-1]
+			end := skipString(v, i)
+			name := unquote(v[i:end])
+			if top.has(name) {
+				p := path
+				for _, l := range stack[:n-1] {
+					if l.object {
+						p = joinPath(p, l.key)
+					} else {
+						p += "[]"
+					}
+				}
+				return joinPath(p, name)
 			}
-			name, _ := tok.(string)
-			if top.seen[name] {
-				return joinPath(top.path, name)
-			}
-			top.seen[name] = true
-			top.name, top.expectKey = name, false
+			top.add(name)
+			top.key, top.expectKey = name, false
+			i = skipSpace(v, end) + 1 // past ':'
 			continue
 		}
-		valuePath := path
-		switch {
-		case top == nil:
-		case top.object:
-			valuePath = joinPath(top.path, top.name)
-		default:
-			valuePath = top.path + "[]"
+		switch v[i] {
+		case '{':
+			stack = append(stack, scanLevel{object: true, expectKey: true})
+			i++
+		case '[':
+			stack = append(stack, scanLevel{})
+			i++
+		case ']', '}':
+			stack = stack[:n-1]
+			i++
+		case ',':
+			if n > 0 && stack[n-1].object {
+				stack[n-1].expectKey = true
+			}
+			i++
+		default: // a string, number, true, false or null
+			if j := skipValue(v, i); j > i {
+				i = j
+			} else {
+				i++ // not valid JSON after all: never stall on it
+			}
 		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, &level{object: true, seen: map[string]bool{}, path: valuePath, expectKey: true})
-		case json.Delim('['):
-			stack = append(stack, &level{path: valuePath})
-		case json.Delim(']'):
-			stack = stack[:len(stack)-1]
-			done()
-		default:
-			done()
+	}
+	return ""
+}
+
+// scanLevel is an open array or object of repeatedName's scan.
+type scanLevel struct {
+	object    bool
+	expectKey bool
+	key       string          // the member whose value is being read
+	names     []string        // the object's names so far, while few
+	set       map[string]bool // and once they are many
+}
+
+// manyNames is when an object's names move from a list to a set: a list
+// is cheaper for the few members of real params, a set bounds the cost of
+// an object of thousands.
+const manyNames = 16
+
+func (l *scanLevel) has(name string) bool {
+	if l.set != nil {
+		return l.set[name]
+	}
+	return slices.Contains(l.names, name)
+}
+
+func (l *scanLevel) add(name string) {
+	switch {
+	case l.set != nil:
+		l.set[name] = true
+	case len(l.names) < manyNames:
+		l.names = append(l.names, name)
+	default:
+		l.set = make(map[string]bool, 2*manyNames)
+		for _, n := range l.names {
+			l.set[n] = true
 		}
-		if len(stack) == 0 {
-			return ""
-		}
+		l.set[name] = true
+		l.names = nil
 	}
 }
 
