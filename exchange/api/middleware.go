@@ -131,10 +131,8 @@ func (s *server) withinQuota(kind string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, _ := PrincipalFrom(r.Context())
-			if ok, wait := s.cfg.Quota.Allow(kind, p.Sub); !ok {
-				e := fault.New(fault.RateLimited, "this %s's quota is used up; retry in %s", kind, wait.Round(time.Millisecond))
-				e.RetryAfter = wait
-				writeProblem(w, r, s.log, e)
+			if err := s.cfg.Quota.Check(kind, p.Sub); err != nil {
+				writeProblem(w, r, s.log, err)
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -56,10 +56,10 @@ type CitizenRecords interface {
 	FindObjection(ctx context.Context, subject, service, procedure string) (store.Objection, error)
 }
 
-// Quota answers whether a caller may make one more request now, and if not
-// when it may. *quota.Limiter implements it.
+// Quota refuses a caller over its allowance, with a fault.RateLimited that
+// says when to retry. *quota.Limiter implements it.
 type Quota interface {
-	Allow(kind, id string) (ok bool, retryAfter time.Duration)
+	Check(kind, id string) error
 }
 
 // Observer is told of decisions and adapter calls, for metrics. Optional.
@@ -222,9 +222,7 @@ func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind,
 	}
 	var out served
 	var err error
-	if err = p.withinQuota(principal, kind); err != nil {
-		rec.Reasons = reasonsOf(err)
-	} else {
+	if err = p.withinQuota(principal, kind); err == nil {
 		out, err = answer(&rec)
 	}
 	var ans Answer
@@ -265,17 +263,10 @@ func (p *Pipeline) withinQuota(principal auth.Principal, kind string) error {
 	if p.cfg.Quota == nil {
 		return nil
 	}
-	who, id := quota.Requester, principal.Org
 	if kind == KindSelfAccess {
-		who, id = quota.Citizen, principal.Sub
+		return p.cfg.Quota.Check(quota.Citizen, principal.Sub)
 	}
-	ok, wait := p.cfg.Quota.Allow(who, id)
-	if ok {
-		return nil
-	}
-	e := fault.New(fault.RateLimited, "this %s's quota is used up; retry in %s", who, wait.Round(time.Millisecond))
-	e.RetryAfter = wait
-	return e
+	return p.cfg.Quota.Check(quota.Requester, principal.Org)
 }
 
 // OutcomeOK is the outcome of a record whose request was answered.

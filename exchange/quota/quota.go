@@ -17,6 +17,8 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
+
+	"github.com/pontexchange/pont/exchange/fault"
 )
 
 // Limit is one caller's allowance: Rate requests a second on average, up to
@@ -137,4 +139,17 @@ func (l *Limiter) Allow(kind, id string) (ok bool, retryAfter time.Duration) {
 		return false, d
 	}
 	return true, 0
+}
+
+// Check is Allow as an error: nil when the caller of kind named id may
+// make one more request now, otherwise a fault.RateLimited that says when
+// it may (RetryAfter). A nil Limiter allows everything.
+func (l *Limiter) Check(kind, id string) error {
+	ok, wait := l.Allow(kind, id)
+	if ok {
+		return nil
+	}
+	e := fault.New(fault.RateLimited, "this %s's quota is used up; retry in %s", kind, wait.Round(time.Millisecond))
+	e.RetryAfter = wait
+	return e
 }
