@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 )
 
@@ -73,28 +72,16 @@ func StringParams(m map[string]string) Params {
 		return Params{}
 	}
 	obj := make(map[string]any, len(m))
-	names := make([]string, 0, len(m))
 	for k, v := range m {
 		obj[k] = v
-		names = append(names, k)
 	}
-	sort.Strings(names)
+	// Sorted by name, as encoding/json writes a map, and without its HTML
+	// escaping, which the adapter would have to undo.
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	buf.WriteByte('{')
-	for i, k := range names {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		_ = enc.Encode(k) // a string always encodes
-		buf.Truncate(buf.Len() - 1)
-		buf.WriteByte(':')
-		_ = enc.Encode(m[k])
-		buf.Truncate(buf.Len() - 1)
-	}
-	buf.WriteByte('}')
-	return Params{raw: buf.Bytes(), obj: obj}
+	_ = enc.Encode(m) // a map of strings always encodes
+	return Params{raw: bytes.TrimSuffix(buf.Bytes(), []byte("\n")), obj: obj}
 }
 
 // JSON returns the params' compact JSON text; {} when there are none.

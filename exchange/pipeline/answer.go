@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"unicode/utf8"
 
 	"github.com/pontexchange/pont/exchange/fault"
@@ -92,36 +91,34 @@ func compact(data json.RawMessage) (json.RawMessage, error) {
 }
 
 // minimise keeps only the named top-level fields of data, a compact JSON
-// object, in the order of fields' names; each kept value keeps its bytes.
+// object, sorted by name; each kept value keeps its bytes (encoding/json
+// copies a RawMessage as it is when HTML escaping is off).
 func minimise(data json.RawMessage, fields []string) (json.RawMessage, error) {
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(data, &all); err != nil {
 		return nil, fault.Wrap(fault.AdapterFailed, err, "the adapter's data is not a JSON object")
 	}
-	names := slices.Clone(fields)
-	slices.Sort(names)
-	names = slices.Compact(names)
+	kept := make(map[string]json.RawMessage, len(fields))
+	for _, f := range fields {
+		if v, ok := all[f]; ok {
+			kept[f] = v
+		}
+	}
+	out, err := encodeUnescaped(kept)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: minimise: %w", err)
+	}
+	return out, nil
+}
+
+// encodeUnescaped is json.Marshal without its HTML escaping, which would
+// rewrite & < > in data after it was hashed.
+func encodeUnescaped(v any) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	b.WriteByte('{')
-	first := true
-	for _, name := range names {
-		v, ok := all[name]
-		if !ok {
-			continue
-		}
-		if !first {
-			b.WriteByte(',')
-		}
-		first = false
-		if err := enc.Encode(name); err != nil {
-			return nil, fmt.Errorf("pipeline: minimise: %w", err)
-		}
-		b.Truncate(b.Len() - 1)
-		b.WriteByte(':')
-		b.Write(v)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
