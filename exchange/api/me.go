@@ -58,7 +58,7 @@ func (s *server) myTransfers(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	f, err := parseFilter(r, s.cursors)
+	f, _, err := parseSearch(q, maxPageLimit, s.cursors)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
@@ -91,25 +91,36 @@ func (s *server) myTransfers(w http.ResponseWriter, r *http.Request) {
 // transfer.
 func (s *server) myData(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
-	q, err := strictQuery(r.URL.RawQuery)
+	service := chi.URLParam(r, "service")
+	params, err := selfAccessParams(r.URL.RawQuery)
 	if err != nil {
-		writeProblem(w, r, s.log, s.cfg.Pipeline.Refuse(r.Context(), p, pipeline.KindSelfAccess, chi.URLParam(r, "service"), err))
+		// Refused before it is a read, but an attempt all the same.
+		writeProblem(w, r, s.log, s.cfg.Pipeline.Refuse(r.Context(), p, pipeline.KindSelfAccess, service, err))
 		return
 	}
-	params := map[string]string{}
-	for name, values := range q {
-		if len(values) != 1 {
-			writeProblem(w, r, s.log, s.cfg.Pipeline.Refuse(r.Context(), p, pipeline.KindSelfAccess, chi.URLParam(r, "service"), invalid("params."+name, "must be given once")))
-			return
-		}
-		params[name] = values[0]
-	}
-	ans, err := s.cfg.Pipeline.SelfAccess(r.Context(), p, chi.URLParam(r, "service"), envelope.StringParams(params))
+	ans, err := s.cfg.Pipeline.SelfAccess(r.Context(), p, service, params)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}
 	writeAnswer(w, ans)
+}
+
+// selfAccessParams reads a self-access's params from its query string,
+// each given once.
+func selfAccessParams(raw string) (envelope.Params, error) {
+	q, err := strictQuery(raw)
+	if err != nil {
+		return envelope.Params{}, err
+	}
+	params := make(map[string]string, len(q))
+	for name, values := range q {
+		if len(values) != 1 {
+			return envelope.Params{}, invalid("params."+name, "must be given once")
+		}
+		params[name] = values[0]
+	}
+	return envelope.StringParams(params), nil
 }
 
 func (s *server) createConsent(w http.ResponseWriter, r *http.Request) {
