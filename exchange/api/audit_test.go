@@ -289,16 +289,13 @@ func (c *cutStore) SearchTransfers(ctx context.Context, f store.Filter) (store.P
 	return c.Store.SearchTransfers(ctx, f)
 }
 
-func startAuditServer(t *testing.T) *auditServer {
+// startAPI serves the whole API over st on a loopback port: the default
+// catalog and policies, a pipeline without adapters, and a development
+// issuer whose key lives in dir; cfg gives the rest (a nil Logger is
+// quiet). It answers the server and the issuer, to mint tokens with.
+func startAPI(t *testing.T, st store.Store, dir string, cfg Config) (*httptest.Server, *auth.DevIssuer) {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.New(ctx, sqlite.Config{Path: filepath.Join(dir, "pont.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := &cutStore{Store: st}
-	t.Cleanup(func() { _ = cs.Store.Close() })
 	cat, err := catalog.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -308,9 +305,9 @@ func startAuditServer(t *testing.T) *auditServer {
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	log := audit.NewLog(cs, audit.Options{Logger: quiet})
+	log := audit.NewLog(st, audit.Options{Logger: quiet})
 	t.Cleanup(func() { _ = log.Close() })
-	pipe, err := pipeline.New(pipeline.Config{Catalog: cat, Policy: engine, Router: router.New(), Log: log, Citizens: cs, Node: "test"})
+	pipe, err := pipeline.New(pipeline.Config{Catalog: cat, Policy: engine, Router: router.New(), Log: log, Citizens: st, Node: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,16 +320,35 @@ func startAuditServer(t *testing.T) *auditServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = verifier.Close() })
-	people, err := citizens.New(citizens.Config{Catalog: cat, Store: cs})
+	people, err := citizens.New(citizens.Config{Catalog: cat, Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Config{Pipeline: pipe, Citizens: people, Catalog: cat, Transfers: cs, Verifier: verifier, Registry: prometheus.NewRegistry(), Logger: quiet})
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
+	cfg.Pipeline, cfg.Citizens, cfg.Catalog, cfg.Transfers, cfg.Verifier = pipe, people, cat, st, verifier
+	cfg.Registry = prometheus.NewRegistry()
+	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
+	return srv, iss
+}
+
+func startAuditServer(t *testing.T) *auditServer {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.New(ctx, sqlite.Config{Path: filepath.Join(dir, "pont.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := &cutStore{Store: st}
+	t.Cleanup(func() { _ = cs.Store.Close() })
+	srv, iss := startAPI(t, cs, dir, Config{})
 	auditor, err := iss.Mint(auth.Principal{Role: auth.RoleAuditor, Sub: "dpo-1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)

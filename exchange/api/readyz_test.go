@@ -7,27 +7,17 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/pontexchange/pont/catalog"
-	"github.com/pontexchange/pont/exchange/audit"
-	"github.com/pontexchange/pont/exchange/auth"
-	"github.com/pontexchange/pont/exchange/citizens"
-	"github.com/pontexchange/pont/exchange/pipeline"
-	"github.com/pontexchange/pont/exchange/policy"
-	"github.com/pontexchange/pont/exchange/router"
 	"github.com/pontexchange/pont/exchange/store"
 	"github.com/pontexchange/pont/exchange/store/postgres"
 	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
 	"github.com/pontexchange/pont/exchange/store/sqlite"
-	"github.com/pontexchange/pont/policies"
 )
 
 // lockedBuffer is a log destination that handlers may share.
@@ -58,44 +48,9 @@ type readyStore interface {
 // readiness, and returns its URL and its log.
 func startReadyServer(t *testing.T, st readyStore, cfg Config) (string, *lockedBuffer) {
 	t.Helper()
-	ctx := context.Background()
-	cat, err := catalog.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine, err := policy.New(ctx, policies.FS, cat.PolicyData())
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, nil))
-	log := audit.NewLog(st, audit.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	t.Cleanup(func() { _ = log.Close() })
-	pipe, err := pipeline.New(pipeline.Config{Catalog: cat, Policy: engine, Router: router.New(), Log: log, Citizens: st, Node: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss, err := auth.NewDevIssuer(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, err := auth.NewVerifier(ctx, []auth.Issuer{iss.Issuer()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = verifier.Close() })
-	people, err := citizens.New(citizens.Config{Catalog: cat, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Pipeline, cfg.Citizens, cfg.Catalog, cfg.Transfers, cfg.Verifier = pipe, people, cat, st, verifier
-	cfg.Registry, cfg.Logger, cfg.Ready = prometheus.NewRegistry(), logger, st.Ready
-	h, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	cfg.Logger, cfg.Ready = slog.New(slog.NewTextHandler(logs, nil)), st.Ready
+	srv, _ := startAPI(t, st, t.TempDir(), cfg)
 	return srv.URL, logs
 }
 
