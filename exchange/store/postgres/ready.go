@@ -16,11 +16,7 @@ var _ store.ReadinessChecker = (*Store)(nil)
 
 // schemaVersion is the version of the latest migration this binary carries.
 var schemaVersion = sync.OnceValues(func() (int, error) {
-	ms, err := migrate.Load(migrationFiles, "migrations")
-	if err != nil {
-		return 0, err
-	}
-	return ms[len(ms)-1].Version, nil
+	return migrate.Latest(migrationFiles, "migrations")
 })
 
 // Ready reports whether the store can take the transfer log's next record:

@@ -58,3 +58,13 @@ func Load(fsys fs.FS, dir string) ([]Migration, error) {
 	}
 	return ms, nil
 }
+
+// Latest returns the version of the last migration in dir of fsys: the
+// schema version a binary with these files needs.
+func Latest(fsys fs.FS, dir string) (int, error) {
+	ms, err := Load(fsys, dir)
+	if err != nil {
+		return 0, err
+	}
+	return ms[len(ms)-1].Version, nil
+}
