@@ -77,7 +77,17 @@ type Transfer struct {
 	HTTPStatus     int       `json:"http_status,omitempty"` // the HTTP status answered
 	LatencyMicros  int64     `json:"latency_us"`
 	DataSHA256     string    `json:"data_sha256,omitempty"`
+
+	// Salt is SaltSize random bytes hashed with the record's personal
+	// fields into its leaf (see Event.Salt); empty once pruned.
+	Salt []byte `json:"-"`
+	// PersonalSHA256 is the commitment to the personal fields (hex), kept
+	// when they are pruned; empty before.
+	PersonalSHA256 string `json:"-"`
 }
+
+// Pruned reports whether the record's personal fields were removed.
+func (t Transfer) Pruned() bool { return len(t.Salt) == 0 }
 
 // Cursor is a keyset position in the newest-first order (Time desc, ID desc).
 type Cursor struct {

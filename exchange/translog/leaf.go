@@ -1,0 +1,263 @@
+// Package translog makes the transfer log tamper-evident: it encodes every
+// record as a leaf of an RFC 6962 Merkle tree, seals leaves into the tree
+// and signs checkpoints of it, and answers tiles and proofs. The store
+// keeps the records and the tree's state; this package decides their bytes.
+// docs/transfer-log.md is the contract it implements.
+package translog
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/pontexchange/pont/exchange/store"
+)
+
+// Version is the leaf encoding's version, the "v" member of every entry.
+const Version = 1
+
+// timeLayout is the leaves' time format: UTC, exactly six fractional digits.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+// Entry answers the leaf entry of a record: exactly one of t and e is
+// non-nil. A pruned record's entry uses the commitment it kept; any other
+// record's is computed from its personal fields and salt, so that changing
+// one of them changes the entry.
+func Entry(t *store.Transfer, e *store.Event) ([]byte, error) {
+	switch {
+	case t != nil && e == nil:
+		return transferEntry(t), nil
+	case e != nil && t == nil:
+		return eventEntry(e)
+	default:
+		return nil, fmt.Errorf("translog: entry of a leaf that is neither one transfer nor one event")
+	}
+}
+
+// LeafHash is the RFC 6962 hash of an entry: SHA-256(0x00 || entry).
+func LeafHash(entry []byte) tlog.Hash { return tlog.RecordHash(entry) }
+
+// Commit answers the commitment to a record's personal fields (lowercase
+// hex SHA-256 of salt and the fields' canonical JSON): exactly one of t
+// and e is non-nil. It is a store.Committer.
+func Commit(t *store.Transfer, e *store.Event) string {
+	var p, salt []byte
+	if t != nil {
+		p, salt = TransferPersonal(t), t.Salt
+	} else {
+		p, salt = EventPersonal(e), e.Salt
+	}
+	h := sha256.New()
+	h.Write(salt)
+	h.Write(p)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+var _ store.Committer = Commit
+
+// commitment is the entry's "personal" member: the kept commitment once
+// pruned, else computed afresh.
+func commitment(t *store.Transfer, e *store.Event) string {
+	if t != nil {
+		if t.Pruned() {
+			return t.PersonalSHA256
+		}
+		return Commit(t, nil)
+	}
+	if e.Pruned() {
+		return e.PersonalSHA256
+	}
+	return Commit(nil, e)
+}
+
+func transferEntry(t *store.Transfer) []byte {
+	b := make([]byte, 0, 768)
+	b = header(b, t.Kind, t.ID, t.Time, t.Node)
+	b = str(b, "requester", t.RequesterOrg)
+	b = str(b, "procedure", t.ProcedureCode)
+	b = str(b, "procedure_name", t.ProcedureName)
+	b = str(b, "purpose", t.Purpose)
+	b = str(b, "legal_basis", t.LegalBasis)
+	b = str(b, "law_reference", t.LawReference)
+	b = str(b, "service", t.Service)
+	b = str(b, "adapter", t.Adapter)
+	b = str(b, "adapter_version", t.AdapterVersion)
+	b = str(b, "module_sha256", t.ModuleSHA256)
+	b = str(b, "decision", t.Decision)
+	b = str(b, "policy_revision", t.PolicyRevision)
+	b = str(b, "outcome", t.Outcome)
+	b = str(b, "scsp_code", t.SCSPCode)
+	b = integer(b, "http_status", int64(t.HTTPStatus))
+	b = integer(b, "latency_us", t.LatencyMicros)
+	b = str(b, "personal", commitment(t, nil))
+	b[len(b)-1] = '}'
+	return b
+}
+
+// TransferPersonal answers the canonical JSON of a transfer's personal
+// fields, P in docs/transfer-log.md.
+func TransferPersonal(t *store.Transfer) []byte {
+	b := make([]byte, 0, 256)
+	b = append(b, '{')
+	b = str(b, "subject_id_type", t.SubjectIDType)
+	b = str(b, "subject_id", t.SubjectID)
+	b = str(b, "official_id", t.OfficialID)
+	b = str(b, "official_name", t.OfficialName)
+	b = str(b, "case_id", t.CaseID)
+	b = str(b, "consent_id", t.ConsentID)
+	b = append(b, `"reasons":[`...)
+	for i, r := range t.Reasons {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		b = str(b, "code", r.Code)
+		b = str(b, "message", r.Message)
+		b[len(b)-1] = '}'
+	}
+	b = append(b, "],"...)
+	b = str(b, "data_sha256", t.DataSHA256)
+	b[len(b)-1] = '}'
+	return b
+}
+
+func eventEntry(e *store.Event) ([]byte, error) {
+	b := make([]byte, 0, 512)
+	b = header(b, e.Kind, e.ID, e.Time, e.Node)
+	switch e.Kind {
+	case store.EventConsentCreated, store.EventConsentRevoked:
+		b = str(b, "ref", e.Ref)
+		b = str(b, "requester", e.Requester)
+		b = str(b, "procedure", e.Procedure)
+		b = str(b, "purpose", e.Purpose)
+		if e.Kind == store.EventConsentCreated {
+			b = append(b, `"services":[`...)
+			for i, s := range e.Services {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = quote(b, s)
+			}
+			b = append(b, "],"...)
+			b = optTime(b, "expires_at", e.ExpiresAt)
+		}
+	case store.EventObjectionRecorded, store.EventObjectionWithdrawn:
+		b = str(b, "ref", e.Ref)
+		b = str(b, "service", e.Service)
+		b = str(b, "procedure", e.Procedure)
+	case store.EventLogRead:
+		b = str(b, "operation", e.Operation)
+		b = integer(b, "count", e.Count)
+	case store.EventLogPruned:
+		b = optTime(b, "before", e.Before)
+		b = integer(b, "count", e.Count)
+	default:
+		return nil, fmt.Errorf("translog: event %s has an unknown kind %q", e.ID, e.Kind)
+	}
+	b = str(b, "personal", commitment(nil, e))
+	b[len(b)-1] = '}'
+	return b, nil
+}
+
+// EventPersonal answers the canonical JSON of an event's personal fields.
+func EventPersonal(e *store.Event) []byte {
+	b := make([]byte, 0, 128)
+	b = append(b, '{')
+	b = str(b, "subject", e.Subject)
+	b = str(b, "actor", e.Actor)
+	b = str(b, "filter", e.Filter)
+	b[len(b)-1] = '}'
+	return b
+}
+
+// header opens an entry with the members every kind starts with.
+func header(b []byte, kind, id string, at time.Time, node string) []byte {
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, Version, 10)
+	b = append(b, ',')
+	b = str(b, "kind", kind)
+	b = str(b, "id", id)
+	b = append(b, `"time":"`...)
+	b = at.UTC().AppendFormat(b, timeLayout)
+	b = append(b, `",`...)
+	return str(b, "node", node)
+}
+
+// str appends "name":"value", (with the comma; the caller replaces the last).
+func str(b []byte, name, value string) []byte {
+	b = quote(b, name)
+	b = append(b, ':')
+	b = quote(b, value)
+	return append(b, ',')
+}
+
+func integer(b []byte, name string, v int64) []byte {
+	b = quote(b, name)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, v, 10)
+	return append(b, ',')
+}
+
+func optTime(b []byte, name string, t *time.Time) []byte {
+	if t == nil {
+		return str(b, name, "")
+	}
+	b = quote(b, name)
+	b = append(b, `:"`...)
+	b = t.UTC().AppendFormat(b, timeLayout)
+	return append(b, `",`...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// quote appends s as a JSON string in RFC 8785's form. Bytes that are not
+// UTF-8 cannot reach it from the store (which escapes them); should they,
+// each is written as U+FFFD, so that the entry stays valid JSON, and the
+// leaf no longer matches the record: the verifier names it.
+func quote(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			b = append(b, c)
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, "\uFFFD"...)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		switch c {
+		case '"':
+			b = append(b, `\"`...)
+		case '\\':
+			b = append(b, `\\`...)
+		case '\b':
+			b = append(b, `\b`...)
+		case '\t':
+			b = append(b, `\t`...)
+		case '\n':
+			b = append(b, `\n`...)
+		case '\f':
+			b = append(b, `\f`...)
+		case '\r':
+			b = append(b, `\r`...)
+		default:
+			b = append(b, `\u00`...)
+			b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		i++
+	}
+	return append(b, '"')
+}

@@ -1,0 +1,138 @@
+package translog
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pontexchange/pont/exchange/store"
+)
+
+var at = time.Date(2026, 12, 7, 5, 30, 0, 123456000, time.UTC)
+
+func transfer() *store.Transfer {
+	return &store.Transfer{ID: "0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", Time: at, Node: "node-1", Kind: "query",
+		RequesterOrg: "P0801900B", OfficialID: "38000001E", OfficialName: "Joana <Puig> & \"Ferrer\"\u2028",
+		ProcedureCode: "DEMO", ProcedureName: "Demostració", Purpose: "demo", LegalBasis: "presumed",
+		CaseID: "EXP\n\x01", SubjectIDType: "DNI", SubjectID: "12345678Z", Service: "padro",
+		Adapter: "padro-08019", AdapterVersion: "1.0.0", ModuleSHA256: "ab", Decision: store.Allow,
+		Reasons: []store.Reason{{Code: "c", Message: "m\\"}}, PolicyRevision: "rev", Outcome: "ok",
+		SCSPCode: "0003", HTTPStatus: 200, LatencyMicros: 1234, DataSHA256: "e3",
+		Salt: bytes.Repeat([]byte{7}, store.SaltSize)}
+}
+
+// TestTransferEntry pins the entry's bytes: they are a contract with every
+// verifier (docs/transfer-log.md), and must not change by accident.
+func TestTransferEntry(t *testing.T) {
+	tr := transfer()
+	entry, err := Entry(tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	personal := `{"subject_id_type":"DNI","subject_id":"12345678Z","official_id":"38000001E","official_name":"Joana <Puig> & \"Ferrer\"` + "\u2028" + `","case_id":"EXP\n\u0001","consent_id":"","reasons":[{"code":"c","message":"m\\"}],"data_sha256":"e3"}`
+	if got := string(TransferPersonal(tr)); got != personal {
+		t.Fatalf("personal =\n%s\nwant\n%s", got, personal)
+	}
+	sum := sha256.Sum256(append(bytes.Repeat([]byte{7}, store.SaltSize), personal...))
+	want := `{"v":1,"kind":"query","id":"0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","time":"2026-12-07T05:30:00.123456Z","node":"node-1",` +
+		`"requester":"P0801900B","procedure":"DEMO","procedure_name":"Demostració","purpose":"demo","legal_basis":"presumed","law_reference":"",` +
+		`"service":"padro","adapter":"padro-08019","adapter_version":"1.0.0","module_sha256":"ab","decision":"allow","policy_revision":"rev",` +
+		`"outcome":"ok","scsp_code":"0003","http_status":200,"latency_us":1234,"personal":"` + hex.EncodeToString(sum[:]) + `"}`
+	if string(entry) != want {
+		t.Fatalf("entry =\n%s\nwant\n%s", entry, want)
+	}
+	if !json.Valid(entry) || !json.Valid(TransferPersonal(tr)) {
+		t.Fatal("not JSON")
+	}
+}
+
+// TestEntryFollowsEveryField: changing any personal field, or the salt,
+// changes the entry; once pruned, the kept commitment gives the same entry.
+func TestEntryFollowsEveryField(t *testing.T) {
+	base, _ := Entry(transfer(), nil)
+	for name, change := range map[string]func(*store.Transfer){
+		"subject":   func(t *store.Transfer) { t.SubjectID = "00000000T" },
+		"official":  func(t *store.Transfer) { t.OfficialName = "x" },
+		"case":      func(t *store.Transfer) { t.CaseID = "x" },
+		"reason":    func(t *store.Transfer) { t.Reasons[0].Message = "x" },
+		"data hash": func(t *store.Transfer) { t.DataSHA256 = "x" },
+		"salt":      func(t *store.Transfer) { t.Salt = bytes.Repeat([]byte{8}, store.SaltSize) },
+		"requester": func(t *store.Transfer) { t.RequesterOrg = "x" },
+		"time":      func(t *store.Transfer) { t.Time = t.Time.Add(time.Microsecond) },
+		"status":    func(t *store.Transfer) { t.HTTPStatus = 403 },
+	} {
+		tr := transfer()
+		change(tr)
+		if e, _ := Entry(tr, nil); bytes.Equal(e, base) {
+			t.Errorf("changing the %s leaves the entry as it was", name)
+		}
+	}
+	tr := transfer()
+	kept := Commit(tr, nil)
+	pruned := transfer()
+	pruned.SubjectID, pruned.SubjectIDType, pruned.OfficialID, pruned.OfficialName, pruned.CaseID = "", "", "", "", ""
+	pruned.Reasons, pruned.DataSHA256, pruned.Salt, pruned.PersonalSHA256 = nil, "", nil, kept
+	if e, _ := Entry(pruned, nil); !bytes.Equal(e, base) {
+		t.Errorf("a pruned record's entry differs:\n%s\n%s", e, base)
+	}
+}
+
+func TestEventEntries(t *testing.T) {
+	exp := at.Add(time.Hour)
+	for _, e := range []store.Event{
+		{ID: "c1:consent_created", Time: at, Kind: store.EventConsentCreated, Ref: "c1", Requester: "P0801900B", Procedure: "DEMO", Purpose: "demo", Services: []string{"padro", "prestacions"}, ExpiresAt: &exp, Subject: "12345678Z"},
+		{ID: "c1:consent_revoked", Time: at, Kind: store.EventConsentRevoked, Ref: "c1", Requester: "P0801900B", Procedure: "DEMO", Purpose: "demo", Subject: "12345678Z"},
+		{ID: "o1:objection_recorded", Time: at, Kind: store.EventObjectionRecorded, Ref: "o1", Service: "padro", Subject: "12345678Z"},
+		{ID: "o1:objection_withdrawn", Time: at, Kind: store.EventObjectionWithdrawn, Ref: "o1", Service: "padro", Subject: "12345678Z"},
+		{ID: "r1", Time: at, Node: "n", Kind: store.EventLogRead, Operation: "search", Count: 3, Actor: "dpo", Filter: "subject=12345678Z"},
+		{ID: "p1", Time: at, Node: "n", Kind: store.EventLogPruned, Before: &exp, Count: 10},
+	} {
+		e.Salt = bytes.Repeat([]byte{1}, store.SaltSize)
+		entry, err := Entry(nil, &e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(entry, &m); err != nil {
+			t.Fatalf("%s: %v: %s", e.Kind, err, entry)
+		}
+		if m["kind"] != e.Kind || m["id"] != e.ID || len(m["personal"].(string)) != 64 {
+			t.Errorf("%s: %s", e.Kind, entry)
+		}
+		if strings.Contains(string(entry), "12345678Z") || strings.Contains(string(entry), "dpo") {
+			t.Errorf("%s: personal data in the entry: %s", e.Kind, entry)
+		}
+	}
+	if _, err := Entry(nil, &store.Event{ID: "x", Kind: "nope"}); err == nil {
+		t.Error("an unknown kind was encoded")
+	}
+}
+
+// FuzzQuote: every string encodes to a JSON string that decodes to the same
+// text (invalid UTF-8 as U+FFFD, as Go decodes it).
+func FuzzQuote(f *testing.F) {
+	for _, s := range []string{"", "a\"b\\c", "\x00\x1f\u2028<>&", "\xff", "Demostració"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		q := quote(nil, s)
+		var back string
+		if err := json.Unmarshal(q, &back); err != nil {
+			t.Fatalf("%q -> %s: %v", s, q, err)
+		}
+		want := strings.ToValidUTF8(s, "\uFFFD")
+		if back != want && !strings.ContainsRune(s, 0xFFFD) {
+			// Go replaces each invalid byte, ToValidUTF8 each run: compare with Go's own view.
+			var viaGo string
+			raw, _ := json.Marshal(s)
+			_ = json.Unmarshal(raw, &viaGo)
+			if back != viaGo {
+				t.Fatalf("%q -> %s -> %q, want %q", s, q, back, viaGo)
+			}
+		}
+	})
+}
