@@ -29,15 +29,37 @@ const timeLayout = "2006-01-02T15:04:05.000000Z"
 // record's is computed from its personal fields and salt, so that changing
 // one of them changes the entry.
 func Entry(t *store.Transfer, e *store.Event) ([]byte, error) {
-	switch {
-	case t != nil && e == nil:
-		return transferEntry(t), nil
-	case e != nil && t == nil:
-		return eventEntry(e)
-	default:
-		return nil, fmt.Errorf("translog: entry of a leaf that is neither one transfer nor one event")
+	var enc encoder
+	for {
+		var entry []byte
+		var err error
+		switch {
+		case t != nil && e == nil:
+			entry = enc.transferEntry(t)
+		case e != nil && t == nil:
+			entry, err = enc.eventEntry(e)
+		default:
+			return nil, fmt.Errorf("translog: entry of a leaf that is neither one transfer nor one event")
+		}
+		if err != nil || len(entry) <= MaxEntry || enc.cut {
+			return entry, err
+		}
+		enc.cut = true // rare: values full of escaped control characters
 	}
 }
+
+// MaxEntry is the longest entry: tlog-tiles' entry bundles give each entry
+// a 16-bit length.
+const MaxEntry = 1<<16 - 1
+
+// MaxMember is the most bytes of a string member's escaped form in an
+// entry that would otherwise be longer than MaxEntry: such an entry is
+// encoded again with every longer member cut there (at a character
+// boundary, before an escape) and "…" appended inside the quotes.
+const MaxMember = 2048
+
+// encoder writes entries; cut is set for the rare second pass.
+type encoder struct{ cut bool }
 
 // LeafHash is the RFC 6962 hash of an entry: SHA-256(0x00 || entry).
 func LeafHash(entry []byte) tlog.Hash { return tlog.RecordHash(entry) }
@@ -75,26 +97,26 @@ func commitment(t *store.Transfer, e *store.Event) string {
 	return Commit(nil, e)
 }
 
-func transferEntry(t *store.Transfer) []byte {
+func (enc encoder) transferEntry(t *store.Transfer) []byte {
 	b := make([]byte, 0, 768)
-	b = header(b, t.Kind, t.ID, t.Time, t.Node)
-	b = str(b, "requester", t.RequesterOrg)
-	b = str(b, "procedure", t.ProcedureCode)
-	b = str(b, "procedure_name", t.ProcedureName)
-	b = str(b, "purpose", t.Purpose)
-	b = str(b, "legal_basis", t.LegalBasis)
-	b = str(b, "law_reference", t.LawReference)
-	b = str(b, "service", t.Service)
-	b = str(b, "adapter", t.Adapter)
-	b = str(b, "adapter_version", t.AdapterVersion)
-	b = str(b, "module_sha256", t.ModuleSHA256)
-	b = str(b, "decision", t.Decision)
-	b = str(b, "policy_revision", t.PolicyRevision)
-	b = str(b, "outcome", t.Outcome)
-	b = str(b, "scsp_code", t.SCSPCode)
+	b = enc.header(b, t.Kind, t.ID, t.Time, t.Node)
+	b = enc.str(b, "requester", t.RequesterOrg)
+	b = enc.str(b, "procedure", t.ProcedureCode)
+	b = enc.str(b, "procedure_name", t.ProcedureName)
+	b = enc.str(b, "purpose", t.Purpose)
+	b = enc.str(b, "legal_basis", t.LegalBasis)
+	b = enc.str(b, "law_reference", t.LawReference)
+	b = enc.str(b, "service", t.Service)
+	b = enc.str(b, "adapter", t.Adapter)
+	b = enc.str(b, "adapter_version", t.AdapterVersion)
+	b = enc.str(b, "module_sha256", t.ModuleSHA256)
+	b = enc.str(b, "decision", t.Decision)
+	b = enc.str(b, "policy_revision", t.PolicyRevision)
+	b = enc.str(b, "outcome", t.Outcome)
+	b = enc.str(b, "scsp_code", t.SCSPCode)
 	b = integer(b, "http_status", int64(t.HTTPStatus))
 	b = integer(b, "latency_us", t.LatencyMicros)
-	b = str(b, "personal", commitment(t, nil))
+	b = enc.str(b, "personal", commitment(t, nil))
 	b[len(b)-1] = '}'
 	return b
 }
@@ -126,32 +148,32 @@ func TransferPersonal(t *store.Transfer) []byte {
 	return b
 }
 
-func eventEntry(e *store.Event) ([]byte, error) {
+func (enc encoder) eventEntry(e *store.Event) ([]byte, error) {
 	b := make([]byte, 0, 512)
-	b = header(b, e.Kind, e.ID, e.Time, e.Node)
+	b = enc.header(b, e.Kind, e.ID, e.Time, e.Node)
 	switch e.Kind {
 	case store.EventConsentCreated, store.EventConsentRevoked:
-		b = str(b, "ref", e.Ref)
-		b = str(b, "requester", e.Requester)
-		b = str(b, "procedure", e.Procedure)
-		b = str(b, "purpose", e.Purpose)
+		b = enc.str(b, "ref", e.Ref)
+		b = enc.str(b, "requester", e.Requester)
+		b = enc.str(b, "procedure", e.Procedure)
+		b = enc.str(b, "purpose", e.Purpose)
 		if e.Kind == store.EventConsentCreated {
 			b = append(b, `"services":[`...)
 			for i, s := range e.Services {
 				if i > 0 {
 					b = append(b, ',')
 				}
-				b = quote(b, s)
+				b = enc.quote(b, s)
 			}
 			b = append(b, "],"...)
 			b = optTime(b, "expires_at", e.ExpiresAt)
 		}
 	case store.EventObjectionRecorded, store.EventObjectionWithdrawn:
-		b = str(b, "ref", e.Ref)
-		b = str(b, "service", e.Service)
-		b = str(b, "procedure", e.Procedure)
+		b = enc.str(b, "ref", e.Ref)
+		b = enc.str(b, "service", e.Service)
+		b = enc.str(b, "procedure", e.Procedure)
 	case store.EventLogRead:
-		b = str(b, "operation", e.Operation)
+		b = enc.str(b, "operation", e.Operation)
 		b = integer(b, "count", e.Count)
 	case store.EventLogPruned:
 		b = optTime(b, "before", e.Before)
@@ -159,7 +181,7 @@ func eventEntry(e *store.Event) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("translog: event %s has an unknown kind %q", e.ID, e.Kind)
 	}
-	b = str(b, "personal", commitment(nil, e))
+	b = enc.str(b, "personal", commitment(nil, e))
 	b[len(b)-1] = '}'
 	return b, nil
 }
@@ -176,16 +198,54 @@ func EventPersonal(e *store.Event) []byte {
 }
 
 // header opens an entry with the members every kind starts with.
-func header(b []byte, kind, id string, at time.Time, node string) []byte {
+func (enc encoder) header(b []byte, kind, id string, at time.Time, node string) []byte {
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, Version, 10)
 	b = append(b, ',')
-	b = str(b, "kind", kind)
-	b = str(b, "id", id)
+	b = enc.str(b, "kind", kind)
+	b = enc.str(b, "id", id)
 	b = append(b, `"time":"`...)
 	b = at.UTC().AppendFormat(b, timeLayout)
 	b = append(b, `",`...)
-	return str(b, "node", node)
+	return enc.str(b, "node", node)
+}
+
+// str is str, cutting the value on the second pass.
+func (enc encoder) str(b []byte, name, value string) []byte {
+	b = quote(b, name)
+	b = append(b, ':')
+	b = enc.quote(b, value)
+	return append(b, ',')
+}
+
+// quote is quote, cutting the escaped form at MaxMember on the second pass.
+func (enc encoder) quote(b []byte, s string) []byte {
+	start := len(b)
+	b = quote(b, s)
+	if !enc.cut || len(b)-start <= MaxMember {
+		return b
+	}
+	// Cut before the first escape or character that would cross
+	// MaxMember-len("…\"") bytes from the opening quote.
+	limit := start + MaxMember - len("…\"")
+	i := start + 1
+	for i < limit {
+		n := 1
+		if b[i] == '\\' {
+			n = 2
+			if b[i+1] == 'u' {
+				n = 6
+			}
+		} else if b[i] >= utf8.RuneSelf {
+			_, n = utf8.DecodeRune(b[i:])
+		}
+		if i+n > limit {
+			break
+		}
+		i += n
+	}
+	b = append(b[:i], "…"...)
+	return append(b, '"')
 }
 
 // str appends "name":"value", (with the comma; the caller replaces the last).

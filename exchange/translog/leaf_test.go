@@ -136,3 +136,31 @@ func FuzzQuote(f *testing.F) {
 		}
 	})
 }
+
+// TestLongEntryIsCut: values full of control characters, each at the
+// store's length limit, still give an entry that an entry bundle can hold.
+func TestLongEntryIsCut(t *testing.T) {
+	tr := transfer()
+	long := strings.Repeat("\x01", 1024)
+	tr.ProcedureCode, tr.ProcedureName, tr.Purpose, tr.LegalBasis, tr.LawReference = long, long, long, long, long
+	tr.Adapter, tr.AdapterVersion, tr.ModuleSHA256, tr.PolicyRevision, tr.Outcome, tr.RequesterOrg = long, long, long, long, long, long+"é"
+	entry, err := Entry(tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entry) > MaxEntry || !json.Valid(entry) {
+		t.Fatalf("%d bytes, valid JSON %v", len(entry), json.Valid(entry))
+	}
+	var m map[string]any
+	_ = json.Unmarshal(entry, &m)
+	if p := m["purpose"].(string); !strings.HasSuffix(p, "…") || len(p) > MaxMember {
+		t.Errorf("purpose not cut: %d bytes", len(p))
+	}
+	if m["service"] != "padro" {
+		t.Errorf("a short member was cut: %v", m["service"])
+	}
+	again, _ := Entry(tr, nil)
+	if !bytes.Equal(entry, again) {
+		t.Error("the cut entry is not deterministic")
+	}
+}
