@@ -62,6 +62,12 @@ type Config struct {
 	// queries and a citizen's reads of her data are limited in the
 	// pipeline, which records the refusal). nil: no limit.
 	Quota *quota.Limiter
+	// Log, when set, is served as the tamper-evident log under
+	// /v1/audit/log/ with its proofs, and every auditor's read of the log
+	// is written to it as a leaf before the answer leaves.
+	Log store.Log
+	// Node names this node in the leaves it writes.
+	Node string
 	// CursorSecret (MinCursorSecret bytes or more) signs the audit search
 	// cursors; nodes sharing it accept each other's cursors, across restarts.
 	// Empty: a random key, so a cursor is valid on this server only.
@@ -125,6 +131,9 @@ func New(cfg Config) (http.Handler, error) {
 
 	r.Route("/v1", func(r chi.Router) {
 		r.Get("/catalog/services", s.listServices)
+		if cfg.Log != nil {
+			s.logRoutes(r)
+		}
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
 			r.Post("/services/{service}/queries", s.query)

@@ -178,6 +178,10 @@ func (s *server) searchTransfers(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, storeError(err))
 		return
 	}
+	if err := s.recordRead(r, "search", f.Subject, r.URL.RawQuery, int64(len(page.Items))); err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
 	out := types.TransferPageV1{Items: make([]types.TransferV1, len(page.Items))}
 	for i, t := range page.Items {
 		out.Items[i] = transferV1(t)
@@ -239,6 +243,19 @@ func (s *server) exportTransfers(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, storeError(err))
 		return
 	}
+	// The export is a read of the log: written before the first row, with
+	// the most rows asked (0: all), and once it ends with the rows sent.
+	if err := s.recordRead(r, "export", f.Subject, r.URL.RawQuery, int64(total)); err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	written := 0
+	defer func() {
+		if err := s.recordRead(r, "export_done", f.Subject, r.URL.RawQuery, int64(written)); err != nil {
+			s.log.LogAttrs(r.Context(), slog.LevelError, "the end of a CSV export could not be recorded",
+				slog.Int("rows", written), slog.String("error", err.Error()))
+		}
+	}()
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
@@ -248,7 +265,6 @@ func (s *server) exportTransfers(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	cw := csv.NewWriter(w)
 	_ = cw.Write(csvHeader)
-	written := 0
 	for {
 		_ = rc.SetWriteDeadline(time.Now().Add(exportWriteWindow))
 		for _, t := range page.Items {
@@ -356,6 +372,10 @@ func (s *server) getTransfer(w http.ResponseWriter, r *http.Request) {
 	t, err := s.cfg.Transfers.GetTransfer(r.Context(), id)
 	if err != nil {
 		writeProblem(w, r, s.log, storeError(err))
+		return
+	}
+	if err := s.recordRead(r, "record", t.SubjectID, "id="+id, 1); err != nil {
+		writeProblem(w, r, s.log, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, transferV1(t))

@@ -32,6 +32,9 @@ func (s *server) citizenRoutes(r chi.Router) {
 	r.Group(func(r chi.Router) {
 		r.Use(s.withinQuota(quota.Citizen))
 		r.Get("/transfers", s.myTransfers)
+		if s.cfg.Log != nil {
+			r.Get("/transfers/{id}/proof", s.myProof)
+		}
 		r.Post("/consents", s.createConsent)
 		r.Get("/consents", s.listConsents)
 		r.Delete("/consents/{id}", s.revokeConsent)

@@ -35,6 +35,16 @@ type AnswerV1 struct {
 	Service    string          `json:"service"`
 	Data       json.RawMessage `json:"data"`
 	Source     Source          `json:"source"`
+	Receipt    Receipt         `json:"receipt"`
+}
+
+// Receipt names the answer's leaf in the tamper-evident log: its inclusion
+// proof can be asked for once the leaf is sealed, a second or so later, and
+// must lead to this leaf hash (base64 of the RFC 6962 hash of the record's
+// entry, docs/transfer-log.md).
+type Receipt struct {
+	TransferID string `json:"transfer_id"`
+	LeafHash   []byte `json:"leaf_hash"`
 }
 
 // Answer is an allowed, answered query, ready to leave.
@@ -46,6 +56,9 @@ type Answer struct {
 	// Data is the data member's value inside Body (the same bytes), whose
 	// SHA-256 the transfer record holds.
 	Data json.RawMessage
+
+	open   bool // the body awaits its receipt and closing brace
+	dataAt int  // where Data starts in Body
 }
 
 // encodeAnswer writes the body of an answer around data, which is compact
@@ -69,9 +82,21 @@ func encodeAnswer(transferID string, s served) Answer {
 	b.Write(s.data)
 	end := b.Len()
 	member(`,"source":`, s.source)
-	b.WriteByte('}')
 	body := b.Bytes()
-	return Answer{TransferID: transferID, Body: body, Data: body[start:end:end]}
+	return Answer{TransferID: transferID, Body: body, Data: body[start:end:end], open: true, dataAt: start}
+}
+
+// withReceipt closes the body with the receipt of the record that was
+// committed: its leaf hash is known only once the record is final.
+func (a Answer) withReceipt(leafHash []byte) Answer {
+	if !a.open {
+		return a
+	}
+	body := append(a.Body[:len(a.Body):len(a.Body)], `,"receipt":`...)
+	r, _ := encodeUnescaped(Receipt{TransferID: a.TransferID, LeafHash: leafHash}) // a string and bytes always encode
+	body = append(append(body, r...), '}')
+	end := a.dataAt + len(a.Data)
+	return Answer{TransferID: a.TransferID, Body: body, Data: body[a.dataAt:end:end]}
 }
 
 // compact removes insignificant space from data, changing nothing else (no

@@ -47,14 +47,19 @@ func FuzzAnswer(f *testing.F) {
 			}
 		}
 		ans := encodeAnswer("t-1", served{service: "padro", data: kept, source: Source{Adapter: "a<b>", Version: "1", ModuleSHA256: "x"}})
+		ans = ans.withReceipt([]byte{1, 2, 3})
 		var body struct {
-			Data json.RawMessage `json:"data"`
+			Data    json.RawMessage `json:"data"`
+			Receipt Receipt         `json:"receipt"`
 		}
 		if err := json.Unmarshal(ans.Body, &body); err != nil {
 			t.Fatalf("body %q is not JSON: %v", ans.Body, err)
 		}
 		if !bytes.Equal(body.Data, ans.Data) || !bytes.Equal(ans.Data, kept) {
 			t.Fatalf("the body's data %q is not the data hashed %q", body.Data, kept)
+		}
+		if body.Receipt.TransferID != "t-1" || !bytes.Equal(body.Receipt.LeafHash, []byte{1, 2, 3}) {
+			t.Fatalf("receipt %+v", body.Receipt)
 		}
 	})
 }

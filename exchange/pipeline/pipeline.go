@@ -7,6 +7,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -25,6 +26,7 @@ import (
 	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/router"
 	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/translog"
 	"github.com/pontexchange/pont/sdk-wasm/abi"
 )
 
@@ -213,7 +215,9 @@ func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind,
 		Kind:         kind,
 		RequesterOrg: principal.Org,
 		Decision:     store.Deny,
+		Salt:         make([]byte, store.SaltSize),
 	}
+	_, _ = rand.Read(rec.Salt) // crypto/rand never fails on the systems Go supports
 	_, known := p.cfg.Catalog.Service(service)
 	if known {
 		// Only the catalog's names reach the log: a path is the caller's
@@ -253,7 +257,12 @@ func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind,
 	if err != nil {
 		return Answer{}, &Failure{TransferID: rec.ID, Err: err}
 	}
-	return ans, nil
+	entry, eerr := translog.Entry(&rec, nil)
+	if eerr != nil {
+		return Answer{}, fault.Wrap(fault.Internal, eerr, "the answer's receipt could not be written")
+	}
+	leaf := translog.LeafHash(entry)
+	return ans.withReceipt(leaf[:]), nil
 }
 
 // withinQuota refuses a caller over its quota: a requesting organisation

@@ -25,6 +25,7 @@ import (
 	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/router"
 	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/translog"
 	"github.com/pontexchange/pont/policies"
 	"github.com/pontexchange/pont/sdk-wasm/abi"
 )
@@ -449,6 +450,14 @@ func TestAnswer(t *testing.T) {
 	if body.TransferID != rec.ID || body.Status != StatusProcessed || body.Service != "padro" ||
 		body.Source.Adapter != "padro-17079" || rec.Adapter != "padro-17079" || body.Source.ModuleSHA256 != rec.ModuleSHA256 {
 		t.Errorf("body %+v does not match record %+v", body, rec)
+	}
+	entry, err := translog.Entry(&rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := translog.LeafHash(entry)
+	if body.Receipt.TransferID != rec.ID || !bytes.Equal(body.Receipt.LeafHash, leaf[:]) || len(rec.Salt) != store.SaltSize {
+		t.Errorf("receipt %+v is not the leaf of the record committed (salt %x)", body.Receipt, rec.Salt)
 	}
 	in := r.adapters["padro-17079"].calls[0]
 	if in.ABI != abi.Version || in.TransferID != rec.ID || in.Subject.ID != "67890123B" || in.Purpose != "demo" ||
