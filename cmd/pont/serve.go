@@ -22,6 +22,7 @@ import (
 	"github.com/pontexchange/pont/exchange/audit"
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/broker"
+	"github.com/pontexchange/pont/exchange/guard"
 	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/store/postgres"
 	"github.com/pontexchange/pont/exchange/wasmhost"
@@ -67,14 +68,79 @@ type serveConfig struct {
 		Committers int `json:"committers"`
 	} `json:"audit"`
 	// Quota is each caller's allowance of requests (quota.Config).
-	Quota    quota.Config `json:"quota"`
-	LogLevel string       `json:"log_level"`
+	Quota quota.Config `json:"quota"`
+	// Guard tunes the circuit breakers and the fair share in front of
+	// every adapter (guard.Config).
+	Guard    guardConfig `json:"guard"`
+	LogLevel string      `json:"log_level"`
 	// MetricsListen, when set, is the address on which /metrics is
 	// served, on a listener of its own; the API's listener never serves it.
 	MetricsListen string `json:"metrics_listen"`
 	// DebugListen, when set, is a loopback address on which the Go
 	// runtime's profiles (pprof, execution traces) are served.
 	DebugListen string `json:"debug_listen"`
+}
+
+// guardConfig is the file's spelling of guard.Config: counts, a ratio, and
+// durations as Go duration strings ("30s"), like max_token_lifetime's. A
+// zero or absent key takes guard's default; each adapter's capacity is its
+// own, not the file's.
+type guardConfig struct {
+	Share              int     `json:"share"`
+	SubjectFailures    int     `json:"subject_failures"`
+	SubjectOpenFor     string  `json:"subject_open_for"`
+	Subjects           int     `json:"subjects"`
+	SourceWindow       string  `json:"source_window"`
+	SourceMinCalls     int     `json:"source_min_calls"`
+	SourceFailureRatio float64 `json:"source_failure_ratio"`
+	SourceOpenFor      string  `json:"source_open_for"`
+}
+
+// config checks g and answers its guard.Config, naming the key that is
+// wrong: a negative number, a ratio outside (0, 1], a duration that does not
+// parse or is negative.
+func (g guardConfig) config() (guard.Config, error) {
+	var c guard.Config
+	for _, n := range []struct {
+		key string
+		v   int
+		to  *int
+	}{
+		{"share", g.Share, &c.Share},
+		{"subject_failures", g.SubjectFailures, &c.SubjectFailures},
+		{"subjects", g.Subjects, &c.Subjects},
+		{"source_min_calls", g.SourceMinCalls, &c.SourceMinCalls},
+	} {
+		if n.v < 0 {
+			return guard.Config{}, fmt.Errorf("guard.%s: %d is negative", n.key, n.v)
+		}
+		*n.to = n.v
+	}
+	for _, d := range []struct {
+		key, v string
+		to     *time.Duration
+	}{
+		{"subject_open_for", g.SubjectOpenFor, &c.SubjectOpenFor},
+		{"source_window", g.SourceWindow, &c.SourceWindow},
+		{"source_open_for", g.SourceOpenFor, &c.SourceOpenFor},
+	} {
+		if d.v == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.v)
+		if err != nil {
+			return guard.Config{}, fmt.Errorf("guard.%s: %q is not a duration such as \"30s\" or \"1m\"", d.key, d.v)
+		}
+		if v < 0 {
+			return guard.Config{}, fmt.Errorf("guard.%s: %q is negative", d.key, d.v)
+		}
+		*d.to = v
+	}
+	if r := g.SourceFailureRatio; r != 0 && !(r > 0 && r <= 1) {
+		return guard.Config{}, fmt.Errorf("guard.source_failure_ratio: %v is not in (0, 1]", r)
+	}
+	c.SourceFailureRatio = g.SourceFailureRatio
+	return c, nil
 }
 
 type issuerConfig struct {
@@ -117,6 +183,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("log_level: %w", err)
 	}
 	log := newLogger(stderr, level)
+	bcfg, err := brokerConfig(cfg)
+	if err != nil {
+		return err
+	}
 	if n := len(cfg.CursorSecret); n > 0 && n < api.MinCursorSecret {
 		return fmt.Errorf("cursor_secret: %d bytes, at least %d are needed", n, api.MinCursorSecret)
 	} else if n == 0 {
@@ -162,20 +232,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	b, err := broker.New(ctx, broker.Config{
-		Quota:   cfg.Quota,
-		DataDir: cfg.DataDir, Store: st, HTTPClient: client, ModulesDir: cfg.ModulesDir, Catalog: cat, PoliciesDir: cfg.PoliciesDir,
-		Issuers: issuers, Node: cfg.Node, Logger: log, CursorSecret: []byte(cfg.CursorSecret), PrivateMetrics: true,
-		Limits: wasmhost.Limits{
-			Timeout: time.Duration(cfg.Limits.TimeoutMS) * time.Millisecond, MemoryPages: cfg.Limits.MemoryPages,
-			MaxAnswerBytes: cfg.Limits.MaxAnswerBytes, PoolMin: cfg.Limits.PoolMin, PoolMax: cfg.Limits.PoolMax,
-			NetworkWaitMemory: cfg.Limits.NetworkWaitMemoryMB << 20,
-		},
-		AuditOptions: audit.Options{
-			MaxBatch: cfg.Audit.MaxBatch, MaxWait: time.Duration(cfg.Audit.MaxWaitMS) * time.Millisecond,
-			Committers: cfg.Audit.Committers,
-		},
-	})
+	bcfg.Store, bcfg.HTTPClient, bcfg.Catalog, bcfg.Issuers, bcfg.Logger = st, client, cat, issuers, log
+	b, err := broker.New(ctx, bcfg)
 	if err != nil {
 		return err // broker.New has closed the store
 	}
@@ -201,6 +259,30 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log.Info("pont serve ready", slog.String("addr", ln.Addr().String()), slog.Duration("start", time.Since(start)), slog.Any("adapters", b.Adapters()))
 	fmt.Fprintf(stdout, "Pont is serving on http://%s\n", ln.Addr())
 	return b.Serve(ctx, ln)
+}
+
+// brokerConfig is the broker's configuration as far as the file gives it,
+// checked: what needs opening or reading (the store, the source client, the
+// catalog, the issuers' keys) and the logger are the caller's to add.
+func brokerConfig(cfg serveConfig) (broker.Config, error) {
+	g, err := cfg.Guard.config()
+	if err != nil {
+		return broker.Config{}, err
+	}
+	return broker.Config{
+		Quota: cfg.Quota, Guard: g,
+		DataDir: cfg.DataDir, ModulesDir: cfg.ModulesDir, PoliciesDir: cfg.PoliciesDir,
+		Node: cfg.Node, CursorSecret: []byte(cfg.CursorSecret), PrivateMetrics: true,
+		Limits: wasmhost.Limits{
+			Timeout: time.Duration(cfg.Limits.TimeoutMS) * time.Millisecond, MemoryPages: cfg.Limits.MemoryPages,
+			MaxAnswerBytes: cfg.Limits.MaxAnswerBytes, PoolMin: cfg.Limits.PoolMin, PoolMax: cfg.Limits.PoolMax,
+			NetworkWaitMemory: cfg.Limits.NetworkWaitMemoryMB << 20,
+		},
+		AuditOptions: audit.Options{
+			MaxBatch: cfg.Audit.MaxBatch, MaxWait: time.Duration(cfg.Audit.MaxWaitMS) * time.Millisecond,
+			Committers: cfg.Audit.Committers,
+		},
+	}, nil
 }
 
 // serveMetrics serves h at /metrics on ln until ctx ends, with a mux of

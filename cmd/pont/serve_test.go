@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pontexchange/pont/exchange/auth"
+	"github.com/pontexchange/pont/exchange/guard"
 	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
 )
 
@@ -253,6 +254,16 @@ func TestLoadServeConfig(t *testing.T) {
 		if cfg.SourceAddresses[".sources.pont.test"] == "" || cfg.Listen == "" || cfg.CursorSecret != "" {
 			t.Errorf("the example: %+v", cfg)
 		}
+		// The example's guard reaches the broker (its values are guard's
+		// defaults, written out).
+		bcfg, err := brokerConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (guard.Config{SubjectFailures: 3, SubjectOpenFor: 30 * time.Second, Subjects: 4096, SourceWindow: 10 * time.Second,
+			SourceMinCalls: 20, SourceFailureRatio: 0.5, SourceOpenFor: 10 * time.Second}); !reflect.DeepEqual(bcfg.Guard, want) {
+			t.Errorf("the example's guard = %+v, want %+v", bcfg.Guard, want)
+		}
 	})
 	tests := []struct {
 		name, body string
@@ -273,6 +284,8 @@ func TestLoadServeConfig(t *testing.T) {
 		},
 		{name: "unknown field", body: `{"listen":"x","databse_url":"postgres://"}`, err: `unknown field "databse_url"`},
 		{name: "simulated sources are no production key", body: `{"simulated_sources":true}`, err: `unknown field "simulated_sources"`},
+		{name: "unknown guard key", body: `{"guard":{"share":2,"shares":2}}`, err: `unknown field "shares"`},
+		{name: "a guard duration in seconds", body: `{"guard":{"subject_open_for":30}}`, err: "guard.subject_open_for of type string"},
 		{name: "not JSON", body: `listen: x`, err: "invalid character"},
 	}
 	for _, tt := range tests {
@@ -312,6 +325,10 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	if err := os.WriteFile(noPort, []byte(`{"debug_listen":"127.0.0.1"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	badGuard := filepath.Join(dir, "badguard.json")
+	if err := os.WriteFile(badGuard, []byte(`{"guard":{"source_failure_ratio":1.5}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("PONT_DATABASE_URL", "")
 	t.Setenv("PONT_CURSOR_SECRET", "")
 	for _, c := range []struct {
@@ -324,6 +341,7 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{[]string{"serve", "--config", public, "--database", "postgres://x"}, `debug_listen: "0.0.0.0:6060" is not a loopback address`},
 		{[]string{"serve", "--config", noPort, "--database", "postgres://x"}, "debug_listen: address 127.0.0.1: missing port in address"},
 		{[]string{"serve", "--config", badSource, "--database", "postgres://x"}, `source_addresses: broker: source address "https://padro.example.org": not a host name`},
+		{[]string{"serve", "--config", badGuard, "--database", "postgres://x"}, "guard.source_failure_ratio: 1.5 is not in (0, 1]"},
 	} {
 		code, _, errs := pontRun(t, c.args...)
 		if code != 1 || !strings.Contains(errs, c.want) {
@@ -393,6 +411,71 @@ func TestServeIssuerLifetimes(t *testing.T) {
 				if !reflect.DeepEqual(iss.MaxLifetime, tt.want[i]) {
 					t.Errorf("issuer %d: MaxLifetime %v, want %v", i, iss.MaxLifetime, tt.want[i])
 				}
+			}
+		})
+	}
+}
+
+// TestServeGuardConfig reads the file's guard object into
+// broker.Config.Guard, a zero or absent key leaving guard's default, and
+// refuses each wrong value naming its key.
+func TestServeGuardConfig(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       guard.Config
+		err        string
+	}{
+		{name: "absent: the defaults", body: `{}`},
+		{name: "empty: the defaults", body: `{"guard":{}}`},
+		{
+			name: "zero: the defaults",
+			body: `{"guard":{"share":0,"subject_failures":0,"subject_open_for":"0s","subjects":0,"source_window":"","source_min_calls":0,"source_failure_ratio":0,"source_open_for":"0"}}`,
+		},
+		{
+			name: "every key",
+			body: `{"guard":{"share":3,"subject_failures":5,"subject_open_for":"1m30s","subjects":10000,
+				"source_window":"20s","source_min_calls":40,"source_failure_ratio":0.25,"source_open_for":"5s"}}`,
+			want: guard.Config{
+				Share: 3, SubjectFailures: 5, SubjectOpenFor: 90 * time.Second, Subjects: 10000,
+				SourceWindow: 20 * time.Second, SourceMinCalls: 40, SourceFailureRatio: 0.25, SourceOpenFor: 5 * time.Second,
+			},
+		},
+		{name: "some keys", body: `{"guard":{"source_failure_ratio":1,"subject_open_for":"2h"}}`, want: guard.Config{SourceFailureRatio: 1, SubjectOpenFor: 2 * time.Hour}},
+		{name: "negative share", body: `{"guard":{"share":-1}}`, err: "guard.share: -1 is negative"},
+		{name: "negative subject_failures", body: `{"guard":{"subject_failures":-3}}`, err: "guard.subject_failures: -3 is negative"},
+		{name: "negative subjects", body: `{"guard":{"subjects":-4096}}`, err: "guard.subjects: -4096 is negative"},
+		{name: "negative source_min_calls", body: `{"guard":{"source_min_calls":-20}}`, err: "guard.source_min_calls: -20 is negative"},
+		{name: "ratio above 1", body: `{"guard":{"source_failure_ratio":1.5}}`, err: "guard.source_failure_ratio: 1.5 is not in (0, 1]"},
+		{name: "negative ratio", body: `{"guard":{"source_failure_ratio":-0.5}}`, err: "guard.source_failure_ratio: -0.5 is not in (0, 1]"},
+		{name: "subject_open_for without a unit", body: `{"guard":{"subject_open_for":"30"}}`, err: `guard.subject_open_for: "30" is not a duration`},
+		{name: "source_window not a duration", body: `{"guard":{"source_window":"ten seconds"}}`, err: `guard.source_window: "ten seconds" is not a duration`},
+		{name: "negative source_open_for", body: `{"guard":{"source_open_for":"-10s"}}`, err: `guard.source_open_for: "-10s" is negative`},
+		{name: "negative subject_open_for", body: `{"guard":{"subject_open_for":"-1ms"}}`, err: `guard.subject_open_for: "-1ms" is negative`},
+		{name: "negative source_window", body: `{"guard":{"source_window":"-1m"}}`, err: `guard.source_window: "-1m" is negative`},
+	}
+	dir := t.TempDir()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".json")
+			if err := os.WriteFile(path, []byte(tt.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := loadServeConfig(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bcfg, err := brokerConfig(cfg)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(bcfg.Guard, tt.want) {
+				t.Errorf("broker.Config.Guard = %+v, want %+v", bcfg.Guard, tt.want)
 			}
 		})
 	}
