@@ -1,5 +1,6 @@
 // Command pont is the Pont broker and its tools: one binary for the node
-// (serve, dev) and for the people around it (adapter, policy, token).
+// (serve, dev), for the people around it (adapter, policy, token, keygen)
+// and for a transfer log's witnesses (witness).
 // It only wires flags to the packages that do the work.
 package main
 
@@ -27,6 +28,9 @@ Usage:
   pont adapter build [--out DIR]                                 build the reference adapters to Wasm
   pont audit   search [--subject ...] [--format ...] | show ID   search the transfer log over the API (auditors)
   pont policy test                                               run the Rego tests of the policies
+  pont keygen  --name NAME --out PREFIX [--witness]              write a signed-note key pair: a log's, or a witness's
+  pont witness [--config FILE] [--listen HOST:PORT] [--key FILE] [--state FILE] [--log ORIGIN=VKEY]...
+                                                                 cosign a log's checkpoints (c2sp.org/tlog-witness)
   pont token   --role ROLE [--org ORG] [--sub SUB] [--owner OWNER] [--data DIR]
                                                                  mint a development token
 
@@ -58,6 +62,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runPolicy(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = runToken(ctx, args[1:], stdout, stderr)
+	case "keygen":
+		err = runKeygen(ctx, args[1:], stdout, stderr)
+	case "witness":
+		err = runWitness(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
