@@ -28,9 +28,17 @@ type SealerConfig struct {
 	// MaxBatch bounds the leaves one checkpoint adds; a longer backlog
 	// takes several. Defaults to 100,000.
 	MaxBatch int
-	// Witnessed, when set, is called with each new checkpoint once it is
-	// stored (to have it cosigned); it must not block the sealer.
-	Witnessed func(size int64)
+	// Verifier is the log's public key, Signer's: the cosignatures
+	// witnesses answer are checked with it before they are published.
+	// Required with Witnesses.
+	Verifier note.Verifier
+	// Witnesses cosign each new checkpoint; their cosignatures are added to
+	// the stored checkpoint as they come. A witness that is down delays
+	// nothing.
+	Witnesses []Witness
+	// WitnessRetry is how often a witness that failed is asked again.
+	// Defaults to 10 s.
+	WitnessRetry time.Duration
 	// Logger receives the sealer's progress and failures (sizes and
 	// errors, never records). Defaults to slog.Default().
 	Logger *slog.Logger
@@ -43,7 +51,8 @@ var ErrMoved = errors.New("translog: another sealer moved the tree")
 // Sealer turns committed records into leaves and signs checkpoints. One
 // runs in every node; the store lets one at a time hold the role.
 type Sealer struct {
-	cfg SealerConfig
+	cfg      SealerConfig
+	cosigner *cosigner // nil without witnesses
 }
 
 // NewSealer checks cfg and answers a Sealer; Run starts it.
@@ -63,7 +72,22 @@ func NewSealer(cfg SealerConfig) (*Sealer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Sealer{cfg: cfg}, nil
+	if cfg.WitnessRetry <= 0 {
+		cfg.WitnessRetry = 10 * time.Second
+	}
+	s := &Sealer{cfg: cfg}
+	if len(cfg.Witnesses) > 0 {
+		if cfg.Verifier == nil || cfg.Verifier.Name() != cfg.Signer.Name() {
+			return nil, fmt.Errorf("translog: witnesses need the log's verifier key, named as its signer %s", cfg.Signer.Name())
+		}
+		for _, w := range cfg.Witnesses {
+			if w.URL == "" || w.Key == nil {
+				return nil, fmt.Errorf("translog: a witness needs a URL and a key")
+			}
+		}
+		s.cosigner = newCosigner(cfg.Store, cfg.Verifier, cfg.Witnesses, cfg.Logger)
+	}
+	return s, nil
 }
 
 // CheckOrigin checks a log origin as checkpoints need it: a non-empty
@@ -85,6 +109,14 @@ func CheckOrigin(origin string) error {
 // When the role is lost (the store's connection dropped, another node
 // took it) it waits to take it again. It returns ctx's error.
 func (s *Sealer) Run(ctx context.Context) error {
+	if s.cosigner != nil {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			s.cosigner.run(ctx, s.cfg.WitnessRetry)
+		}()
+	}
 	for ctx.Err() == nil {
 		role, err := s.cfg.Store.AcquireSealer(ctx)
 		if err != nil {
@@ -188,8 +220,8 @@ func (s *Sealer) step(ctx context.Context, role store.Sealer, h *hashes, state *
 	h.commit(to, tiles)
 	state.Size, state.Root, state.Checkpoint = to, root, checkpoint
 	s.cfg.Logger.Debug("translog: sealed", "leaves", len(leaves), "size", to)
-	if s.cfg.Witnessed != nil {
-		s.cfg.Witnessed(to)
+	if s.cosigner != nil {
+		s.cosigner.poke()
 	}
 	return len(leaves), nil
 }
