@@ -32,12 +32,13 @@ type cosigner struct {
 	witnesses []Witness
 	logger    *slog.Logger
 
-	sizes []int64 // what each witness last cosigned; -1 unknown
-	wake  chan struct{}
+	sizes  []int64 // what each witness last cosigned; -1 unknown
+	wake   chan struct{}
+	active func() bool // whether this process seals: only the sealer asks
 }
 
-func newCosigner(st store.Log, logKey note.Verifier, ws []Witness, logger *slog.Logger) *cosigner {
-	c := &cosigner{st: st, logKey: logKey, witnesses: ws, logger: logger, sizes: make([]int64, len(ws)), wake: make(chan struct{}, 1)}
+func newCosigner(st store.Log, logKey note.Verifier, ws []Witness, logger *slog.Logger, active func() bool) *cosigner {
+	c := &cosigner{st: st, logKey: logKey, witnesses: ws, logger: logger, sizes: make([]int64, len(ws)), wake: make(chan struct{}, 1), active: active}
 	for i := range c.sizes {
 		c.sizes[i] = -1
 	}
@@ -71,6 +72,9 @@ func (c *cosigner) run(ctx context.Context, retry time.Duration) {
 // round has the latest checkpoint cosigned by every witness that has not
 // cosigned it yet, one after the other.
 func (c *cosigner) round(ctx context.Context) {
+	if !c.active() {
+		return
+	}
 	state, err := c.st.TreeState(ctx)
 	if err != nil || state.Size == 0 {
 		return

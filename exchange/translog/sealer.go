@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -52,7 +53,8 @@ var ErrMoved = errors.New("translog: another sealer moved the tree")
 // runs in every node; the store lets one at a time hold the role.
 type Sealer struct {
 	cfg      SealerConfig
-	cosigner *cosigner // nil without witnesses
+	cosigner *cosigner   // nil without witnesses
+	holding  atomic.Bool // this process holds the role: only it asks witnesses
 }
 
 // NewSealer checks cfg and answers a Sealer; Run starts it.
@@ -85,7 +87,7 @@ func NewSealer(cfg SealerConfig) (*Sealer, error) {
 				return nil, fmt.Errorf("translog: a witness needs a URL and a key")
 			}
 		}
-		s.cosigner = newCosigner(cfg.Store, cfg.Verifier, cfg.Witnesses, cfg.Logger)
+		s.cosigner = newCosigner(cfg.Store, cfg.Verifier, cfg.Witnesses, cfg.Logger, s.holding.Load)
 	}
 	return s, nil
 }
@@ -127,7 +129,9 @@ func (s *Sealer) Run(ctx context.Context) error {
 			continue
 		}
 		s.cfg.Logger.Info("translog: this node seals the log")
+		s.holding.Store(true)
 		err = s.hold(ctx, role)
+		s.holding.Store(false)
 		_ = role.Release()
 		if ctx.Err() == nil {
 			s.cfg.Logger.Error("translog: sealer: gave the role up", "err", err)
