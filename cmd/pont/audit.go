@@ -23,6 +23,8 @@ const auditUsage = `usage:
                     [--procedure CODE] [--service NAME] [--purpose CODE] [--decision allow|deny]
                     [--from TIME] [--to TIME] [--limit N] [--format table|json|csv]
   pont audit show   [--server URL] [--token TOKEN] ID
+  pont audit verify [--server URL] [--token TOKEN] --log-key FILE [--witness-key FILE]...
+                    [--min-witnesses N] [--state FILE] [--receipt FILE]
 
 The server is --server, else $PONT_SERVER, else http://127.0.0.1:8080; the
 token (an auditor's) is --token, else $PONT_TOKEN.
@@ -56,6 +58,8 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runAuditSearch(ctx, args[1:], stdout, stderr)
 	case "show":
 		return runAuditShow(ctx, args[1:], stdout, stderr)
+	case "verify":
+		return runAuditVerify(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, auditUsage)
 		return nil
