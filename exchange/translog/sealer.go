@@ -3,6 +3,7 @@ package translog
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -40,6 +42,12 @@ type SealerConfig struct {
 	// WitnessRetry is how often a witness that failed is asked again.
 	// Defaults to 10 s.
 	WitnessRetry time.Duration
+	// Retention is how long records keep their personal fields; the
+	// sealing process prunes older ones once an hour (Prune). Zero keeps
+	// them for ever.
+	Retention time.Duration
+	// Node names this node in the pruning leaves it writes.
+	Node string
 	// Logger receives the sealer's progress and failures (sizes and
 	// errors, never records). Defaults to slog.Default().
 	Logger *slog.Logger
@@ -150,7 +158,14 @@ func (s *Sealer) hold(ctx context.Context, role store.Sealer) error {
 	h := newHashes(ctx, s.cfg.Store, state.Size)
 	tick := time.NewTicker(s.cfg.Interval)
 	defer tick.Stop()
+	var lastPrune time.Time
 	for {
+		if s.cfg.Retention > 0 && time.Since(lastPrune) >= time.Hour {
+			lastPrune = time.Now()
+			if _, err := Prune(ctx, s.cfg.Store, time.Now().Add(-s.cfg.Retention), s.cfg.Node); err != nil {
+				s.cfg.Logger.Error("translog: pruning failed; the next try is in an hour", "err", err)
+			}
+		}
 		n, err := s.step(ctx, role, h, &state)
 		if err != nil {
 			return err
@@ -228,6 +243,34 @@ func (s *Sealer) step(ctx context.Context, role store.Sealer, h *hashes, state *
 		s.cosigner.poke()
 	}
 	return len(leaves), nil
+}
+
+// Prune removes the personal fields of the sealed records older than
+// before (the store keeps each one's commitment, so that every leaf stays
+// as it was) and, when it pruned any, writes a log_pruned leaf saying so.
+// It answers how many records it pruned.
+func Prune(ctx context.Context, st store.Log, before time.Time, node string) (int64, error) {
+	n, err := st.Prune(ctx, before, Commit)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	state, err := st.TreeState(ctx)
+	if err != nil {
+		return n, err
+	}
+	at := state.PrunedBefore.UTC()
+	if at.IsZero() {
+		at = before.UTC()
+	}
+	e := store.Event{
+		ID: uuid.Must(uuid.NewV7()).String(), Time: time.Now().UTC().Truncate(time.Microsecond), Node: node,
+		Kind: store.EventLogPruned, Before: &at, Count: n, Salt: make([]byte, store.SaltSize),
+	}
+	_, _ = rand.Read(e.Salt)
+	if err := st.AppendEvents(ctx, []store.Event{e}); err != nil {
+		return n, fmt.Errorf("translog: pruned %d records, but could not record it: %w", n, err)
+	}
+	return n, nil
 }
 
 // SignCheckpoint answers the signed note of the checkpoint of a tree:
