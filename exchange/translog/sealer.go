@@ -63,6 +63,7 @@ type Sealer struct {
 	cfg      SealerConfig
 	cosigner *cosigner   // nil without witnesses
 	holding  atomic.Bool // this process holds the role: only it asks witnesses
+	syncs    chan chan error
 }
 
 // NewSealer checks cfg and answers a Sealer; Run starts it.
@@ -85,7 +86,7 @@ func NewSealer(cfg SealerConfig) (*Sealer, error) {
 	if cfg.WitnessRetry <= 0 {
 		cfg.WitnessRetry = 10 * time.Second
 	}
-	s := &Sealer{cfg: cfg}
+	s := &Sealer{cfg: cfg, syncs: make(chan chan error)}
 	if len(cfg.Witnesses) > 0 {
 		if cfg.Verifier == nil || cfg.Verifier.Name() != cfg.Signer.Name() {
 			return nil, fmt.Errorf("translog: witnesses need the log's verifier key, named as its signer %s", cfg.Signer.Name())
@@ -177,7 +178,36 @@ func (s *Sealer) hold(ctx context.Context, role store.Sealer) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
+		case reply := <-s.syncs:
+			// Seal what committed before the call, then answer.
+			var err error
+			for n := s.cfg.MaxBatch; n == s.cfg.MaxBatch && err == nil; {
+				n, err = s.step(ctx, role, h, &state)
+			}
+			reply <- err
+			if err != nil {
+				return err
+			}
 		}
+	}
+}
+
+// Sync has the running sealer of this process (Run) seal at once what has
+// committed, and waits until it has. It waits for the role when another
+// process holds it, until ctx ends. For tests and tools; the sealer seals
+// once an Interval without it.
+func (s *Sealer) Sync(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case s.syncs <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
