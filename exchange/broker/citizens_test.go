@@ -331,4 +331,21 @@ func verifyMode(t *testing.T, n *node) {
 			}
 		})
 	}
+	// A purpose that may not see a field may not verify a guess of it
+	// either (pipeline's TestVerifyCannotProbeHiddenFields has every
+	// service's): the refusal is answered over HTTP, and recorded.
+	probe := envelope("12345678Z", map[string]any{"municipality": "08019", "mode": "verify", "expected": map[string]any{"entity": "a guess"}})
+	probe["procedure"] = map[string]any{"code": "PREINSCRIPCIO", "name": "Preinscripció escolar"}
+	probe["purpose"] = "school-admission"
+	status, out, _ := n.do("POST", "/v1/services/padro/queries", n.requester("P1708500B"), probe)
+	if _, leaked := out["data"]; status != http.StatusBadRequest || out["code"] != "invalid_request" || !namesField(out, "params.expected.entity") || leaked {
+		t.Fatalf("verifying a field school-admission may not see: %d %v, want 400 invalid_request naming params.expected.entity", status, out)
+	}
+	id, _ := out["transfer_id"].(string)
+	if id == "" {
+		t.Fatalf("the refusal was not recorded: %v", out)
+	}
+	if rec := n.transfer(n.token(map[string]string{"role": "auditor", "sub": "dpo"}), id); rec["outcome"] != "invalid_request" || rec["http_status"] != float64(400) {
+		t.Errorf("the refusal's record: %v", rec)
+	}
 }
