@@ -70,8 +70,9 @@ func getBody(t *testing.T, url string) (int, string) {
 
 // TestReadyz breaks real stores as operators have broken them (a database
 // recreated empty, a binary older than the schema, the transfers table
-// gone) and checks that /readyz answers 503 with nothing but
-// {"status":"unavailable"}, while the reason reaches the node's log.
+// gone) and as a full disk does (writes that do not commit), and checks
+// that /readyz answers 503 with nothing but {"status":"unavailable"},
+// while the reason reaches the node's log.
 func TestReadyz(t *testing.T) {
 	type backend struct {
 		name string
@@ -91,10 +92,8 @@ func TestReadyz(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer db.Close()
-				for _, s := range strings.Split(stmt, ";") {
-					if _, err := db.Exec(s); err != nil {
-						t.Fatalf("%s: %v", s, err)
-					}
+				if _, err := db.Exec(stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
 				}
 			}
 		}},
@@ -119,7 +118,7 @@ func TestReadyz(t *testing.T) {
 	}
 	breaks := []struct {
 		name     string
-		sqlite   string // statements, ';'-separated
+		sqlite   string // statements, ';'-separated, run in one Exec
 		postgres string
 		logged   string // part of the logged reason
 	}{
@@ -132,6 +131,17 @@ func TestReadyz(t *testing.T) {
 			"INSERT INTO schema_migrations (version, name) VALUES (999, '0999_future.sql')",
 			"the schema is at version 999"},
 		{"transfers dropped", "DROP TABLE transfers", "DROP TABLE transfers CASCADE", "transfers"},
+		// A store whose writes go through and whose commits fail, as on a
+		// full disk: a constraint checked only at commit refuses every
+		// transaction that writes the migrations' bookkeeping, which the
+		// readiness check's heartbeat does.
+		{"a commit refused",
+			"CREATE TABLE commit_guard (id INTEGER PRIMARY KEY);" +
+				"CREATE TABLE commit_refused (guard INTEGER REFERENCES commit_guard (id) DEFERRABLE INITIALLY DEFERRED);" +
+				"CREATE TRIGGER refuse_commit AFTER UPDATE ON schema_migrations BEGIN INSERT INTO commit_refused VALUES (1); END",
+			"CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'could not commit: no space left on device'; END$$;" +
+				"CREATE CONSTRAINT TRIGGER refuse_commit AFTER UPDATE ON schema_migrations DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()",
+			"commit"},
 	}
 	for _, b := range backends {
 		for _, br := range breaks {

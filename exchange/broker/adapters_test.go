@@ -142,7 +142,16 @@ func TestHostileModulesThroughTheBroker(t *testing.T) {
 		}
 		extras = append(extras, p)
 	}
-	n := startDevWith(t, broker.Config{UnsignedModules: extras})
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) {
+			hostileModulesThroughTheBroker(t, startDevWith(t, broker.Config{Store: open(t), UnsignedModules: extras}), cases)
+		})
+	}
+}
+
+// hostileModulesThroughTheBroker sends the queries of cases to n, a node
+// that has their modules as extra modules, and good queries beside them.
+func hostileModulesThroughTheBroker(t *testing.T, n *node, cases []hostile) {
 	tok := n.requester(barcelona)
 	good := func(t *testing.T) {
 		t.Helper()

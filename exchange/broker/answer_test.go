@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/pontexchange/pont/exchange/broker"
 )
 
 // TestRecordedHashIsOfTheBytesSent asks for data full of characters that
@@ -17,7 +19,12 @@ import (
 // the SHA-256 of exactly the bytes of data in the body received, and that
 // every record carries its HTTP status and SCSP code.
 func TestRecordedHashIsOfTheBytesSent(t *testing.T) {
-	n := startDev(t)
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) { recordedHashIsOfTheBytesSent(t, startDevWith(t, broker.Config{Store: open(t)})) })
+	}
+}
+
+func recordedHashIsOfTheBytesSent(t *testing.T, n *node) {
 	requester := n.requester(barcelona)
 	citizen := n.token(map[string]string{"role": "citizen", "sub": "67890123B"})
 	auditor := n.token(map[string]string{"role": "auditor", "sub": "dpo"})
@@ -119,7 +126,12 @@ func (n *node) transfer(auditor, id string) map[string]any {
 
 // TestWrongMediaType: a body that is not JSON is refused with 415, named.
 func TestWrongMediaType(t *testing.T) {
-	n := startDev(t)
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) { wrongMediaType(t, startDevWith(t, broker.Config{Store: open(t)})) })
+	}
+}
+
+func wrongMediaType(t *testing.T, n *node) {
 	body, _ := json.Marshal(envelope("12345678Z", map[string]any{"municipality": "08019"}))
 	req, err := http.NewRequest("POST", n.base+"/v1/services/padro/queries", bytes.NewReader(body))
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/pontexchange/pont/catalog"
 	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/store"
-	"github.com/pontexchange/pont/exchange/store/sqlite"
 )
 
 func consentBody(services ...string) map[string]any {
@@ -27,12 +26,17 @@ func withConsent(env map[string]any, id string) map[string]any {
 }
 
 func TestConsentLifecycle(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.New(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "pont.db")})
-	if err != nil {
-		t.Fatal(err)
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			consentLifecycle(t, startDevWith(t, broker.Config{Store: st}), st)
+		})
 	}
-	n := startDevWith(t, broker.Config{Store: st})
+}
+
+// consentLifecycle runs TestConsentLifecycle on n, whose store is st.
+func consentLifecycle(t *testing.T, n *node, st store.Store) {
+	ctx := context.Background()
 	tok := n.requester(barcelona)
 	citizen := n.token(map[string]string{"role": "citizen", "sub": "12345678Z"})
 	other := n.token(map[string]string{"role": "citizen", "sub": "00000000T"})
@@ -84,7 +88,12 @@ func TestConsentLifecycle(t *testing.T) {
 }
 
 func TestConsentBadInput(t *testing.T) {
-	n := startDev(t)
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) { consentBadInput(t, startDevWith(t, broker.Config{Store: open(t)})) })
+	}
+}
+
+func consentBadInput(t *testing.T, n *node) {
 	citizen := n.token(map[string]string{"role": "citizen", "sub": "12345678Z"})
 	tok := n.requester(barcelona)
 	cases := []struct {
@@ -127,7 +136,12 @@ func TestConsentBadInput(t *testing.T) {
 }
 
 func TestObjection(t *testing.T) {
-	n := startDev(t)
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) { objection(t, startDevWith(t, broker.Config{Store: open(t)})) })
+	}
+}
+
+func objection(t *testing.T, n *node) {
 	tok := n.requester(barcelona)
 	citizen := n.token(map[string]string{"role": "citizen", "sub": "12345678Z"})
 	padro := func() map[string]any { return envelope("12345678Z", map[string]any{"municipality": "08019"}) }
@@ -166,7 +180,12 @@ func TestObjection(t *testing.T) {
 }
 
 func TestCitizenReadsOnlyHerOwnData(t *testing.T) {
-	n := startDev(t)
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) { citizenReadsOnlyHerOwnData(t, startDevWith(t, broker.Config{Store: open(t)})) })
+	}
+}
+
+func citizenReadsOnlyHerOwnData(t *testing.T, n *node) {
 	her := n.token(map[string]string{"role": "citizen", "sub": "12345678Z"})
 	status, out, _ := n.do("GET", "/v1/me/data/discapacitat?region=09", her, nil)
 	if status != 200 {
@@ -284,7 +303,12 @@ func TestMinimisedAnswersStayWithinThePurpose(t *testing.T) {
 }
 
 func TestVerifyMode(t *testing.T) {
-	n := startDev(t)
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) { verifyMode(t, startDevWith(t, broker.Config{Store: open(t)})) })
+	}
+}
+
+func verifyMode(t *testing.T, n *node) {
 	tok := n.requester(barcelona)
 	cases := []struct {
 		name    string
@@ -306,5 +330,22 @@ func TestVerifyMode(t *testing.T) {
 				t.Errorf("got %d %s, want %d %s (%v)", status, got, c.status, c.want, out)
 			}
 		})
+	}
+	// A purpose that may not see a field may not verify a guess of it
+	// either (pipeline's TestVerifyCannotProbeHiddenFields has every
+	// service's): the refusal is answered over HTTP, and recorded.
+	probe := envelope("12345678Z", map[string]any{"municipality": "08019", "mode": "verify", "expected": map[string]any{"entity": "a guess"}})
+	probe["procedure"] = map[string]any{"code": "PREINSCRIPCIO", "name": "Preinscripció escolar"}
+	probe["purpose"] = "school-admission"
+	status, out, _ := n.do("POST", "/v1/services/padro/queries", n.requester("P1708500B"), probe)
+	if _, leaked := out["data"]; status != http.StatusBadRequest || out["code"] != "invalid_request" || !namesField(out, "params.expected.entity") || leaked {
+		t.Fatalf("verifying a field school-admission may not see: %d %v, want 400 invalid_request naming params.expected.entity", status, out)
+	}
+	id, _ := out["transfer_id"].(string)
+	if id == "" {
+		t.Fatalf("the refusal was not recorded: %v", out)
+	}
+	if rec := n.transfer(n.token(map[string]string{"role": "auditor", "sub": "dpo"}), id); rec["outcome"] != "invalid_request" || rec["http_status"] != float64(400) {
+		t.Errorf("the refusal's record: %v", rec)
 	}
 }

@@ -102,7 +102,12 @@ func edgeRefuses(t *testing.T, n *node) {
 // TestObjectionInTheCatalogsSpelling: an objection to procedure "demo"
 // stops the queries that name DEMO, as the citizen meant.
 func TestObjectionInTheCatalogsSpelling(t *testing.T) {
-	n := startDev(t)
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) { objectionInTheCatalogsSpelling(t, startDevWith(t, broker.Config{Store: open(t)})) })
+	}
+}
+
+func objectionInTheCatalogsSpelling(t *testing.T, n *node) {
 	citizen := n.token(map[string]string{"role": "citizen", "sub": "12345678Z"})
 	status, out, _ := n.do("POST", "/v1/me/objections", citizen, map[string]any{"service": "padro", "procedure": "demo"})
 	if status != http.StatusCreated || out["procedure"] != "DEMO" {
@@ -124,10 +129,19 @@ func TestObjectionInTheCatalogsSpelling(t *testing.T) {
 // the refusal is in the log; another organisation is not affected; a
 // citizen's carpeta calls have a quota of their own.
 func TestQuota(t *testing.T) {
-	n := startDevWith(t, broker.Config{Quota: quota.Config{
-		Organisations: map[string]quota.Limit{barcelona: {Rate: 0.01, Burst: 2}},
-		Citizen:       quota.Limit{Rate: 0.01, Burst: 1},
-	}})
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) {
+			quotas(t, startDevWith(t, broker.Config{Store: open(t), Quota: quota.Config{
+				Organisations: map[string]quota.Limit{barcelona: {Rate: 0.01, Burst: 2}},
+				Citizen:       quota.Limit{Rate: 0.01, Burst: 1},
+			}}))
+		})
+	}
+}
+
+// quotas checks the limits TestQuota gives n: a burst of two queries for
+// barcelona, of one call for a citizen.
+func quotas(t *testing.T, n *node) {
 	barcelonaToken, other := n.requester(barcelona), n.requester("S0811001G")
 	auditor := n.token(map[string]string{"role": "auditor", "sub": "dpo"})
 	env := envelope("12345678Z", map[string]any{"municipality": "08019"})
@@ -161,7 +175,12 @@ func TestQuota(t *testing.T) {
 // TestHerTransfersAreHersAlone: a citizen's list of who consulted her data
 // holds her transfers and no one else's, whatever she asks for.
 func TestHerTransfersAreHersAlone(t *testing.T) {
-	n := startDev(t)
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) { herTransfersAreHersAlone(t, startDevWith(t, broker.Config{Store: open(t)})) })
+	}
+}
+
+func herTransfersAreHersAlone(t *testing.T, n *node) {
 	requester := n.requester(barcelona)
 	_, mine, _ := n.do("POST", "/v1/services/padro/queries", requester, envelope("12345678Z", map[string]any{"municipality": "08019"}))
 	_, theirs, _ := n.do("POST", "/v1/services/padro/queries", requester, envelope("67890123B", map[string]any{"municipality": "17079"}))
@@ -186,7 +205,12 @@ func TestHerTransfersAreHersAlone(t *testing.T) {
 // TestRevokedConsentStopsQueries: once she revokes her consent, a query
 // that names it is refused, over HTTP, and her revocation is kept.
 func TestRevokedConsentStopsQueries(t *testing.T) {
-	n := startDev(t)
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) { revokedConsentStopsQueries(t, startDevWith(t, broker.Config{Store: open(t)})) })
+	}
+}
+
+func revokedConsentStopsQueries(t *testing.T, n *node) {
 	her := n.token(map[string]string{"role": "citizen", "sub": "12345678Z"})
 	requester := n.requester(barcelona)
 	status, c, _ := n.do("POST", "/v1/me/consents", her, consentBody("padro"))

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pontexchange/pont/exchange/broker"
 )
 
 // outcome is one query's answer as a caller saw it.
@@ -71,9 +73,16 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // fast source_unavailable with a Retry-After.
 func TestSlowRecordTakesNoServiceFromOthers(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs for about ten seconds")
+		t.Skip("runs for about ten seconds on each store")
 	}
-	n := startDev(t)
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) {
+			slowRecordTakesNoServiceFromOthers(t, startDevWith(t, broker.Config{Store: open(t)}))
+		})
+	}
+}
+
+func slowRecordTakesNoServiceFromOthers(t *testing.T, n *node) {
 	slowTok := n.requester(barcelona)
 	goodTok := n.requester("P1708500B")
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
