@@ -152,9 +152,10 @@ func unavailable(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrUnavailable, err)
 }
 
-// AppendTransfers writes records in one transaction: all or none. When
-// SQLite refuses a record's data (see rejected), the error wraps
-// store.ErrRejected beside store.ErrUnavailable.
+// AppendTransfers writes records in one transaction: all or none; a record
+// without a salt is written with a fresh one. When SQLite refuses a
+// record's data (see rejected), the error wraps store.ErrRejected beside
+// store.ErrUnavailable.
 func (s *Store) AppendTransfers(ctx context.Context, records []store.Transfer) (err error) {
 	if len(records) == 0 {
 		return nil
@@ -173,8 +174,13 @@ func (s *Store) AppendTransfers(ctx context.Context, records []store.Transfer) (
 		return unavailable("append: prepare", err)
 	}
 	defer stmt.Close()
+	var salts query.Salts
 	for i := range records {
-		args, err := query.Args(records[i], query.SQLite)
+		r := records[i]
+		if len(r.Salt) == 0 {
+			r.Salt = salts.Next()
+		}
+		args, err := query.Args(r, query.SQLite)
 		if err != nil {
 			return unavailable("append", fmt.Errorf("%w: %w", store.ErrRejected, err))
 		}

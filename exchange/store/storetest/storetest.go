@@ -110,6 +110,10 @@ func full(n int, at time.Time) store.Transfer {
 		HTTPStatus:     403,
 		LatencyMicros:  1234567,
 		DataSHA256:     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+		Salt:           []byte("0123456789abcdef"),
+		// Set here so that the round trip covers it: a store keeps it as
+		// given, and only pruning sets it otherwise.
+		PersonalSHA256: "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03",
 	}
 }
 
@@ -123,10 +127,17 @@ func want(r store.Transfer) store.Transfer {
 	return r
 }
 
-// checkEqual compares a returned record with the expected one.
+// checkEqual compares a returned record with the expected one. A record
+// given without a salt must come back with a fresh one.
 func checkEqual(t *testing.T, what string, got, exp store.Transfer) {
 	t.Helper()
 	exp = want(exp)
+	if len(exp.Salt) == 0 {
+		if len(got.Salt) != store.SaltSize {
+			t.Errorf("%s: salt %x, want %d fresh bytes for a record given without one", what, got.Salt, store.SaltSize)
+		}
+		got.Salt = nil
+	}
 	if got.Time.Location() != time.UTC {
 		t.Errorf("%s: Time location = %v, want UTC", what, got.Time.Location())
 	}
