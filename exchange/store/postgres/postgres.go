@@ -4,7 +4,9 @@
 //
 // Several nodes may start at once: migrations run under an advisory lock,
 // and partitions are created under another, so that exactly one node does
-// each change and the others wait and find it done.
+// each change and the others wait and find it done. The log's sealer holds
+// a third for as long as it seals (log.go), and pruning a fourth
+// (prune.go).
 package postgres
 
 import (
@@ -34,6 +36,11 @@ var migrationFiles embed.FS
 const (
 	lockMigrations int64 = 0x706f6e74_0001
 	lockPartitions int64 = 0x706f6e74_0002
+	// lockSealer is held, as a session lock, by the deployment's sealer
+	// for as long as it is the sealer (see AcquireSealer).
+	lockSealer int64 = 0x706f6e74_0003
+	// lockPrune serialises the transactions of Prune across nodes.
+	lockPrune int64 = 0x706f6e74_0004
 )
 
 // partitioned are the tables partitioned by month on "at", each with a
@@ -59,6 +66,7 @@ type Store struct {
 
 	pool      *pgxpool.Pool
 	closeOnce sync.Once
+	sealers   sealers // handed out and not released
 
 	// objections spares FindObjection a round trip for the subjects that
 	// have none; followObjections keeps it current until stopFollowing.
@@ -332,6 +340,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopFollowing()
 		<-s.followDone
+		s.sealers.close()
 		s.pool.Close()
 	})
 	return nil
