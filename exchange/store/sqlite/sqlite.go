@@ -44,6 +44,9 @@ type Store struct {
 	w *sql.DB // the single writer connection
 	r *sql.DB // readers
 
+	path    string  // the database file, whose sealing role one Sealer holds
+	sealers sealers // handed out and not released
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -75,7 +78,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w}
+	s := &Store{w: w, path: cfg.Path}
 	if err := s.migrate(ctx); err != nil {
 		_ = w.Close()
 		return nil, err
@@ -253,6 +256,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Calling it again is harmless.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.sealers.close()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("sqlite: close: %w", s.closeErr)
