@@ -1,8 +1,10 @@
 // Package storetest is the conformance suite of store.Store: one black-box
 // test, through the public interface only (transfer log here, consents and
-// objections in citizens.go), that every backend runs, so that
-// pont dev (SQLite) and production (PostgreSQL) keep the same behaviour. It
-// changes when the store.Store contract changes.
+// objections in citizens.go, the tamper-evident log in log.go and
+// prune.go), that every backend runs, so that pont dev (SQLite) and
+// production (PostgreSQL) keep the same behaviour. Only the test of a
+// record deleted from under the log goes around the interface, through
+// the backend's Exec. It changes when the store.Store contract changes.
 package storetest
 
 import (
@@ -18,11 +20,16 @@ import (
 	"github.com/pontexchange/pont/exchange/store"
 )
 
+// Exec runs a statement on the database of s, beside the store, as only
+// tampering would: the suite uses it to delete a record from under the
+// log. The statement is plain SQL that both backends read alike.
+type Exec func(t *testing.T, s store.Store, sql string)
+
 // Run runs the conformance suite against the backend that open creates.
 // Each call of open must return a new, empty store; the suite closes it (and
 // may close it twice: Close must be idempotent). open registers with
 // t.Cleanup whatever else must go when the test ends, such as a database.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+func Run(t *testing.T, open func(t *testing.T) store.Store, exec Exec) {
 	fresh := func(t *testing.T) store.Store {
 		t.Helper()
 		s := open(t)
@@ -59,6 +66,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentObjections", testConcurrentObjections},
 		{"DeleteObjection", testDeleteObjection},
 		{"FindObjection", testFindObjection},
+		{"ConsentEvents", testConsentEvents},
+		{"ObjectionEvents", testObjectionEvents},
+		{"AppendEvents", testAppendEvents},
+		{"AppendEventsRejected", testAppendEventsRejected},
+		{"Unsealed", testUnsealed},
+		{"SealReads", testSealReads},
+		{"StaleSeal", testStaleSeal},
+		{"SealerExclusion", testSealerExclusion},
+		{"Prune", func(t *testing.T, s store.Store) { RunPrune(t, s) }},
 		{"Ping", testPing},
 		{"AfterClose", testAfterClose},
 	}
@@ -67,6 +83,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			tt.run(t, fresh(t))
 		})
 	}
+	t.Run("MissingRecord", func(t *testing.T) {
+		s := fresh(t)
+		testMissingRecord(t, s, func(sql string) { exec(t, s, sql) })
+	})
 }
 
 // base is a time with nanoseconds and a zone, which stores must bring back
