@@ -610,6 +610,10 @@ func fullTransfer() store.Transfer {
 		Reasons:        []store.Reason{{Code: "consent_expired", Message: "the consent expired"}, {Code: "purpose_not_allowed", Message: "no"}},
 		PolicyRevision: "c4a1f07e9b2d", Outcome: "consent_expired", SCSPCode: "0236", HTTPStatus: http.StatusForbidden,
 		LatencyMicros: 1843, DataSHA256: strings.Repeat("cd", 32),
+		// The log's commitment to the personal fields: the transfer log's
+		// leaves and receipts serve them (docs/transfer-log.md), the
+		// search and export do not.
+		Salt: []byte("0123456789abcdef"), PersonalSHA256: strings.Repeat("ef", 32),
 	}
 }
 

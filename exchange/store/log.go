@@ -147,8 +147,12 @@ type Log interface {
 	// Prune removes the personal fields (and salt) of every sealed record
 	// whose time is before, keeping for each the commitment computed by
 	// commit from the record as it was, so that its leaf can still be
-	// rebuilt. It answers how many records it pruned and records before as
-	// TreeState.PrunedBefore. Records not yet sealed are left alone.
+	// rebuilt. It answers how many records it pruned and records the time
+	// up to which it pruned as TreeState.PrunedBefore. A backend may prune
+	// in coarser steps, leaving records shortly before before for a later
+	// run: PostgreSQL prunes whole months, so PrunedBefore is then the
+	// first instant of before's month (UTC). Records not yet sealed are
+	// left alone.
 	Prune(ctx context.Context, before time.Time, commit Committer) (int64, error)
 }
 
@@ -159,14 +163,19 @@ type Committer func(t *Transfer, e *Event) string
 // Sealer is the deployment's sealing role, held by one process at a time.
 type Sealer interface {
 	// Unsealed answers up to limit records that are committed for good
-	// and not yet sealed, in the order they are to be sealed, and the
-	// cursor to give Seal with them. Records committed later come after:
-	// a record is never answered before one that committed ahead of it,
-	// so that nothing is skipped.
+	// and not yet sealed, in the order they are to be sealed (each Leaf's
+	// Index is the leaf it is to become), and the cursor to give Seal with
+	// them. Records committed later come after: a record is never answered
+	// before one that committed ahead of it, so that nothing is skipped.
+	// It starts after the stored tree's cursor: until Seal commits them,
+	// another call answers the same records again (and maybe more).
 	Unsealed(ctx context.Context, limit int) ([]Leaf, string, error)
 	// Seal commits s in one transaction if the stored tree's size is still
 	// s.From; otherwise nothing is written and the error says so (another
-	// sealer moved the tree: this one must stop).
+	// sealer moved the tree: this one must stop). s.IDs and s.Cursor must
+	// be exactly what one call of this Sealer's Unsealed answered since
+	// the tree was last sealed; a stored tile's hashes never change (a
+	// tile only grows).
 	Seal(ctx context.Context, s Seal) error
 	// Release gives the role up. Calling it again is harmless.
 	Release() error

@@ -133,6 +133,8 @@ type Store interface {
 	GetTransfer(ctx context.Context, id string) (Transfer, error)
 	// Citizens holds consents and objections.
 	Citizens
+	// Log is the tamper-evident log over the transfers and events.
+	Log
 	// Ping reports whether the store can serve.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -4,7 +4,9 @@
 //
 // Several nodes may start at once: migrations run under an advisory lock,
 // and partitions are created under another, so that exactly one node does
-// each change and the others wait and find it done.
+// each change and the others wait and find it done. The log's sealer holds
+// a third for as long as it seals (log.go), and pruning a fourth
+// (prune.go).
 package postgres
 
 import (
@@ -34,7 +36,16 @@ var migrationFiles embed.FS
 const (
 	lockMigrations int64 = 0x706f6e74_0001
 	lockPartitions int64 = 0x706f6e74_0002
+	// lockSealer is held, as a session lock, by the deployment's sealer
+	// for as long as it is the sealer (see AcquireSealer).
+	lockSealer int64 = 0x706f6e74_0003
+	// lockPrune serialises the transactions of Prune across nodes.
+	lockPrune int64 = 0x706f6e74_0004
 )
+
+// partitioned are the tables partitioned by month on "at", each with a
+// default partition named <table>_default.
+var partitioned = []string{"transfers", "log_events"}
 
 // MonthsAhead is how many months after the current one EnsurePartitions
 // prepares, so that a node that stops calling it still has weeks of margin.
@@ -55,6 +66,7 @@ type Store struct {
 
 	pool      *pgxpool.Pool
 	closeOnce sync.Once
+	sealers   sealers // handed out and not released
 
 	// objections spares FindObjection a round trip for the subjects that
 	// have none; followObjections keeps it current until stopFollowing.
@@ -151,31 +163,43 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// partitionName is the name of the transfer partition of month m.
-func partitionName(m time.Time) string {
-	return fmt.Sprintf("transfers_p%04d%02d", m.Year(), int(m.Month()))
+// partitionName is the name of table's partition of month m.
+func partitionName(table string, m time.Time) string {
+	return fmt.Sprintf("%s_p%04d%02d", table, m.Year(), int(m.Month()))
 }
 
-// EnsurePartitions creates the monthly transfer partitions (UTC months) of
-// now's month and the MonthsAhead after it, where missing. Records that
-// already fell into the default partition for such a month are moved into
-// the new partition. Safe to call from several nodes at once and as often as
-// wanted; the server calls it daily.
+// month answers the first instant of t's month (UTC).
+func month(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// bound is the layout of a partition bound: a literal, since ATTACH takes
+// no parameters, which comes from time.Format, never from input.
+const bound = "2006-01-02 15:04:05Z07:00"
+
+// EnsurePartitions creates the monthly partitions (UTC months) of the
+// transfers and of the log's events for now's month and the MonthsAhead
+// after it, where missing. Records that already fell into the default
+// partition for such a month are moved into the new partition. Safe to call
+// from several nodes at once and as often as wanted; the server calls it
+// daily.
 func (s *Store) EnsurePartitions(ctx context.Context, now time.Time) error {
-	now = now.UTC()
-	first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	for i := range MonthsAhead + 1 {
-		if err := s.ensurePartition(ctx, first.AddDate(0, i, 0)); err != nil {
-			return err
+	first := month(now)
+	for _, table := range partitioned {
+		for i := range MonthsAhead + 1 {
+			if err := s.ensurePartition(ctx, table, first.AddDate(0, i, 0)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-func (s *Store) ensurePartition(ctx context.Context, lo time.Time) error {
-	name := partitionName(lo)
+func (s *Store) ensurePartition(ctx context.Context, table string, lo time.Time) error {
+	name := partitionName(table, lo)
 	hi := lo.AddDate(0, 1, 0)
-	const ts = "2006-01-02 15:04:05Z07:00"
+	const ts = bound
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockPartitions); err != nil {
 			return fmt.Errorf("lock: %w", err)
@@ -191,12 +215,14 @@ func (s *Store) ensurePartition(ctx context.Context, lo time.Time) error {
 		// rows of this month; build the table, move those rows, then attach.
 		// The bounds are literals because ATTACH takes no parameters; they
 		// come from time.Format, never from input.
+		// Moving a row keeps its xid column, and so its place in the
+		// sealing order.
 		for _, stmt := range []string{
-			fmt.Sprintf("CREATE TABLE %s (LIKE transfers INCLUDING DEFAULTS INCLUDING CONSTRAINTS)", name),
-			fmt.Sprintf(`WITH moved AS (DELETE FROM transfers_default WHERE at >= '%s' AND at < '%s' RETURNING *)
-				INSERT INTO %s SELECT * FROM moved`, lo.Format(ts), hi.Format(ts), name),
-			fmt.Sprintf("ALTER TABLE transfers ATTACH PARTITION %s FOR VALUES FROM ('%s') TO ('%s')",
-				name, lo.Format(ts), hi.Format(ts)),
+			fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)", name, table),
+			fmt.Sprintf(`WITH moved AS (DELETE FROM %s_default WHERE at >= '%s' AND at < '%s' RETURNING *)
+				INSERT INTO %s SELECT * FROM moved`, table, lo.Format(ts), hi.Format(ts), name),
+			fmt.Sprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM ('%s') TO ('%s')",
+				table, name, lo.Format(ts), hi.Format(ts)),
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return err
@@ -227,16 +253,21 @@ func rejected(err error) bool {
 }
 
 // AppendTransfers writes records with one COPY, a single statement, so all
-// of them commit or none does. When PostgreSQL refuses the records' data
-// (see rejected), the error wraps store.ErrRejected beside
-// store.ErrUnavailable.
+// of them commit or none does; a record without a salt is written with a
+// fresh one. When PostgreSQL refuses the records' data (see rejected), the
+// error wraps store.ErrRejected beside store.ErrUnavailable.
 func (s *Store) AppendTransfers(ctx context.Context, records []store.Transfer) error {
 	if len(records) == 0 {
 		return nil
 	}
+	var salts query.Salts
 	n, err := s.pool.CopyFrom(ctx, pgx.Identifier{"transfers"}, query.Columns,
 		pgx.CopyFromSlice(len(records), func(i int) ([]any, error) {
-			args, err := query.Args(records[i], query.Postgres)
+			r := records[i]
+			if len(r.Salt) == 0 {
+				r.Salt = salts.Next()
+			}
+			args, err := query.Args(r, query.Postgres)
 			if err != nil {
 				return nil, fmt.Errorf("record %d: %w: %w", i+1, store.ErrRejected, err)
 			}
@@ -309,6 +340,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopFollowing()
 		<-s.followDone
+		s.sealers.close()
 		s.pool.Close()
 	})
 	return nil

@@ -35,8 +35,17 @@ func connect(t *testing.T, url string) *pgx.Conn {
 }
 
 func TestConformance(t *testing.T) {
+	var urls sync.Map // store.Store -> its database's URL
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return open(t, pgtest.NewDatabase(t))
+		url := pgtest.NewDatabase(t)
+		s := open(t, url)
+		urls.Store(s, url)
+		return s
+	}, func(t *testing.T, s store.Store, sql string) {
+		url, _ := urls.Load(s)
+		if _, err := connect(t, url.(string)).Exec(context.Background(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
 	})
 }
 

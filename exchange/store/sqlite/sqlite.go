@@ -44,6 +44,9 @@ type Store struct {
 	w *sql.DB // the single writer connection
 	r *sql.DB // readers
 
+	path    string  // the database file, whose sealing role one Sealer holds
+	sealers sealers // handed out and not released
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -75,7 +78,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w}
+	s := &Store{w: w, path: cfg.Path}
 	if err := s.migrate(ctx); err != nil {
 		_ = w.Close()
 		return nil, err
@@ -152,9 +155,10 @@ func unavailable(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrUnavailable, err)
 }
 
-// AppendTransfers writes records in one transaction: all or none. When
-// SQLite refuses a record's data (see rejected), the error wraps
-// store.ErrRejected beside store.ErrUnavailable.
+// AppendTransfers writes records in one transaction: all or none; a record
+// without a salt is written with a fresh one. When SQLite refuses a
+// record's data (see rejected), the error wraps store.ErrRejected beside
+// store.ErrUnavailable.
 func (s *Store) AppendTransfers(ctx context.Context, records []store.Transfer) (err error) {
 	if len(records) == 0 {
 		return nil
@@ -173,8 +177,13 @@ func (s *Store) AppendTransfers(ctx context.Context, records []store.Transfer) (
 		return unavailable("append: prepare", err)
 	}
 	defer stmt.Close()
+	var salts query.Salts
 	for i := range records {
-		args, err := query.Args(records[i], query.SQLite)
+		r := records[i]
+		if len(r.Salt) == 0 {
+			r.Salt = salts.Next()
+		}
+		args, err := query.Args(r, query.SQLite)
 		if err != nil {
 			return unavailable("append", fmt.Errorf("%w: %w", store.ErrRejected, err))
 		}
@@ -247,6 +256,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Calling it again is harmless.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.sealers.close()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("sqlite: close: %w", s.closeErr)

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,9 +27,28 @@ func open(t *testing.T, path string) *sqlite.Store {
 }
 
 func TestConformance(t *testing.T) {
+	var paths sync.Map // store.Store -> its file
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return open(t, filepath.Join(t.TempDir(), "pont.db"))
+		path := filepath.Join(t.TempDir(), "pont.db")
+		s := open(t, path)
+		paths.Store(s, path)
+		return s
+	}, func(t *testing.T, s store.Store, sql string) {
+		path, _ := paths.Load(s)
+		db, err := sqlOpen(path.(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec(sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
 	})
+}
+
+// sqlOpen opens the file beside the store, as another process would.
+func sqlOpen(path string) (*sql.DB, error) {
+	return sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
 }
 
 func TestNewRefusesBadPaths(t *testing.T) {
@@ -85,8 +105,8 @@ func TestReopen(t *testing.T) {
 	if err := db.QueryRow(`SELECT group_concat(version) FROM schema_migrations`).Scan(&versions); err != nil {
 		t.Fatalf("read schema_migrations: %v", err)
 	}
-	if versions != "1,2,3" {
-		t.Errorf("schema_migrations versions = %q, want %q", versions, "1,2,3")
+	if versions != "1,2,3,4" {
+		t.Errorf("schema_migrations versions = %q, want %q", versions, "1,2,3,4")
 	}
 	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&journal); err != nil || journal != "wal" {
 		t.Errorf("journal_mode = %q, %v; want wal", journal, err)
@@ -112,5 +132,40 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "newer") {
 		t.Errorf("err = %v, want one saying the schema is newer", err)
+	}
+}
+
+// TestSealerAcrossStores: two Stores of one process on the same file share
+// the sealing role: one Sealer at a time.
+func TestSealerAcrossStores(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pont.db")
+	a, b := open(t, path), open(t, path)
+	defer a.Close()
+	defer b.Close()
+	x, err := a.AcquireSealer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if y, err := b.AcquireSealer(ctx); !errors.Is(err, store.ErrUnavailable) {
+		if y != nil {
+			y.Release()
+		}
+		t.Fatalf("a second Store's AcquireSealer while the first's Sealer holds the role: %v, want ErrUnavailable", err)
+	}
+	// Closing a Store releases its Sealer.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	y, err := b.AcquireSealer(ctx)
+	if err != nil {
+		t.Fatalf("AcquireSealer after the first Store closed: %v", err)
+	}
+	defer y.Release()
+	if _, _, err := x.Unsealed(context.Background(), 1); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Unsealed of a closed Store's Sealer: %v, want ErrUnavailable", err)
 	}
 }

@@ -1,8 +1,10 @@
 // Package storetest is the conformance suite of store.Store: one black-box
 // test, through the public interface only (transfer log here, consents and
-// objections in citizens.go), that every backend runs, so that
-// pont dev (SQLite) and production (PostgreSQL) keep the same behaviour. It
-// changes when the store.Store contract changes.
+// objections in citizens.go, the tamper-evident log in log.go and
+// prune.go), that every backend runs, so that pont dev (SQLite) and
+// production (PostgreSQL) keep the same behaviour. Only the test of a
+// record deleted from under the log goes around the interface, through
+// the backend's Exec. It changes when the store.Store contract changes.
 package storetest
 
 import (
@@ -18,11 +20,16 @@ import (
 	"github.com/pontexchange/pont/exchange/store"
 )
 
+// Exec runs a statement on the database of s, beside the store, as only
+// tampering would: the suite uses it to delete a record from under the
+// log. The statement is plain SQL that both backends read alike.
+type Exec func(t *testing.T, s store.Store, sql string)
+
 // Run runs the conformance suite against the backend that open creates.
 // Each call of open must return a new, empty store; the suite closes it (and
 // may close it twice: Close must be idempotent). open registers with
 // t.Cleanup whatever else must go when the test ends, such as a database.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+func Run(t *testing.T, open func(t *testing.T) store.Store, exec Exec) {
 	fresh := func(t *testing.T) store.Store {
 		t.Helper()
 		s := open(t)
@@ -59,6 +66,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentObjections", testConcurrentObjections},
 		{"DeleteObjection", testDeleteObjection},
 		{"FindObjection", testFindObjection},
+		{"ConsentEvents", testConsentEvents},
+		{"ObjectionEvents", testObjectionEvents},
+		{"AppendEvents", testAppendEvents},
+		{"AppendEventsRejected", testAppendEventsRejected},
+		{"Unsealed", testUnsealed},
+		{"SealReads", testSealReads},
+		{"StaleSeal", testStaleSeal},
+		{"SealerExclusion", testSealerExclusion},
+		{"Prune", func(t *testing.T, s store.Store) { RunPrune(t, s) }},
 		{"Ping", testPing},
 		{"AfterClose", testAfterClose},
 	}
@@ -67,6 +83,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			tt.run(t, fresh(t))
 		})
 	}
+	t.Run("MissingRecord", func(t *testing.T) {
+		s := fresh(t)
+		testMissingRecord(t, s, func(sql string) { exec(t, s, sql) })
+	})
 }
 
 // base is a time with nanoseconds and a zone, which stores must bring back
@@ -110,6 +130,10 @@ func full(n int, at time.Time) store.Transfer {
 		HTTPStatus:     403,
 		LatencyMicros:  1234567,
 		DataSHA256:     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+		Salt:           []byte("0123456789abcdef"),
+		// Set here so that the round trip covers it: a store keeps it as
+		// given, and only pruning sets it otherwise.
+		PersonalSHA256: "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03",
 	}
 }
 
@@ -123,10 +147,17 @@ func want(r store.Transfer) store.Transfer {
 	return r
 }
 
-// checkEqual compares a returned record with the expected one.
+// checkEqual compares a returned record with the expected one. A record
+// given without a salt must come back with a fresh one.
 func checkEqual(t *testing.T, what string, got, exp store.Transfer) {
 	t.Helper()
 	exp = want(exp)
+	if len(exp.Salt) == 0 {
+		if len(got.Salt) != store.SaltSize {
+			t.Errorf("%s: salt %x, want %d fresh bytes for a record given without one", what, got.Salt, store.SaltSize)
+		}
+		got.Salt = nil
+	}
 	if got.Time.Location() != time.UTC {
 		t.Errorf("%s: Time location = %v, want UTC", what, got.Time.Location())
 	}

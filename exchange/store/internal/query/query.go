@@ -41,6 +41,7 @@ var Columns = []string{
 	"consent_id", "case_id", "subject_id_type", "subject_id", "service", "adapter",
 	"adapter_version", "module_sha256", "decision", "reasons", "policy_revision",
 	"outcome", "scsp_code", "http_status", "latency_us", "data_sha256",
+	"salt", "personal_sha256",
 }
 
 // ColumnList is Columns joined for a SELECT or INSERT.
@@ -110,7 +111,8 @@ func (d Dialect) Bind(q string) string {
 // Args returns t's column values in Columns order, the time converted by d
 // and the reasons encoded as a JSON array text ("[]" when there are none).
 // The values are Storable(t)'s: every backend writes the same text for the
-// same record, whatever bytes it holds.
+// same record, whatever bytes it holds. The salt is written as given (the
+// caller gives a record without one a fresh one, see Salts).
 func Args(t store.Transfer, d Dialect) ([]any, error) {
 	t = Storable(t)
 	reasons := []store.Reason{}
@@ -127,7 +129,16 @@ func Args(t store.Transfer, d Dialect) ([]any, error) {
 		t.ConsentID, t.CaseID, t.SubjectIDType, t.SubjectID, t.Service, t.Adapter,
 		t.AdapterVersion, t.ModuleSHA256, t.Decision, string(rj), t.PolicyRevision,
 		t.Outcome, t.SCSPCode, t.HTTPStatus, t.LatencyMicros, t.DataSHA256,
+		salt(t.Salt), t.PersonalSHA256,
 	}, nil
+}
+
+// salt is a salt as the columns hold it: never NULL, empty once pruned.
+func salt(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }
 
 // Row is a result row: *sql.Row, *sql.Rows, pgx.Row and pgx.Rows all are.
@@ -146,9 +157,13 @@ func Scan(row Row, at any, when func() time.Time) (store.Transfer, error) {
 		&t.ConsentID, &t.CaseID, &t.SubjectIDType, &t.SubjectID, &t.Service, &t.Adapter,
 		&t.AdapterVersion, &t.ModuleSHA256, &t.Decision, &reasons, &t.PolicyRevision,
 		&t.Outcome, &t.SCSPCode, &t.HTTPStatus, &t.LatencyMicros, &t.DataSHA256,
+		&t.Salt, &t.PersonalSHA256,
 	)
 	if err != nil {
 		return store.Transfer{}, err
+	}
+	if len(t.Salt) == 0 {
+		t.Salt = nil // pruned: no salt, as a record without one reads
 	}
 	t.Time = when().UTC()
 	if len(reasons) > 0 {
