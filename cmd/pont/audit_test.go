@@ -179,7 +179,8 @@ func TestAuditSearchCommand(t *testing.T) {
 			{"bad server", []string{"audit", "search", "--server", "127.0.0.1:1", "--token", auditor}, 1, []string{"is not an http(s) URL"}},
 			{"server down", []string{"audit", "search", "--server", "http://127.0.0.1:1", "--token", auditor}, 1, []string{"GET http://127.0.0.1:1/v1/audit/transfers", "connection refused"}},
 			{"show without id", []string{"audit", "show", "--server", n.base, "--token", auditor}, 2, []string{"usage: pont audit show"}},
-			{"unknown subcommand", []string{"audit", "verify"}, 2, []string{`unknown command "verify"`}},
+			{"unknown subcommand", []string{"audit", "prove"}, 2, []string{`unknown command "prove"`}},
+			{"verify without a key", []string{"audit", "verify"}, 2, []string{"--log-key is required"}},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				t.Setenv("PONT_TOKEN", "")

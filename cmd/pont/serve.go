@@ -12,9 +12,11 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pontexchange/pont/catalog"
@@ -25,7 +27,9 @@ import (
 	"github.com/pontexchange/pont/exchange/guard"
 	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/store/postgres"
+	"github.com/pontexchange/pont/exchange/translog"
 	"github.com/pontexchange/pont/exchange/wasmhost"
+	"github.com/pontexchange/pont/exchange/witness"
 )
 
 // serveConfig is the configuration file of pont serve (JSON). Relative
@@ -71,8 +75,11 @@ type serveConfig struct {
 	Quota quota.Config `json:"quota"`
 	// Guard tunes the circuit breakers and the fair share in front of
 	// every adapter (guard.Config).
-	Guard    guardConfig `json:"guard"`
-	LogLevel string      `json:"log_level"`
+	Guard guardConfig `json:"guard"`
+	// TransferLog is the tamper-evident log's signing key, witnesses,
+	// sealing interval and retention (docs/transfer-log.md).
+	TransferLog transferLogConfig `json:"transfer_log"`
+	LogLevel    string            `json:"log_level"`
 	// MetricsListen, when set, is the address on which /metrics is
 	// served, on a listener of its own; the API's listener never serves it.
 	MetricsListen string `json:"metrics_listen"`
@@ -226,6 +233,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, host := range slices.Sorted(maps.Keys(cfg.SourceAddresses)) {
 		log.Info("source address: connections to this host go to this address", slog.String("host", host), slog.String("address", cfg.SourceAddresses[host]))
 	}
+	if err := cfg.TransferLog.apply(&bcfg); err != nil {
+		return err
+	}
 
 	start := time.Now()
 	st, err := postgres.New(ctx, postgres.Config{URL: cfg.DatabaseURL})
@@ -269,7 +279,7 @@ func brokerConfig(cfg serveConfig) (broker.Config, error) {
 	if err != nil {
 		return broker.Config{}, err
 	}
-	return broker.Config{
+	bc := broker.Config{
 		Quota: cfg.Quota, Guard: g,
 		DataDir: cfg.DataDir, ModulesDir: cfg.ModulesDir, PoliciesDir: cfg.PoliciesDir,
 		Node: cfg.Node, CursorSecret: []byte(cfg.CursorSecret), PrivateMetrics: true,
@@ -282,7 +292,8 @@ func brokerConfig(cfg serveConfig) (broker.Config, error) {
 			MaxBatch: cfg.Audit.MaxBatch, MaxWait: time.Duration(cfg.Audit.MaxWaitMS) * time.Millisecond,
 			Committers: cfg.Audit.Committers,
 		},
-	}, nil
+	}
+	return bc, nil
 }
 
 // serveMetrics serves h at /metrics on ln until ctx ends, with a mux of
@@ -390,5 +401,73 @@ func loadServeConfig(path string) (serveConfig, error) {
 	for i := range cfg.Issuers {
 		rel(&cfg.Issuers[i].KeyFile)
 	}
+	rel(&cfg.TransferLog.SigningKeyFile)
+	for i := range cfg.TransferLog.Witnesses {
+		rel(&cfg.TransferLog.Witnesses[i].KeyFile)
+	}
 	return cfg, nil
+}
+
+// transferLogConfig is the file's "transfer_log" section.
+type transferLogConfig struct {
+	// SigningKeyFile holds the log's private key (pont keygen's .key): its
+	// name is the log's origin. Required.
+	SigningKeyFile string `json:"signing_key_file"`
+	// Witnesses cosign each checkpoint: the prefix of each one's
+	// tlog-witness endpoint and its cosignature key file (its .vkey).
+	Witnesses []struct {
+		URL     string `json:"url"`
+		KeyFile string `json:"key_file"`
+	} `json:"witnesses"`
+	// SealInterval is the least time between two checkpoints ("1s").
+	SealInterval string `json:"seal_interval"`
+	// Retention is how long records keep their personal fields ("8760h");
+	// absent keeps them for ever.
+	Retention string `json:"retention"`
+}
+
+// apply reads the keys t names into cfg, naming the key that is wrong.
+func (t transferLogConfig) apply(cfg *broker.Config) error {
+	if t.SigningKeyFile == "" {
+		return errors.New("transfer_log.signing_key_file is required: the log's private key (pont keygen --name ORIGIN --out PREFIX writes one)")
+	}
+	raw, err := os.ReadFile(t.SigningKeyFile)
+	if err != nil {
+		return fmt.Errorf("transfer_log.signing_key_file: %w", err)
+	}
+	if cfg.LogSigner, cfg.LogVerifier, err = broker.ParseLogKey(strings.TrimSpace(string(raw))); err != nil {
+		return fmt.Errorf("transfer_log.signing_key_file %s: %w", t.SigningKeyFile, err)
+	}
+	for i, w := range t.Witnesses {
+		u, err := url.Parse(w.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("transfer_log.witnesses[%d].url: %q is not an http(s) URL", i, w.URL)
+		}
+		raw, err := os.ReadFile(w.KeyFile)
+		if err != nil {
+			return fmt.Errorf("transfer_log.witnesses[%d].key_file: %w", i, err)
+		}
+		key, err := witness.ParseWitnessKey(strings.TrimSpace(string(raw)))
+		if err != nil {
+			return fmt.Errorf("transfer_log.witnesses[%d].key_file %s: %w", i, w.KeyFile, err)
+		}
+		cfg.Witnesses = append(cfg.Witnesses, translog.Witness{URL: w.URL, Key: key})
+	}
+	for _, d := range []struct {
+		key, v string
+		to     *time.Duration
+	}{
+		{"seal_interval", t.SealInterval, &cfg.SealInterval},
+		{"retention", t.Retention, &cfg.Retention},
+	} {
+		if d.v == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.v)
+		if err != nil || v <= 0 {
+			return fmt.Errorf("transfer_log.%s: %q is not a positive duration such as \"1s\" or \"8760h\"", d.key, d.v)
+		}
+		*d.to = v
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pontexchange/pont/exchange/auth"
+	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/guard"
 	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
 )
@@ -79,6 +81,17 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 	})
 	sources := strings.TrimPrefix(waitFor(t, &srcOut, "Simulated sources listening on ", srcExited, &srcErr), "http://")
 	cfg["source_addresses"] = map[string]any{".sources.pont.test": sources}
+
+	// The README makes the log's signing key with pont keygen.
+	tl := cfg["transfer_log"].(map[string]any)
+	if tl["signing_key_file"] != ".pont-dev/serve-log.key" {
+		t.Fatalf("the example's log key is not the README's: %v", tl)
+	}
+	logKey := filepath.Join(keys, "serve-log")
+	if code, _, errs := pontRun(t, "keygen", "--name", "pont.localhost/serve-transfer-log", "--out", logKey); code != 0 {
+		t.Fatalf("pont keygen: %d %s", code, errs)
+	}
+	tl["signing_key_file"] = logKey + ".key"
 
 	cfg["listen"] = "127.0.0.1:0"
 	cfg["debug_listen"] = "127.0.0.1:0"
@@ -151,6 +164,25 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 	recs := jsonRecords(t, found)
 	if len(recs) != 1 || recs[0].ID != id || recs[0].Service != "padro" || recs[0].Decision != "allow" {
 		t.Errorf("pont audit search found %+v, want transfer %s", recs, id)
+	}
+
+	// The log verifies with its public key, once the query is sealed
+	// (within the example's seal_interval, 1 s).
+	state := filepath.Join(t.TempDir(), "state")
+	var verified string
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		code, out, errs := pontRun(t, "audit", "verify", "--server", base, "--token", auditor, "--log-key", logKey+".vkey", "--state", state)
+		if code == 0 {
+			verified = out
+			break
+		}
+		if time.Now().After(deadline) || !strings.Contains(errs, "no checkpoint yet") {
+			t.Fatalf("pont audit verify: %d %s %s", code, out, errs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(verified, "verified: ") || !strings.Contains(verified, "signed by pont.localhost/serve-transfer-log") {
+		t.Errorf("pont audit verify said:\n%s", verified)
 	}
 
 	// The profiles answer on their own listener, and not on the API's.
@@ -476,6 +508,55 @@ func TestServeGuardConfig(t *testing.T) {
 			}
 			if !reflect.DeepEqual(bcfg.Guard, tt.want) {
 				t.Errorf("broker.Config.Guard = %+v, want %+v", bcfg.Guard, tt.want)
+			}
+		})
+	}
+}
+
+// TestTransferLogConfig: the log's key and witnesses reach the broker, and
+// each wrong value is refused naming its key.
+func TestTransferLogConfig(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := pontRun(t, "keygen", "--name", "pont.test/log", "--out", filepath.Join(dir, "log")); code != 0 {
+		t.Fatalf("keygen: %s", errs)
+	}
+	if code, _, errs := pontRun(t, "keygen", "--witness", "--name", "witness.test", "--out", filepath.Join(dir, "w")); code != 0 {
+		t.Fatalf("keygen --witness: %s", errs)
+	}
+	key, vkey, wkey := filepath.Join(dir, "log.key"), filepath.Join(dir, "log.vkey"), filepath.Join(dir, "w.vkey")
+	type witnessCfg = struct {
+		URL     string `json:"url"`
+		KeyFile string `json:"key_file"`
+	}
+	good := transferLogConfig{SigningKeyFile: key, Witnesses: []witnessCfg{{"https://w.test", wkey}}, SealInterval: "500ms", Retention: "8760h"}
+	var bc broker.Config
+	if err := good.apply(&bc); err != nil {
+		t.Fatal(err)
+	}
+	if bc.LogSigner.Name() != "pont.test/log" || bc.LogVerifier.Name() != "pont.test/log" || len(bc.Witnesses) != 1 ||
+		bc.Witnesses[0].Key.Name() != "witness.test" || bc.SealInterval != 500*time.Millisecond || bc.Retention != 8760*time.Hour {
+		t.Errorf("broker config %+v", bc)
+	}
+	for _, c := range []struct {
+		name   string
+		change func(*transferLogConfig)
+		want   string
+	}{
+		{"no key", func(c *transferLogConfig) { c.SigningKeyFile = "" }, "transfer_log.signing_key_file is required"},
+		{"a missing key file", func(c *transferLogConfig) { c.SigningKeyFile = filepath.Join(dir, "nope.key") }, "transfer_log.signing_key_file"},
+		{"the public key as the private one", func(c *transferLogConfig) { c.SigningKeyFile = vkey }, "transfer_log.signing_key_file"},
+		{"a witness without a URL", func(c *transferLogConfig) { c.Witnesses = []witnessCfg{{"", wkey}} }, "transfer_log.witnesses[0].url"},
+		{"a witness's key that is the log's", func(c *transferLogConfig) { c.Witnesses = []witnessCfg{{"https://w.test", key}} }, "transfer_log.witnesses[0].key_file"},
+		{"a seal interval without unit", func(c *transferLogConfig) { c.SealInterval = "1" }, "transfer_log.seal_interval"},
+		{"a negative retention", func(c *transferLogConfig) { c.Retention = "-1h" }, "transfer_log.retention"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := good
+			cfg.Witnesses = slices.Clone(good.Witnesses)
+			c.change(&cfg)
+			var bc broker.Config
+			if err := cfg.apply(&bc); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err = %v, want one naming %q", err, c.want)
 			}
 		})
 	}

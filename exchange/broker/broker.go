@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/pontexchange/pont/catalog"
 	"github.com/pontexchange/pont/exchange/api"
@@ -40,6 +41,7 @@ import (
 	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/router"
 	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/translog"
 	"github.com/pontexchange/pont/exchange/wasmhost"
 	"github.com/pontexchange/pont/policies"
 )
@@ -102,6 +104,21 @@ type Config struct {
 	// PrivateMetrics leaves /metrics off the API (api.Config.PrivateMetrics);
 	// the caller serves MetricsHandler elsewhere.
 	PrivateMetrics bool
+	// LogSigner signs the tamper-evident log's checkpoints; its name is the
+	// log's origin. Required, except on a development node (DevIssuer
+	// set), which makes a key of its own in DataDir (log.key, log.vkey)
+	// and keeps it across restarts.
+	LogSigner note.Signer
+	// LogVerifier is LogSigner's public key; derived from LogSigner when
+	// the broker made the key.
+	LogVerifier note.Verifier
+	// Witnesses cosign the log's checkpoints (translog.SealerConfig).
+	Witnesses []translog.Witness
+	// SealInterval is the least time between two checkpoints. Defaults to 1 s.
+	SealInterval time.Duration
+	// Retention is how long records keep their personal fields; zero
+	// keeps them for ever.
+	Retention time.Duration
 	// Node names this node in transfer records. Defaults to the host name.
 	Node   string
 	Logger *slog.Logger
@@ -119,6 +136,7 @@ type Broker struct {
 	devIss   *auth.DevIssuer
 	adapters map[string]*wasmhost.Adapter
 	policies *policyReloader // nil unless PoliciesDir is set
+	sealer   *translog.Sealer
 	closers  []func(context.Context) error
 	once     sync.Once
 }
@@ -178,6 +196,33 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: policies: %w", err)
 	}
+
+	if cfg.LogSigner == nil {
+		if cfg.DevIssuer == nil {
+			return nil, errors.New("broker: a key to sign the log's checkpoints is required")
+		}
+		if cfg.LogSigner, cfg.LogVerifier, err = devLogKey(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.LogVerifier == nil && len(cfg.Witnesses) > 0 {
+		return nil, errors.New("broker: witnesses need the log's verifier key")
+	}
+	sealer, err := translog.NewSealer(translog.SealerConfig{
+		Store: b.store, Signer: cfg.LogSigner, Verifier: cfg.LogVerifier, Witnesses: cfg.Witnesses,
+		Interval: cfg.SealInterval, Retention: cfg.Retention, Node: cfg.Node, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	b.sealer = sealer
+	sealCtx, stopSealing := context.WithCancel(context.WithoutCancel(ctx))
+	sealed := make(chan struct{})
+	go func() {
+		defer close(sealed)
+		_ = sealer.Run(sealCtx)
+	}()
+	b.closers = append(b.closers, func(context.Context) error { stopSealing(); <-sealed; return nil })
 
 	if cfg.AuditOptions.Logger == nil {
 		cfg.AuditOptions.Logger = cfg.Logger
@@ -259,6 +304,7 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		Pipeline: pipe, Citizens: people, Catalog: cfg.Catalog, Transfers: b.store, Verifier: verifier, Quota: limiter,
 		DevIssuer: b.devIss, Registry: reg, Metrics: metrics, Logger: cfg.Logger,
 		Ready: ready, CursorSecret: cfg.CursorSecret, PrivateMetrics: cfg.PrivateMetrics,
+		Log: b.store, Node: cfg.Node,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
@@ -284,6 +330,11 @@ func routerAdapters(loaded map[string]*wasmhost.Adapter, cfg guard.Config) map[s
 	}
 	return out
 }
+
+// Seal has this node's sealer seal at once what has committed, instead of
+// waiting for its next tick, when this node holds the sealing role (it
+// waits for the role otherwise, until ctx ends). For tools and tests.
+func (b *Broker) Seal(ctx context.Context) error { return b.sealer.Sync(ctx) }
 
 // ReloadPolicies rebuilds the policies from PoliciesDir now (SIGHUP). A set
 // that does not compile is refused and the serving one stays; the error

@@ -32,6 +32,8 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 type node struct {
 	t    *testing.T
 	base string
+	b    *broker.Broker
+	dir  string // its data directory: log.vkey is the log's public key
 }
 
 // startDev starts a dev-mode node with its own data directory.
@@ -104,7 +106,7 @@ func startDevWith(t *testing.T, cfg broker.Config) *node {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return &node{t: t, base: "http://" + ln.Addr().String()}
+	return &node{t: t, base: "http://" + ln.Addr().String(), b: b, dir: cfg.DataDir}
 }
 
 // do sends a request and decodes a JSON answer into a map.

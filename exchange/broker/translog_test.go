@@ -1,0 +1,270 @@
+package broker_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/pontexchange/pont/exchange/broker"
+	"github.com/pontexchange/pont/exchange/translog"
+)
+
+// logKey reads the node's log verifier key, as pont dev writes it.
+func (n *node) logKey() note.Verifier {
+	n.t.Helper()
+	raw, err := os.ReadFile(filepath.Join(n.dir, "log.vkey"))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(string(raw)))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return v
+}
+
+// seal has the node seal what committed.
+func (n *node) seal() {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.b.Seal(ctx); err != nil {
+		n.t.Fatalf("seal: %v", err)
+	}
+}
+
+// sealed seals until done answers true: on PostgreSQL a record is sealed
+// once every transaction older than its own has ended, in the whole
+// cluster, where other tests write too.
+func (n *node) sealed(what string, done func() bool) {
+	n.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		n.seal()
+		if done() {
+			return
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("not sealed in 20 s: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// size answers the size of the log's latest checkpoint (0 without one).
+func (n *node) size() int64 {
+	n.t.Helper()
+	status, raw := n.raw("GET", "/v1/audit/log/checkpoint", "", nil)
+	if status == 404 {
+		return 0
+	}
+	lines := strings.SplitN(string(raw), "\n", 3)
+	if status != 200 || len(lines) < 3 {
+		n.t.Fatalf("checkpoint: %d %s", status, raw)
+	}
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil {
+		n.t.Fatalf("checkpoint: %v", err)
+	}
+	return size
+}
+
+// receipt fetches a receipt at path with token.
+func (n *node) receipt(path, token string) (int, translog.Receipt, []byte) {
+	n.t.Helper()
+	status, raw := n.raw("GET", path, token, nil)
+	var r translog.Receipt
+	if status == 200 {
+		if err := json.Unmarshal(raw, &r); err != nil {
+			n.t.Fatalf("%s: %v: %s", path, err, raw)
+		}
+	}
+	return status, r, raw
+}
+
+// TestReceiptVerifiesOffline: a query's answer carries the leaf hash of
+// its record; once sealed, the requester and the citizen get a receipt that
+// checks offline against the log's key, and nobody else gets it.
+func TestReceiptVerifiesOffline(t *testing.T) {
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) { receiptVerifiesOffline(t, startDevWith(t, broker.Config{Store: open(t)})) })
+	}
+}
+
+func receiptVerifiesOffline(t *testing.T, n *node) {
+	requester := n.requester(barcelona)
+	status, raw := n.raw("POST", "/v1/services/padro/queries", requester, mustJSON(t, envelope("12345678Z", map[string]any{"municipality": "08019"})))
+	if status != 200 {
+		t.Fatalf("query: %d %s", status, raw)
+	}
+	var ans struct {
+		TransferID string `json:"transfer_id"`
+		Receipt    struct {
+			TransferID string `json:"transfer_id"`
+			LeafHash   []byte `json:"leaf_hash"`
+		} `json:"receipt"`
+	}
+	if err := json.Unmarshal(raw, &ans); err != nil || ans.Receipt.TransferID != ans.TransferID || len(ans.Receipt.LeafHash) != 32 {
+		t.Fatalf("answer without a receipt: %v %s", err, raw)
+	}
+	path := "/v1/audit/proofs/inclusion?transfer_id=" + ans.TransferID
+
+	// Before the seal there is no proof yet, and the answer says when to ask.
+	if status, _, raw := n.receipt(path, requester); status != 404 || !bytes.Contains(raw, []byte("not sealed")) {
+		t.Errorf("before sealing: %d %s", status, raw)
+	}
+	n.sealed("the query", func() bool { status, _, _ := n.receipt(path, requester); return status == 200 })
+
+	status, r, raw := n.receipt(path, requester)
+	if status != 200 {
+		t.Fatalf("the requester's receipt: %d %s", status, raw)
+	}
+	if !bytes.Equal(r.LeafHash, ans.Receipt.LeafHash) {
+		t.Errorf("the receipt's leaf hash %x is not the answer's %x", r.LeafHash, ans.Receipt.LeafHash)
+	}
+	if _, err := r.Verify(n.logKey(), nil, 0); err != nil {
+		t.Fatalf("the receipt does not verify: %v", err)
+	}
+	// What a requester would keep on disk and check with pont audit verify.
+	file := filepath.Join(t.TempDir(), "receipt.json")
+	if err := os.WriteFile(file, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	citizen := n.token(map[string]string{"role": "citizen", "sub": "12345678Z"})
+	if status, r2, raw := n.receipt("/v1/me/transfers/"+ans.TransferID+"/proof", citizen); status != 200 || !bytes.Equal(r2.LeafHash, r.LeafHash) {
+		t.Errorf("her receipt: %d %s", status, raw)
+	}
+	auditor := n.token(map[string]string{"role": "auditor", "sub": "dpo"})
+	if status, _, raw := n.receipt(path, auditor); status != 200 {
+		t.Errorf("the auditor's receipt: %d %s", status, raw)
+	}
+	for who, tok := range map[string]string{
+		"another citizen":      n.token(map[string]string{"role": "citizen", "sub": "00000000T"}),
+		"another organisation": n.requester("P1708500B"),
+	} {
+		p := path
+		if strings.Contains(who, "citizen") {
+			p = "/v1/me/transfers/" + ans.TransferID + "/proof"
+		}
+		if status, _, raw := n.receipt(p, tok); status != 404 {
+			t.Errorf("%s got %d %s, want 404", who, status, raw)
+		}
+	}
+
+	// Tampered receipts fail, each naming what is wrong.
+	for name, change := range map[string]func(r *translog.Receipt){
+		"another leaf hash": func(r *translog.Receipt) { r.LeafHash[0] ^= 1 },
+		"another subject": func(r *translog.Receipt) {
+			r.Personal = bytes.Replace(r.Personal, []byte("12345678Z"), []byte("00000000T"), 1)
+		},
+		"a shorter proof": func(r *translog.Receipt) {
+			if len(r.Proof) > 0 {
+				r.Proof = r.Proof[1:]
+			} else {
+				r.LeafIndex++
+			}
+		},
+		"another index": func(r *translog.Receipt) { r.LeafIndex ^= 1; r.TreeSize = max(r.TreeSize, r.LeafIndex+1) },
+	} {
+		var bad translog.Receipt
+		_ = json.Unmarshal(raw, &bad)
+		change(&bad)
+		if _, err := bad.Verify(n.logKey(), nil, 0); err == nil {
+			t.Errorf("a receipt with %s verifies", name)
+		}
+	}
+	_, vkey, _ := note.GenerateKey(rand.Reader, broker.DevLogOrigin)
+	otherKey, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Verify(otherKey, nil, 0); err == nil {
+		t.Error("the receipt verifies with another key of the same name")
+	}
+}
+
+// TestWholeLogVerifies: queries, a consent, an objection and the auditor's
+// own reads all become leaves, and the whole log verifies over HTTP, then
+// again after it grew, from the checkpoint kept in the state file.
+func TestWholeLogVerifies(t *testing.T) {
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) {
+			n := startDevWith(t, broker.Config{Store: open(t)})
+			fillLog(t, n, 300)
+			n.sealed("303 leaves", func() bool { return n.size() >= 303 })
+			auditor := n.token(map[string]string{"role": "auditor", "sub": "dpo"})
+			state := filepath.Join(t.TempDir(), "state")
+			cfg := translog.VerifyConfig{Server: n.base, Token: auditor, LogKey: n.logKey(), StateFile: state}
+			res, err := translog.VerifyLog(context.Background(), cfg)
+			if err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			if res.Leaves < 303 {
+				t.Errorf("%d leaves, want the 300 queries, the consent, its revocation and the objection at least", res.Leaves)
+			}
+			// The verification read the log: its reads are leaves too.
+			fillLog(t, n, 20)
+			n.sealed("the next 23 leaves", func() bool { return n.size() >= res.Leaves+23 })
+			res2, err := translog.VerifyLog(context.Background(), cfg)
+			if err != nil {
+				t.Fatalf("verify again: %v", err)
+			}
+			if res2.PreviousSize != res.Leaves || res2.Leaves <= res.Leaves+20 {
+				t.Errorf("second run: %+v after %+v", res2, res)
+			}
+			// A key that is not the log's is refused, naming the checkpoint.
+			_, vkey, _ := note.GenerateKey(rand.Reader, broker.DevLogOrigin)
+			wrong, _ := note.NewVerifier(vkey)
+			cfg.LogKey = wrong
+			var ve *translog.VerifyError
+			if _, err := translog.VerifyLog(context.Background(), cfg); !errors.As(err, &ve) || ve.Index != -1 || !strings.Contains(err.Error(), "checkpoint") {
+				t.Errorf("with another key: %v", err)
+			}
+		})
+	}
+}
+
+// fillLog makes n queries, a consent created and revoked and an objection.
+func fillLog(t *testing.T, n *node, queries int) {
+	t.Helper()
+	requester := n.requester(barcelona)
+	for i := range queries {
+		subject := "12345678Z"
+		if i%3 == 1 {
+			subject = "67890123B"
+		}
+		if status, raw := n.raw("POST", "/v1/services/padro/queries", requester, mustJSON(t, envelope(subject, map[string]any{"municipality": "08019"}))); status != 200 && status != 404 {
+			t.Fatalf("query %d: %d %s", i, status, raw)
+		}
+	}
+	citizen := n.token(map[string]string{"role": "citizen", "sub": "12345678Z"})
+	status, out, _ := n.do("POST", "/v1/me/consents", citizen, consentBody("padro"))
+	if status != 201 {
+		t.Fatalf("consent: %d %v", status, out)
+	}
+	if status, out, _ := n.do("DELETE", "/v1/me/consents/"+out["id"].(string), citizen, nil); status != 200 {
+		t.Fatalf("revoke: %d %v", status, out)
+	}
+	if status, out, _ := n.do("POST", "/v1/me/objections", citizen, map[string]any{"service": "prestacions"}); status != 201 && status != 200 {
+		t.Fatalf("objection: %d %v", status, out)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
