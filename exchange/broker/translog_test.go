@@ -268,3 +268,71 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestPrunedLogStillVerifies: once the retention has passed, records lose
+// their personal fields and salts, the pruning is a leaf of its own, and
+// the whole log and an old receipt still verify.
+func TestPrunedLogStillVerifies(t *testing.T) {
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			n := startDevWith(t, broker.Config{Store: st})
+			requester := n.requester(barcelona)
+			status, raw := n.raw("POST", "/v1/services/padro/queries", requester, mustJSON(t, envelope("12345678Z", map[string]any{"municipality": "08019"})))
+			if status != 200 {
+				t.Fatalf("query: %d %s", status, raw)
+			}
+			var ans struct {
+				TransferID string `json:"transfer_id"`
+			}
+			_ = json.Unmarshal(raw, &ans)
+			fillLog(t, n, 40)
+			n.sealed("the records", func() bool { return n.size() >= 43 })
+			auditor := n.token(map[string]string{"role": "auditor", "sub": "dpo"})
+			state := filepath.Join(t.TempDir(), "state")
+			cfg := translog.VerifyConfig{Server: n.base, Token: auditor, LogKey: n.logKey(), StateFile: state}
+			if _, err := translog.VerifyLog(context.Background(), cfg); err != nil {
+				t.Fatalf("before pruning: %v", err)
+			}
+			path := "/v1/audit/proofs/inclusion?transfer_id=" + ans.TransferID
+			_, before, _ := n.receipt(path, requester)
+
+			// A retention that ends two months ahead covers every record
+			// (PostgreSQL prunes whole months).
+			pruned, err := translog.Prune(context.Background(), st, time.Now().AddDate(0, 2, 0), "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pruned < 43 {
+				t.Fatalf("pruned %d records, want the 43 sealed at least", pruned)
+			}
+			// The pruning is a leaf: an auditor finds it in the log's entries.
+			n.sealed("the pruning's leaf", func() bool {
+				size := n.size()
+				if size > 256 {
+					t.Fatalf("%d leaves: the test reads the first bundle only", size)
+				}
+				status, bundle := n.raw("GET", "/v1/audit/log/tile/entries/000.p/"+strconv.FormatInt(size, 10), auditor, nil)
+				return status == 200 && bytes.Contains(bundle, []byte(`"kind":"log_pruned"`))
+			})
+
+			if _, err := translog.VerifyLog(context.Background(), cfg); err != nil {
+				t.Fatalf("after pruning: %v", err)
+			}
+			status, after, raw := n.receipt(path, requester)
+			if status != 200 {
+				t.Fatalf("receipt after pruning: %d %s", status, raw)
+			}
+			if after.Personal != nil || after.Salt != nil || !bytes.Equal(after.LeafHash, before.LeafHash) || !bytes.Equal(after.Entry, before.Entry) {
+				t.Errorf("pruned receipt %s, want the same entry without personal fields", raw)
+			}
+			if _, err := after.Verify(n.logKey(), nil, 0); err != nil {
+				t.Errorf("the pruned receipt does not verify: %v", err)
+			}
+			rec := n.transfer(auditor, ans.TransferID)
+			if rec["subject"] != nil && rec["subject"] != "" {
+				t.Errorf("the pruned record still names its subject: %v", rec)
+			}
+		})
+	}
+}
