@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/translog"
+	"github.com/pontexchange/pont/exchange/witness"
 )
 
 // logKey reads the node's log verifier key, as pont dev writes it.
@@ -332,6 +334,77 @@ func TestPrunedLogStillVerifies(t *testing.T) {
 			rec := n.transfer(auditor, ans.TransferID)
 			if rec["subject"] != nil && rec["subject"] != "" {
 				t.Errorf("the pruned record still names its subject: %v", rec)
+			}
+		})
+	}
+}
+
+// TestWitnessesCosign: a node configured with two witnesses has each new
+// checkpoint cosigned by both, and publishes the cosignatures; the log
+// then verifies with --min-witnesses 2, and not with a witness that did
+// not cosign.
+func TestWitnessesCosign(t *testing.T) {
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			skey, vkey, err := note.GenerateKey(rand.Reader, broker.DevLogOrigin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "log.key"), []byte(skey+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "log.vkey"), []byte(vkey+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var ws []translog.Witness
+			var keys []note.Verifier
+			for _, name := range []string{"witness-a.test", "witness-b.test", "witness-c.test"} {
+				wkey, _, err := note.GenerateKey(rand.Reader, name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w, err := witness.New(witness.Config{Key: wkey, StatePath: filepath.Join(t.TempDir(), "state.json"),
+					Logs: []witness.Log{{Origin: broker.DevLogOrigin, Keys: []string{vkey}}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = w.Close() })
+				srv := httptest.NewServer(w)
+				t.Cleanup(srv.Close)
+				key, err := witness.ParseWitnessKey(w.VerifierKey())
+				if err != nil {
+					t.Fatal(err)
+				}
+				keys = append(keys, key)
+				if name != "witness-c.test" { // c runs, but the node does not ask it
+					ws = append(ws, translog.Witness{URL: srv.URL, Key: key})
+				}
+			}
+			signer, verifier, err := broker.ParseLogKey(skey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := startDevWith(t, broker.Config{Store: open(t), DataDir: dir, LogSigner: signer, LogVerifier: verifier,
+				Witnesses: ws, SealInterval: 50 * time.Millisecond})
+			fillLog(t, n, 10)
+			auditor := n.token(map[string]string{"role": "auditor", "sub": "dpo"})
+			cfg := translog.VerifyConfig{Server: n.base, Token: auditor, LogKey: n.logKey(), Witnesses: keys[:2], MinWitnesses: 2}
+			var res translog.VerifyResult
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				if res, err = translog.VerifyLog(context.Background(), cfg); err == nil && res.Leaves >= 13 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("not cosigned by both witnesses in 20 s: %v", err)
+				}
+			}
+			if res.Cosigners != 2 {
+				t.Errorf("%d cosigners, want 2", res.Cosigners)
+			}
+			cfg.Witnesses, cfg.MinWitnesses = keys, 3
+			if _, err := translog.VerifyLog(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "2 of the 3 witness cosignatures") {
+				t.Errorf("with a third witness required: %v", err)
 			}
 		})
 	}
