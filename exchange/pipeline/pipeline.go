@@ -257,7 +257,10 @@ func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind,
 	if err != nil {
 		return Answer{}, &Failure{TransferID: rec.ID, Err: err}
 	}
-	entry, eerr := translog.Entry(&rec, nil)
+	// The leaf is the record as the store keeps it (store.Storable): the
+	// same bytes the sealer will read back.
+	kept := store.Storable(rec)
+	entry, eerr := translog.Entry(&kept, nil)
 	if eerr != nil {
 		return Answer{}, fault.Wrap(fault.Internal, eerr, "the answer's receipt could not be written")
 	}

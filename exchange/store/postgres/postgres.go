@@ -292,7 +292,7 @@ func scan(row query.Row) (store.Transfer, error) {
 
 // GetTransfer answers one record or store.ErrNotFound.
 func (s *Store) GetTransfer(ctx context.Context, id string) (store.Transfer, error) {
-	key, _ := query.Text(id) // as stored: an id the store could not hold is not found
+	key, _ := store.StorableText(id) // as stored: an id the store could not hold is not found
 	row := s.pool.QueryRow(ctx, "SELECT "+query.ColumnList+" FROM transfers WHERE id = $1 LIMIT 1", key)
 	t, err := scan(row)
 	if errors.Is(err, pgx.ErrNoRows) {

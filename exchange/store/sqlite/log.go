@@ -91,7 +91,7 @@ func (s *Store) TreeState(ctx context.Context) (store.TreeState, error) {
 // LeafIndex answers the leaf of the record id, or store.ErrNotFound while
 // it is not sealed.
 func (s *Store) LeafIndex(ctx context.Context, id string) (int64, error) {
-	key, _ := query.Text(id) // as stored
+	key, _ := store.StorableText(id) // as stored
 	var index int64
 	err := s.r.QueryRowContext(ctx, "SELECT leaf_index FROM log_leaves WHERE record_id = ? ORDER BY leaf_index LIMIT 1", key).Scan(&index)
 	if errors.Is(err, sql.ErrNoRows) {

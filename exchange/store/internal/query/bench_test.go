@@ -30,17 +30,6 @@ func BenchmarkArgs(b *testing.B) {
 	}
 }
 
-// BenchmarkStorable measures the check that a typical record needs no
-// altering, which every record pays.
-func BenchmarkStorable(b *testing.B) {
-	t := typical()
-	t.Reasons = []store.Reason{{Code: "purpose_not_allowed", Message: "el propòsit no és permès per a aquest servei"}}
-	b.ReportAllocs()
-	for b.Loop() {
-		t = Storable(t)
-	}
-}
-
 // typical is a record as the pipeline writes it for a served query.
 func typical() store.Transfer {
 	return store.Transfer{ID: "0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", Time: time.Now(), Node: "node-1", Kind: "query",

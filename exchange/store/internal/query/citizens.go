@@ -76,7 +76,7 @@ func Citizens(d Dialect) CitizenSQL {
 func ConsentArgs(c store.Consent, d Dialect) ([]any, error) {
 	services := make([]string, len(c.Services))
 	for i, s := range c.Services {
-		services[i], _ = Text(s)
+		services[i], _ = store.StorableText(s)
 	}
 	sj, err := json.Marshal(services)
 	if err != nil {

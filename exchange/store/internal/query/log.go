@@ -49,13 +49,13 @@ func StorableEvent(e store.Event) store.Event {
 		&e.ID, &e.Node, &e.Kind, &e.Ref, &e.Requester, &e.Procedure, &e.Purpose, &e.Service,
 		&e.Operation, &e.Subject, &e.Actor, &e.Filter, &e.PersonalSHA256,
 	} {
-		if v, ch := Text(*f); ch != 0 {
+		if v, ch := store.StorableText(*f); ch != 0 {
 			*f = v
 		}
 	}
 	copied := false
 	for i, s := range e.Services {
-		v, ch := Text(s)
+		v, ch := store.StorableText(s)
 		if ch == 0 {
 			continue
 		}

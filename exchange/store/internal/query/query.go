@@ -110,11 +110,11 @@ func (d Dialect) Bind(q string) string {
 
 // Args returns t's column values in Columns order, the time converted by d
 // and the reasons encoded as a JSON array text ("[]" when there are none).
-// The values are Storable(t)'s: every backend writes the same text for the
+// The values are store.Storable(t)'s: every backend writes the same text for the
 // same record, whatever bytes it holds. The salt is written as given (the
 // caller gives a record without one a fresh one, see Salts).
 func Args(t store.Transfer, d Dialect) ([]any, error) {
-	t = Storable(t)
+	t = store.Storable(t)
 	reasons := []store.Reason{}
 	if len(t.Reasons) > 0 {
 		reasons = t.Reasons
@@ -205,7 +205,7 @@ func Search(table string, f store.Filter, d Dialect) (string, []any) {
 		if eq.value != "" {
 			// As stored: a value with bytes a text column refuses finds
 			// the record that was written for it, and fails no search.
-			v, _ := Text(eq.value)
+			v, _ := store.StorableText(eq.value)
 			add(eq.column+" = ?", v)
 		}
 	}
@@ -216,7 +216,7 @@ func Search(table string, f store.Filter, d Dialect) (string, []any) {
 		add("at < ?", d.Time(f.To))
 	}
 	if f.After != nil {
-		id, _ := Text(f.After.ID)
+		id, _ := store.StorableText(f.After.ID)
 		add("(at, id) < (?, ?)", d.Time(f.After.Time), id)
 	}
 	var b strings.Builder
