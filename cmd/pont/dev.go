@@ -76,7 +76,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(stdout, exampleQuery(ln.Addr().String(), token))
+	fmt.Fprint(stdout, exampleQuery(ln.Addr().String(), token, filepath.Join(*data, "log.vkey")))
 	return b.Serve(ctx, ln)
 }
 
@@ -144,7 +144,7 @@ func runDevSources(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return nil
 }
 
-func exampleQuery(addr, token string) string {
+func exampleQuery(addr, token, logKey string) string {
 	return fmt.Sprintf(`
 Pont is running on http://%[1]s (development mode: simulated sources, development tokens).
 
@@ -155,8 +155,13 @@ curl -s -X POST http://%[1]s/v1/services/padro/queries \
   -H 'Content-Type: application/json' \
   -d '{"procedure":{"code":"DEMO","name":"Demostració"},"purpose":"demo","legal_basis":{"type":"presumed"},"case_id":"EXP-2026-00001","official":{"id":"38000001E","name":"Anna Puig"},"subject":{"id_type":"DNI","id":"12345678Z"},"params":{"municipality":"08019"}}'
 
+The answer ends with a receipt; a second later its proof is at
+http://%[1]s/v1/audit/proofs/inclusion?transfer_id=ID (same token).
+Check the whole transfer log against its key (%[3]s):
+  bin/pont audit verify --server http://%[1]s --log-key %[3]s --token "$(curl -s -X POST http://%[1]s/dev/token -H 'Accept: text/plain' -H 'Content-Type: application/json' -d '{"role":"auditor","sub":"dpo-1"}')"
+
 More tokens: curl -s -X POST http://%[1]s/dev/token -H 'Accept: text/plain' -H 'Content-Type: application/json' -d '{"role":"auditor","sub":"dpo-1"}'
 The API: http://%[1]s/openapi.json   The services: http://%[1]s/v1/catalog/services
 
-`, addr, token)
+`, addr, token, logKey)
 }
