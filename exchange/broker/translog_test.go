@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/pontexchange/pont/exchange/broker"
@@ -407,5 +409,76 @@ func TestWitnessesCosign(t *testing.T) {
 				t.Errorf("with a third witness required: %v", err)
 			}
 		})
+	}
+}
+
+// bearer adds a token to every request: how a standard tiles client is
+// given an auditor's token for the entry bundles.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
+// TestStandardClientReadsTheLog: a tlog-tiles client that Pont did not
+// write (torchwood's) reads the log under /v1/audit/log/, checks every
+// entry it yields against the tiles and the signed tree, and sees Pont's
+// entries.
+func TestStandardClientReadsTheLog(t *testing.T) {
+	n := startDev(t)
+	fillLog(t, n, 300)
+	n.sealed("a full bundle", func() bool { return n.size() >= 303 })
+	auditor := n.token(map[string]string{"role": "auditor", "sub": "dpo"})
+
+	status, raw := n.raw("GET", "/v1/audit/log/checkpoint", "", nil)
+	if status != 200 {
+		t.Fatalf("checkpoint: %d %s", status, raw)
+	}
+	signed, err := note.Open(raw, note.VerifierList(n.logKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := torchwood.ParseCheckpoint(signed.Text)
+	if err != nil {
+		t.Fatalf("torchwood cannot parse the checkpoint: %v", err)
+	}
+	if cp.Origin != broker.DevLogOrigin || cp.N < 303 {
+		t.Fatalf("checkpoint %+v", cp)
+	}
+	fetcher, err := torchwood.NewTileFetcher(n.base+"/v1/audit/log/",
+		torchwood.WithHTTPClient(&http.Client{Transport: bearer{auditor, http.DefaultTransport}, Timeout: 10 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := torchwood.NewClient(fetcher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds = map[string]int{}
+	next := int64(0)
+	for i, entry := range client.Entries(context.Background(), cp.Tree, 0) {
+		if i != next {
+			t.Fatalf("entry %d after %d", i, next)
+		}
+		next++
+		var e struct {
+			V    int    `json:"v"`
+			Kind string `json:"kind"`
+		}
+		if err := json.Unmarshal(entry, &e); err != nil || e.V != translog.Version {
+			t.Fatalf("entry %d: %v %s", i, err, entry)
+		}
+		kinds[e.Kind]++
+	}
+	if err := client.Err(); err != nil {
+		t.Fatalf("the client refused the log: %v", err)
+	}
+	if next < 256 || kinds["query"] < 250 {
+		t.Errorf("read %d entries (%v), want at least the first full bundle", next, kinds)
 	}
 }
