@@ -184,6 +184,26 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 	if !strings.Contains(verified, "verified: ") || !strings.Contains(verified, "signed by pont.localhost/serve-transfer-log") {
 		t.Errorf("pont audit verify said:\n%s", verified)
 	}
+	// The requester's receipt of its query checks offline; a receipt whose
+	// entry was changed does not, and the command says why.
+	receipt := httpGetAuth(t, base+"/v1/audit/proofs/inclusion?transfer_id="+id, requester, http.StatusOK)
+	receiptFile := filepath.Join(t.TempDir(), "receipt.json")
+	if err := os.WriteFile(receiptFile, []byte(receipt), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := pontRun(t, "audit", "verify", "--receipt", receiptFile, "--log-key", logKey+".vkey"); code != 0 || !strings.Contains(out, "verified: record "+id) {
+		t.Errorf("pont audit verify --receipt: %d %s %s", code, out, errs)
+	}
+	var r map[string]any
+	_ = json.Unmarshal([]byte(receipt), &r)
+	r["leaf_index"] = r["leaf_index"].(float64) + 1
+	bad, _ := json.Marshal(r)
+	if err := os.WriteFile(receiptFile, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := pontRun(t, "audit", "verify", "--receipt", receiptFile, "--log-key", logKey+".vkey"); code != 1 || !strings.Contains(errs, "FAILED") {
+		t.Errorf("a changed receipt: %d %s", code, errs)
+	}
 
 	// The profiles answer on their own listener, and not on the API's.
 	for _, c := range []struct {
@@ -239,7 +259,7 @@ func httpGet(t *testing.T, url string, want int) string {
 }
 
 // httpGetAuth GETs url with a bearer token and checks the status.
-func httpGetAuth(t *testing.T, url, token string, want int) {
+func httpGetAuth(t *testing.T, url, token string, want int) string {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -255,6 +275,7 @@ func httpGetAuth(t *testing.T, url, token string, want int) {
 	if resp.StatusCode != want {
 		t.Errorf("GET %s: %d %s, want %d", url, resp.StatusCode, body, want)
 	}
+	return string(body)
 }
 
 func TestLoadServeConfig(t *testing.T) {
