@@ -136,6 +136,19 @@ func TestTamperingIsFound(t *testing.T) {
 				tx.exec("DROP TABLE tamper_deleted")
 			}
 		}},
+		// Its leaf row too: the bundle keeps the leaf's place, empty.
+		{"a record and its leaf deleted", 100, "its record is missing", func(tx tamperer) func() {
+			id := tx.recordID(100)
+			tx.exec("CREATE TEMP TABLE tamper_deleted AS SELECT * FROM transfers WHERE id = '" + id + "'")
+			tx.exec("CREATE TEMP TABLE tamper_deleted_leaf AS SELECT * FROM log_leaves WHERE leaf_index = 100")
+			tx.exec("DELETE FROM transfers WHERE id = $1", id)
+			tx.exec("DELETE FROM log_leaves WHERE leaf_index = 100")
+			return func() {
+				tx.exec("INSERT INTO transfers SELECT * FROM tamper_deleted")
+				tx.exec("INSERT INTO log_leaves SELECT * FROM tamper_deleted_leaf")
+				tx.exec("DROP TABLE tamper_deleted, tamper_deleted_leaf")
+			}
+		}},
 		{"a record deleted, the later leaves moved down", 100, "does not match the log's leaf hash", func(tx tamperer) func() {
 			id := tx.recordID(100)
 			tx.exec("CREATE TEMP TABLE tamper_deleted AS SELECT * FROM transfers WHERE id = '" + id + "'")
