@@ -15,6 +15,7 @@ import (
 
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/broker"
+	"github.com/pontexchange/pont/exchange/store"
 	"github.com/pontexchange/pont/plugins/pluginstest"
 )
 
@@ -28,9 +29,18 @@ func TestMain(m *testing.M) { pluginstest.Main(m, &modulesDir, &cacheDir) }
 type devNode struct {
 	base string
 	iss  *auth.DevIssuer
+	b    *broker.Broker
+	dir  string // its data directory: log.vkey is the log's public key
 }
 
 func startDevNode(t *testing.T) *devNode {
+	t.Helper()
+	return startDevNodeOn(t, nil)
+}
+
+// startDevNodeOn starts a dev-mode node on st, or on the embedded store
+// when st is nil.
+func startDevNodeOn(t *testing.T, st store.Store) *devNode {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
@@ -40,8 +50,14 @@ func startDevNode(t *testing.T) *devNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(parts.close)
+	if st == nil {
+		st = parts.store
+	} else if err := parts.store.Close(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
 	b, err := broker.New(ctx, broker.Config{
-		DataDir: dir, Store: parts.store, HTTPClient: parts.client, DevIssuer: parts.issuer,
+		DataDir: dir, Store: st, HTTPClient: parts.client, DevIssuer: parts.issuer,
 		ModulesDir: modulesDir, CacheDir: cacheDir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -63,7 +79,7 @@ func startDevNode(t *testing.T) *devNode {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return &devNode{base: "http://" + ln.Addr().String(), iss: parts.issuer}
+	return &devNode{base: "http://" + ln.Addr().String(), iss: parts.issuer, b: b, dir: dir}
 }
 
 func (n *devNode) token(t *testing.T, p auth.Principal) string {

@@ -126,7 +126,9 @@ type Log interface {
 	// ErrNotFound while it is not sealed (or does not exist).
 	LeafIndex(ctx context.Context, id string) (int64, error)
 	// Leaves answers the sealed leaves [from, to), in index order, one for
-	// every index even when its record is missing.
+	// every index even when its record is missing. An index whose leaf row
+	// is gone (only tampering removes one) is not answered: a caller must
+	// place leaves by their Index, not by their position.
 	Leaves(ctx context.Context, from, to int64) ([]Leaf, error)
 	// ReadTile answers the stored hash tile (level, index), as long as it
 	// has grown so far, or ErrNotFound.

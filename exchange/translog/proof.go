@@ -108,26 +108,46 @@ func Consistency(ctx context.Context, st store.Log, from, to int64) ([][]byte, e
 
 // Bundle answers the entry bundle n of width w (C2SP tlog-tiles): the
 // entries of leaves [256n, 256n+w), each as a big-endian uint16 length and
-// its bytes. A leaf whose record is missing from the store (only tampering
-// removes one) is answered as an empty entry, which cannot match its leaf
-// hash: the bundle shows the damage instead of hiding it.
+// its bytes; those leaves must be sealed. A leaf whose record is missing
+// from the store, or whose leaf row is (only tampering removes either), is
+// answered as an empty entry, which cannot match its leaf hash: the bundle
+// shows the damage, at its index, instead of hiding it.
 func Bundle(ctx context.Context, st store.Log, n int64, w int, logger *slog.Logger) ([]byte, error) {
-	from := n << TileHeight
-	leaves, err := st.Leaves(ctx, from, from+int64(w))
+	from, to := n<<TileHeight, n<<TileHeight+int64(w)
+	state, err := st.TreeState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if len(leaves) != w {
-		return nil, fmt.Errorf("translog: bundle %d: %d of %d leaves", n, len(leaves), w)
+	if n < 0 || w <= 0 || w > TileWidth || to > state.Size {
+		return nil, fmt.Errorf("translog: bundle %d of width %d: the tree has %d leaves", n, w, state.Size)
+	}
+	leaves, err := st.Leaves(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	// Leaves answers a leaf for each leaf row it holds: a removed row
+	// leaves a gap, which must not move the later entries up.
+	at := make([]*store.Leaf, w)
+	for i := range leaves {
+		l := &leaves[i]
+		if l.Index < from || l.Index >= to || at[l.Index-from] != nil {
+			return nil, fmt.Errorf("translog: bundle %d: the store answered leaf %d twice or out of [%d, %d)", n, l.Index, from, to)
+		}
+		at[l.Index-from] = l
 	}
 	out := make([]byte, 0, w*600)
-	for _, l := range leaves {
+	for i, l := range at {
 		var entry []byte
-		if l.Transfer != nil || l.Event != nil {
+		switch {
+		case l == nil:
+			if logger != nil {
+				logger.Error("translog: a sealed leaf is missing from the store", "index", from+int64(i))
+			}
+		case l.Transfer != nil || l.Event != nil:
 			if entry, err = Entry(l.Transfer, l.Event); err != nil {
 				return nil, err
 			}
-		} else if logger != nil {
+		case logger != nil:
 			logger.Error("translog: a sealed leaf's record is missing from the store", "index", l.Index, "id", l.ID)
 		}
 		out = binary.BigEndian.AppendUint16(out, uint16(len(entry)))
