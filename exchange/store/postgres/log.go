@@ -266,51 +266,10 @@ func (s *Store) AcquireSealer(ctx context.Context) (store.Sealer, error) {
 		}
 	}
 	x := &sealer{s: s, conn: conn}
-	if !s.sealers.add(x) {
+	if !s.sealers.Add(x) {
 		return fail(errors.New("the store is closed"))
 	}
 	return x, nil
-}
-
-// sealers are the Sealers a Store handed out and that are not released:
-// Close releases them.
-type sealers struct {
-	mu     sync.Mutex
-	closed bool
-	live   map[*sealer]struct{}
-}
-
-func (l *sealers) add(x *sealer) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return false
-	}
-	if l.live == nil {
-		l.live = map[*sealer]struct{}{}
-	}
-	l.live[x] = struct{}{}
-	return true
-}
-
-func (l *sealers) remove(x *sealer) {
-	l.mu.Lock()
-	delete(l.live, x)
-	l.mu.Unlock()
-}
-
-// close releases every live Sealer and refuses new ones.
-func (l *sealers) close() {
-	l.mu.Lock()
-	l.closed = true
-	live := make([]*sealer, 0, len(l.live))
-	for x := range l.live {
-		live = append(live, x)
-	}
-	l.mu.Unlock()
-	for _, x := range live {
-		_ = x.Release()
-	}
 }
 
 // sealer is a Store's store.Sealer: one connection holding lockSealer. Its
@@ -574,7 +533,7 @@ func (x *sealer) Release() error {
 		return nil
 	}
 	x.released = true
-	x.s.sealers.remove(x)
+	x.s.sealers.Remove(x)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = x.conn.Close(ctx) // the session ends either way: closing a lost connection fails harmlessly

@@ -24,6 +24,7 @@ import (
 
 	"github.com/pontexchange/pont/exchange/store"
 	"github.com/pontexchange/pont/exchange/store/internal/citizens"
+	"github.com/pontexchange/pont/exchange/store/internal/held"
 	"github.com/pontexchange/pont/exchange/store/internal/migrate"
 	"github.com/pontexchange/pont/exchange/store/internal/query"
 )
@@ -66,7 +67,7 @@ type Store struct {
 
 	pool      *pgxpool.Pool
 	closeOnce sync.Once
-	sealers   sealers // handed out and not released
+	sealers   held.Set[*sealer] // handed out and not released
 
 	// objections spares FindObjection a round trip for the subjects that
 	// have none; followObjections keeps it current until stopFollowing.
@@ -340,7 +341,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopFollowing()
 		<-s.followDone
-		s.sealers.close()
+		s.sealers.Close()
 		s.pool.Close()
 	})
 	return nil

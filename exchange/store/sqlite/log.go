@@ -271,51 +271,11 @@ func (s *Store) AcquireSealer(ctx context.Context) (store.Sealer, error) {
 		return nil, unavailable("acquire sealer", ctx.Err())
 	}
 	x := &sealer{s: s, lock: lock}
-	if !s.sealers.add(x) {
+	if !s.sealers.Add(x) {
 		<-lock
 		return nil, unavailable("acquire sealer", errors.New("the store is closed"))
 	}
 	return x, nil
-}
-
-// sealers are the Sealers a Store handed out and that are not released:
-// Close releases them, so that their file's role is free again.
-type sealers struct {
-	mu     sync.Mutex
-	closed bool
-	live   map[*sealer]struct{}
-}
-
-func (l *sealers) add(x *sealer) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return false
-	}
-	if l.live == nil {
-		l.live = map[*sealer]struct{}{}
-	}
-	l.live[x] = struct{}{}
-	return true
-}
-
-func (l *sealers) remove(x *sealer) {
-	l.mu.Lock()
-	delete(l.live, x)
-	l.mu.Unlock()
-}
-
-func (l *sealers) close() {
-	l.mu.Lock()
-	l.closed = true
-	live := make([]*sealer, 0, len(l.live))
-	for x := range l.live {
-		live = append(live, x)
-	}
-	l.mu.Unlock()
-	for _, x := range live {
-		_ = x.Release()
-	}
 }
 
 // sealer is a Store's store.Sealer; its calls take turns.
@@ -525,7 +485,7 @@ func (x *sealer) Release() error {
 		return nil
 	}
 	x.released = true
-	x.s.sealers.remove(x)
+	x.s.sealers.Remove(x)
 	<-x.lock
 	return nil
 }

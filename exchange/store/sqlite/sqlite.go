@@ -22,6 +22,7 @@ import (
 
 	"github.com/pontexchange/pont/exchange/store"
 	"github.com/pontexchange/pont/exchange/store/internal/citizens"
+	"github.com/pontexchange/pont/exchange/store/internal/held"
 	"github.com/pontexchange/pont/exchange/store/internal/migrate"
 	"github.com/pontexchange/pont/exchange/store/internal/query"
 )
@@ -44,8 +45,8 @@ type Store struct {
 	w *sql.DB // the single writer connection
 	r *sql.DB // readers
 
-	path    string  // the database file, whose sealing role one Sealer holds
-	sealers sealers // handed out and not released
+	path    string            // the database file, whose sealing role one Sealer holds
+	sealers held.Set[*sealer] // handed out and not released
 
 	closeOnce sync.Once
 	closeErr  error
@@ -256,7 +257,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Calling it again is harmless.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.sealers.close()
+		s.sealers.Close()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("sqlite: close: %w", s.closeErr)
