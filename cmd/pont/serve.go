@@ -373,20 +373,29 @@ func keepPartitions(ctx context.Context, st *postgres.Store, log *slog.Logger) {
 	}
 }
 
+// decodeConfigFile decodes the JSON file at path into v, over what v
+// holds, refusing unknown keys: a misspelt key must not pass for a default.
+func decodeConfigFile(path string, v any) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("configuration %s: %w", path, err)
+	}
+	return nil
+}
+
 // loadServeConfig reads the file at path (if any) over the defaults.
 func loadServeConfig(path string) (serveConfig, error) {
 	cfg := serveConfig{Listen: "127.0.0.1:8080", DataDir: "./.pont", ModulesDir: defaultModulesDir()}
 	if path == "" {
 		return cfg, nil
 	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return cfg, fmt.Errorf("configuration: %w", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		return cfg, fmt.Errorf("configuration %s: %w", path, err)
+	if err := decodeConfigFile(path, &cfg); err != nil {
+		return cfg, err
 	}
 	base := filepath.Dir(path)
 	rel := func(p *string) {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -181,14 +179,8 @@ func loadWitnessConfig(path string) (witnessConfig, error) {
 	if path == "" {
 		return cfg, nil
 	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return cfg, fmt.Errorf("configuration: %w", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		return cfg, fmt.Errorf("configuration %s: %w", path, err)
+	if err := decodeConfigFile(path, &cfg); err != nil {
+		return cfg, err
 	}
 	base := filepath.Dir(path)
 	for _, p := range []*string{&cfg.KeyFile, &cfg.StateFile} {
