@@ -16,9 +16,10 @@
 // "caught" means a test failed, never that vet complained, and a mutation
 // that does not compile stops the run as broken.
 //
-// Before the mutations, the same packages run once on the unmutated copy:
-// a test that already fails would catch every mutation for nothing. The
-// tests run against the PostgreSQL server that $PONT_TEST_DATABASE_URL
+// A failure counts as a catch only when the failing test, run alone on the
+// unmutated copy, passes: a test that fails on its own (a timing test on a
+// loaded machine) catches nothing, and the package runs with the mutation
+// once more. The tests run against the PostgreSQL server that $PONT_TEST_DATABASE_URL
 // names (by default the machine's, postgres@127.0.0.1:5432), with
 // PONT_REQUIRE_POSTGRES=1: a PostgreSQL test that skipped would prove
 // nothing.
@@ -83,8 +84,7 @@ type options struct {
 	pkgs     []string      // overrides each mutation's packages; nil: theirs
 	timeout  time.Duration // go test -timeout of one package run
 	parallel int           // go test -p; 0: go's default
-	baseline bool
-	full     bool // run survivors against ./...
+	full     bool          // run survivors against ./...
 	verbose  bool
 	keep     bool
 }
@@ -95,7 +95,6 @@ func run(ctx context.Context, out io.Writer) (int, error) {
 	var o options
 	flag.DurationVar(&o.timeout, "timeout", 8*time.Minute, "go test -timeout of each run (a mutation may set a shorter one); the run is killed 30 s after it")
 	flag.IntVar(&o.parallel, "p", 0, "go test -p: packages built and tested at once (0: go's default; 1 to be a good neighbour)")
-	flag.BoolVar(&o.baseline, "baseline", true, "first run the packages on the unmutated copy, which must pass")
 	flag.BoolVar(&o.full, "full", true, "run a mutation its packages did not catch against the whole suite (./...)")
 	flag.BoolVar(&o.verbose, "v", false, "print the first lines of each failure, and every go test command")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch copy")
@@ -176,26 +175,6 @@ func run(ctx context.Context, out io.Writer) (int, error) {
 	os.Setenv("PONT_REQUIRE_POSTGRES", "1")
 	start := time.Now()
 	fmt.Fprintf(out, "%d mutations on a copy of %d files; go test %s\n", len(chosen), n, strings.Join(testFlags(o), " "))
-
-	if o.baseline {
-		var union []string
-		for _, m := range chosen {
-			for _, p := range o.packagesOf(m) {
-				if !slices.Contains(union, p) {
-					union = append(union, p)
-				}
-			}
-		}
-		t0 := time.Now()
-		res, err := goTest(ctx, scratch, o, union)
-		if err != nil {
-			return 2, fmt.Errorf("baseline: %w", err)
-		}
-		if res.failed {
-			return 2, fmt.Errorf("baseline: the unmutated copy fails %s %s:\n%s", res.pkg, res.test, res.excerpt)
-		}
-		fmt.Fprintf(out, "baseline: %d packages pass unmutated (%s)\n", len(union), since(t0))
-	}
 
 	fmt.Fprintf(out, "%-28s %-50s %-8s %6s  %s\n", "MUTATION", "DEFENCE", "RESULT", "TIME", "CAUGHT BY")
 	var survived []string
@@ -301,42 +280,75 @@ func write(dir string, m mutation) (restore func(), err error) {
 	}, nil
 }
 
-// try applies m to the copy in dir, runs its packages one after the
-// other until one fails, then, unless one did, the whole suite; and
-// restores the file.
+// try runs m's packages one after the other, each with m applied to the
+// copy in dir, until one fails, then, unless one did, the whole suite. A
+// failure counts as a catch only once confirmed: the failing test, run
+// alone without the mutation, passes. When it does not, the test failed on
+// its own (a timing test on a loaded machine): the package runs with the
+// mutation once more, and what it then says counts.
 func (o options) try(ctx context.Context, dir string, m mutation) (outcome, error) {
+	pkgs := o.packagesOf(m)
+	if o.full && !slices.Contains(pkgs, "./...") {
+		pkgs = append(slices.Clip(pkgs), "./...")
+	}
+	var ran []string
+	for _, p := range pkgs {
+		ran = append(ran, p)
+		for attempt := 1; ; attempt++ {
+			res, err := o.runMutated(ctx, dir, m, p)
+			if err != nil || !res.failed {
+				if err != nil {
+					return outcome{}, err
+				}
+				break
+			}
+			confirmed, err := o.confirm(ctx, dir, res)
+			if err != nil {
+				return outcome{}, err
+			}
+			if confirmed {
+				if p == "./..." {
+					res.test += " (full suite)"
+				}
+				res.ran = ran
+				return res, nil
+			}
+			if attempt == 2 {
+				return outcome{}, fmt.Errorf("%s %s fails with and without the mutation: fix that test first", res.pkg, res.test)
+			}
+		}
+	}
+	return outcome{ran: ran}, nil
+}
+
+// runMutated runs pkg with m applied to the copy in dir, and restores it.
+// The mutation's own timeout bounds the runs of its packages, not the
+// full suite's.
+func (o options) runMutated(ctx context.Context, dir string, m mutation, pkg string) (outcome, error) {
 	restore, err := write(dir, m)
 	if err != nil {
 		return outcome{}, err
 	}
 	defer restore()
-	var ran []string
-	first := o
-	if m.timeout > 0 && o.pkgs == nil {
-		first.timeout = m.timeout
+	if m.timeout > 0 && pkg != "./..." && o.pkgs == nil {
+		o.timeout = m.timeout
 	}
-	for _, p := range o.packagesOf(m) {
-		res, err := goTest(ctx, dir, first, []string{p})
-		if err != nil {
-			return outcome{}, err
-		}
-		ran = append(ran, p)
-		if res.failed {
-			return res, nil
-		}
+	return goTest(ctx, dir, o, []string{pkg}, "")
+}
+
+// confirm reports whether res's failing test (its top-level test, or its
+// whole package when no test failed) passes on the unmutated copy in dir.
+func (o options) confirm(ctx context.Context, dir string, res outcome) (bool, error) {
+	run := ""
+	if res.test != "" && strings.HasPrefix(res.test, "Test") {
+		top, _, _ := strings.Cut(res.test, "/")
+		run = "^" + regexp.QuoteMeta(top) + "$"
 	}
-	if o.full && !slices.Contains(ran, "./...") {
-		res, err := goTest(ctx, dir, o, []string{"./..."})
-		if err != nil {
-			return outcome{}, err
-		}
-		ran = append(ran, "./...")
-		if res.failed {
-			res.test += " (full suite)"
-			return res, nil
-		}
+	again, err := goTest(ctx, dir, o, []string{"./" + res.pkg}, run)
+	if err != nil {
+		return false, err
 	}
-	return outcome{ran: ran}, nil
+	return !again.failed, nil
 }
 
 // mutate returns src with m applied. The old snippet must occur exactly
@@ -384,11 +396,14 @@ type event struct {
 // ends a test binary that outlives it, unless the binary cannot run at all.
 const killAfter = 30 * time.Second
 
-// goTest runs go test -json on pkgs in dir and reports the first test that
-// failed. A package that does not build is an error, not a failure: a
+// goTest runs go test -json on pkgs in dir (only the tests that match run,
+// when it is set) and reports the first test that failed. A package that does not build is an error, not a failure: a
 // mutation must compile to say anything of the tests.
-func goTest(ctx context.Context, dir string, o options, pkgs []string) (outcome, error) {
+func goTest(ctx context.Context, dir string, o options, pkgs []string, run string) (outcome, error) {
 	args := append([]string{"test", "-json"}, testFlags(o)...)
+	if run != "" {
+		args = append(args, "-run", run)
+	}
 	args = append(args, pkgs...)
 	tctx, cancel := context.WithTimeout(ctx, o.timeout+killAfter)
 	defer cancel()
@@ -455,7 +470,7 @@ func goTest(ctx context.Context, dir string, o options, pkgs []string) (outcome,
 	case errors.Is(tctx.Err(), context.DeadlineExceeded):
 		// Hung past go test's own timeout: a guest that holds up the
 		// whole test process, say.
-		res.failed, res.pkg, res.test = true, strings.Join(pkgs, " "), "(killed: still running after "+(o.timeout+killAfter).String()+")"
+		res.failed, res.pkg, res.test = true, strings.TrimPrefix(strings.Join(pkgs, " "), "./"), "(killed: still running after "+(o.timeout+killAfter).String()+")"
 	case res.failed && res.test == "":
 		// The package failed outside any test: a panic in TestMain, or
 		// go test's timeout.

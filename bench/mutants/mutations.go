@@ -67,6 +67,21 @@ var mutations = []mutation{
 		new:  ``,
 		pkgs: []string{authPkg},
 	},
+	{
+		id: "token-any-audience", defence: "1 tokens: aud checked",
+		file: "exchange/auth/verifier.go",
+		old: `		jwt.WithAudience(iss.Audience),
+`,
+		new:  ``,
+		pkgs: []string{authPkg},
+	},
+	{
+		id: "token-cache-outlives-exp", defence: "1 tokens: exp checked, cached or not",
+		file: "exchange/auth/verifier.go",
+		old:  `if now.Before(p.Expires.Add(v.cfg.skew)) {`,
+		new:  `if !p.Expires.IsZero() {`,
+		pkgs: []string{authPkg},
+	},
 
 	// 2. The edge.
 	{
@@ -296,6 +311,27 @@ var mutations = []mutation{
 		new:  `	_ = p // the filters she gave`,
 		pkgs: []string{api, broker},
 	},
+	{
+		id: "audit-open-to-requesters", defence: "3 authz: only auditors search the log",
+		file: "exchange/api/api.go",
+		old:  `r.Use(requireRole(s.log, auth.RoleAuditor))`,
+		new:  `r.Use(requireRole(s.log, auth.RoleAuditor, auth.RoleRequester))`,
+		pkgs: []string{api, broker},
+	},
+	{
+		id: "revoke-anyones-consent", defence: "3 authz: she revokes only her own consent",
+		file: "exchange/store/internal/query/citizens.go",
+		old:  `" WHERE subject = ? AND id = ? RETURNING "`,
+		new:  `" WHERE (subject = ? OR TRUE) AND id = ? RETURNING "`,
+		pkgs: []string{sqlite, postgres, broker},
+	},
+	{
+		id: "withdraw-anyones-objection", defence: "3 authz: she withdraws only her own objection",
+		file: "exchange/store/internal/query/citizens.go",
+		old:  `"DELETE FROM objections WHERE subject = ? AND id = ?"`,
+		new:  `"DELETE FROM objections WHERE (subject = ? OR TRUE) AND id = ?"`,
+		pkgs: []string{sqlite, postgres, broker},
+	},
 
 	// 4. The transfer log.
 	{
@@ -397,6 +433,27 @@ var mutations = []mutation{
 		old:  `ctx, cancel := context.WithTimeout(ctx, a.limits.Timeout)`,
 		new:  `ctx, cancel := context.WithTimeout(ctx, 2*a.limits.Timeout)`,
 		pkgs: []string{wasmhost},
+	},
+	{
+		id: "redirect-anywhere", defence: "5 adapters: redirects re-checked against the hosts",
+		file: "exchange/wasmhost/httpcall.go",
+		old:  `if err != nil || !allowed[o] {`,
+		new:  `if err != nil {`,
+		pkgs: []string{wasmhost, broker},
+	},
+	{
+		id: "memory-cap-loose", defence: "5 adapters: memory capped",
+		file: "exchange/wasmhost/adapter.go",
+		old:  `cappedAllocator(a.limits.MemoryPages)`,
+		new:  `cappedAllocator(4 * a.limits.MemoryPages)`,
+		pkgs: []string{wasmhost, broker},
+	},
+	{
+		id: "answer-size-loose", defence: "5 adapters: answer size capped",
+		file: "exchange/wasmhost/adapter.go",
+		old:  `if int64(rlen) > int64(a.limits.MaxAnswerBytes) {`,
+		new:  `if int64(rlen) > 8*int64(a.limits.MaxAnswerBytes) {`,
+		pkgs: []string{wasmhost, broker},
 	},
 
 	// 6. Slow and failing sources.
