@@ -16,10 +16,10 @@
 // "caught" means a test failed, never that vet complained, and a mutation
 // that does not compile stops the run as broken.
 //
-// A failure counts as a catch only when the failing test, run alone on the
-// unmutated copy, passes: a test that fails on its own (a timing test on a
-// loaded machine) catches nothing, and the package runs with the mutation
-// once more. The tests run against the PostgreSQL server that $PONT_TEST_DATABASE_URL
+// A failure counts as a catch only when the failing test, run alone, fails
+// again with the mutation and passes without it: a test that fails on its
+// own (a timing test on a loaded machine) catches nothing, and the package
+// then runs with the mutation once more. The tests run against the PostgreSQL server that $PONT_TEST_DATABASE_URL
 // names (by default the machine's, postgres@127.0.0.1:5432), with
 // PONT_REQUIRE_POSTGRES=1: a PostgreSQL test that skipped would prove
 // nothing.
@@ -282,10 +282,10 @@ func write(dir string, m mutation) (restore func(), err error) {
 
 // try runs m's packages one after the other, each with m applied to the
 // copy in dir, until one fails, then, unless one did, the whole suite. A
-// failure counts as a catch only once confirmed: the failing test, run
-// alone without the mutation, passes. When it does not, the test failed on
-// its own (a timing test on a loaded machine): the package runs with the
-// mutation once more, and what it then says counts.
+// failure counts as a catch only once confirmed (see confirm); when it is
+// not, the test failed on its own (a timing test on a loaded machine), and
+// the package runs with the mutation once more: a pass then means the
+// package did not catch it.
 func (o options) try(ctx context.Context, dir string, m mutation) (outcome, error) {
 	pkgs := o.packagesOf(m)
 	if o.full && !slices.Contains(pkgs, "./...") {
@@ -295,14 +295,14 @@ func (o options) try(ctx context.Context, dir string, m mutation) (outcome, erro
 	for _, p := range pkgs {
 		ran = append(ran, p)
 		for attempt := 1; ; attempt++ {
-			res, err := o.runMutated(ctx, dir, m, p)
-			if err != nil || !res.failed {
-				if err != nil {
-					return outcome{}, err
-				}
+			res, err := o.runMutated(ctx, dir, m, p, "")
+			if err != nil {
+				return outcome{}, err
+			}
+			if !res.failed {
 				break
 			}
-			confirmed, err := o.confirm(ctx, dir, res)
+			confirmed, err := o.confirm(ctx, dir, m, res)
 			if err != nil {
 				return outcome{}, err
 			}
@@ -314,17 +314,17 @@ func (o options) try(ctx context.Context, dir string, m mutation) (outcome, erro
 				return res, nil
 			}
 			if attempt == 2 {
-				return outcome{}, fmt.Errorf("%s %s fails with and without the mutation: fix that test first", res.pkg, res.test)
+				return outcome{}, fmt.Errorf("%s %s failed, but not as the mutation's doing (it also fails without it, or passes with it when run alone): fix that test first", res.pkg, res.test)
 			}
 		}
 	}
 	return outcome{ran: ran}, nil
 }
 
-// runMutated runs pkg with m applied to the copy in dir, and restores it.
-// The mutation's own timeout bounds the runs of its packages, not the
-// full suite's.
-func (o options) runMutated(ctx context.Context, dir string, m mutation, pkg string) (outcome, error) {
+// runMutated runs pkg (the tests that match run, when set) with m applied
+// to the copy in dir, and restores it. The mutation's own timeout bounds
+// the runs of its packages, not the full suite's.
+func (o options) runMutated(ctx context.Context, dir string, m mutation, pkg, run string) (outcome, error) {
 	restore, err := write(dir, m)
 	if err != nil {
 		return outcome{}, err
@@ -333,22 +333,27 @@ func (o options) runMutated(ctx context.Context, dir string, m mutation, pkg str
 	if m.timeout > 0 && pkg != "./..." && o.pkgs == nil {
 		o.timeout = m.timeout
 	}
-	return goTest(ctx, dir, o, []string{pkg}, "")
+	return goTest(ctx, dir, o, []string{pkg}, run)
 }
 
-// confirm reports whether res's failing test (its top-level test, or its
-// whole package when no test failed) passes on the unmutated copy in dir.
-func (o options) confirm(ctx context.Context, dir string, res outcome) (bool, error) {
-	run := ""
-	if res.test != "" && strings.HasPrefix(res.test, "Test") {
+// confirm reports whether res's failure is m's doing: its failing test
+// (the top-level one, or its whole package when no test failed), run
+// alone, fails again with m and passes without it.
+func (o options) confirm(ctx context.Context, dir string, m mutation, res outcome) (bool, error) {
+	pkg, run := "./"+res.pkg, ""
+	if strings.HasPrefix(res.test, "Test") || strings.HasPrefix(res.test, "Fuzz") {
 		top, _, _ := strings.Cut(res.test, "/")
 		run = "^" + regexp.QuoteMeta(top) + "$"
 	}
-	again, err := goTest(ctx, dir, o, []string{"./" + res.pkg}, run)
+	again, err := o.runMutated(ctx, dir, m, pkg, run)
+	if err != nil || !again.failed {
+		return false, err
+	}
+	clean, err := goTest(ctx, dir, o, []string{pkg}, run)
 	if err != nil {
 		return false, err
 	}
-	return !again.failed, nil
+	return !clean.failed, nil
 }
 
 // mutate returns src with m applied. The old snippet must occur exactly

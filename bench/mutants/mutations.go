@@ -437,8 +437,10 @@ var mutations = []mutation{
 	{
 		id: "redirect-anywhere", defence: "5 adapters: redirects re-checked against the hosts",
 		file: "exchange/wasmhost/httpcall.go",
-		old:  `if err != nil || !allowed[o] {`,
-		new:  `if err != nil {`,
+		old: `		o, err := manifest.Origin(req.URL)
+		if err != nil || !allowed[o] {`,
+		new: `		_, err := manifest.Origin(req.URL) // an origin, so a host of http(s)
+		if err != nil {`,
 		pkgs: []string{wasmhost, broker},
 	},
 	{
