@@ -211,20 +211,6 @@ var mutations = []mutation{
 		new:  `	rec.Service = service`,
 		pkgs: []string{pipeline, broker},
 	},
-	{
-		id: "media-type-refusal-unrecorded", defence: "4 log: a refusal at the edge is recorded",
-		file: "exchange/api/query.go",
-		old:  `writeProblem(w, r, s.log, s.cfg.Pipeline.Refuse(r.Context(), principal, pipeline.KindQuery, chi.URLParam(r, "service"), err))`,
-		new:  `writeProblem(w, r, s.log, err)`,
-		pkgs: []string{api, broker},
-	},
-	{
-		id: "self-access-refusal-not-hers", defence: "4 log: a refused read of her data is hers",
-		file: "exchange/api/me.go",
-		old:  `s.cfg.Pipeline.Refuse(r.Context(), p, pipeline.KindSelfAccess, service, err)`,
-		new:  `s.cfg.Pipeline.Refuse(r.Context(), p, pipeline.KindQuery, service, err)`,
-		pkgs: []string{api, broker},
-	},
 
 	// 3. Authorisation.
 	{
@@ -347,6 +333,20 @@ var mutations = []mutation{
 		old:  `sum := sha256.Sum256(ans.Data)`,
 		new:  `sum := sha256.Sum256(ans.Body)`,
 		pkgs: []string{pipeline, broker},
+	},
+	{
+		id: "media-type-refusal-unrecorded", defence: "4 log: a refusal at the edge is recorded",
+		file: "exchange/api/query.go",
+		old:  `writeProblem(w, r, s.log, s.cfg.Pipeline.Refuse(r.Context(), principal, pipeline.KindQuery, chi.URLParam(r, "service"), err))`,
+		new:  `writeProblem(w, r, s.log, err)`,
+		pkgs: []string{api, broker},
+	},
+	{
+		id: "self-access-refusal-not-hers", defence: "4 log: a refused read of her data is hers",
+		file: "exchange/api/me.go",
+		old:  `s.cfg.Pipeline.Refuse(r.Context(), p, pipeline.KindSelfAccess, service, err)`,
+		new:  `s.cfg.Pipeline.Refuse(r.Context(), p, pipeline.KindQuery, service, err)`,
+		pkgs: []string{api, broker},
 	},
 	{
 		id: "store-invalid-utf8-kept", defence: "4 log: bytes not UTF-8 written \\xHH",
