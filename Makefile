@@ -4,7 +4,7 @@ BIN     := bin
 PKGS    := ./...
 WASM_PKGS := ./sdk-wasm/... $(shell ls -d plugins/*/adapter | sed 's|^|./|')
 
-.PHONY: all build pont adapters run test vet fmt-check bench soak clean
+.PHONY: all build pont adapters run test vet fmt-check bench soak mutants clean
 
 all: build
 
@@ -42,6 +42,14 @@ bench: build
 # BENCHMARKS.md. SOAKFLAGS: e.g. -soak 5m -soak-rate 100.
 soak: build
 	GO=$(GO) $(GO) run ./bench/run -parts soak $(SOAKFLAGS)
+
+# Deliberate bugs, one at a time, each removing or weakening a defence of
+# SECURITY.md: the tests must catch every one (see bench/mutants/mutations.go).
+# Each runs the packages most likely to catch it, then the full suite if they
+# do not. Needs PostgreSQL like make test. MUTANTSFLAGS: see go run
+# ./bench/mutants -h, e.g. -run 'token|quota' -p 1.
+mutants:
+	GO=$(GO) $(GO) run ./bench/mutants $(MUTANTSFLAGS)
 
 clean:
 	rm -rf $(BIN) .pont-dev
