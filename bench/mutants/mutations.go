@@ -16,6 +16,7 @@ const (
 	pipeline  = "./exchange/pipeline"
 	postgres  = "./exchange/store/postgres"
 	query     = "./exchange/store/internal/query"
+	storePkg  = "./exchange/store"
 	quota     = "./exchange/quota"
 	serve     = "./cmd/pont"
 	sqlite    = "./exchange/store/sqlite"
@@ -350,24 +351,24 @@ var mutations = []mutation{
 	},
 	{
 		id: "store-invalid-utf8-kept", defence: "4 log: bytes not UTF-8 written \\xHH",
-		file: "exchange/store/internal/query/text.go",
+		file: "exchange/store/storable.go",
 		old:  `case r == utf8.RuneError && size == 1, r == 0:`,
 		new:  `case r == 0:`,
-		pkgs: []string{query, postgres, broker},
+		pkgs: []string{storePkg, postgres, broker},
 	},
 	{
 		id: "store-backslash-undoubled", defence: "4 log: escapes cannot be confused with text",
-		file: "exchange/store/internal/query/text.go",
+		file: "exchange/store/storable.go",
 		old:  "case r == '\\\\':\n\t\t\tb.WriteString(`\\\\`)",
 		new:  "case r == '\\\\':\n\t\t\tb.WriteByte('\\\\')",
-		pkgs: []string{query, postgres, broker},
+		pkgs: []string{storePkg, postgres, broker},
 	},
 	{
 		id: "store-escape-unreported", defence: "4 log: record_altered names escaped fields",
-		file: "exchange/store/internal/query/text.go",
+		file: "exchange/store/storable.go",
 		old:  `if escaped == nil && cut == nil && dropped == 0 {`,
 		new:  `if cut == nil && dropped == 0 {`,
-		pkgs: []string{query, postgres, broker},
+		pkgs: []string{storePkg, postgres, broker},
 	},
 	{
 		id: "audit-batch-fails-whole", defence: "4 log: a refused record fails only itself",
