@@ -14,6 +14,8 @@ const (
 	guard     = "./exchange/guard"
 	interrupt = "./exchange/wasmhost/internal/interrupt"
 	pipeline  = "./exchange/pipeline"
+	translog  = "./exchange/translog"
+	witnessPk = "./exchange/witness"
 	postgres  = "./exchange/store/postgres"
 	query     = "./exchange/store/internal/query"
 	storePkg  = "./exchange/store"
@@ -27,7 +29,7 @@ const (
 // or weakens one defence. The defence's number is its place in the list of
 // SECURITY.md's "Defences": 1 tokens, 2 the edge, 3 authorisation, 4 the
 // transfer log, 5 adapters, 6 slow and failing sources, 7 quotas, 8 what
-// strangers see. A mutation's packages are the ones most likely to catch
+// strangers see, 9 the log proves itself. A mutation's packages are the ones most likely to catch
 // it, cheapest first; the full suite runs when they do not.
 var mutations = []mutation{
 	// 1. Tokens.
@@ -567,5 +569,62 @@ var mutations = []mutation{
 		old:  "tag, err := tx.Exec(ctx, `UPDATE schema_migrations SET applied_at = applied_at WHERE version = $1`, want)",
 		new:  "tag, err := tx.Exec(ctx, `SELECT 1 FROM schema_migrations WHERE version = $1`, want)",
 		pkgs: []string{api, postgres},
+	},
+	// 9. The log proves itself.
+	{
+		id: "leaf-ignores-personal", defence: "9 log: a leaf follows the personal fields",
+		file: "exchange/translog/leaf.go",
+		old: `		if t.Pruned() {
+			return t.PersonalSHA256
+		}`,
+		new: `		if true {
+			return t.PersonalSHA256
+		}`,
+		pkgs: []string{translog, broker},
+	},
+	{
+		id: "verify-skips-entries", defence: "9 log: every entry checked against its leaf hash",
+		file: "exchange/translog/verify.go",
+		old:  `if !bytes.Equal(h[:], hashTile[i*tlog.HashSize:(i+1)*tlog.HashSize]) {`,
+		new:  `if len(entry) == 0 && !bytes.Equal(h[:], hashTile[i*tlog.HashSize:(i+1)*tlog.HashSize]) {`,
+		pkgs: []string{broker, serve},
+	},
+	{
+		id: "receipt-personal-unchecked", defence: "9 log: a receipt's personal fields match the leaf",
+		file: "exchange/translog/proof.go",
+		old: `	if r.Personal != nil {
+		sum := sha256.Sum256`,
+		new: `	if r.Personal == nil {
+		sum := sha256.Sum256`,
+		pkgs: []string{broker},
+	},
+	{
+		id: "auditor-reads-unrecorded", defence: "9 log: an auditor's reads are leaves",
+		file: "exchange/api/translog.go",
+		old: `	if s.cfg.Log == nil {
+		return nil
+	}
+	p, _ := PrincipalFrom(r.Context())`,
+		new: `	if s.cfg.Log != nil {
+		return nil
+	}
+	p, _ := PrincipalFrom(r.Context())`,
+		pkgs: []string{broker},
+	},
+	{
+		id: "sealer-skips-late-commits", defence: "9 log: the sealer never passes over a late commit",
+		file: "exchange/store/postgres/log.go",
+		old:  `"SELECT pg_snapshot_xmin(pg_current_snapshot()), size, seal_cursor FROM log_state"`,
+		new:  `"SELECT pg_snapshot_xmax(pg_current_snapshot()), size, seal_cursor FROM log_state"`,
+		pkgs: []string{postgres},
+	},
+	{
+		id: "witness-cosigns-fork", defence: "9 log: a witness refuses a fork",
+		file: "exchange/witness/witness.go",
+		old: `	case c.N == last.size:
+		if c.Hash != last.root {`,
+		new: `	case c.N == last.size:
+		if false && c.Hash != last.root {`,
+		pkgs: []string{witnessPk, broker},
 	},
 }

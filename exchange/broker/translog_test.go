@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -227,6 +228,16 @@ func TestWholeLogVerifies(t *testing.T) {
 			}
 			if res2.PreviousSize != res.Leaves || res2.Leaves <= res.Leaves+20 {
 				t.Errorf("second run: %+v after %+v", res2, res)
+			}
+			// The first run's reads of the entry bundles are leaves after it.
+			k := res.Leaves / 256
+			width := min(res2.Leaves-k*256, 256)
+			status, bundle := n.raw("GET", fmt.Sprintf("/v1/audit/log/tile/entries/%03d.p/%d", k, width), auditor, nil)
+			if width == 256 {
+				status, bundle = n.raw("GET", fmt.Sprintf("/v1/audit/log/tile/entries/%03d", k), auditor, nil)
+			}
+			if status != 200 || !bytes.Contains(bundle, []byte(`"kind":"log_read"`)) || !bytes.Contains(bundle, []byte(`"operation":"entries"`)) {
+				t.Errorf("the auditor's reads of the log are not leaves: %d", status)
 			}
 			// A key that is not the log's is refused, naming the checkpoint.
 			_, vkey, _ := note.GenerateKey(rand.Reader, broker.DevLogOrigin)
