@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -199,7 +200,7 @@ func startPontServe(ctx context.Context, pontBin, modulesDir, dataDir, databaseU
 		return nil, fmt.Errorf("pont token: %w", exitDetail(err))
 	}
 	token := strings.TrimSpace(string(out))
-	keyFile, _, err := benchLogKey(dataDir)
+	keyFile, _, _, err := benchLogKey(dataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -245,29 +246,35 @@ func startPontServe(ctx context.Context, pontBin, modulesDir, dataDir, databaseU
 const benchLogOrigin = "bench.pont.test/transfer-log"
 
 // benchLogKey answers the log's signing key file in dataDir (log.key,
-// made on the first call, as pont keygen would) and its signer: pont serve
-// needs one, and the log part seals with it before the node serves.
-func benchLogKey(dataDir string) (string, note.Signer, error) {
+// made on the first call, as pont keygen would), its signer and its
+// verifier: pont serve needs one, and the log part seals with it before the
+// node serves, and verifies with the verifier.
+func benchLogKey(dataDir string) (string, note.Signer, note.Verifier, error) {
 	path := filepath.Join(dataDir, "log.key")
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		skey, _, gerr := note.GenerateKey(rand.Reader, benchLogOrigin)
 		if gerr != nil {
-			return "", nil, fmt.Errorf("log key: %w", gerr)
+			return "", nil, nil, fmt.Errorf("log key: %w", gerr)
 		}
 		if err := os.WriteFile(path, []byte(skey+"\n"), 0o600); err != nil {
-			return "", nil, fmt.Errorf("log key: %w", err)
+			return "", nil, nil, fmt.Errorf("log key: %w", err)
 		}
 		raw, err = []byte(skey), nil
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("log key: %w", err)
+		return "", nil, nil, fmt.Errorf("log key: %w", err)
 	}
-	signer, err := note.NewSigner(strings.TrimSpace(string(raw)))
+	skey := strings.TrimSpace(string(raw))
+	signer, err := note.NewSigner(skey)
 	if err != nil {
-		return "", nil, fmt.Errorf("log key %s: %w", path, err)
+		return "", nil, nil, fmt.Errorf("log key %s: %w", path, err)
 	}
-	return path, signer, nil
+	verifier, err := torchwood.NewVerifierFromSigner(skey)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("log key %s: %w", path, err)
+	}
+	return path, signer, verifier, nil
 }
 
 // waitReady polls base/readyz until it answers 200.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -89,7 +90,26 @@ func targets(r Results) []Target {
 		worst := max(s.BySubject.P99ms, s.ByReq.P99ms)
 		out = append(out, Target{"search by subject or requester over 10M records (p99)", "< 50 ms", fmt.Sprintf("%.1f ms", worst), worst < 50 && s.Rows >= 10_000_000})
 	}
+	if l := r.Log; l != nil {
+		out = append(out,
+			Target{fmt.Sprintf("sealing a backlog of %s records", thousands(l.Records)), "≥ 20 000 records/s", fmt.Sprintf("%s records/s", thousands(int64(l.SealRate))), l.SealRate >= 20_000 && l.Records >= 1_000_000},
+			Target{fmt.Sprintf("verifying a log of %s leaves", thousands(l.VerifyLeaves)), "< 10 s", fmt.Sprintf("%.1f s", l.VerifySeconds), l.VerifySeconds < 10 && l.VerifyLeaves >= 1_000_000},
+		)
+	}
 	return out
+}
+
+// thousands writes n with a thin space between groups of three digits.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
+			b.WriteRune(' ')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // writeJSON writes r to dir/<date>.json and answers the path.
@@ -147,6 +167,14 @@ func markdown(r Results, jsonPath string) string {
 		p("| by | queries | distinct keys | p50 | p99 | max |\n| --- | --- | --- | --- | --- | --- |\n")
 		p("| subject | %d | %d | %.2f ms | %.2f ms | %.2f ms |\n", s.BySubject.Queries, s.BySubject.Keys, s.BySubject.P50ms, s.BySubject.P99ms, s.BySubject.MaxMs)
 		p("| requester | %d | %d | %.2f ms | %.2f ms | %.2f ms |\n\n", s.ByReq.Queries, s.ByReq.Keys, s.ByReq.P50ms, s.ByReq.P99ms, s.ByReq.MaxMs)
+	}
+	if l := r.Log; l != nil {
+		own := l.SealSeconds - l.UnsealedSecs - l.SealStoreSecs - l.ReadTileSecs
+		p("The tamper-evident log, on a fresh database of %d records (written by the store's `AppendTransfers`, 10 000 a COPY, in %.0f s): ", l.Records, l.SeedSeconds)
+		p("**sealing** the whole backlog with `translog.Sealer.Step` (checkpoints of at most %s leaves: %d) took **%.2f s, %s records/s**: %.2f s reading the records (`Unsealed`), %.2f s committing leaves, tiles and checkpoints (`Seal`), %.2f s reading tiles, %.2f s the sealer's own work (entries, hashes, tiles, signatures). ",
+			thousands(int64(l.SealBatch)), l.SealSteps, l.SealSeconds, thousands(int64(l.SealRate)), l.UnsealedSecs, l.SealStoreSecs, l.ReadTileSecs, own)
+		p("**Verifying** all %d leaves with `translog.VerifyLog` against `pont serve` over loopback (%d requests in flight; every entry bundle and level-0 hash tile, the checkpoint) took **%.2f s**: %d requests, %.1f MB.\n\n",
+			l.VerifyLeaves, l.VerifyConcurrency, l.VerifySeconds, l.VerifyRequests, float64(l.VerifyBytes)/1e6)
 	}
 	if len(r.Layers) > 0 {
 		p("Layers (Go benchmarks of each package, `go test -bench`):\n\n| package | benchmark | time/op | B/op | allocs/op | other |\n| --- | --- | --- | --- | --- | --- |\n")

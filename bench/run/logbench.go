@@ -1,0 +1,404 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/store/postgres"
+	"github.com/pontexchange/pont/exchange/translog"
+)
+
+// LogResult is the figures of the log part: sealing a backlog of records
+// into the tamper-evident log, and verifying the whole log over HTTP.
+type LogResult struct {
+	Records     int64   `json:"records"`
+	SeedSeconds float64 `json:"seed_seconds"` // writing the records (not a measure)
+
+	// Sealing: translog.Sealer.Step over the whole backlog, end to end.
+	SealSeconds   float64 `json:"seal_seconds"`
+	SealRate      float64 `json:"seal_records_per_second"`
+	SealBatch     int     `json:"seal_max_batch"`
+	SealSteps     int     `json:"seal_checkpoints"`
+	UnsealedSecs  float64 `json:"seal_unsealed_seconds"`  // in the store's Unsealed
+	SealStoreSecs float64 `json:"seal_store_seconds"`     // in the store's Seal
+	ReadTileSecs  float64 `json:"seal_read_tile_seconds"` // in the store's ReadTile
+	// The rest of SealSeconds is the sealer's own work: entries, hashes,
+	// tiles, the signature.
+
+	// Verifying: translog.VerifyLog against pont serve over loopback.
+	VerifySeconds     float64 `json:"verify_seconds"`
+	VerifyLeaves      int64   `json:"verify_leaves"`
+	VerifyRequests    int64   `json:"verify_requests"`
+	VerifyBytes       int64   `json:"verify_bytes"`
+	VerifyConcurrency int     `json:"verify_concurrency"`
+}
+
+// logProfiles names the files of the log part's optional profiles.
+type logProfiles struct {
+	seal   string // pprof CPU profile of this process (the sealer) while sealing
+	verify string // pprof CPU profile of pont serve while the log is verified
+	client string // pprof CPU profile of this process (the verifier) while verifying
+	keep   bool   // keep the database and the data directory, to look into them
+}
+
+// runLog writes records transfers to a fresh database through the store,
+// seals them with translog.Sealer.Step, timed, then starts pont serve on
+// that database and times translog.VerifyLog over the whole log.
+func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int64, maxBatch, concurrency int, prof logProfiles, logf func(string, ...any)) (*LogResult, error) {
+	u, dataDir, cleanup, err := freshNode(ctx, admin, "pont_bench_log", logf)
+	if err != nil {
+		return nil, err
+	}
+	if prof.keep {
+		logf("log: the database and data directory are kept: %s, %s", redact(u), dataDir)
+	} else {
+		defer cleanup()
+	}
+	res := &LogResult{Records: records}
+
+	st, err := postgres.New(ctx, postgres.Config{URL: u, MaxConns: 4})
+	if err != nil {
+		return nil, fmt.Errorf("log: store: %w", err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			st.Close()
+		}
+	}()
+	start := time.Now()
+	if err := seedLog(ctx, st, records, logf); err != nil {
+		return nil, err
+	}
+	res.SeedSeconds = time.Since(start).Seconds()
+	logf("log: %d records written in %s", records, time.Since(start).Round(time.Second))
+	if err := analyzeAndWait(ctx, u); err != nil {
+		return nil, err
+	}
+	settle(ctx, admin, logf)
+
+	_, signer, logKey, err := benchLogKey(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	timed := &timedLog{Log: st}
+	sealer, err := translog.NewSealer(translog.SealerConfig{
+		Store: timed, Signer: signer, MaxBatch: maxBatch,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	stopProfile, err := cpuProfile(prof.seal)
+	if err != nil {
+		return nil, err
+	}
+	logf("log: sealing %d records", records)
+	start = time.Now()
+	var sealed int64
+	for sealed < records {
+		n, err := sealer.Step(ctx)
+		if err != nil {
+			stopProfile()
+			return nil, fmt.Errorf("log: seal: %w", err)
+		}
+		sealed += int64(n)
+		if n == 0 {
+			time.Sleep(time.Millisecond) // cannot be after analyzeAndWait; a guard
+		}
+	}
+	d := time.Since(start)
+	stopProfile()
+	res.SealSeconds = d.Seconds()
+	res.SealRate = float64(sealed) / d.Seconds()
+	res.SealBatch = maxBatch
+	if maxBatch <= 0 {
+		res.SealBatch = 100_000 // SealerConfig's default
+	}
+	res.SealSteps = int(timed.seals.Load())
+	res.UnsealedSecs = time.Duration(timed.unsealed.Load()).Seconds()
+	res.SealStoreSecs = time.Duration(timed.seal.Load()).Seconds()
+	res.ReadTileSecs = time.Duration(timed.readTile.Load()).Seconds()
+	logf("log: sealed %d records in %s: %.0f records/s (Unsealed %.2f s, Seal %.2f s, the rest the sealer's own work)",
+		sealed, d.Round(time.Millisecond), res.SealRate, res.UnsealedSecs, res.SealStoreSecs)
+	if sealed != records {
+		return nil, fmt.Errorf("log: sealed %d records, not %d: something else wrote to the database", sealed, records)
+	}
+	st.Close()
+	closed = true
+
+	// The node: pont serve on the database, with the log's key.
+	var debug string
+	if prof.verify != "" {
+		if debug, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := startPontServe(ctx, pontBin, modulesDir, dataDir, u, "127.0.0.1:9", 0, debug)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	out, err := exec.CommandContext(ctx, pontBin, "token", "--data", dataDir, "--role", "auditor", "--sub", "dpo-bench", "--ttl", "2h").Output()
+	if err != nil {
+		return nil, fmt.Errorf("pont token: %w", exitDetail(err))
+	}
+	token := strings.TrimSpace(string(out))
+	settle(ctx, admin, logf)
+
+	counter := &countingTransport{rt: &http.Transport{MaxIdleConnsPerHost: 64}}
+	cfg := translog.VerifyConfig{
+		Server: srv.base, Token: token, LogKey: logKey, Concurrency: concurrency,
+		Client: &http.Client{Timeout: time.Minute, Transport: counter},
+	}
+	logf("log: pont serve (pid %d) at %s: verifying the whole log", srv.cmd.Process.Pid, srv.base)
+	serverProfile := fetchProfile(ctx, debug, "profile?seconds=8", prof.verify, 0)
+	stopProfile, err = cpuProfile(prof.client)
+	if err != nil {
+		return nil, err
+	}
+	start = time.Now()
+	vr, err := translog.VerifyLog(ctx, cfg)
+	d = time.Since(start)
+	stopProfile()
+	if err != nil {
+		return nil, fmt.Errorf("log: verify: %w", err)
+	}
+	if err := serverProfile(); err != nil {
+		return nil, err
+	} else if prof.verify != "" {
+		logf("CPU profile of pont serve while verifying in %s: go tool pprof -top %s", prof.verify, prof.verify)
+	}
+	res.VerifySeconds = d.Seconds()
+	res.VerifyLeaves = vr.Leaves
+	res.VerifyRequests = counter.requests.Load()
+	res.VerifyBytes = counter.bytes.Load()
+	res.VerifyConcurrency = concurrency
+	if res.VerifyConcurrency <= 0 {
+		res.VerifyConcurrency = 8 // VerifyConfig's default
+	}
+	logf("log: verified %d leaves in %s: %d requests, %.1f MB", vr.Leaves, d.Round(time.Millisecond), res.VerifyRequests, float64(res.VerifyBytes)/1e6)
+	if vr.Leaves < records {
+		return nil, fmt.Errorf("log: verified %d leaves, fewer than the %d sealed", vr.Leaves, records)
+	}
+	return res, nil
+}
+
+// cpuProfile starts a CPU profile of this process into path ("" for none)
+// and answers the function that stops it.
+func cpuProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// seedLog writes records transfers through the store's AppendTransfers, in
+// batches of 10,000 (one COPY each), two writers at a time: records as the
+// pipeline writes them, over the hour before now, with salts (the store
+// gives each record its own).
+func seedLog(ctx context.Context, st *postgres.Store, records int64, logf func(string, ...any)) error {
+	end := time.Now().UTC()
+	begin := end.Add(-time.Hour)
+	if err := st.EnsurePartitions(ctx, begin); err != nil {
+		return fmt.Errorf("log: partitions: %w", err)
+	}
+	const batch = 10_000
+	jobs := make(chan int64)
+	errs := make(chan error, 2)
+	var done atomic.Int64
+	for w := range 2 {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 11))
+			var first error
+			recs := make([]store.Transfer, 0, batch)
+			for lo := range jobs {
+				if first != nil {
+					continue
+				}
+				recs = recs[:0]
+				for i := lo; i < min(lo+batch, records); i++ {
+					at := begin.Add(time.Duration(float64(time.Hour) * float64(i) / float64(records))).Truncate(time.Microsecond)
+					recs = append(recs, logRecord(rng, i, at))
+				}
+				if err := st.AppendTransfers(ctx, recs); err != nil {
+					first = fmt.Errorf("log: append records %d..%d: %w", lo, lo+int64(len(recs)), err)
+					continue
+				}
+				if n := done.Add(int64(len(recs))); n%200_000 < batch {
+					logf("log: %d records written", n)
+				}
+			}
+			errs <- first
+		}()
+	}
+	for lo := int64(0); lo < records; lo += batch {
+		select {
+		case jobs <- lo:
+		case <-ctx.Done():
+		}
+	}
+	close(jobs)
+	return errors.Join(<-errs, <-errs, ctx.Err())
+}
+
+var (
+	logServices = []struct{ service, adapter string }{
+		{"padro", "padro-08019"}, {"titulacions", "titulacions"}, {"discapacitat", "discapacitat-09"},
+		{"familia-nombrosa", "familia-nombrosa-09"}, {"prestacions", "prestacions"},
+	}
+	logOfficials = []struct{ id, name string }{
+		{"38000001E", "Joana Puig i Ferrer"}, {"46000002K", "Marc Vidal Soler"}, {"77000003Q", "Núria Roca Martí"},
+	}
+)
+
+// logRecord is record i of the log part: a query as the pipeline records
+// it, served (with the hash of the data that left), not found, or denied
+// (with its reason).
+func logRecord(rng *rand.Rand, i int64, at time.Time) store.Transfer {
+	svc := logServices[i%int64(len(logServices))]
+	off := logOfficials[rng.IntN(len(logOfficials))]
+	ms := at.UnixMilli()
+	t := store.Transfer{
+		ID:   fmt.Sprintf("%08x-%04x-7%03x-%04x-%012x", ms>>16, ms&0xffff, rng.IntN(1<<12), 0x8000|rng.IntN(1<<14), rng.Int64N(1<<48)),
+		Time: at, Node: "bench-node", Kind: "query",
+		RequesterOrg: requesterID(rng.IntN(seedRequesters)), OfficialID: off.id, OfficialName: off.name,
+		ProcedureCode: "PROC-" + fmt.Sprint(100+rng.IntN(40)), ProcedureName: "Ajuts a famílies", Purpose: "Tramitació de l'expedient",
+		LegalBasis: "law", LawReference: "Llei 39/2015, art. 28.2", CaseID: fmt.Sprintf("EXP-2026-%06d", rng.IntN(1_000_000)),
+		SubjectIDType: "DNI", SubjectID: dni(10_000_000 + rng.IntN(seedSubjects)),
+		Service: svc.service, Adapter: svc.adapter, AdapterVersion: "1.0.0",
+		ModuleSHA256:   "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		PolicyRevision: "rev-42", LatencyMicros: 800 + rng.Int64N(4000),
+		Decision: store.Allow, Outcome: "ok", SCSPCode: "0003", HTTPStatus: 200,
+	}
+	switch {
+	case i%10 == 0:
+		t.Decision, t.Outcome, t.SCSPCode, t.HTTPStatus = store.Deny, "not_authorized", "0401", 403
+		t.Reasons = []store.Reason{{Code: "no_legal_basis", Message: "the procedure has no legal basis for this service"}}
+	case i%3 == 0:
+		t.Outcome, t.SCSPCode, t.HTTPStatus = "subject_not_found", "0233", 404
+	default:
+		t.DataSHA256 = fmt.Sprintf("%016x%016x%016x%016x", rng.Uint64(), rng.Uint64(), rng.Uint64(), rng.Uint64())
+	}
+	return t
+}
+
+// analyzeAndWait gives the planner the new table's statistics, as
+// autovacuum would on a live log, and waits until no transaction older than
+// the last record's is running anywhere on the server (the sealer only
+// takes records below that horizon): the measure is of sealing, not of
+// another database's long transaction.
+func analyzeAndWait(ctx context.Context, u string) error {
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return fmt.Errorf("log: connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "ANALYZE transfers"); err != nil {
+		return fmt.Errorf("log: analyze: %w", err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var below bool
+		if err := conn.QueryRow(ctx, "SELECT (SELECT max(xid) FROM transfers) < pg_snapshot_xmin(pg_current_snapshot())").Scan(&below); err != nil {
+			return fmt.Errorf("log: horizon: %w", err)
+		}
+		if below {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("log: a transaction older than the records' has run on the server for two minutes: sealing would wait for it")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// timedLog is a store.Log that adds up the time spent in the sealer's
+// calls into the store.
+type timedLog struct {
+	store.Log
+	unsealed, seal, readTile atomic.Int64 // nanoseconds
+	seals                    atomic.Int64
+}
+
+func (t *timedLog) AcquireSealer(ctx context.Context) (store.Sealer, error) {
+	x, err := t.Log.AcquireSealer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &timedSealer{Sealer: x, t: t}, nil
+}
+
+func (t *timedLog) ReadTile(ctx context.Context, level int, index int64) ([]byte, error) {
+	start := time.Now()
+	defer func() { t.readTile.Add(int64(time.Since(start))) }()
+	return t.Log.ReadTile(ctx, level, index)
+}
+
+type timedSealer struct {
+	store.Sealer
+	t *timedLog
+}
+
+func (x *timedSealer) Unsealed(ctx context.Context, limit int) ([]store.Leaf, string, error) {
+	start := time.Now()
+	defer func() { x.t.unsealed.Add(int64(time.Since(start))) }()
+	return x.Sealer.Unsealed(ctx, limit)
+}
+
+func (x *timedSealer) Seal(ctx context.Context, s store.Seal) error {
+	start := time.Now()
+	defer func() { x.t.seal.Add(int64(time.Since(start))); x.t.seals.Add(1) }()
+	return x.Sealer.Seal(ctx, s)
+}
+
+// countingTransport counts the requests made through it and the bytes of
+// their bodies.
+type countingTransport struct {
+	rt       http.RoundTripper
+	requests atomic.Int64
+	bytes    atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.requests.Add(1)
+	resp, err := c.rt.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &countingBody{ReadCloser: resp.Body, n: &c.bytes}
+	return resp, nil
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}

@@ -1,0 +1,216 @@
+package translog_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/torchwood"
+	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/store/postgres"
+	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
+	"github.com/pontexchange/pont/exchange/translog"
+)
+
+// benchLeaves is the size of the benchmarks' logs: 100 entry bundles.
+const benchLeaves = 100 * translog.TileWidth
+
+// BenchmarkSeal seals a backlog of benchLeaves records on PostgreSQL with
+// Sealer.Step, end to end (the store's reads and writes, entries, hashes,
+// tiles, the signature): each iteration writes another backlog, untimed,
+// then seals it. It reports records sealed a second.
+func BenchmarkSeal(b *testing.B) {
+	ctx := context.Background()
+	st := benchStore(b)
+	signer, _ := benchKey(b)
+	s, err := translog.NewSealer(translog.SealerConfig{Store: st, Signer: signer, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		appendRecords(b, st, i*benchLeaves, benchLeaves)
+		b.StartTimer()
+		for sealed := 0; sealed < benchLeaves; {
+			n, err := s.Step(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sealed += n
+			if n == 0 {
+				time.Sleep(time.Millisecond) // an older transaction of the server is still open
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*benchLeaves)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkVerifyLog verifies a log of benchLeaves records on PostgreSQL
+// with VerifyLog, over loopback HTTP, against an in-process server that
+// does for each request what the API's log routes do (exchange/api): the
+// tree's state, a log_read event committed before each entry bundle, the
+// bundle from the store's leaves, hash tiles from the store. It reports
+// leaves verified a second.
+func BenchmarkVerifyLog(b *testing.B) {
+	ctx := context.Background()
+	st := benchStore(b)
+	signer, verifier := benchKey(b)
+	appendRecords(b, st, 0, benchLeaves)
+	s, err := translog.NewSealer(translog.SealerConfig{Store: st, Signer: signer, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for sealed := 0; sealed < benchLeaves; {
+		n, err := s.Step(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sealed += n
+		if n == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	srv := httptest.NewServer(logHandler(st))
+	defer srv.Close()
+	for _, c := range []int{8, 16} {
+		b.Run(fmt.Sprintf("concurrency=%d", c), func(b *testing.B) {
+			for b.Loop() {
+				res, err := translog.VerifyLog(ctx, translog.VerifyConfig{Server: srv.URL, Token: "t", LogKey: verifier, Concurrency: c})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Leaves < benchLeaves {
+					b.Fatalf("verified %d leaves, not %d", res.Leaves, benchLeaves)
+				}
+			}
+			b.ReportMetric(float64(b.N*benchLeaves)/b.Elapsed().Seconds(), "leaves/s")
+		})
+	}
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func benchStore(b *testing.B) *postgres.Store {
+	b.Helper()
+	st, err := postgres.New(context.Background(), postgres.Config{URL: pgtest.NewDatabase(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st
+}
+
+func benchKey(b *testing.B) (note.Signer, note.Verifier) {
+	b.Helper()
+	skey, _, err := note.GenerateKey(rand.Reader, "bench.pont.test/log")
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	verifier, err := torchwood.NewVerifierFromSigner(skey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return signer, verifier
+}
+
+// appendRecords writes n typical records, from number first on.
+func appendRecords(b *testing.B, st store.Store, first, n int) {
+	b.Helper()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for i := 0; i < n; i += 5000 {
+		recs := make([]store.Transfer, min(5000, n-i))
+		for j := range recs {
+			k := first + i + j
+			recs[j] = store.Transfer{ID: fmt.Sprintf("0199a1b2-c3d4-7e5f-8a9b-%012d", k), Time: now, Node: "node-1", Kind: "query",
+				RequesterOrg: "P0801900B", OfficialID: "38000001E", OfficialName: "Joana Puig i Ferrer",
+				ProcedureCode: "DEMO", ProcedureName: "Demostració", Purpose: "demo", LegalBasis: "presumed",
+				LawReference: "Llei 39/2015, art. 28.2", CaseID: fmt.Sprintf("EXP-2026-%05d", k%100000), SubjectIDType: "DNI",
+				SubjectID: "12345678Z", Service: "padro", Adapter: "padro-08019", AdapterVersion: "1.0.0",
+				ModuleSHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", Decision: store.Allow,
+				PolicyRevision: "rev-42", Outcome: "ok", SCSPCode: "0003", HTTPStatus: 200, LatencyMicros: 1234,
+				DataSHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}
+		}
+		if err := st.AppendTransfers(context.Background(), recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// logHandler serves the log as exchange/api's log routes do, in store
+// calls: GET /v1/audit/log/checkpoint, tile/<L>/<N>[.p/<W>] and
+// tile/entries/<N>[.p/<W>], the last after committing a log_read event.
+func logHandler(st store.Log) http.Handler {
+	fail := func(w http.ResponseWriter, err error) { http.Error(w, err.Error(), http.StatusInternalServerError) }
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		path, ok := strings.CutPrefix(r.URL.Path, "/v1/audit/log/")
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		if path == "checkpoint" {
+			state, err := st.TreeState(ctx)
+			if err != nil {
+				fail(w, err)
+				return
+			}
+			_, _ = w.Write(state.Checkpoint)
+			return
+		}
+		t, err := torchwood.ParseTilePath(path)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		if t.L >= 0 {
+			data, err := st.ReadTile(ctx, t.L, t.N)
+			if errors.Is(err, store.ErrNotFound) || err == nil && len(data) < t.W*32 {
+				http.NotFound(w, r)
+				return
+			}
+			if err != nil {
+				fail(w, err)
+				return
+			}
+			_, _ = w.Write(data[:t.W*32])
+			return
+		}
+		state, err := st.TreeState(ctx)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		if t.N<<translog.TileHeight+int64(t.W) > state.Size {
+			http.NotFound(w, r)
+			return
+		}
+		e := store.Event{ID: uuid.Must(uuid.NewV7()).String(), Time: time.Now().UTC().Truncate(time.Microsecond), Node: "node-1",
+			Kind: store.EventLogRead, Operation: "entries", Count: int64(t.W), Actor: "dpo", Filter: r.URL.Path}
+		if err := st.AppendEvents(ctx, []store.Event{e}); err != nil {
+			fail(w, err)
+			return
+		}
+		data, err := translog.Bundle(ctx, st, t.N, t.W, nil)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		_, _ = w.Write(data)
+	})
+}
