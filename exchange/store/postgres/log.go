@@ -122,61 +122,97 @@ var (
 // Leaves answers the sealed leaves [from, to) in index order, each with its
 // record, found by its id and time in its table; a leaf whose record is
 // not there has only its index and id. Indexes at or past the tree's size
-// are not answered.
+// are not answered. Its three queries share one REPEATABLE READ snapshot
+// and go to the server in one batch: one round trip, for every entry
+// bundle an auditor reads.
 func (s *Store) Leaves(ctx context.Context, from, to int64) ([]store.Leaf, error) {
 	if err := query.CheckRange(from, to); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	var leaves []store.Leaf
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, "SELECT leaf_index, record_id FROM log_leaves WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index", from, to)
-		if err != nil {
-			return err
-		}
-		leaves, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Leaf, error) {
-			var l store.Leaf
-			return l, row.Scan(&l.Index, &l.ID)
-		})
-		if err != nil || len(leaves) == 0 {
-			return err
-		}
-		at := make(map[int64]int, len(leaves))
-		for i, l := range leaves {
-			at[l.Index] = i
-		}
-		rows, err = tx.Query(ctx, leavesTransfersSQL, from, to)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var index int64
-			t, err := scan(prefixed{rows, []any{&index}})
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			leaves[at[index]].Transfer = &t
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, leavesEventsSQL, from, to)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var index int64
-			e, err := query.ScanEvent(prefixed{rows, []any{&index}}, query.Postgres)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			leaves[at[index]].Event = &e
-		}
-		return rows.Err()
-	})
+	leaves, err := s.leaves(ctx, from, to)
 	if err != nil {
 		return nil, unavailable(fmt.Sprintf("leaves [%d, %d)", from, to), err)
+	}
+	return leaves, nil
+}
+
+func (s *Store) leaves(ctx context.Context, from, to int64) ([]store.Leaf, error) {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+	b.Queue("SELECT leaf_index, record_id FROM log_leaves WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index", from, to)
+	b.Queue(leavesTransfersSQL, from, to)
+	b.Queue(leavesEventsSQL, from, to)
+	b.Queue("COMMIT")
+	// A batch that fails part-way leaves its connection inside the
+	// transaction: the pool closes such a connection when it comes back.
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	leaves, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Leaf, error) {
+		var l store.Leaf
+		return l, row.Scan(&l.Index, &l.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Index i of the range is leaves[i] unless leaves are missing, which
+	// only a store that lost rows of log_leaves has.
+	at := func(index int64) (int, bool) {
+		i := int(index - from)
+		if i < len(leaves) && leaves[i].Index == index {
+			return i, true
+		}
+		for j, l := range leaves {
+			if l.Index == index {
+				return j, true
+			}
+		}
+		return 0, false
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var index int64
+		t, err := scan(prefixed{rows, []any{&index}})
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if i, ok := at(index); ok {
+			leaves[i].Transfer = &t
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var index int64
+		e, err := query.ScanEvent(prefixed{rows, []any{&index}}, query.Postgres)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if i, ok := at(index); ok {
+			leaves[i].Event = &e
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, err
 	}
 	return leaves, nil
 }
