@@ -120,18 +120,18 @@ func Bundle(ctx context.Context, st store.Log, n int64, w int, logger *slog.Logg
 	if len(leaves) != w {
 		return nil, fmt.Errorf("translog: bundle %d: %d of %d leaves", n, len(leaves), w)
 	}
-	out := make([]byte, 0, w*600)
+	out := make([]byte, 0, w*800)
 	for _, l := range leaves {
-		var entry []byte
+		at := len(out)
+		out = append(out, 0, 0) // the entry's length, once known
 		if l.Transfer != nil || l.Event != nil {
-			if entry, err = Entry(l.Transfer, l.Event); err != nil {
+			if out, err = AppendEntry(out, l.Transfer, l.Event); err != nil {
 				return nil, err
 			}
 		} else if logger != nil {
 			logger.Error("translog: a sealed leaf's record is missing from the store", "index", l.Index, "id", l.ID)
 		}
-		out = binary.BigEndian.AppendUint16(out, uint16(len(entry)))
-		out = append(out, entry...)
+		binary.BigEndian.PutUint16(out[at:], uint16(len(out)-at-2))
 	}
 	return out, nil
 }
