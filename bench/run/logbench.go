@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,8 +12,10 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,13 +41,27 @@ type LogResult struct {
 	ReadTileSecs  float64 `json:"seal_read_tile_seconds"` // in the store's ReadTile
 	// The rest of SealSeconds is the sealer's own work: entries, hashes,
 	// tiles, the signature.
+	SealCPU CPUTimes `json:"seal_cpu"`
 
 	// Verifying: translog.VerifyLog against pont serve over loopback.
-	VerifySeconds     float64 `json:"verify_seconds"`
-	VerifyLeaves      int64   `json:"verify_leaves"`
-	VerifyRequests    int64   `json:"verify_requests"`
-	VerifyBytes       int64   `json:"verify_bytes"`
-	VerifyConcurrency int     `json:"verify_concurrency"`
+	VerifySeconds     float64  `json:"verify_seconds"`
+	VerifyLeaves      int64    `json:"verify_leaves"`
+	VerifyRequests    int64    `json:"verify_requests"`
+	VerifyBytes       int64    `json:"verify_bytes"`
+	VerifyConcurrency int      `json:"verify_concurrency"`
+	VerifyCPU         CPUTimes `json:"verify_cpu"`
+}
+
+// CPUTimes is the CPU time the processes of a measure spent in it, in
+// seconds, and the machine's load average when it began: on a shared
+// machine the wall time depends on the neighbours; the CPU time a record
+// much less.
+type CPUTimes struct {
+	Bench    float64 `json:"bench"`           // this process: the sealer, or the verifier
+	Serve    float64 `json:"serve,omitempty"` // pont serve
+	Postgres float64 `json:"postgres"`        // the backends connected to the measured database
+	Load     float64 `json:"load_average_1m"` // /proc/loadavg when the measure began
+	Unknown  bool    `json:"postgres_unreadable,omitempty"`
 }
 
 // logProfiles names the files of the log part's optional profiles.
@@ -80,8 +97,19 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 			st.Close()
 		}
 	}()
+	// Autovacuum would start on the fresh rows at a moment of its choosing,
+	// inside one measure in one run and not in the next: it is off for the
+	// database's tables until the verification, before which they are
+	// vacuumed.
+	end := time.Now().UTC()
+	if err := st.EnsurePartitions(ctx, end.Add(-time.Hour)); err != nil {
+		return nil, fmt.Errorf("log: partitions: %w", err)
+	}
+	if err := autovacuum(ctx, u, false); err != nil {
+		return nil, err
+	}
 	start := time.Now()
-	if err := seedLog(ctx, st, records, logf); err != nil {
+	if err := seedLog(ctx, st, records, end, logf); err != nil {
 		return nil, err
 	}
 	res.SeedSeconds = time.Since(start).Seconds()
@@ -108,6 +136,11 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 		return nil, err
 	}
 	logf("log: sealing %d records", records)
+	meter, err := startCPU(ctx, u, 0)
+	if err != nil {
+		stopProfile()
+		return nil, err
+	}
 	start = time.Now()
 	var sealed int64
 	for sealed < records {
@@ -122,6 +155,7 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 		}
 	}
 	d := time.Since(start)
+	res.SealCPU = meter.Stop()
 	stopProfile()
 	res.SealSeconds = d.Seconds()
 	res.SealRate = float64(sealed) / d.Seconds()
@@ -133,13 +167,20 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 	res.UnsealedSecs = time.Duration(timed.unsealed.Load()).Seconds()
 	res.SealStoreSecs = time.Duration(timed.seal.Load()).Seconds()
 	res.ReadTileSecs = time.Duration(timed.readTile.Load()).Seconds()
-	logf("log: sealed %d records in %s: %.0f records/s (Unsealed %.2f s, Seal %.2f s, the rest the sealer's own work)",
-		sealed, d.Round(time.Millisecond), res.SealRate, res.UnsealedSecs, res.SealStoreSecs)
+	logf("log: sealed %d records in %s: %.0f records/s (Unsealed %.2f s, Seal %.2f s, the rest the sealer's own work; CPU: sealer %.1f s, PostgreSQL %.1f s; load average %.1f)",
+		sealed, d.Round(time.Millisecond), res.SealRate, res.UnsealedSecs, res.SealStoreSecs, res.SealCPU.Bench, res.SealCPU.Postgres, res.SealCPU.Load)
 	if sealed != records {
 		return nil, fmt.Errorf("log: sealed %d records, not %d: something else wrote to the database", sealed, records)
 	}
 	st.Close()
 	closed = true
+
+	// The log an auditor verifies is mostly older than autovacuum's cycle:
+	// vacuumed, its visibility map set.
+	logf("log: vacuuming")
+	if err := vacuum(ctx, u); err != nil {
+		return nil, err
+	}
 
 	// The node: pont serve on the database, with the log's key.
 	var debug string
@@ -171,9 +212,14 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 	if err != nil {
 		return nil, err
 	}
+	if meter, err = startCPU(ctx, u, srv.cmd.Process.Pid); err != nil {
+		stopProfile()
+		return nil, err
+	}
 	start = time.Now()
 	vr, err := translog.VerifyLog(ctx, cfg)
 	d = time.Since(start)
+	res.VerifyCPU = meter.Stop()
 	stopProfile()
 	if err != nil {
 		return nil, fmt.Errorf("log: verify: %w", err)
@@ -191,7 +237,9 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 	if res.VerifyConcurrency <= 0 {
 		res.VerifyConcurrency = 8 // VerifyConfig's default
 	}
-	logf("log: verified %d leaves in %s: %d requests, %.1f MB", vr.Leaves, d.Round(time.Millisecond), res.VerifyRequests, float64(res.VerifyBytes)/1e6)
+	logf("log: verified %d leaves in %s: %d requests, %.1f MB (CPU: pont serve %.1f s, PostgreSQL %.1f s, verifier %.1f s; load average %.1f)",
+		vr.Leaves, d.Round(time.Millisecond), res.VerifyRequests, float64(res.VerifyBytes)/1e6,
+		res.VerifyCPU.Serve, res.VerifyCPU.Postgres, res.VerifyCPU.Bench, res.VerifyCPU.Load)
 	if vr.Leaves < records {
 		return nil, fmt.Errorf("log: verified %d leaves, fewer than the %d sealed", vr.Leaves, records)
 	}
@@ -217,14 +265,10 @@ func cpuProfile(path string) (func(), error) {
 
 // seedLog writes records transfers through the store's AppendTransfers, in
 // batches of 10,000 (one COPY each), two writers at a time: records as the
-// pipeline writes them, over the hour before now, with salts (the store
-// gives each record its own).
-func seedLog(ctx context.Context, st *postgres.Store, records int64, logf func(string, ...any)) error {
-	end := time.Now().UTC()
+// pipeline writes them, over the hour before end (its partitions made), with
+// salts (the store gives each record its own).
+func seedLog(ctx context.Context, st *postgres.Store, records int64, end time.Time, logf func(string, ...any)) error {
 	begin := end.Add(-time.Hour)
-	if err := st.EnsurePartitions(ctx, begin); err != nil {
-		return fmt.Errorf("log: partitions: %w", err)
-	}
 	const batch = 10_000
 	jobs := make(chan int64)
 	errs := make(chan error, 2)
@@ -335,6 +379,42 @@ func analyzeAndWait(ctx context.Context, u string) error {
 	}
 }
 
+// autovacuum turns autovacuum on or off for every table of the database.
+func autovacuum(ctx context.Context, u string, on bool) error {
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return fmt.Errorf("log: connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT oid::regclass::text FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace")
+	if err != nil {
+		return fmt.Errorf("log: tables: %w", err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("log: tables: %w", err)
+	}
+	for _, t := range tables {
+		if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s SET (autovacuum_enabled = %t)", t, on)); err != nil {
+			return fmt.Errorf("log: autovacuum of %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// vacuum vacuums and analyses the database and turns autovacuum on again.
+func vacuum(ctx context.Context, u string) error {
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return fmt.Errorf("log: connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE)"); err != nil {
+		return fmt.Errorf("log: vacuum: %w", err)
+	}
+	return autovacuum(ctx, u, true)
+}
+
 // timedLog is a store.Log that adds up the time spent in the sealer's
 // calls into the store.
 type timedLog struct {
@@ -401,4 +481,135 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n.Add(int64(n))
 	return n, err
+}
+
+// cpuMeter measures the CPUTimes of a span: this process's from getrusage,
+// pont serve's and the PostgreSQL backends' from /proc (PostgreSQL on this
+// machine; elsewhere its share is unknown). The backends connected to the
+// database are listed every 100 ms, so that one that ends within the span
+// (the sealer's, released after each Step) still counts up to its last
+// reading.
+type cpuMeter struct {
+	conn     *pgx.Conn
+	servePID int
+	self0    time.Duration
+	serve0   time.Duration
+	load     float64
+
+	first, last map[int32]time.Duration // each backend's CPU when first and last read
+	unknown     bool
+	stop, done  chan struct{}
+}
+
+func startCPU(ctx context.Context, databaseURL string, servePID int) (*cpuMeter, error) {
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("cpu: connect: %w", err)
+	}
+	m := &cpuMeter{conn: conn, servePID: servePID, first: map[int32]time.Duration{}, last: map[int32]time.Duration{},
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if raw, err := os.ReadFile("/proc/loadavg"); err == nil {
+		_, _ = fmt.Sscan(string(raw), &m.load)
+	}
+	m.sample(ctx, true)
+	m.self0 = selfCPU()
+	if servePID > 0 {
+		m.serve0, _ = procCPU(int32(servePID))
+	}
+	go func() {
+		defer close(m.done)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.stop:
+				m.sample(ctx, false)
+				return
+			case <-t.C:
+				m.sample(ctx, false)
+			}
+		}
+	}()
+	return m, nil
+}
+
+// sample reads the CPU time of every backend of the database but the
+// meter's own.
+func (m *cpuMeter) sample(ctx context.Context, initial bool) {
+	rows, err := m.conn.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+	if err != nil {
+		m.unknown = true
+		return
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		m.unknown = true
+		return
+	}
+	for _, pid := range pids {
+		d, err := procCPU(pid)
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) { // ended since listed: its last reading stands
+				m.unknown = true
+			}
+			continue
+		}
+		if _, ok := m.first[pid]; !ok {
+			if initial {
+				m.first[pid] = d
+			} else {
+				m.first[pid] = 0 // started within the span
+			}
+		}
+		m.last[pid] = d
+	}
+}
+
+// Stop ends the span and answers its CPU times.
+func (m *cpuMeter) Stop() CPUTimes {
+	self := selfCPU() - m.self0
+	var serve time.Duration
+	if m.servePID > 0 {
+		d, _ := procCPU(int32(m.servePID))
+		serve = d - m.serve0
+	}
+	close(m.stop)
+	<-m.done
+	m.conn.Close(context.Background())
+	var pg time.Duration
+	for pid, d := range m.last {
+		pg += d - m.first[pid]
+	}
+	return CPUTimes{Bench: self.Seconds(), Serve: serve.Seconds(), Postgres: pg.Seconds(), Load: m.load, Unknown: m.unknown}
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU answers the user and system CPU time of process pid, from
+// /proc/PID/stat (in clock ticks of 10 ms, Linux's USER_HZ).
+func procCPU(pid int32) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command", pid)
+	}
+	// utime and stime, fields 14 and 15, are the 12th and 13th after the
+	// command's closing parenthesis.
+	f := strings.Fields(string(raw[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: utime %q, stime %q", pid, f[11], f[12])
+	}
+	return time.Duration(u+s) * 10 * time.Millisecond, nil
 }
