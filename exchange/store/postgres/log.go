@@ -122,9 +122,9 @@ var (
 // Leaves answers the sealed leaves [from, to) in index order, each with its
 // record, found by its id and time in its table; a leaf whose record is
 // not there has only its index and id. Indexes at or past the tree's size
-// are not answered. Its three queries share one REPEATABLE READ snapshot
-// and go to the server in one batch: one round trip, for every entry
-// bundle an auditor reads.
+// are not answered. Its queries share one REPEATABLE READ snapshot and go
+// to the server in two batches (two round trips, for every entry bundle an
+// auditor reads): the leaves, then the records of the tables they name.
 func (s *Store) Leaves(ctx context.Context, from, to int64) ([]store.Leaf, error) {
 	if err := query.CheckRange(from, to); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -137,28 +137,36 @@ func (s *Store) Leaves(ctx context.Context, from, to int64) ([]store.Leaf, error
 }
 
 func (s *Store) leaves(ctx context.Context, from, to int64) ([]store.Leaf, error) {
+	// A connection left inside the transaction by an error is closed by
+	// the pool when it comes back.
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
 	b := &pgx.Batch{}
 	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-	b.Queue("SELECT leaf_index, record_id FROM log_leaves WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index", from, to)
-	b.Queue(leavesTransfersSQL, from, to)
-	b.Queue(leavesEventsSQL, from, to)
-	b.Queue("COMMIT")
-	// A batch that fails part-way leaves its connection inside the
-	// transaction: the pool closes such a connection when it comes back.
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
+	b.Queue("SELECT leaf_index, record_id, source FROM log_leaves WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index", from, to)
+	br := conn.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
+		br.Close()
 		return nil, err
 	}
 	rows, err := br.Query()
 	if err != nil {
+		br.Close()
 		return nil, err
 	}
+	var transfers, events bool
 	leaves, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Leaf, error) {
 		var l store.Leaf
-		return l, row.Scan(&l.Index, &l.ID)
+		var source string
+		err := row.Scan(&l.Index, &l.ID, &source)
+		transfers = transfers || source == query.SourceTransfer
+		events = events || source == query.SourceEvent
+		return l, err
 	})
-	if err != nil {
+	if err := errors.Join(err, br.Close()); err != nil {
 		return nil, err
 	}
 	// Index i of the range is leaves[i] unless leaves are missing, which
@@ -175,41 +183,57 @@ func (s *Store) leaves(ctx context.Context, from, to int64) ([]store.Leaf, error
 		}
 		return 0, false
 	}
-	rows, err = br.Query()
-	if err != nil {
-		return nil, err
+	// Only the tables the leaves name are read: most entry bundles hold no
+	// event, and a query that finds nothing still costs its planning.
+	b = &pgx.Batch{}
+	if transfers {
+		b.Queue(leavesTransfersSQL, from, to)
 	}
-	for rows.Next() {
-		var index int64
-		t, err := scan(prefixed{rows, []any{&index}})
+	if events {
+		b.Queue(leavesEventsSQL, from, to)
+	}
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, b)
+	defer br.Close()
+	if transfers {
+		rows, err := br.Query()
 		if err != nil {
-			rows.Close()
 			return nil, err
 		}
-		if i, ok := at(index); ok {
-			leaves[i].Transfer = &t
+		for rows.Next() {
+			var index int64
+			t, err := scan(prefixed{rows, []any{&index}})
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if i, ok := at(index); ok {
+				leaves[i].Transfer = &t
+			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows, err = br.Query()
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var index int64
-		e, err := query.ScanEvent(prefixed{rows, []any{&index}}, query.Postgres)
-		if err != nil {
-			rows.Close()
+		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		if i, ok := at(index); ok {
-			leaves[i].Event = &e
-		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+	if events {
+		rows, err := br.Query()
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var index int64
+			e, err := query.ScanEvent(prefixed{rows, []any{&index}}, query.Postgres)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if i, ok := at(index); ok {
+				leaves[i].Event = &e
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := br.Exec(); err != nil {
 		return nil, err
