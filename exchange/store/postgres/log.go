@@ -200,18 +200,13 @@ func (s *Store) leaves(ctx context.Context, from, to int64) ([]store.Leaf, error
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var index int64
-			t, err := scan(prefixed{rows, []any{&index}})
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if i, ok := at(index); ok {
+		err = scanTransfers(rows, func(index uint64, t store.Transfer) error {
+			if i, ok := at(int64(index)); ok {
 				leaves[i].Transfer = &t
 			}
-		}
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -479,16 +474,11 @@ func (x *sealer) Unsealed(ctx context.Context, limit int) ([]store.Leaf, string,
 			return err
 		}
 		var transfers []positioned
-		for rows.Next() {
-			var xid uint64
-			t, err := scan(prefixed{rows, []any{&xid}})
-			if err != nil {
-				rows.Close()
-				return err
-			}
+		err = scanTransfers(rows, func(xid uint64, t store.Transfer) error {
 			transfers = append(transfers, positioned{cursor{xid: xid, id: t.ID}, store.Leaf{ID: t.ID, Transfer: &t}})
-		}
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		q := unsealedEventsSQL
