@@ -61,7 +61,7 @@ func BenchmarkSeal(b *testing.B) {
 				time.Sleep(time.Millisecond) // an older transaction of the server is still open
 			}
 		}
-		cpu.stop(b)
+		cpu.stopClock()
 	}
 	b.ReportMetric(float64(b.N*benchLeaves)/b.Elapsed().Seconds(), "records/s")
 	cpu.report(b, b.N*benchLeaves, "record")
@@ -121,11 +121,16 @@ func BenchmarkVerifyLog(b *testing.B) {
 // machine, where wall time says as much about the neighbours as about the
 // code, CPU time a leaf is the steadier figure. PostgreSQL's share is read
 // from /proc, so only for a server on this machine; elsewhere it is left out.
+// The backends are listed every 50 ms while the clock runs, so that one
+// that ends (the sealer's, after each Step) counts up to its last reading.
 type cpuClock struct {
-	conn            *pgx.Conn // to list the database's backends
-	self, db        time.Duration
-	self0, db0      time.Duration
-	dbUnknown, runs bool
+	conn      *pgx.Conn // to list the database's backends
+	self, db  time.Duration
+	self0     time.Duration
+	dbUnknown bool
+
+	first, last map[int32]time.Duration
+	stop, done  chan struct{}
 }
 
 func newCPUClock(b *testing.B, databaseURL string) *cpuClock {
@@ -138,19 +143,41 @@ func newCPUClock(b *testing.B, databaseURL string) *cpuClock {
 }
 
 func (c *cpuClock) start(b *testing.B) {
-	c.self0, c.db0, c.runs = selfCPU(), c.dbCPU(b), true
+	c.first, c.last = map[int32]time.Duration{}, map[int32]time.Duration{}
+	c.sample(b, true)
+	c.self0 = selfCPU()
+	c.stop, c.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(c.done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.stop:
+				c.sample(b, false)
+				return
+			case <-t.C:
+				c.sample(b, false)
+			}
+		}
+	}()
 }
 
-func (c *cpuClock) stop(b *testing.B) {
-	if c.runs {
-		c.self += selfCPU() - c.self0
-		c.db += c.dbCPU(b) - c.db0
-		c.runs = false
+func (c *cpuClock) stopClock() {
+	if c.stop == nil {
+		return
+	}
+	c.self += selfCPU() - c.self0
+	close(c.stop)
+	<-c.done
+	c.stop = nil
+	for pid, d := range c.last {
+		c.db += d - c.first[pid]
 	}
 }
 
 func (c *cpuClock) report(b *testing.B, n int, unit string) {
-	c.stop(b)
+	c.stopClock()
 	b.ReportMetric(float64(c.self.Nanoseconds())/1e3/float64(n), "go-cpu-µs/"+unit)
 	if !c.dbUnknown {
 		b.ReportMetric(float64(c.db.Nanoseconds())/1e3/float64(n), "pg-cpu-µs/"+unit)
@@ -163,36 +190,40 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// dbCPU answers the CPU time of the other backends connected to the
-// database, from /proc/PID/stat.
-func (c *cpuClock) dbCPU(b *testing.B) time.Duration {
+// sample reads the CPU time of the other backends connected to the
+// database, from /proc/PID/stat (utime and stime, in ticks of 10 ms).
+func (c *cpuClock) sample(b *testing.B, initial bool) {
 	rows, err := c.conn.Query(context.Background(), "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
 	if err != nil {
-		b.Fatal(err)
+		c.dbUnknown = true
+		return
 	}
 	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
 	if err != nil {
-		b.Fatal(err)
+		c.dbUnknown = true
+		return
 	}
-	var total time.Duration
 	for _, pid := range pids {
 		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			c.dbUnknown = true
-			continue
+		if errors.Is(err, os.ErrNotExist) {
+			continue // ended since listed: its last reading stands
 		}
-		// utime and stime (fields 14 and 15, in clock ticks of 10 ms)
-		// are the 12th and 13th after the command's closing parenthesis.
 		f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
-		if len(f) < 13 {
+		if err != nil || len(f) < 13 {
 			c.dbUnknown = true
 			continue
 		}
 		u, _ := strconv.ParseInt(f[11], 10, 64)
 		s, _ := strconv.ParseInt(f[12], 10, 64)
-		total += time.Duration(u+s) * 10 * time.Millisecond
+		d := time.Duration(u+s) * 10 * time.Millisecond
+		if _, ok := c.first[pid]; !ok {
+			c.first[pid] = 0 // started while the clock ran
+			if initial {
+				c.first[pid] = d
+			}
+		}
+		c.last[pid] = d
 	}
-	return total
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
