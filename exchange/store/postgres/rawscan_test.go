@@ -33,12 +33,16 @@ func TestRawDecodingReadsAsScan(t *testing.T) {
 	var recs []store.Transfer
 	for i, change := range []func(*store.Transfer){
 		func(*store.Transfer) {},
-		func(r *store.Transfer) { r.Reasons = []store.Reason{{Code: "a", Message: "b"}, {Code: "c\"", Message: "d\\\n"}} },
+		func(r *store.Transfer) {
+			r.Reasons = []store.Reason{{Code: "a", Message: "b"}, {Code: "c\"", Message: "d\\\n"}}
+		},
 		func(r *store.Transfer) { r.OfficialName, r.CaseID = "Núria \u2028 😀 <&>", "EXP\x01\x00\xff" },
 		func(r *store.Transfer) { r.Purpose = strings.Repeat("x", 5000) },
 		func(r *store.Transfer) { r.HTTPStatus, r.LatencyMicros = -1, -1<<40 },
 		func(r *store.Transfer) { r.Time = time.Date(1999, 12, 31, 23, 59, 59, 999999000, time.UTC) },
-		func(r *store.Transfer) { *r = store.Transfer{ID: r.ID, Time: r.Time, Kind: "query", Decision: store.Deny} },
+		func(r *store.Transfer) {
+			*r = store.Transfer{ID: r.ID, Time: r.Time, Kind: "query", Decision: store.Deny}
+		},
 		func(r *store.Transfer) { r.Salt = []byte("0123456789abcdef") },
 	} {
 		r := base
