@@ -50,6 +50,23 @@ type LogResult struct {
 	VerifyBytes       int64    `json:"verify_bytes"`
 	VerifyConcurrency int      `json:"verify_concurrency"`
 	VerifyCPU         CPUTimes `json:"verify_cpu"`
+
+	// Sealing a backlog while records keep being written (nil: not run).
+	UnderWrites *SealUnderWrites `json:"seal_under_writes,omitempty"`
+}
+
+// SealUnderWrites is the sealing of a fresh backlog while writers append
+// records at a steady rate, in small transactions as the group commit of a
+// busy node does.
+type SealUnderWrites struct {
+	Backlog     int64   `json:"backlog"`
+	WriteRate   int     `json:"write_rate"` // records a second, asked
+	Written     int64   `json:"written"`    // records written while sealing
+	PerCommit   int     `json:"records_per_commit"`
+	Sealed      int64   `json:"sealed"` // leaves added until the backlog was sealed
+	Seconds     float64 `json:"seconds"`
+	Rate        float64 `json:"sealed_per_second"`
+	WrittenRate float64 `json:"written_per_second"` // records a second, got
 }
 
 // CPUTimes is the CPU time the processes of a measure spent in it, in
@@ -75,7 +92,7 @@ type logProfiles struct {
 // runLog writes records transfers to a fresh database through the store,
 // seals them with translog.Sealer.Step, timed, then starts pont serve on
 // that database and times translog.VerifyLog over the whole log.
-func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int64, maxBatch, concurrency int, prof logProfiles, logf func(string, ...any)) (*LogResult, error) {
+func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int64, maxBatch, concurrency int, under SealUnderWrites, prof logProfiles, logf func(string, ...any)) (*LogResult, error) {
 	u, dataDir, cleanup, err := freshNode(ctx, admin, "pont_bench_log", logf)
 	if err != nil {
 		return nil, err
@@ -91,12 +108,7 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 	if err != nil {
 		return nil, fmt.Errorf("log: store: %w", err)
 	}
-	closed := false
-	defer func() {
-		if !closed {
-			st.Close()
-		}
-	}()
+	defer st.Close()
 	// Autovacuum would start on the fresh rows at a moment of its choosing,
 	// inside one measure in one run and not in the next: it is off for the
 	// database's tables until the verification, before which they are
@@ -114,7 +126,10 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 	}
 	res.SeedSeconds = time.Since(start).Seconds()
 	logf("log: %d records written in %s", records, time.Since(start).Round(time.Second))
-	if err := analyzeAndWait(ctx, u); err != nil {
+	if err := analyze(ctx, u); err != nil {
+		return nil, err
+	}
+	if err := waitHorizon(ctx, u); err != nil {
 		return nil, err
 	}
 	settle(ctx, admin, logf)
@@ -151,7 +166,7 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 		}
 		sealed += int64(n)
 		if n == 0 {
-			time.Sleep(time.Millisecond) // cannot be after analyzeAndWait; a guard
+			time.Sleep(time.Millisecond) // cannot be after waitHorizon; a guard
 		}
 	}
 	d := time.Since(start)
@@ -172,8 +187,6 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 	if sealed != records {
 		return nil, fmt.Errorf("log: sealed %d records, not %d: something else wrote to the database", sealed, records)
 	}
-	st.Close()
-	closed = true
 
 	// The log an auditor verifies is mostly older than autovacuum's cycle:
 	// vacuumed, its visibility map set.
@@ -243,7 +256,95 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 	if vr.Leaves < records {
 		return nil, fmt.Errorf("log: verified %d leaves, fewer than the %d sealed", vr.Leaves, records)
 	}
+
+	if under.Backlog > 0 {
+		srv.stop() // its sealer holds the role
+		if err := sealUnderWrites(ctx, st, u, sealer, &under, logf); err != nil {
+			return nil, err
+		}
+		res.UnderWrites = &under
+	}
 	return res, nil
+}
+
+// sealUnderWrites writes a backlog of w.Backlog records, untimed, then
+// seals with Step until the backlog is sealed while writers append
+// w.WriteRate records a second, w.PerCommit a transaction, and fills in
+// what it measured.
+func sealUnderWrites(ctx context.Context, st *postgres.Store, u string, sealer *translog.Sealer, w *SealUnderWrites, logf func(string, ...any)) error {
+	state, err := st.TreeState(ctx)
+	if err != nil {
+		return err
+	}
+	logf("log: a backlog of %d records, sealed while %d records a second are written, %d a transaction", w.Backlog, w.WriteRate, w.PerCommit)
+	if err := seedLog(ctx, st, w.Backlog, time.Now().UTC(), logf); err != nil {
+		return err
+	}
+	if err := waitHorizon(ctx, u); err != nil {
+		return err
+	}
+	wctx, stop := context.WithCancel(ctx)
+	var written atomic.Int64
+	errs := make(chan error, 2)
+	for k := range 2 { // two writers, so that one slow commit does not stall the rate
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(100+k), 13))
+			every := time.Duration(float64(time.Second) * float64(2*w.PerCommit) / float64(w.WriteRate))
+			tick := time.NewTicker(every)
+			defer tick.Stop()
+			recs := make([]store.Transfer, w.PerCommit)
+			for i := int64(0); ; i++ {
+				select {
+				case <-wctx.Done():
+					errs <- nil
+					return
+				case <-tick.C:
+				}
+				now := time.Now().UTC().Truncate(time.Microsecond)
+				for j := range recs {
+					recs[j] = logRecord(rng, i*int64(len(recs))+int64(j), now)
+				}
+				if err := st.AppendTransfers(wctx, recs); err != nil {
+					if wctx.Err() != nil {
+						errs <- nil
+					} else {
+						errs <- err
+					}
+					return
+				}
+				written.Add(int64(len(recs)))
+			}
+		}()
+	}
+	start := time.Now()
+	var sealed int64
+	for sealed < w.Backlog {
+		n, err := sealer.Step(ctx)
+		if err != nil {
+			stop()
+			return fmt.Errorf("log: seal under writes: %w", err)
+		}
+		sealed += int64(n)
+		if n == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	d := time.Since(start)
+	w.Written = written.Load()
+	stop()
+	if err := errors.Join(<-errs, <-errs); err != nil {
+		return fmt.Errorf("log: writers: %w", err)
+	}
+	after, err := st.TreeState(ctx)
+	if err != nil {
+		return err
+	}
+	w.Sealed = after.Size - state.Size
+	w.Seconds = d.Seconds()
+	w.Rate = float64(w.Sealed) / d.Seconds()
+	w.WrittenRate = float64(w.Written) / d.Seconds()
+	logf("log: sealed %d leaves in %s (%.0f a second) while %d records were written (%.0f a second)", w.Sealed, d.Round(time.Millisecond), w.Rate, w.Written, w.WrittenRate)
+	return nil
 }
 
 // cpuProfile starts a CPU profile of this process into path ("" for none)
@@ -349,12 +450,9 @@ func logRecord(rng *rand.Rand, i int64, at time.Time) store.Transfer {
 	return t
 }
 
-// analyzeAndWait gives the planner the new table's statistics, as
-// autovacuum would on a live log, and waits until no transaction older than
-// the last record's is running anywhere on the server (the sealer only
-// takes records below that horizon): the measure is of sealing, not of
-// another database's long transaction.
-func analyzeAndWait(ctx context.Context, u string) error {
+// analyze gives the planner the new table's statistics, as autovacuum
+// would on a live log.
+func analyze(ctx context.Context, u string) error {
 	conn, err := pgx.Connect(ctx, u)
 	if err != nil {
 		return fmt.Errorf("log: connect: %w", err)
@@ -363,6 +461,19 @@ func analyzeAndWait(ctx context.Context, u string) error {
 	if _, err := conn.Exec(ctx, "ANALYZE transfers"); err != nil {
 		return fmt.Errorf("log: analyze: %w", err)
 	}
+	return nil
+}
+
+// waitHorizon waits until no transaction older than the last record's is
+// running anywhere on the server (the sealer only takes records below that
+// horizon): the measure is of sealing, not of another database's long
+// transaction.
+func waitHorizon(ctx context.Context, u string) error {
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return fmt.Errorf("log: connect: %w", err)
+	}
+	defer conn.Close(ctx)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var below bool

@@ -84,6 +84,10 @@ func run(ctx context.Context) error {
 	logRecords := flag.Int64("log-records", 1_000_000, "records sealed and verified by the log part")
 	logBatch := flag.Int("log-batch", 0, "the sealer's MaxBatch in the log part (0: its default)")
 	logConcurrency := flag.Int("log-verify-concurrency", 0, "requests in flight of the log part's verifier (0: its default)")
+	var under SealUnderWrites
+	flag.Int64Var(&under.Backlog, "log-under-writes", 200_000, "a backlog the log part seals while records are written (0: none)")
+	flag.IntVar(&under.WriteRate, "log-write-rate", 2500, "records a second written while that backlog is sealed")
+	flag.IntVar(&under.PerCommit, "log-write-batch", 10, "records a transaction of those writes")
 	var logProf logProfiles
 	flag.StringVar(&logProf.seal, "log-seal-cpuprofile", "", "write a pprof CPU profile of the sealing (in this process) to this file")
 	flag.StringVar(&logProf.client, "log-verify-cpuprofile", "", "write a pprof CPU profile of the verifier (in this process) to this file")
@@ -178,8 +182,11 @@ func run(ctx context.Context) error {
 		res.Search = &sr
 	}
 	if want["log"] {
+		if under.Backlog > 0 && (under.WriteRate <= 0 || under.PerCommit <= 0) {
+			return fmt.Errorf("-log-write-rate and -log-write-batch must be positive with -log-under-writes")
+		}
 		logf("log: sealing and verifying %d records", *logRecords)
-		lr, err := runLog(ctx, bin, modulesDir, db, *logRecords, *logBatch, *logConcurrency, logProf, logf)
+		lr, err := runLog(ctx, bin, modulesDir, db, *logRecords, *logBatch, *logConcurrency, under, logProf, logf)
 		if err != nil {
 			return err
 		}
