@@ -110,14 +110,30 @@ func (p prefixed) Scan(dest ...any) error {
 	return p.row.Scan(append(p.dest[:len(p.dest):len(p.dest)], dest...)...)
 }
 
+// narrowRange is the widest range of leaves that Leaves reads with the
+// narrow forms of its queries: an entry bundle's.
+const narrowRange = 256
+
+// The queries of Leaves, each in two forms: the second, for ranges of at
+// most narrowRange leaves, reads the leaves with that LIMIT, which changes
+// nothing it answers (leaf_index is unique) but bounds the planner's
+// estimate of their rows. Its generic plan is then the nested loop of index
+// lookups whatever the log's size, and PostgreSQL keeps it instead of
+// planning each entry bundle's query again (a third of its work for one).
 var (
-	leavesTransfersSQL = "SELECT l.leaf_index, " + qualified("t", query.Columns) + ` FROM log_leaves l
-		JOIN transfers t ON t.id = l.record_id AND t.at = l.record_at
-		WHERE l.leaf_index >= $1 AND l.leaf_index < $2 AND l.source = 'transfer'`
-	leavesEventsSQL = "SELECT l.leaf_index, " + qualified("e", query.EventColumns) + ` FROM log_leaves l
-		JOIN log_events e ON e.id = l.record_id AND e.at = l.record_at
-		WHERE l.leaf_index >= $1 AND l.leaf_index < $2 AND l.source = 'event'`
+	leavesListSQL      = narrowable("SELECT leaf_index, record_id, source FROM log_leaves WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index", "")
+	leavesTransfersSQL = narrowable("SELECT l.leaf_index, "+qualified("t", query.Columns)+` FROM (SELECT leaf_index, record_id, record_at FROM log_leaves
+		WHERE leaf_index >= $1 AND leaf_index < $2 AND source = 'transfer' ORDER BY leaf_index`, `) l
+		JOIN transfers t ON t.id = l.record_id AND t.at = l.record_at`)
+	leavesEventsSQL = narrowable("SELECT l.leaf_index, "+qualified("e", query.EventColumns)+` FROM (SELECT leaf_index, record_id, record_at FROM log_leaves
+		WHERE leaf_index >= $1 AND leaf_index < $2 AND source = 'event' ORDER BY leaf_index`, `) l
+		JOIN log_events e ON e.id = l.record_id AND e.at = l.record_at`)
 )
+
+// narrowable answers head+tail, and head LIMIT narrowRange tail.
+func narrowable(head, tail string) [2]string {
+	return [2]string{head + tail, head + " LIMIT " + strconv.Itoa(narrowRange) + tail}
+}
 
 // Leaves answers the sealed leaves [from, to) in index order, each with its
 // record, found by its id and time in its table; a leaf whose record is
@@ -146,7 +162,11 @@ func (s *Store) leaves(ctx context.Context, from, to int64) ([]store.Leaf, error
 	defer conn.Release()
 	b := &pgx.Batch{}
 	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-	b.Queue("SELECT leaf_index, record_id, source FROM log_leaves WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index", from, to)
+	form := 0
+	if to-from <= narrowRange {
+		form = 1
+	}
+	b.Queue(leavesListSQL[form], from, to)
 	br := conn.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
 		br.Close()
@@ -187,10 +207,10 @@ func (s *Store) leaves(ctx context.Context, from, to int64) ([]store.Leaf, error
 	// event, and a query that finds nothing still costs its planning.
 	b = &pgx.Batch{}
 	if transfers {
-		b.Queue(leavesTransfersSQL, from, to)
+		b.Queue(leavesTransfersSQL[form], from, to)
 	}
 	if events {
-		b.Queue(leavesEventsSQL, from, to)
+		b.Queue(leavesEventsSQL[form], from, to)
 	}
 	b.Queue("COMMIT")
 	br = conn.SendBatch(ctx, b)
