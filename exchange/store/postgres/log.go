@@ -220,10 +220,20 @@ func (s *Store) leaves(ctx context.Context, from, to int64) ([]store.Leaf, error
 		if err != nil {
 			return nil, err
 		}
+		// The records in one allocation: each leaf points into it.
+		records := make([]store.Transfer, 0, len(leaves))
 		err = scanTransfers(rows, func(index uint64, t store.Transfer) error {
-			if i, ok := at(int64(index)); ok {
-				leaves[i].Transfer = &t
+			i, ok := at(int64(index))
+			if !ok {
+				return nil
 			}
+			if len(records) == cap(records) { // more rows than leaves: cannot be, but never move what is pointed at
+				own := t
+				leaves[i].Transfer = &own
+				return nil
+			}
+			records = append(records, t)
+			leaves[i].Transfer = &records[len(records)-1]
 			return nil
 		})
 		if err != nil {
