@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/torchwood"
@@ -106,13 +107,21 @@ func (s *server) entryBundle(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	data, err := translog.Bundle(r.Context(), s.cfg.Log, t.N, t.W, s.log)
+	buf := bundleBuffers.Get().(*[]byte)
+	defer bundleBuffers.Put(buf)
+	data, err := translog.AppendBundle(r.Context(), (*buf)[:0], s.cfg.Log, t.N, t.W, s.log)
+	*buf = data[:0]
 	if err != nil {
 		writeProblem(w, r, s.log, storeError(err))
 		return
 	}
 	writeTile(w, t.W, data)
 }
+
+// bundleBuffers hold entry bundles while they are written out: an
+// auditor reading the whole log asks for thousands of them, some 180 kB
+// each.
+var bundleBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // sawTree notes that the log's tree has at least size leaves.
 func (s *server) sawTree(size int64) {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -283,6 +284,7 @@ func appendRecords(b *testing.B, st store.Store, first, n int) {
 // calls: GET /v1/audit/log/checkpoint, tile/<L>/<N>[.p/<W>] and
 // tile/entries/<N>[.p/<W>], the last after committing a log_read event.
 func logHandler(st store.Log, events *audit.Log) http.Handler {
+	buffers := sync.Pool{New: func() any { return new([]byte) }}
 	fail := func(w http.ResponseWriter, err error) { http.Error(w, err.Error(), http.StatusInternalServerError) }
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -334,7 +336,10 @@ func logHandler(st store.Log, events *audit.Log) http.Handler {
 			fail(w, err)
 			return
 		}
-		data, err := translog.Bundle(ctx, st, t.N, t.W, nil)
+		buf := buffers.Get().(*[]byte)
+		defer buffers.Put(buf)
+		data, err := translog.AppendBundle(ctx, (*buf)[:0], st, t.N, t.W, nil)
+		*buf = data[:0]
 		if err != nil {
 			fail(w, err)
 			return

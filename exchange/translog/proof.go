@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -112,21 +113,28 @@ func Consistency(ctx context.Context, st store.Log, from, to int64) ([][]byte, e
 // removes one) is answered as an empty entry, which cannot match its leaf
 // hash: the bundle shows the damage instead of hiding it.
 func Bundle(ctx context.Context, st store.Log, n int64, w int, logger *slog.Logger) ([]byte, error) {
+	return AppendBundle(ctx, nil, st, n, w, logger)
+}
+
+// AppendBundle is Bundle appending to dst, for a server that reuses its
+// buffers: on an error, dst as it was.
+func AppendBundle(ctx context.Context, dst []byte, st store.Log, n int64, w int, logger *slog.Logger) ([]byte, error) {
 	from := n << TileHeight
 	leaves, err := st.Leaves(ctx, from, from+int64(w))
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	if len(leaves) != w {
-		return nil, fmt.Errorf("translog: bundle %d: %d of %d leaves", n, len(leaves), w)
+		return dst, fmt.Errorf("translog: bundle %d: %d of %d leaves", n, len(leaves), w)
 	}
-	out := make([]byte, 0, w*800)
+	start := len(dst)
+	out := slices.Grow(dst, w*800)
 	for _, l := range leaves {
 		at := len(out)
 		out = append(out, 0, 0) // the entry's length, once known
 		if l.Transfer != nil || l.Event != nil {
 			if out, err = AppendEntry(out, l.Transfer, l.Event); err != nil {
-				return nil, err
+				return out[:start], err
 			}
 		} else if logger != nil {
 			logger.Error("translog: a sealed leaf's record is missing from the store", "index", l.Index, "id", l.ID)
