@@ -248,7 +248,7 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 	res.VerifyBytes = counter.bytes.Load()
 	res.VerifyConcurrency = concurrency
 	if res.VerifyConcurrency <= 0 {
-		res.VerifyConcurrency = 8 // VerifyConfig's default
+		res.VerifyConcurrency = translog.DefaultConcurrency
 	}
 	logf("log: verified %d leaves in %s: %d requests, %.1f MB (CPU: pont serve %.1f s, PostgreSQL %.1f s, verifier %.1f s; load average %.1f)",
 		vr.Leaves, d.Round(time.Millisecond), res.VerifyRequests, float64(res.VerifyBytes)/1e6,

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"filippo.io/torchwood"
 	"github.com/transparency-dev/merkle/compact"
@@ -38,12 +39,27 @@ type VerifyConfig struct {
 	// StateFile keeps the last checkpoint verified, so that the next run
 	// checks that the log only grew from it. Empty: no memory between runs.
 	StateFile string
-	// Client makes the requests. Defaults to http.DefaultClient.
+	// Client makes the requests. Defaults to a client that keeps a
+	// connection for each request in flight (see NewVerifyClient).
 	Client *http.Client
-	// Concurrency bounds the requests in flight. Defaults to 8.
+	// Concurrency bounds the requests in flight. Defaults to
+	// DefaultConcurrency.
 	Concurrency int
 	// Report, when set, receives one line per check done.
 	Report io.Writer
+}
+
+// DefaultConcurrency is VerifyConfig.Concurrency's default.
+const DefaultConcurrency = 8
+
+// NewVerifyClient answers an HTTP client for VerifyLog with concurrency
+// requests in flight, each timing out after timeout (0: none): one that
+// keeps an idle connection for each, where http.DefaultClient keeps two and
+// would open a new connection for most of a log's thousands of requests.
+func NewVerifyClient(timeout time.Duration, concurrency int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(concurrency, DefaultConcurrency)
+	return &http.Client{Timeout: timeout, Transport: t}
 }
 
 // VerifyResult is what a whole-log verification checked.
@@ -78,11 +94,11 @@ func (e *VerifyError) Unwrap() error { return e.Err }
 // checkpoint is written to StateFile. The error is a *VerifyError naming
 // the first failure.
 func VerifyLog(ctx context.Context, cfg VerifyConfig) (VerifyResult, error) {
-	if cfg.Client == nil {
-		cfg.Client = http.DefaultClient
-	}
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 8
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.Client == nil {
+		cfg.Client = NewVerifyClient(0, cfg.Concurrency)
 	}
 	if cfg.Report == nil {
 		cfg.Report = io.Discard
