@@ -110,7 +110,9 @@ func (s *server) entryBundle(w http.ResponseWriter, r *http.Request) {
 	buf := bundleBuffers.Get().(*[]byte)
 	defer bundleBuffers.Put(buf)
 	data, err := translog.AppendBundle(r.Context(), (*buf)[:0], s.cfg.Log, t.N, t.W, s.log)
-	*buf = data[:0]
+	if *buf = data[:0]; cap(data) > maxPooledBundle {
+		*buf = nil // a bundle of entries cut at 64 kB: not worth keeping
+	}
 	if err != nil {
 		writeProblem(w, r, s.log, storeError(err))
 		return
@@ -122,6 +124,9 @@ func (s *server) entryBundle(w http.ResponseWriter, r *http.Request) {
 // auditor reading the whole log asks for thousands of them, some 180 kB
 // each.
 var bundleBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBundle is the largest buffer bundleBuffers keeps.
+const maxPooledBundle = 1 << 20
 
 // sawTree notes that the log's tree has at least size leaves.
 func (s *server) sawTree(size int64) {
