@@ -161,6 +161,7 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 	for sealed < records {
 		n, err := sealer.Step(ctx)
 		if err != nil {
+			meter.Stop()
 			stopProfile()
 			return nil, fmt.Errorf("log: seal: %w", err)
 		}
@@ -214,11 +215,11 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 	token := strings.TrimSpace(string(out))
 	settle(ctx, admin, logf)
 
-	counter := &countingTransport{rt: &http.Transport{MaxIdleConnsPerHost: 64}}
-	cfg := translog.VerifyConfig{
-		Server: srv.base, Token: token, LogKey: logKey, Concurrency: concurrency,
-		Client: &http.Client{Timeout: time.Minute, Transport: counter},
-	}
+	// pont audit verify's client, counting what it fetches.
+	client := translog.NewVerifyClient(time.Minute, concurrency)
+	counter := &countingTransport{rt: client.Transport}
+	client.Transport = counter
+	cfg := translog.VerifyConfig{Server: srv.base, Token: token, LogKey: logKey, Concurrency: concurrency, Client: client}
 	logf("log: pont serve (pid %d) at %s: verifying the whole log", srv.cmd.Process.Pid, srv.base)
 	serverProfile := fetchProfile(ctx, debug, "profile?seconds=8", prof.verify, 0)
 	stopProfile, err = cpuProfile(prof.client)
