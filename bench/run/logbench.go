@@ -30,6 +30,11 @@ import (
 type LogResult struct {
 	Records     int64   `json:"records"`
 	SeedSeconds float64 `json:"seed_seconds"` // writing the records (not a measure)
+	// YardstickNs is what one entry and its leaf hash took this process
+	// just before the measures (translog's BenchmarkEntry, in a loop): the
+	// same code took 1.5 µs and 2.2 µs on the development machine an hour
+	// apart, and the measures move with it.
+	YardstickNs float64 `json:"yardstick_entry_ns"`
 
 	// Sealing: translog.Sealer.Step over the whole backlog, end to end.
 	SealSeconds   float64 `json:"seal_seconds"`
@@ -136,6 +141,9 @@ func runLog(ctx context.Context, pontBin, modulesDir, admin string, records int6
 
 	_, signer, logKey, err := benchLogKey(dataDir)
 	if err != nil {
+		return nil, err
+	}
+	if res.YardstickNs, err = yardstick(); err != nil {
 		return nil, err
 	}
 	timed := &timedLog{Log: st}
@@ -346,6 +354,26 @@ func sealUnderWrites(ctx context.Context, st *postgres.Store, u string, sealer *
 	w.WrittenRate = float64(w.Written) / d.Seconds()
 	logf("log: sealed %d leaves in %s (%.0f a second) while %d records were written (%.0f a second)", w.Sealed, d.Round(time.Millisecond), w.Rate, w.Written, w.WrittenRate)
 	return nil
+}
+
+// yardstick answers the nanoseconds one entry and its leaf hash take
+// (translog's BenchmarkEntry) in a loop of 200 000: a measure of the CPU
+// this process gets now.
+func yardstick() (float64, error) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	t := logRecord(rng, 1, time.Now().UTC().Truncate(time.Microsecond))
+	t.Salt = make([]byte, store.SaltSize)
+	const n = 200_000
+	var buf []byte
+	var err error
+	start := time.Now()
+	for range n {
+		if buf, err = translog.AppendEntry(buf[:0], &t, nil); err != nil {
+			return 0, err
+		}
+		_ = translog.LeafHash(buf)
+	}
+	return float64(time.Since(start).Nanoseconds()) / n, nil
 }
 
 // cpuProfile starts a CPU profile of this process into path ("" for none)
