@@ -30,6 +30,7 @@ var layerBenchmarks = []struct{ pkg, pattern string }{
 	{"./exchange/wasmhost", "^(BenchmarkCall|BenchmarkReferenceAdapter)$"},
 	{"./exchange/audit", "^BenchmarkAppend$"},
 	{"./exchange/broker", "^BenchmarkQuery$"},
+	{"./exchange/translog", "^(BenchmarkEntry|BenchmarkSeal|BenchmarkVerifyLog)$"},
 }
 
 // runLayers runs the layer benchmarks one package at a time (-p 1, so that

@@ -2,7 +2,8 @@
 // packages' Go benchmarks), end to end (`pont serve` on PostgreSQL under a
 // load run, side by side with a bare Go handler doing the same source call),
 // at start (`pont dev`, cold and warm compilation cache), and in the
-// auditors' search over a 10-million-record transfer log; then writes the
+// auditors' search over a 10-million-record transfer log, and in sealing
+// and verifying the tamper-evident log of a million records; then writes the
 // figures as JSON under bench/results/, rewrites the table in
 // BENCHMARKS.md and prints it.
 //
@@ -37,6 +38,7 @@ type Results struct {
 	Load    *LoadResults  `json:"load,omitempty"`
 	Start   *StartTimes   `json:"start,omitempty"`
 	Search  *SearchResult `json:"search,omitempty"`
+	Log     *LogResult    `json:"log,omitempty"`
 	Targets []Target      `json:"targets"`
 }
 
@@ -69,7 +71,7 @@ func run(ctx context.Context) error {
 	if db == "" {
 		db = defaultDatabaseURL
 	}
-	parts := flag.String("parts", "layers,load,start,search", "what to run, comma-separated")
+	parts := flag.String("parts", "layers,load,start,search,log", "what to run, comma-separated")
 	phase := flag.Duration("phase", 20*time.Second, "length of each load phase")
 	workers := flag.Uint64("workers", 32, "concurrent requests of a maximum-rate phase")
 	benchtime := flag.String("benchtime", "500ms", "-benchtime of the layer benchmarks (500ms keeps a first run, which seeds the search database, under five minutes)")
@@ -79,6 +81,18 @@ func run(ctx context.Context) error {
 	pontBin := flag.String("pont", "bin/pont", "the pont binary")
 	modules := flag.String("modules", "bin/adapters", "the adapters' modules")
 	poolMax := flag.Int("pool-max", 0, "limits.pool_max of pont serve (0: its default)")
+	logRecords := flag.Int64("log-records", 1_000_000, "records sealed and verified by the log part")
+	logBatch := flag.Int("log-batch", 0, "the sealer's MaxBatch in the log part (0: its default)")
+	logConcurrency := flag.Int("log-verify-concurrency", 0, "requests in flight of the log part's verifier (0: its default)")
+	var under SealUnderWrites
+	flag.Int64Var(&under.Backlog, "log-under-writes", 200_000, "a backlog the log part seals while records are written (0: none)")
+	flag.IntVar(&under.WriteRate, "log-write-rate", 2500, "records a second written while that backlog is sealed")
+	flag.IntVar(&under.PerCommit, "log-write-batch", 10, "records a transaction of those writes")
+	var logProf logProfiles
+	flag.StringVar(&logProf.seal, "log-seal-cpuprofile", "", "write a pprof CPU profile of the sealing (in this process) to this file")
+	flag.StringVar(&logProf.client, "log-verify-cpuprofile", "", "write a pprof CPU profile of the verifier (in this process) to this file")
+	flag.StringVar(&logProf.verify, "log-serve-cpuprofile", "", "write a pprof CPU profile of pont serve during 8 s of the verification to this file")
+	flag.BoolVar(&logProf.keep, "log-keep", false, "keep the log part's database and data directory (their names are printed)")
 	soakFor := flag.Duration("soak", 30*time.Minute, "length of the soak (-parts soak)")
 	soakRate := flag.Int("soak-rate", 150, "requests a second of the soak")
 	var prof profiles
@@ -166,6 +180,17 @@ func run(ctx context.Context) error {
 			return err
 		}
 		res.Search = &sr
+	}
+	if want["log"] {
+		if under.Backlog > 0 && (under.WriteRate <= 0 || under.PerCommit <= 0) {
+			return fmt.Errorf("-log-write-rate and -log-write-batch must be positive with -log-under-writes")
+		}
+		logf("log: sealing and verifying %d records", *logRecords)
+		lr, err := runLog(ctx, bin, modulesDir, db, *logRecords, *logBatch, *logConcurrency, under, logProf, logf)
+		if err != nil {
+			return err
+		}
+		res.Log = lr
 	}
 	res.Targets = targets(res)
 	logf("done in %s", time.Since(begin).Round(time.Second))

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"filippo.io/torchwood"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // proc is a server process started by the bench, with the address it
@@ -196,6 +200,10 @@ func startPontServe(ctx context.Context, pontBin, modulesDir, dataDir, databaseU
 		return nil, fmt.Errorf("pont token: %w", exitDetail(err))
 	}
 	token := strings.TrimSpace(string(out))
+	keyFile, _, _, err := benchLogKey(dataDir)
+	if err != nil {
+		return nil, err
+	}
 	cfg := map[string]any{
 		"listen":           "127.0.0.1:0",
 		"database_url":     databaseURL,
@@ -204,6 +212,7 @@ func startPontServe(ctx context.Context, pontBin, modulesDir, dataDir, databaseU
 		"modules_dir":      modulesDir,
 		"source_addresses": map[string]string{".sources.pont.test": sources},
 		"log_level":        "warn",
+		"transfer_log":     map[string]string{"signing_key_file": keyFile},
 		"issuers": []map[string]string{{
 			"issuer": "pont-dev", "audience": "pont", "key_file": filepath.Join(dataDir, "dev-issuer.jwk"),
 		}},
@@ -231,6 +240,41 @@ func startPontServe(ctx context.Context, pontBin, modulesDir, dataDir, databaseU
 		return nil, err
 	}
 	return &pontServe{proc: p, token: token}, nil
+}
+
+// benchLogOrigin is the origin of the logs of the bench's nodes.
+const benchLogOrigin = "bench.pont.test/transfer-log"
+
+// benchLogKey answers the log's signing key file in dataDir (log.key,
+// made on the first call, as pont keygen would), its signer and its
+// verifier: pont serve needs one, and the log part seals with it before the
+// node serves, and verifies with the verifier.
+func benchLogKey(dataDir string) (string, note.Signer, note.Verifier, error) {
+	path := filepath.Join(dataDir, "log.key")
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		skey, _, gerr := note.GenerateKey(rand.Reader, benchLogOrigin)
+		if gerr != nil {
+			return "", nil, nil, fmt.Errorf("log key: %w", gerr)
+		}
+		if err := os.WriteFile(path, []byte(skey+"\n"), 0o600); err != nil {
+			return "", nil, nil, fmt.Errorf("log key: %w", err)
+		}
+		raw, err = []byte(skey), nil
+	}
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("log key: %w", err)
+	}
+	skey := strings.TrimSpace(string(raw))
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("log key %s: %w", path, err)
+	}
+	verifier, err := torchwood.NewVerifierFromSigner(skey)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("log key %s: %w", path, err)
+	}
+	return path, signer, verifier, nil
 }
 
 // waitReady polls base/readyz until it answers 200.

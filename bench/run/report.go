@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -89,7 +90,26 @@ func targets(r Results) []Target {
 		worst := max(s.BySubject.P99ms, s.ByReq.P99ms)
 		out = append(out, Target{"search by subject or requester over 10M records (p99)", "< 50 ms", fmt.Sprintf("%.1f ms", worst), worst < 50 && s.Rows >= 10_000_000})
 	}
+	if l := r.Log; l != nil {
+		out = append(out,
+			Target{fmt.Sprintf("sealing a backlog of %s records", thousands(l.Records)), "≥ 20 000 records/s", fmt.Sprintf("%s records/s", thousands(int64(l.SealRate))), l.SealRate >= 20_000 && l.Records >= 1_000_000},
+			Target{fmt.Sprintf("verifying a log of %s leaves", thousands(l.VerifyLeaves)), "< 10 s", fmt.Sprintf("%.1f s", l.VerifySeconds), l.VerifySeconds < 10 && l.VerifyLeaves >= 1_000_000},
+		)
+	}
 	return out
+}
+
+// thousands writes n with a thin space between groups of three digits.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
+			b.WriteRune(' ')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // writeJSON writes r to dir/<date>.json and answers the path.
@@ -148,6 +168,9 @@ func markdown(r Results, jsonPath string) string {
 		p("| subject | %d | %d | %.2f ms | %.2f ms | %.2f ms |\n", s.BySubject.Queries, s.BySubject.Keys, s.BySubject.P50ms, s.BySubject.P99ms, s.BySubject.MaxMs)
 		p("| requester | %d | %d | %.2f ms | %.2f ms | %.2f ms |\n\n", s.ByReq.Queries, s.ByReq.Keys, s.ByReq.P50ms, s.ByReq.P99ms, s.ByReq.MaxMs)
 	}
+	if l := r.Log; l != nil {
+		logMarkdown(p, l)
+	}
 	if len(r.Layers) > 0 {
 		p("Layers (Go benchmarks of each package, `go test -bench`):\n\n| package | benchmark | time/op | B/op | allocs/op | other |\n| --- | --- | --- | --- | --- | --- |\n")
 		for _, l := range r.Layers {
@@ -163,6 +186,50 @@ func markdown(r Results, jsonPath string) string {
 		p("\n")
 	}
 	return b.String()
+}
+
+// logMarkdown renders the log part: its measures, where their time went,
+// and the published figures of other logs beside them.
+func logMarkdown(p func(string, ...any), l *LogResult) {
+	p("The tamper-evident log (`-parts log`), on a fresh PostgreSQL database of %s records written through the store's `AppendTransfers` (10 000 a COPY, %.0f s, not measured); CPU time is each process's own, PostgreSQL's that of the database's backends:\n\n", thousands(l.Records), l.SeedSeconds)
+	p("| measure | leaves | time | rate | CPU: Pont | CPU: PostgreSQL | CPU: verifier | load average |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	p("| sealing the backlog: `Sealer.Step`, checkpoints of at most %s leaves | %s | %.2f s | **%s records/s** | %.1f s (sealer) | %.1f s | | %.1f |\n",
+		thousands(int64(l.SealBatch)), thousands(l.Records), l.SealSeconds, thousands(int64(l.SealRate)), l.SealCPU.Bench, l.SealCPU.Postgres, l.SealCPU.Load)
+	p("| verifying the whole log: `VerifyLog` against `pont serve` over loopback, %d requests in flight | %s | **%.2f s** | %s leaves/s | %.1f s (pont serve) | %.1f s | %.1f s | %.1f |\n",
+		l.VerifyConcurrency, thousands(l.VerifyLeaves), l.VerifySeconds, thousands(int64(float64(l.VerifyLeaves)/l.VerifySeconds)), l.VerifyCPU.Serve, l.VerifyCPU.Postgres, l.VerifyCPU.Bench, l.VerifyCPU.Load)
+	if w := l.UnderWrites; w != nil {
+		p("| sealing a fresh backlog of %s while %s records/s are written, %d a transaction (%s written, %.0f/s) | %s | %.2f s | %s leaves/s | | | | |\n",
+			thousands(w.Backlog), thousands(int64(w.WriteRate)), w.PerCommit, thousands(w.Written), w.WrittenRate, thousands(w.Sealed), w.Seconds, thousands(int64(w.Rate)))
+	}
+	own := l.SealSeconds - l.UnsealedSecs - l.SealStoreSecs - l.ReadTileSecs
+	p("\nSealing's %.2f s: %.2f s reading the records (`Unsealed`), %.2f s committing leaves, tiles and checkpoints (`Seal`, %d of them), %.2f s reading tiles, %.2f s the sealer's own work (entries, hashes, tiles, signatures). ",
+		l.SealSeconds, l.UnsealedSecs, l.SealStoreSecs, l.SealSteps, l.ReadTileSecs, own)
+	p("Verifying fetched the checkpoint, every entry bundle and every level-0 hash tile: %d requests, %.0f MB.%s ", l.VerifyRequests, float64(l.VerifyBytes)/1e6, unknownCPU(l))
+	p("Yardstick of the CPU this run got: one typical entry and its leaf hash took %.2f µs (translog's `BenchmarkEntry` in a loop, just before sealing); the same code took 1.5 to 2.2 µs on this machine within an hour, and every figure above moves with it.\n\n", l.YardstickNs/1e3)
+	p("Published figures of other logs (none found gives a time to verify a whole log; what each measured differs from the above: see \"The log beside Tessera, Trillian and the Go checksum database\" below):\n\n")
+	p("| log | what was measured | figure | source |\n| --- | --- | --- | --- |\n")
+	for _, f := range publishedLogFigures {
+		p("| %s | %s | %s | %s |\n", f.log, f.what, f.figure, f.source)
+	}
+	p("\n")
+}
+
+// publishedLogFigures are other logs' published figures, each from a file
+// that says so; a log without one says that too.
+var publishedLogFigures = []struct{ log, what, figure, source string }{
+	{"Tessera, POSIX storage", "entries appended through its API (its hammer), 12-core VM, local disks, no antispam", "~2 900 entries/s", "transparency-dev/tessera `docs/performance.md`"},
+	{"Tessera, GCP storage", "the same, 100 Spanner processing units, one front end, no antispam", "> 3 000 entries/s", "transparency-dev/tessera `docs/performance.md`"},
+	{"Tessera, MySQL storage", "the same, e2-micro VM with Cloud SQL (4 vCPU)", "~2 000 entries/s", "transparency-dev/tessera `storage/mysql/PERFORMANCE.md`"},
+	{"Tessera, MySQL storage", "the same, Tessera and MySQL on one e2-micro VM", "~300 entries/s", "transparency-dev/tessera `storage/mysql/PERFORMANCE.md`"},
+	{"Trillian", "no benchmark found; its log signer's defaults: a batch of at most 1 000 leaves a log, a sequencing pass every 100 ms", "none measured (the defaults' arithmetic: 10 000 leaves/s a log)", "google/trillian `cmd/trillian_log_signer/main.go`"},
+	{"Go checksum database", "no throughput or verification figure found", "could not be checked", "golang/proposal `design/25530-sumdb.md` gives none"},
+}
+
+func unknownCPU(l *LogResult) string {
+	if l.SealCPU.Unknown || l.VerifyCPU.Unknown {
+		return " (PostgreSQL's CPU time could not be read in full from /proc: a server on another machine, or backends of another user.)"
+	}
+	return ""
 }
 
 func outcomes(m map[string]int) string {

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,7 +103,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	start := time.Now()
 	res, err := translog.VerifyLog(ctx, translog.VerifyConfig{
 		Server: base, Token: *token, LogKey: logKey, Witnesses: witnesses, MinWitnesses: *minWitnesses,
-		StateFile: *stateFile, Client: &http.Client{Timeout: time.Minute}, Report: stdout,
+		StateFile: *stateFile, Client: translog.NewVerifyClient(time.Minute, translog.DefaultConcurrency), Report: stdout,
 	})
 	if err != nil {
 		return fmt.Errorf("FAILED: %w", err)

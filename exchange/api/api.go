@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -30,6 +31,12 @@ import (
 type Transfers interface {
 	SearchTransfers(ctx context.Context, f store.Filter) (store.Page, error)
 	GetTransfer(ctx context.Context, id string) (store.Transfer, error)
+}
+
+// EventAppender writes one event of the log and returns once it is
+// durable. *audit.Log implements it.
+type EventAppender interface {
+	AppendEvent(ctx context.Context, e store.Event) error
 }
 
 // Config holds what the API serves. Pipeline, Citizens, Catalog,
@@ -66,6 +73,11 @@ type Config struct {
 	// /v1/audit/log/ with its proofs, and every auditor's read of the log
 	// is written to it as a leaf before the answer leaves.
 	Log store.Log
+	// Events, when set, commits the events Log's routes write (auditors'
+	// reads) in the transfers' group commit (*audit.Log does): each is
+	// still durable before its answer leaves, and many concurrent reads
+	// share a transaction. Nil: each is its own Log.AppendEvents.
+	Events EventAppender
 	// Node names this node in the leaves it writes.
 	Node string
 	// CursorSecret (MinCursorSecret bytes or more) signs the audit search
@@ -153,6 +165,10 @@ type server struct {
 	cfg     Config
 	log     *slog.Logger
 	cursors cursorCodec
+	// sealed is the largest size of the log's tree this server has read: the
+	// tree only grows, so an entry bundle within it needs no look at the
+	// tree's state (see entryBundle).
+	sealed atomic.Int64
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

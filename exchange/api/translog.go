@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/torchwood"
@@ -44,6 +45,7 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, storeError(err))
 		return
 	}
+	s.sawTree(state.Size)
 	if state.Size == 0 || len(state.Checkpoint) == 0 {
 		writeProblem(w, r, s.log, fault.New(fault.NotFound, "the log has no checkpoint yet: nothing has been sealed"))
 		return
@@ -89,25 +91,51 @@ func (s *server) entryBundle(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, notFound("no such entry bundle"))
 		return
 	}
-	state, err := s.cfg.Log.TreeState(r.Context())
-	if err != nil {
-		writeProblem(w, r, s.log, storeError(err))
-		return
-	}
-	if t.N<<translog.TileHeight+int64(t.W) > state.Size {
-		writeProblem(w, r, s.log, notFound("the tree has no such entry bundle yet"))
-		return
+	if end := t.N<<translog.TileHeight + int64(t.W); end > s.sealed.Load() {
+		state, err := s.cfg.Log.TreeState(r.Context())
+		if err != nil {
+			writeProblem(w, r, s.log, storeError(err))
+			return
+		}
+		s.sawTree(state.Size)
+		if end > state.Size {
+			writeProblem(w, r, s.log, notFound("the tree has no such entry bundle yet"))
+			return
+		}
 	}
 	if err := s.recordRead(r, "entries", "", r.URL.Path, int64(t.W)); err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	data, err := translog.Bundle(r.Context(), s.cfg.Log, t.N, t.W, s.log)
+	buf := bundleBuffers.Get().(*[]byte)
+	defer bundleBuffers.Put(buf)
+	data, err := translog.AppendBundle(r.Context(), (*buf)[:0], s.cfg.Log, t.N, t.W, s.log)
+	if *buf = data[:0]; cap(data) > maxPooledBundle {
+		*buf = nil // a bundle of entries cut at 64 kB: not worth keeping
+	}
 	if err != nil {
 		writeProblem(w, r, s.log, storeError(err))
 		return
 	}
 	writeTile(w, t.W, data)
+}
+
+// bundleBuffers hold entry bundles while they are written out: an
+// auditor reading the whole log asks for thousands of them, some 180 kB
+// each.
+var bundleBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBundle is the largest buffer bundleBuffers keeps.
+const maxPooledBundle = 1 << 20
+
+// sawTree notes that the log's tree has at least size leaves.
+func (s *server) sawTree(size int64) {
+	for {
+		seen := s.sealed.Load()
+		if size <= seen || s.sealed.CompareAndSwap(seen, size) {
+			return
+		}
+	}
 }
 
 // tile parses the tile path of the request, answering a problem when it
@@ -279,7 +307,13 @@ func (s *server) recordRead(r *http.Request, operation, subject, filter string, 
 	_, _ = rand.Read(e.Salt)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
-	if err := s.cfg.Log.AppendEvents(ctx, []store.Event{e}); err != nil {
+	var err error
+	if s.cfg.Events != nil {
+		err = s.cfg.Events.AppendEvent(ctx, e)
+	} else {
+		err = s.cfg.Log.AppendEvents(ctx, []store.Event{e})
+	}
+	if err != nil {
 		return storeError(err)
 	}
 	return nil

@@ -94,10 +94,20 @@ func (o Options) withDefaults(s store.Store) Options {
 	return o
 }
 
-// pending is one record on its way, and where its outcome goes.
+// pending is one record on its way, and where its outcome goes: a
+// transfer, or an event when ev is set.
 type pending struct {
 	rec  store.Transfer
+	ev   *store.Event
 	done chan error // buffered: the committer never waits for a caller
+}
+
+// id names the record in the Log's messages (never personal data).
+func (p *pending) id() string {
+	if p.ev != nil {
+		return p.ev.ID
+	}
+	return p.rec.ID
 }
 
 // Log is the group-commit writer in front of a store. Safe for concurrent
@@ -163,10 +173,29 @@ func (l *Log) Append(ctx context.Context, t store.Transfer) error {
 	if t.Time.IsZero() {
 		return fmt.Errorf("audit: append %s: record without a time", t.ID)
 	}
+	return l.hand(ctx, &pending{rec: t, done: make(chan error, 1)})
+}
+
+// AppendEvent is Append for an event of the log (store.Event): it joins the
+// same group commits, in a transaction of the store's AppendEvents beside
+// the batch's transfers, and returns once e is durable, with Append's
+// errors. An auditor's read of the log is one: written before the answer
+// leaves, and, under a read of the whole log, many at once.
+func (l *Log) AppendEvent(ctx context.Context, e store.Event) error {
+	if e.ID == "" {
+		return fmt.Errorf("audit: append: event without an id")
+	}
+	if e.Time.IsZero() {
+		return fmt.Errorf("audit: append %s: event without a time", e.ID)
+	}
+	return l.hand(ctx, &pending{ev: &e, done: make(chan error, 1)})
+}
+
+// hand gives p to the collector and waits for its outcome.
+func (l *Log) hand(ctx context.Context, p *pending) error {
 	if err := ctx.Err(); err != nil {
 		return err // a caller already gone hands nothing over
 	}
-	p := &pending{rec: t, done: make(chan error, 1)}
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -240,37 +269,74 @@ func (l *Log) collect() {
 	}
 }
 
-// commit writes each batch it receives in one AppendTransfers and tells its
+// commit writes each batch it receives, its transfers in one
+// AppendTransfers and its events in one AppendEvents, and tells its
 // callers. Options.Committers of them run at once.
 func (l *Log) commit() {
+	var transfers, events []*pending
 	records := make([]store.Transfer, 0, l.opts.MaxBatch)
-	for batch := range l.batches {
+	var evs []store.Event
+	writeTransfers := func(b []*pending) error {
 		records = records[:0]
-		for _, p := range batch {
+		for _, p := range b {
 			records = append(records, p.rec)
 		}
-		err := l.append(records)
-		switch {
-		case err == nil:
-			tell(batch, nil)
-		case errors.Is(err, store.ErrRejected) && len(batch) > 1:
-			// The store refused the data, and one record's data must
-			// not fail the others': find the records it refuses.
-			l.opts.Logger.Warn("audit: store refused a batch; writing its halves apart", "records", len(batch), "err", err)
-			l.isolate(batch, records)
-		default:
-			l.fail(batch, err)
-		}
+		err := l.append(func(ctx context.Context) error { return l.s.AppendTransfers(ctx, records) })
 		clear(records) // drop references to the records until the next batch
+		return err
+	}
+	writeEvents := func(b []*pending) error {
+		evs = evs[:0]
+		for _, p := range b {
+			evs = append(evs, *p.ev)
+		}
+		err := l.append(func(ctx context.Context) error { return l.s.AppendEvents(ctx, evs) })
+		clear(evs)
+		return err
+	}
+	for batch := range l.batches {
+		transfers, events = transfers[:0], events[:0]
+		for _, p := range batch {
+			if p.ev != nil {
+				events = append(events, p)
+			} else {
+				transfers = append(transfers, p)
+			}
+		}
+		if len(transfers) > 0 {
+			l.settle(transfers, writeTransfers)
+		}
+		if len(events) > 0 {
+			l.settle(events, writeEvents)
+		}
+		clear(transfers)
+		clear(events)
 	}
 }
 
-// append writes records in one transaction, detached from every caller: a
-// record handed over is written even if its caller has gone.
-func (l *Log) append(records []store.Transfer) error {
+// settle writes batch, records of one kind, with write, and tells its
+// callers.
+func (l *Log) settle(batch []*pending, write func([]*pending) error) {
+	err := write(batch)
+	switch {
+	case err == nil:
+		tell(batch, nil)
+	case errors.Is(err, store.ErrRejected) && len(batch) > 1:
+		// The store refused the data, and one record's data must
+		// not fail the others': find the records it refuses.
+		l.opts.Logger.Warn("audit: store refused a batch; writing its halves apart", "records", len(batch), "err", err)
+		l.isolate(batch, write)
+	default:
+		l.fail(batch, err)
+	}
+}
+
+// append runs one store write, detached from every caller: a record handed
+// over is written even if its caller has gone.
+func (l *Log) append(write func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	defer cancel()
-	return l.s.AppendTransfers(ctx, records)
+	return write(ctx)
 }
 
 // isolate writes the two halves of a batch that the store refused for its
@@ -281,11 +347,11 @@ func (l *Log) append(records []store.Transfer) error {
 // the store fails for any other reason on the way (it is down), every
 // record not yet settled fails at once with that error, as a batch does.
 // It returns that error, or nil when the store itself never failed.
-func (l *Log) isolate(batch []*pending, records []store.Transfer) error {
+func (l *Log) isolate(batch []*pending, write func([]*pending) error) error {
 	mid := len(batch) / 2
 	for i, h := range [2][2]int{{0, mid}, {mid, len(batch)}} {
-		b, r := batch[h[0]:h[1]], records[h[0]:h[1]]
-		err := l.append(r)
+		b := batch[h[0]:h[1]]
+		err := write(b)
 		switch {
 		case err == nil:
 			tell(b, nil)
@@ -297,10 +363,10 @@ func (l *Log) isolate(batch []*pending, records []store.Transfer) error {
 			// One record the store refuses: only its caller fails (closed,
 			// as ErrRejected comes with ErrUnavailable). Its id is no
 			// personal data, and tells an operator which record to look for.
-			l.opts.Logger.Error("audit: store refused a record", "id", b[0].rec.ID, "err", err)
-			tell(b, fmt.Errorf("audit: record %s refused: %w", b[0].rec.ID, err))
+			l.opts.Logger.Error("audit: store refused a record", "id", b[0].id(), "err", err)
+			tell(b, fmt.Errorf("audit: record %s refused: %w", b[0].id(), err))
 		default:
-			if err := l.isolate(b, r); err != nil {
+			if err := l.isolate(b, write); err != nil {
 				// b is settled; the store went down while writing it.
 				if i == 0 {
 					l.fail(batch[mid:], err)

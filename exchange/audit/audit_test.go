@@ -248,6 +248,107 @@ func TestRefusedRecordFailsOnlyItself(t *testing.T) {
 	}
 }
 
+// countingEvents is counting that also records the size of every batch of
+// events it is asked to write.
+type countingEvents struct {
+	*counting
+	events []int
+}
+
+func (c *countingEvents) AppendEvents(ctx context.Context, evs []store.Event) error {
+	c.mu.Lock()
+	c.events = append(c.events, len(evs))
+	c.mu.Unlock()
+	return c.Store.AppendEvents(ctx, evs)
+}
+
+func logRead() store.Event {
+	return store.Event{ID: audit.NewID(), Time: time.Now().UTC().Truncate(time.Microsecond), Node: "n",
+		Kind: store.EventLogRead, Operation: "entries", Count: 256, Actor: "dpo", Filter: "/v1/audit/log/tile/entries/7"}
+}
+
+// TestEventsJoinTheGroupCommit: events appended beside transfers are
+// written in batches of their own kind, are durable when AppendEvent
+// returns, and an event the store refuses fails only its own caller.
+func TestEventsJoinTheGroupCommit(t *testing.T) {
+	for _, st := range []struct {
+		name string
+		open func(testing.TB) *counting
+	}{{"sqlite", newSQLite}, {"postgres", newPostgres}} {
+		t.Run(st.name, func(t *testing.T) {
+			s := &countingEvents{counting: st.open(t)}
+			l := audit.NewLog(s, audit.Options{MaxBatch: 64, MaxWait: 20 * time.Millisecond})
+			defer l.Close()
+			ctx := context.Background()
+			earlier := logRead()
+			if err := s.Store.AppendEvents(ctx, []store.Event{earlier}); err != nil { // uncounted
+				t.Fatal(err)
+			}
+			const n = 100
+			evs := make([]store.Event, n)
+			errs := make([]error, n)
+			recs := make([]store.Transfer, n)
+			terrs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				evs[i], recs[i] = logRead(), record()
+				if i == 42 {
+					evs[i].ID, evs[i].Time = earlier.ID, earlier.Time // a repeated id and time: refused
+				}
+				wg.Go(func() { errs[i] = l.AppendEvent(ctx, evs[i]) })
+				wg.Go(func() { terrs[i] = l.Append(ctx, recs[i]) })
+			}
+			wg.Wait()
+			for i := range n {
+				if terrs[i] != nil {
+					t.Errorf("transfer %d: %v", i, terrs[i])
+				}
+				if i == 42 {
+					if !errors.Is(errs[i], store.ErrRejected) || !errors.Is(errs[i], store.ErrUnavailable) {
+						t.Errorf("refused event: err = %v, want ErrRejected and ErrUnavailable", errs[i])
+					}
+					continue
+				}
+				if errs[i] != nil {
+					t.Errorf("event %d: %v", i, errs[i])
+				}
+			}
+			// Durable: the sealer finds every good event (and the earlier one).
+			x, err := s.AcquireSealer(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer x.Release()
+			found := map[string]bool{}
+			for deadline := time.Now().Add(10 * time.Second); len(found) < n && time.Now().Before(deadline); {
+				leaves, _, err := x.Unsealed(ctx, 10*n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, lf := range leaves {
+					if lf.Event != nil {
+						found[lf.ID] = true
+					}
+				}
+				if len(found) < n {
+					time.Sleep(10 * time.Millisecond) // PostgreSQL: an older transaction of the server
+				}
+			}
+			for i, e := range evs {
+				if i != 42 && !found[e.ID] {
+					t.Errorf("event %d is not in the store", i)
+				}
+			}
+			s.mu.Lock()
+			batches := slices.Clone(s.events)
+			s.mu.Unlock()
+			if sum(batches) < n || len(batches) >= n {
+				t.Errorf("events written in batches %v: want %d or more events in fewer than %d transactions", batches, n, n)
+			}
+		})
+	}
+}
+
 // TestStoreDownWhileIsolating: a store that goes down while a refused
 // batch is being halved fails every record not yet settled, at once.
 func TestStoreDownWhileIsolating(t *testing.T) {

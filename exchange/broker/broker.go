@@ -304,7 +304,7 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		Pipeline: pipe, Citizens: people, Catalog: cfg.Catalog, Transfers: b.store, Verifier: verifier, Quota: limiter,
 		DevIssuer: b.devIss, Registry: reg, Metrics: metrics, Logger: cfg.Logger,
 		Ready: ready, CursorSecret: cfg.CursorSecret, PrivateMetrics: cfg.PrivateMetrics,
-		Log: b.store, Node: cfg.Node,
+		Log: b.store, Events: b.audit, Node: cfg.Node,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)

@@ -29,21 +29,37 @@ const timeLayout = "2006-01-02T15:04:05.000000Z"
 // record's is computed from its personal fields and salt, so that changing
 // one of them changes the entry.
 func Entry(t *store.Transfer, e *store.Event) ([]byte, error) {
+	entry, err := AppendEntry(make([]byte, 0, 768), t, e)
+	if err != nil {
+		return nil, err
+	}
+	return entry, nil
+}
+
+// AppendEntry appends the leaf entry of a record to dst, as Entry answers
+// it, and answers the extended slice; on an error, dst as it was. It is
+// Entry for callers that encode many entries into one buffer (an entry
+// bundle) or reuse one (the sealer).
+func AppendEntry(dst []byte, t *store.Transfer, e *store.Event) ([]byte, error) {
+	start := len(dst)
 	var enc encoder
 	for {
-		var entry []byte
 		var err error
 		switch {
 		case t != nil && e == nil:
-			entry = enc.transferEntry(t)
+			dst = enc.transferEntry(dst, t)
 		case e != nil && t == nil:
-			entry, err = enc.eventEntry(e)
+			dst, err = enc.eventEntry(dst, e)
 		default:
-			return nil, fmt.Errorf("translog: entry of a leaf that is neither one transfer nor one event")
+			return dst, fmt.Errorf("translog: entry of a leaf that is neither one transfer nor one event")
 		}
-		if err != nil || len(entry) <= MaxEntry || enc.cut {
-			return entry, err
+		if err != nil {
+			return dst[:start], err
 		}
+		if len(dst)-start <= MaxEntry || enc.cut {
+			return dst, nil
+		}
+		dst = dst[:start]
 		enc.cut = true // rare: values full of escaped control characters
 	}
 }
@@ -68,37 +84,25 @@ func LeafHash(entry []byte) tlog.Hash { return tlog.RecordHash(entry) }
 // hex SHA-256 of salt and the fields' canonical JSON): exactly one of t
 // and e is non-nil. It is a store.Committer.
 func Commit(t *store.Transfer, e *store.Event) string {
-	var p, salt []byte
-	if t != nil {
-		p, salt = TransferPersonal(t), t.Salt
-	} else {
-		p, salt = EventPersonal(e), e.Salt
-	}
-	h := sha256.New()
-	h.Write(salt)
-	h.Write(p)
-	return hex.EncodeToString(h.Sum(nil))
+	return string(appendCommit(make([]byte, 0, 2*sha256.Size), t, e))
 }
 
 var _ store.Committer = Commit
 
-// commitment is the entry's "personal" member: the kept commitment once
-// pruned, else computed afresh.
-func commitment(t *store.Transfer, e *store.Event) string {
+// appendCommit appends Commit's answer to dst.
+func appendCommit(dst []byte, t *store.Transfer, e *store.Event) []byte {
+	var buf [1024]byte // salt and personal fields, most records' at least
+	b := buf[:0]
 	if t != nil {
-		if t.Pruned() {
-			return t.PersonalSHA256
-		}
-		return Commit(t, nil)
+		b = appendTransferPersonal(append(b, t.Salt...), t)
+	} else {
+		b = appendEventPersonal(append(b, e.Salt...), e)
 	}
-	if e.Pruned() {
-		return e.PersonalSHA256
-	}
-	return Commit(nil, e)
+	sum := sha256.Sum256(b)
+	return hex.AppendEncode(dst, sum[:])
 }
 
-func (enc encoder) transferEntry(t *store.Transfer) []byte {
-	b := make([]byte, 0, 768)
+func (enc encoder) transferEntry(b []byte, t *store.Transfer) []byte {
 	b = enc.header(b, t.Kind, t.ID, t.Time, t.Node)
 	b = enc.str(b, "requester", t.RequesterOrg)
 	b = enc.str(b, "procedure", t.ProcedureCode)
@@ -116,15 +120,35 @@ func (enc encoder) transferEntry(t *store.Transfer) []byte {
 	b = enc.str(b, "scsp_code", t.SCSPCode)
 	b = integer(b, "http_status", int64(t.HTTPStatus))
 	b = integer(b, "latency_us", t.LatencyMicros)
-	b = enc.str(b, "personal", commitment(t, nil))
+	b = enc.personal(b, t, nil)
 	b[len(b)-1] = '}'
 	return b
+}
+
+// personal appends the "personal" member, with its comma: the kept
+// commitment once pruned, else computed afresh.
+func (enc encoder) personal(b []byte, t *store.Transfer, e *store.Event) []byte {
+	b = key(b, "personal")
+	switch {
+	case t != nil && t.Pruned():
+		b = enc.quote(b, t.PersonalSHA256)
+	case e != nil && e.Pruned():
+		b = enc.quote(b, e.PersonalSHA256)
+	default:
+		b = append(b, '"')
+		b = appendCommit(b, t, e)
+		b = append(b, '"')
+	}
+	return append(b, ',')
 }
 
 // TransferPersonal answers the canonical JSON of a transfer's personal
 // fields, P in docs/transfer-log.md.
 func TransferPersonal(t *store.Transfer) []byte {
-	b := make([]byte, 0, 256)
+	return appendTransferPersonal(make([]byte, 0, 256), t)
+}
+
+func appendTransferPersonal(b []byte, t *store.Transfer) []byte {
 	b = append(b, '{')
 	b = str(b, "subject_id_type", t.SubjectIDType)
 	b = str(b, "subject_id", t.SubjectID)
@@ -148,8 +172,7 @@ func TransferPersonal(t *store.Transfer) []byte {
 	return b
 }
 
-func (enc encoder) eventEntry(e *store.Event) ([]byte, error) {
-	b := make([]byte, 0, 512)
+func (enc encoder) eventEntry(b []byte, e *store.Event) ([]byte, error) {
 	b = enc.header(b, e.Kind, e.ID, e.Time, e.Node)
 	switch e.Kind {
 	case store.EventConsentCreated, store.EventConsentRevoked:
@@ -179,16 +202,19 @@ func (enc encoder) eventEntry(e *store.Event) ([]byte, error) {
 		b = optTime(b, "before", e.Before)
 		b = integer(b, "count", e.Count)
 	default:
-		return nil, fmt.Errorf("translog: event %s has an unknown kind %q", e.ID, e.Kind)
+		return b, fmt.Errorf("translog: event %s has an unknown kind %q", e.ID, e.Kind)
 	}
-	b = enc.str(b, "personal", commitment(nil, e))
+	b = enc.personal(b, nil, e)
 	b[len(b)-1] = '}'
 	return b, nil
 }
 
 // EventPersonal answers the canonical JSON of an event's personal fields.
 func EventPersonal(e *store.Event) []byte {
-	b := make([]byte, 0, 128)
+	return appendEventPersonal(make([]byte, 0, 128), e)
+}
+
+func appendEventPersonal(b []byte, e *store.Event) []byte {
 	b = append(b, '{')
 	b = str(b, "subject", e.Subject)
 	b = str(b, "actor", e.Actor)
@@ -212,10 +238,17 @@ func (enc encoder) header(b []byte, kind, id string, at time.Time, node string) 
 
 // str is str, cutting the value on the second pass.
 func (enc encoder) str(b []byte, name, value string) []byte {
-	b = quote(b, name)
-	b = append(b, ':')
+	b = key(b, name)
 	b = enc.quote(b, value)
 	return append(b, ',')
+}
+
+// key appends "name": for a member name of the encoding's own, which
+// needs no escape.
+func key(b []byte, name string) []byte {
+	b = append(b, '"')
+	b = append(b, name...)
+	return append(b, '"', ':')
 }
 
 // quote is quote, cutting the escaped form at MaxMember on the second pass.
@@ -250,15 +283,13 @@ func (enc encoder) quote(b []byte, s string) []byte {
 
 // str appends "name":"value", (with the comma; the caller replaces the last).
 func str(b []byte, name, value string) []byte {
-	b = quote(b, name)
-	b = append(b, ':')
+	b = key(b, name)
 	b = quote(b, value)
 	return append(b, ',')
 }
 
 func integer(b []byte, name string, v int64) []byte {
-	b = quote(b, name)
-	b = append(b, ':')
+	b = key(b, name)
 	b = strconv.AppendInt(b, v, 10)
 	return append(b, ',')
 }
@@ -267,8 +298,8 @@ func optTime(b []byte, name string, t *time.Time) []byte {
 	if t == nil {
 		return str(b, name, "")
 	}
-	b = quote(b, name)
-	b = append(b, `:"`...)
+	b = key(b, name)
+	b = append(b, '"')
 	b = t.UTC().AppendFormat(b, timeLayout)
 	return append(b, `",`...)
 }
@@ -281,23 +312,24 @@ const hexDigits = "0123456789abcdef"
 // leaf no longer matches the record: the verifier names it.
 func quote(b []byte, s string) []byte {
 	b = append(b, '"')
+	start := 0 // s[start:i] is appended as it is, in one copy
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			b = append(b, c)
-			i++
-			continue
-		}
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
 			if r == utf8.RuneError && size == 1 {
+				b = append(b, s[start:i]...)
 				b = append(b, "\uFFFD"...)
-			} else {
-				b = append(b, s[i:i+size]...)
+				start = i + 1
 			}
 			i += size
 			continue
 		}
+		if c >= 0x20 && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		b = append(b, s[start:i]...)
 		switch c {
 		case '"':
 			b = append(b, `\"`...)
@@ -318,6 +350,8 @@ func quote(b []byte, s string) []byte {
 			b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
 		}
 		i++
+		start = i
 	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
 }

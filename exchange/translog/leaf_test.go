@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pontexchange/pont/exchange/store"
 )
@@ -115,11 +116,14 @@ func TestEventEntries(t *testing.T) {
 // FuzzQuote: every string encodes to a JSON string that decodes to the same
 // text (invalid UTF-8 as U+FFFD, as Go decodes it).
 func FuzzQuote(f *testing.F) {
-	for _, s := range []string{"", "a\"b\\c", "\x00\x1f\u2028<>&", "\xff", "Demostració"} {
+	for _, s := range []string{"", "a\"b\\c", "\x00\x1f\u2028<>&", "\xff", "Demostració", "é\xc3x\ufffd\xff€😀\x7f", "\xe2\x82"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		q := quote(nil, s)
+		if ref := quoteByByte(nil, s); !bytes.Equal(q, ref) {
+			t.Fatalf("%q -> %s, the plain encoder's is %s", s, q, ref)
+		}
 		var back string
 		if err := json.Unmarshal(q, &back); err != nil {
 			t.Fatalf("%q -> %s: %v", s, q, err)
@@ -135,6 +139,51 @@ func FuzzQuote(f *testing.F) {
 			}
 		}
 	})
+}
+
+// quoteByByte is quote as first written, a byte at a time: quote copies
+// runs of bytes instead, and must write the same.
+func quoteByByte(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			b = append(b, c)
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, "\uFFFD"...)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		switch c {
+		case '"':
+			b = append(b, `\"`...)
+		case '\\':
+			b = append(b, `\\`...)
+		case '\b':
+			b = append(b, `\b`...)
+		case '\t':
+			b = append(b, `\t`...)
+		case '\n':
+			b = append(b, `\n`...)
+		case '\f':
+			b = append(b, `\f`...)
+		case '\r':
+			b = append(b, `\r`...)
+		default:
+			b = append(b, `\u00`...)
+			b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		i++
+	}
+	return append(b, '"')
 }
 
 // TestLongEntryIsCut: values full of control characters, each at the
@@ -162,5 +211,20 @@ func TestLongEntryIsCut(t *testing.T) {
 	again, _ := Entry(tr, nil)
 	if !bytes.Equal(entry, again) {
 		t.Error("the cut entry is not deterministic")
+	}
+}
+
+// BenchmarkEntry encodes a typical transfer's entry and hashes it into its
+// leaf hash, as the sealer does for every record and a server for every
+// entry it sends.
+func BenchmarkEntry(b *testing.B) {
+	tr := transfer()
+	b.ReportAllocs()
+	for b.Loop() {
+		entry, err := Entry(tr, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = LeafHash(entry)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -113,17 +114,20 @@ func Consistency(ctx context.Context, st store.Log, from, to int64) ([][]byte, e
 // answered as an empty entry, which cannot match its leaf hash: the bundle
 // shows the damage, at its index, instead of hiding it.
 func Bundle(ctx context.Context, st store.Log, n int64, w int, logger *slog.Logger) ([]byte, error) {
+	return AppendBundle(ctx, nil, st, n, w, logger)
+}
+
+// AppendBundle is Bundle appending to dst, for a server that reuses its
+// buffers: on an error, dst as it was. The caller has checked that the
+// leaves are sealed (the tree holds 256n+w leaves).
+func AppendBundle(ctx context.Context, dst []byte, st store.Log, n int64, w int, logger *slog.Logger) ([]byte, error) {
+	if n < 0 || w <= 0 || w > TileWidth {
+		return dst, fmt.Errorf("translog: no bundle %d of width %d", n, w)
+	}
 	from, to := n<<TileHeight, n<<TileHeight+int64(w)
-	state, err := st.TreeState(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if n < 0 || w <= 0 || w > TileWidth || to > state.Size {
-		return nil, fmt.Errorf("translog: bundle %d of width %d: the tree has %d leaves", n, w, state.Size)
-	}
 	leaves, err := st.Leaves(ctx, from, to)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	// Leaves answers a leaf for each leaf row it holds: a removed row
 	// leaves a gap, which must not move the later entries up.
@@ -131,27 +135,28 @@ func Bundle(ctx context.Context, st store.Log, n int64, w int, logger *slog.Logg
 	for i := range leaves {
 		l := &leaves[i]
 		if l.Index < from || l.Index >= to || at[l.Index-from] != nil {
-			return nil, fmt.Errorf("translog: bundle %d: the store answered leaf %d twice or out of [%d, %d)", n, l.Index, from, to)
+			return dst, fmt.Errorf("translog: bundle %d: the store answered leaf %d twice or out of [%d, %d)", n, l.Index, from, to)
 		}
 		at[l.Index-from] = l
 	}
-	out := make([]byte, 0, w*600)
+	start := len(dst)
+	out := slices.Grow(dst, w*800)
 	for i, l := range at {
-		var entry []byte
+		mark := len(out)
+		out = append(out, 0, 0) // the entry's length, once known
 		switch {
 		case l == nil:
 			if logger != nil {
 				logger.Error("translog: a sealed leaf is missing from the store", "index", from+int64(i))
 			}
 		case l.Transfer != nil || l.Event != nil:
-			if entry, err = Entry(l.Transfer, l.Event); err != nil {
-				return nil, err
+			if out, err = AppendEntry(out, l.Transfer, l.Event); err != nil {
+				return out[:start], err
 			}
 		case logger != nil:
 			logger.Error("translog: a sealed leaf's record is missing from the store", "index", l.Index, "id", l.ID)
 		}
-		out = binary.BigEndian.AppendUint16(out, uint16(len(entry)))
-		out = append(out, entry...)
+		binary.BigEndian.PutUint16(out[mark:], uint16(len(out)-mark-2))
 	}
 	return out, nil
 }

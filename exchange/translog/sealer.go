@@ -243,9 +243,9 @@ func (s *Sealer) step(ctx context.Context, role store.Sealer, h *hashes, state *
 	}
 	ids := make([]string, len(leaves))
 	leafHashes := make([]tlog.Hash, len(leaves))
+	var entry []byte
 	for i, l := range leaves {
-		entry, err := Entry(l.Transfer, l.Event)
-		if err != nil {
+		if entry, err = AppendEntry(entry[:0], l.Transfer, l.Event); err != nil {
 			return 0, fmt.Errorf("translog: seal %s: %w", l.ID, err)
 		}
 		ids[i] = l.ID

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"filippo.io/torchwood"
 	"github.com/transparency-dev/merkle/compact"
@@ -38,12 +39,27 @@ type VerifyConfig struct {
 	// StateFile keeps the last checkpoint verified, so that the next run
 	// checks that the log only grew from it. Empty: no memory between runs.
 	StateFile string
-	// Client makes the requests. Defaults to http.DefaultClient.
+	// Client makes the requests. Defaults to a client that keeps a
+	// connection for each request in flight (see NewVerifyClient).
 	Client *http.Client
-	// Concurrency bounds the requests in flight. Defaults to 8.
+	// Concurrency bounds the requests in flight. Defaults to
+	// DefaultConcurrency.
 	Concurrency int
 	// Report, when set, receives one line per check done.
 	Report io.Writer
+}
+
+// DefaultConcurrency is VerifyConfig.Concurrency's default.
+const DefaultConcurrency = 8
+
+// NewVerifyClient answers an HTTP client for VerifyLog with concurrency
+// requests in flight, each timing out after timeout (0: none): one that
+// keeps an idle connection for each, where http.DefaultClient keeps two and
+// would open a new connection for most of a log's thousands of requests.
+func NewVerifyClient(timeout time.Duration, concurrency int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(concurrency, DefaultConcurrency)
+	return &http.Client{Timeout: timeout, Transport: t}
 }
 
 // VerifyResult is what a whole-log verification checked.
@@ -78,11 +94,11 @@ func (e *VerifyError) Unwrap() error { return e.Err }
 // checkpoint is written to StateFile. The error is a *VerifyError naming
 // the first failure.
 func VerifyLog(ctx context.Context, cfg VerifyConfig) (VerifyResult, error) {
-	if cfg.Client == nil {
-		cfg.Client = http.DefaultClient
-	}
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 8
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.Client == nil {
+		cfg.Client = NewVerifyClient(0, cfg.Concurrency)
 	}
 	if cfg.Report == nil {
 		cfg.Report = io.Discard
@@ -163,7 +179,7 @@ func (v *verifier) get(ctx context.Context, path string, auth bool) ([]byte, err
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<24))
+	body, err := readBody(resp, 1<<24)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", path, err)
 	}
@@ -175,6 +191,21 @@ func (v *verifier) get(ctx context.Context, path string, auth bool) ([]byte, err
 		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(detail))
 	}
 	return body, nil
+}
+
+// readBody reads resp's body, at most limit bytes, into a buffer of its
+// announced length when it has one: an entry bundle is some 180 kB, which
+// io.ReadAll would reach by copying it a dozen times.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	r := io.LimitReader(resp.Body, limit)
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(r)
 }
 
 // consistent checks that tree extends prev, with the server's proof.
