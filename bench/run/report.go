@@ -217,12 +217,12 @@ func logMarkdown(p func(string, ...any), l *LogResult) {
 // publishedLogFigures are other logs' published figures, each from a file
 // that says so; a log without one says that too.
 var publishedLogFigures = []struct{ log, what, figure, source string }{
-	{"Tessera, POSIX storage", "entries appended through its API (its hammer), 12-core VM, local disks, no antispam", "~2 900 entries/s", "transparency-dev/tessera `docs/performance.md`"},
-	{"Tessera, GCP storage", "the same, 100 Spanner processing units, one front end, no antispam", "> 3 000 entries/s", "transparency-dev/tessera `docs/performance.md`"},
-	{"Tessera, MySQL storage", "the same, e2-micro VM with Cloud SQL (4 vCPU)", "~2 000 entries/s", "transparency-dev/tessera `storage/mysql/PERFORMANCE.md`"},
-	{"Tessera, MySQL storage", "the same, Tessera and MySQL on one e2-micro VM", "~300 entries/s", "transparency-dev/tessera `storage/mysql/PERFORMANCE.md`"},
-	{"Trillian", "no benchmark found; its log signer's defaults: a batch of at most 1 000 leaves a log, a sequencing pass every 100 ms", "none measured (the defaults' arithmetic: 10 000 leaves/s a log)", "google/trillian `cmd/trillian_log_signer/main.go`"},
-	{"Go checksum database", "no throughput or verification figure found", "could not be checked", "golang/proposal `design/25530-sumdb.md` gives none"},
+	{"Tessera, POSIX storage", "entries appended through its API (its hammer), 12-core VM, local disks, no antispam", "~2 900 entries/s", "`github.com/transparency-dev/tessera/blob/main/docs/performance.md`"},
+	{"Tessera, GCP storage", "the same, 100 Spanner processing units, one front end, no antispam", "> 3 000 entries/s", "`github.com/transparency-dev/tessera/blob/main/docs/performance.md`"},
+	{"Tessera, MySQL storage", "the same, e2-micro VM with Cloud SQL (4 vCPU)", "~2 000 entries/s", "`github.com/transparency-dev/tessera/blob/main/storage/mysql/PERFORMANCE.md`"},
+	{"Tessera, MySQL storage", "the same, Tessera and MySQL on one e2-micro VM", "~300 entries/s", "`github.com/transparency-dev/tessera/blob/main/storage/mysql/PERFORMANCE.md`"},
+	{"Trillian", "no benchmark found; its log signer's defaults: a batch of at most 1 000 leaves a log, a sequencing pass every 100 ms", "none measured (the defaults' arithmetic: 10 000 leaves/s a log)", "`github.com/google/trillian/blob/master/cmd/trillian_log_signer/main.go`"},
+	{"Go checksum database", "no throughput or verification figure found", "could not be checked", "`github.com/golang/proposal/blob/master/design/25530-sumdb.md` gives none"},
 }
 
 func unknownCPU(l *LogResult) string {
