@@ -47,9 +47,20 @@ type Event struct {
 	Count     int64      // log_read: records answered; log_pruned: records pruned
 	Before    *time.Time // log_pruned: records sealed before this time were pruned
 
+	// The adapter events (EventAdapterPublished, EventAdapterActivated,
+	// EventAdapterRolledBack); Ref is "name@version", Services the
+	// published manifest's services.
+	Owner        string // the adapter's owner (NIF or DIR3)
+	Adapter      string // the adapter's name
+	Version      string // the version published, or served from after the change
+	Scope        string // adapter_published: the manifest's scope
+	ModuleSHA256 string // the module's lowercase hex SHA-256
+	KeyID        string // adapter_published: the kid of the key that signed it
+	Signature    string // adapter_published: the signature (compact JWS)
+
 	// Personal: removed when the event is pruned.
 	Subject string // the citizen the event concerns
-	Actor   string // who acted, when not the subject (an auditor)
+	Actor   string // who acted, when not the subject (an auditor, a publisher)
 	Filter  string // log_read: what was asked, as the query string
 	Salt    []byte // SaltSize random bytes; empty once pruned
 
