@@ -205,7 +205,7 @@ func logMarkdown(p func(string, ...any), l *LogResult) {
 	p("\nSealing's %.2f s: %.2f s reading the records (`Unsealed`), %.2f s committing leaves, tiles and checkpoints (`Seal`, %d of them), %.2f s reading tiles, %.2f s the sealer's own work (entries, hashes, tiles, signatures). ",
 		l.SealSeconds, l.UnsealedSecs, l.SealStoreSecs, l.SealSteps, l.ReadTileSecs, own)
 	p("Verifying fetched the checkpoint, every entry bundle and every level-0 hash tile: %d requests, %.0f MB.%s ", l.VerifyRequests, float64(l.VerifyBytes)/1e6, unknownCPU(l))
-	p("Yardstick of the CPU this run got: one typical entry and its leaf hash took %.2f µs (translog's `BenchmarkEntry` in a loop, just before sealing); the same code took 1.5 to 2.2 µs on this machine within an hour, and every figure above moves with it.\n\n", l.YardstickNs/1e3)
+	p("Yardstick of the CPU this run got: one typical entry and its leaf hash took %.2f µs (translog's `BenchmarkEntry` in a loop, just before sealing); the same code took from 1.1 µs on a quiet machine to 2.6 µs on one shared with another benchmark, and every figure above moves with it.\n\n", l.YardstickNs/1e3)
 	p("Published figures of other logs (none found gives a time to verify a whole log; what each measured differs from the above: see \"The log beside Tessera, Trillian and the Go checksum database\" below):\n\n")
 	p("| log | what was measured | figure | source |\n| --- | --- | --- | --- |\n")
 	for _, f := range publishedLogFigures {
