@@ -27,8 +27,12 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-//go:embed services/*.json authorisations.json purposes.json
+//go:embed services/*.json authorisations.json purposes.json owners.json
 var embedded embed.FS
+
+// Files are the catalog embedded in the binary, in the layout Load reads:
+// copy them to start a catalog directory of one's own.
+var Files fs.FS = embedded
 
 // Catalog is the loaded, checked set of services, purposes and
 // authorisations.
@@ -39,6 +43,9 @@ type Catalog struct {
 	Purposes map[string]Purpose
 	// Authorisations by the requesting organisation's NIF.
 	Authorisations map[string]Organisation
+	// Owners by their id (NIF or DIR3): who may publish adapters for
+	// which services and scopes, with which keys.
+	Owners map[string]*Owner
 
 	policyData map[string]any
 }
@@ -76,11 +83,11 @@ func Default() (*Catalog, error) {
 }
 
 // Load reads and checks a catalog from fsys, which holds services/*.json
-// (one file per service, named after it), purposes.json and
-// authorisations.json. Every schema is compiled here, once; any
-// inconsistency (an unknown purpose or service, a source without adapter, a
-// duplicate scope, a schema that does not compile) is an error naming the
-// file and the field.
+// (one file per service, named after it), purposes.json,
+// authorisations.json and, optionally, owners.json. Every schema is compiled here, once; any
+// inconsistency (an unknown purpose or service, a duplicate scope, an
+// owner's key that is not an Ed25519 public key, a schema that does not
+// compile) is an error naming the file and the field.
 func Load(fsys fs.FS) (*Catalog, error) {
 	c := &Catalog{Services: map[string]*Service{}}
 	if err := decodeFile(fsys, "purposes.json", &c.Purposes); err != nil {
@@ -119,8 +126,27 @@ func Load(fsys fs.FS) (*Catalog, error) {
 	if err := c.checkAuthorisations(); err != nil {
 		return nil, fmt.Errorf("authorisations.json: %w", err)
 	}
+	if err := c.loadOwners(fsys); err != nil {
+		return nil, err
+	}
 	c.policyData = c.buildPolicyData()
 	return c, nil
+}
+
+// loadOwners reads owners.json, when the catalog has one: a catalog
+// without owners serves nothing published.
+func (c *Catalog) loadOwners(fsys fs.FS) error {
+	c.Owners = map[string]*Owner{}
+	if _, err := fs.Stat(fsys, "owners.json"); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err := decodeFile(fsys, "owners.json", &c.Owners); err != nil {
+		return err
+	}
+	if err := c.checkOwners(); err != nil {
+		return fmt.Errorf("owners.json: %w", err)
+	}
+	return nil
 }
 
 // Service returns the service called name.

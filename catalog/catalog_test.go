@@ -28,12 +28,13 @@ func TestDefault(t *testing.T) {
 		"padro": "municipality", "discapacitat": "region", "familia-nombrosa": "region",
 		"titulacions": "", "prestacions": "",
 	}
-	adapters := map[string][]string{
-		"padro":            {"padro-08019", "padro-17079"},
-		"titulacions":      {"titulacions"},
-		"discapacitat":     {"discapacitat-09", "discapacitat-10"},
-		"familia-nombrosa": {"familia-nombrosa-09", "familia-nombrosa-10"},
-		"prestacions":      {"prestacions"},
+	// The simulated sources' host names, by scope.
+	sources := map[string]map[string]string{
+		"padro":            {"08019": "padro-08019", "17079": "padro-17079"},
+		"titulacions":      {"*": "titulacions"},
+		"discapacitat":     {"09": "discapacitat-09", "10": "discapacitat-10"},
+		"familia-nombrosa": {"09": "familia-nombrosa-09", "10": "familia-nombrosa-10"},
+		"prestacions":      {"*": "prestacions"},
 	}
 	for _, name := range want {
 		t.Run(name, func(t *testing.T) {
@@ -53,15 +54,18 @@ func TestDefault(t *testing.T) {
 			if r, ok := s.Purposes["demo"]; !ok || !r.All() {
 				t.Errorf("purpose demo = %+v, %v; want all fields", r, ok)
 			}
-			var got []string
+			got := map[string]string{}
 			for _, src := range s.Sources {
-				got = append(got, src.Adapter)
-				if want := "http://" + src.Adapter + ".sources.pont.test"; src.Config["source_url"] != want {
-					t.Errorf("source %s: source_url = %q, want %q", src.Adapter, src.Config["source_url"], want)
+				got[src.Scope] = strings.TrimSuffix(strings.TrimPrefix(src.Config["source_url"], "http://"), ".sources.pont.test")
+				if !reflect.DeepEqual(s.SourceConfig(src.Scope), src.Config) {
+					t.Errorf("SourceConfig(%q) = %v, want %v", src.Scope, s.SourceConfig(src.Scope), src.Config)
 				}
 			}
-			if !reflect.DeepEqual(got, adapters[name]) {
-				t.Errorf("adapters = %v, want %v", got, adapters[name])
+			if !reflect.DeepEqual(got, sources[name]) {
+				t.Errorf("sources' hosts by scope = %v, want %v", got, sources[name])
+			}
+			if s.SourceConfig("99999") != nil {
+				t.Errorf("SourceConfig of a scope without a source = %v, want nil", s.SourceConfig("99999"))
 			}
 		})
 	}
@@ -230,9 +234,12 @@ func TestLoadRejects(t *testing.T) {
 		{"open answer object", "services/titulacions.json", func(d map[string]any) {
 			delete(obj(d, "answer", "$defs", "title"), "additionalProperties")
 		}, "/$defs/title must set additionalProperties to false"},
-		{"source without adapter", "services/discapacitat.json", func(d map[string]any) {
-			d["sources"].([]any)[1].(map[string]any)["adapter"] = ""
-		}, "sources[1]: adapter is required"},
+		{"source without scope", "services/discapacitat.json", func(d map[string]any) {
+			d["sources"].([]any)[1].(map[string]any)["scope"] = ""
+		}, "sources[1]: scope is required"},
+		{"source naming its adapter", "services/discapacitat.json", func(d map[string]any) {
+			d["sources"].([]any)[1].(map[string]any)["adapter"] = "discapacitat-10"
+		}, `unknown field "adapter"`},
 		{"duplicate scope", "services/discapacitat.json", func(d map[string]any) {
 			d["sources"].([]any)[1].(map[string]any)["scope"] = "09"
 		}, `duplicate scope "09"`},
@@ -242,9 +249,6 @@ func TestLoadRejects(t *testing.T) {
 		{"routing key not a required param", "services/familia-nombrosa.json", func(d map[string]any) {
 			obj(d, "params")["required"] = []any{}
 		}, `routing_key "region" must be a required property`},
-		{"no sources", "services/padro.json", func(d map[string]any) {
-			d["sources"] = []any{}
-		}, "no sources"},
 		{"duplicate law", "services/padro.json", func(d map[string]any) {
 			d["laws"] = append(d["laws"].([]any), d["laws"].([]any)[0])
 		}, "duplicate reference"},

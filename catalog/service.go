@@ -41,8 +41,9 @@ type Service struct {
 	Purposes map[string]PurposeRule `json:"purposes"`
 	// Laws lists the laws that allow a query without the citizen's consent.
 	Laws []Law `json:"laws"`
-	// Sources lists the adapters that answer the service and their scopes.
-	Sources []Source `json:"sources"`
+	// Sources configures the sources of some scopes (see Source); the
+	// adapters that serve them are published by their owners.
+	Sources []Source `json:"sources,omitempty"`
 
 	params, answer *jsonschema.Schema
 	policyView     map[string]any
@@ -107,14 +108,28 @@ type Law struct {
 	Title     string `json:"title"`
 }
 
-// Source is one adapter serving a service for one scope.
+// Source is the operator's configuration of one scope's source: the
+// values the adapter that serves the scope reads with config_get (its
+// manifest declares the keys), such as the source's URL or an API key.
+// Which adapter serves a scope is not the catalog's to say: the scope's
+// owner publishes and activates it. A scope with no Source is served
+// with the adapter's own defaults (its manifest's config_defaults).
 type Source struct {
-	Adapter string `json:"adapter"`
-	// Scope is the routing-key value served, or AnyScope.
+	// Scope is the routing-key value configured, or AnyScope.
 	Scope string `json:"scope"`
-	// Config holds the adapter's configuration values (its manifest's
-	// config keys), such as source_url.
+	// Config holds the configuration values, by key.
 	Config map[string]string `json:"config,omitempty"`
+}
+
+// SourceConfig answers the operator's configuration of the source of
+// scope, nil when the catalog has none.
+func (s *Service) SourceConfig(scope string) map[string]string {
+	for _, src := range s.Sources {
+		if src.Scope == scope {
+			return src.Config
+		}
+	}
+	return nil
 }
 
 // prepare checks the service against itself and the purposes, compiles its
@@ -196,24 +211,22 @@ func (s *Service) prepare(purposes map[string]Purpose) error {
 }
 
 func (s *Service) checkSources() error {
-	if len(s.Sources) == 0 {
-		return fmt.Errorf("service %s: no sources", s.Name)
-	}
-	scopes, adapters := map[string]bool{}, map[string]bool{}
+	scopes := map[string]bool{}
 	for i, src := range s.Sources {
 		switch {
-		case src.Adapter == "":
-			return fmt.Errorf("service %s: sources[%d]: adapter is required", s.Name, i)
 		case src.Scope == "":
-			return fmt.Errorf("service %s: sources[%d] (%s): scope is required (%q for all)", s.Name, i, src.Adapter, AnyScope)
+			return fmt.Errorf("service %s: sources[%d]: scope is required (%q for all)", s.Name, i, AnyScope)
 		case scopes[src.Scope]:
-			return fmt.Errorf("service %s: sources[%d] (%s): duplicate scope %q", s.Name, i, src.Adapter, src.Scope)
-		case adapters[src.Adapter]:
-			return fmt.Errorf("service %s: sources[%d]: adapter %s is listed twice", s.Name, i, src.Adapter)
+			return fmt.Errorf("service %s: sources[%d]: duplicate scope %q", s.Name, i, src.Scope)
 		case s.RoutingKey == "" && src.Scope != AnyScope:
-			return fmt.Errorf("service %s: sources[%d] (%s): scope %q needs a routing_key; a service without one has a single %q source", s.Name, i, src.Adapter, src.Scope, AnyScope)
+			return fmt.Errorf("service %s: sources[%d]: scope %q needs a routing_key; a service without one has a single %q source", s.Name, i, src.Scope, AnyScope)
 		}
-		scopes[src.Scope], adapters[src.Adapter] = true, true
+		for k := range src.Config {
+			if k == "" {
+				return fmt.Errorf("service %s: sources[%d] (%s): config: an empty key", s.Name, i, src.Scope)
+			}
+		}
+		scopes[src.Scope] = true
 	}
 	return nil
 }

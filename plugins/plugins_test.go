@@ -80,35 +80,42 @@ func TestManifestsMatchCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]bool{}
+	// Every configured source has its reference adapter, at its scope,
+	// reaching its simulated source; and every reference adapter is its
+	// owner's to publish.
+	served := map[[2]string]bool{}
+	for _, n := range names {
+		m := ms[n]
+		t.Run(n, func(t *testing.T) {
+			owner, ok := cat.Owners[m.Owner]
+			if !ok {
+				t.Fatalf("owner %s is not in the catalog's owners", m.Owner)
+			}
+			url := "http://" + n + "." + DevSourceDomain
+			if !slices.Contains(m.AllowedHosts, url) || !m.Declares("source_url") {
+				t.Errorf("allowed_hosts %v, config %v; want %s and source_url", m.AllowedHosts, m.Config, url)
+			}
+			for _, svcName := range m.Services {
+				svc, ok := cat.Service(svcName)
+				if !ok {
+					t.Fatalf("service %s is not in the catalog", svcName)
+				}
+				if !owner.MayServe(svcName, m.Scope) {
+					t.Errorf("owner %s may not serve %s at %q", m.Owner, svcName, m.Scope)
+				}
+				if got := svc.SourceConfig(m.Scope)["source_url"]; got != url {
+					t.Errorf("the catalog's source_url of %s at %q is %q, want %s", svcName, m.Scope, got, url)
+				}
+				served[[2]string{svcName, m.Scope}] = true
+			}
+		})
+	}
 	for _, svcName := range cat.ServiceNames() {
 		svc, _ := cat.Service(svcName)
 		for _, src := range svc.Sources {
-			t.Run(src.Adapter, func(t *testing.T) {
-				m, ok := ms[src.Adapter]
-				if !ok {
-					t.Fatalf("no manifest for catalog source %s", src.Adapter)
-				}
-				seen[src.Adapter] = true
-				if m.Scope != src.Scope {
-					t.Errorf("manifest scope %q, catalog scope %q", m.Scope, src.Scope)
-				}
-				if !slices.Contains(m.Services, svcName) {
-					t.Errorf("manifest services %v lack %s", m.Services, svcName)
-				}
-				url := "http://" + src.Adapter + "." + DevSourceDomain
-				if src.Config["source_url"] != url || !slices.Contains(m.AllowedHosts, url) {
-					t.Errorf("source_url %q, allowed_hosts %v; want both to be %s", src.Config["source_url"], m.AllowedHosts, url)
-				}
-				if !m.Declares("source_url") {
-					t.Errorf("manifest does not declare source_url")
-				}
-			})
-		}
-	}
-	for n := range ms {
-		if !seen[n] {
-			t.Errorf("manifest %s is not a source of any catalog service", n)
+			if !served[[2]string{svcName, src.Scope}] {
+				t.Errorf("the catalog configures %s at %q, which no reference adapter serves", svcName, src.Scope)
+			}
 		}
 	}
 }

@@ -95,7 +95,7 @@ func newHandler(cat *catalog.Catalog, client *http.Client) (*handler, error) {
 		for _, src := range svc.Sources {
 			base := src.Config["source_url"]
 			if base == "" {
-				return nil, fmt.Errorf("service %s: source %s has no source_url", name, src.Adapter)
+				return nil, fmt.Errorf("service %s: the source of scope %s has no source_url", name, src.Scope)
 			}
 			h.routes[name][src.Scope] = strings.TrimRight(base, "/")
 		}

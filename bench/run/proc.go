@@ -23,6 +23,8 @@ import (
 
 	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/pontexchange/pont/plugins"
 )
 
 // proc is a server process started by the bench, with the address it
@@ -204,12 +206,19 @@ func startPontServe(ctx context.Context, pontBin, modulesDir, dataDir, databaseU
 	if err != nil {
 		return nil, err
 	}
+	// pont serve publishes only signed modules, by owners the catalog
+	// holds keys of: the reference adapters, signed with keys made here.
+	deployment, err := plugins.Deploy(filepath.Join(dataDir, "deploy"), modulesDir)
+	if err != nil {
+		return nil, err
+	}
 	cfg := map[string]any{
 		"listen":           "127.0.0.1:0",
 		"database_url":     databaseURL,
 		"node":             "bench",
 		"data_dir":         dataDir,
-		"modules_dir":      modulesDir,
+		"modules_dir":      deployment.ModulesDir,
+		"catalog_dir":      deployment.CatalogDir,
 		"source_addresses": map[string]string{".sources.pont.test": sources},
 		"log_level":        "warn",
 		"transfer_log":     map[string]string{"signing_key_file": keyFile},

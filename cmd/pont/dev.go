@@ -27,6 +27,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(args) > 0 && args[0] == "sources" {
 		return runDevSources(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "deploy" {
+		return runDevDeploy(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("pont dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
@@ -141,6 +144,28 @@ func runDevSources(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fmt.Fprintf(stdout, "Simulated sources listening on http://%s\n", devnet.Addr)
 	fmt.Fprintf(stdout, "A node reaches them with \"source_addresses\": {\".%s\": \"%s\"}\n", plugins.DevSourceDomain, devnet.Addr)
 	<-ctx.Done()
+	return nil
+}
+
+// runDevDeploy writes what a production node needs to serve the
+// reference adapters: owner keys of its making, a catalog that holds their
+// public halves, and the modules signed with them.
+func runDevDeploy(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pont dev deploy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", ".pont-dev/deploy", "directory to write (it must not exist)")
+	modules := fs.String("modules", defaultModulesDir(), "directory of the modules to sign (make build's)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return errUsage
+	}
+	if _, err := os.Stat(*out); err == nil {
+		return fmt.Errorf("%s exists: pont dev deploy writes a new directory (remove it first)", *out)
+	}
+	d, err := plugins.Deploy(*out, *modules)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "catalog_dir: %s (owners.json holds a development key of each owner)\nmodules_dir: %s (the reference adapters, signed)\nowners' private keys: %s\n", d.CatalogDir, d.ModulesDir, d.KeysDir)
 	return nil
 }
 

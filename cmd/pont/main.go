@@ -25,7 +25,8 @@ Usage:
                                                                  run everything in one process, for development
   pont dev sources [--listen HOST:PORT]                          serve the simulated sources alone
   pont serve   [--config FILE] [--database URL] [--addr HOST:PORT] run a production node on PostgreSQL
-  pont adapter build [--out DIR]                                 build the reference adapters to Wasm
+  pont adapter keygen|manifest add|check|test|sign|publish|list|show|activate|rollback|build
+                                                                 a data owner's adapters: 'pont adapter help'
   pont audit   search [--subject ...] [--format ...] | show ID   search the transfer log over the API (auditors)
   pont policy test                                               run the Rego tests of the policies
   pont keygen  --name NAME --out PREFIX [--witness]              write a signed-note key pair: a log's, or a witness's

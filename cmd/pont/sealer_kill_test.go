@@ -27,6 +27,7 @@ import (
 	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
 	"github.com/pontexchange/pont/exchange/translog"
 	"github.com/pontexchange/pont/internal/testenv"
+	"github.com/pontexchange/pont/plugins"
 )
 
 const (
@@ -699,64 +700,26 @@ func checkConsistent(t *testing.T, base string, from, to tlog.Tree) {
 	}
 }
 
-// padroOnly writes, under dir, a modules directory with the padró of
-// Barcelona's adapter only and a catalog of the repository's cut down to
-// it: the padró service with that one source, the organisations'
-// procedures with the padró alone. It answers both directories.
+// padroOnly writes, under dir, a deployment (plugins.Deploy) whose modules
+// directory holds the padró of Barcelona's adapter only, so that each node
+// starts fast. It answers the modules and catalog directories.
 func padroOnly(t *testing.T, dir string) (modules, catalogDir string) {
 	t.Helper()
 	const adapter = "padro-08019"
-	modules, catalogDir = filepath.Join(dir, "modules"), filepath.Join(dir, "catalog")
-	for _, d := range []string{modules, filepath.Join(catalogDir, "services")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Link(filepath.Join(modulesDir, adapter+".wasm"), filepath.Join(modules, adapter+".wasm")); err != nil {
+	d, err := plugins.Deploy(filepath.Join(dir, "deploy"), modulesDir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	rewrite := func(name string, change func(v map[string]any)) {
-		raw, err := os.ReadFile(filepath.Join(repoRoot, "catalog", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v map[string]any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			t.Fatalf("catalog/%s: %v", name, err)
-		}
-		change(v)
-		if raw, err = json.Marshal(v); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(catalogDir, name), raw, 0o644); err != nil {
-			t.Fatal(err)
+	paths, err := filepath.Glob(filepath.Join(d.ModulesDir, "*.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		if filepath.Base(p) != adapter+".wasm" {
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	rewrite("purposes.json", func(map[string]any) {})
-	rewrite("services/padro.json", func(svc map[string]any) {
-		var kept []any
-		for _, src := range svc["sources"].([]any) {
-			if src.(map[string]any)["adapter"] == adapter {
-				kept = append(kept, src)
-			}
-		}
-		if len(kept) != 1 {
-			t.Fatalf("catalog/services/padro.json has no source of adapter %s", adapter)
-		}
-		svc["sources"] = kept
-	})
-	rewrite("authorisations.json", func(orgs map[string]any) {
-		for _, org := range orgs {
-			procs := org.(map[string]any)["procedures"].(map[string]any)
-			for code, proc := range procs {
-				p := proc.(map[string]any)
-				if slices.Contains(p["services"].([]any), any("padro")) {
-					p["services"] = []any{"padro"}
-				} else {
-					delete(procs, code)
-				}
-			}
-		}
-	})
-	return modules, catalogDir
+	return d.ModulesDir, d.CatalogDir
 }

@@ -390,7 +390,7 @@ func decodeConfigFile(path string, v any) error {
 
 // loadServeConfig reads the file at path (if any) over the defaults.
 func loadServeConfig(path string) (serveConfig, error) {
-	cfg := serveConfig{Listen: "127.0.0.1:8080", DataDir: "./.pont", ModulesDir: defaultModulesDir()}
+	cfg := serveConfig{Listen: "127.0.0.1:8080", DataDir: "./.pont"}
 	if path == "" {
 		return cfg, nil
 	}

@@ -97,8 +97,18 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 	cfg["debug_listen"] = "127.0.0.1:0"
 	cfg["metrics_listen"] = "127.0.0.1:0"
 	cfg["data_dir"] = t.TempDir()
-	cfg["modules_dir"] = modulesDir
-	for _, key := range []string{"catalog_dir", "policies_dir"} {
+	// The README deploys the reference adapters signed with owner keys of
+	// pont dev deploy's making, and a catalog holding those keys.
+	if cfg["modules_dir"] != ".pont-dev/deploy/modules" || cfg["catalog_dir"] != ".pont-dev/deploy/catalog" {
+		t.Fatalf("the example's modules_dir and catalog_dir are not pont dev deploy's: %v, %v", cfg["modules_dir"], cfg["catalog_dir"])
+	}
+	deployDir := filepath.Join(t.TempDir(), "deploy")
+	if code, _, errs := pontRun(t, "dev", "deploy", "--out", deployDir, "--modules", modulesDir); code != 0 {
+		t.Fatalf("pont dev deploy: %d %s", code, errs)
+	}
+	cfg["modules_dir"] = filepath.Join(deployDir, "modules")
+	cfg["catalog_dir"] = filepath.Join(deployDir, "catalog")
+	for _, key := range []string{"policies_dir"} {
 		if p, _ := cfg[key].(string); p != "" {
 			abs, err := filepath.Abs(filepath.Join(repoRoot, p))
 			if err != nil {

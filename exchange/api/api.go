@@ -24,6 +24,7 @@ import (
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/pipeline"
 	"github.com/pontexchange/pont/exchange/quota"
+	"github.com/pontexchange/pont/exchange/registry"
 	"github.com/pontexchange/pont/exchange/store"
 )
 
@@ -80,6 +81,10 @@ type Config struct {
 	Events EventAppender
 	// Node names this node in the leaves it writes.
 	Node string
+	// Adapters, when set, serves the data owners' routes under
+	// /v1/adapters and shows which adapter serves each scope in the
+	// catalog.
+	Adapters *registry.Registry
 	// CursorSecret (MinCursorSecret bytes or more) signs the audit search
 	// cursors; nodes sharing it accept each other's cursors, across restarts.
 	// Empty: a random key, so a cursor is valid on this server only.
@@ -150,6 +155,9 @@ func New(cfg Config) (http.Handler, error) {
 			r.Use(s.authenticate)
 			r.Post("/services/{service}/queries", s.query)
 			r.Route("/me", s.citizenRoutes)
+			if cfg.Adapters != nil {
+				s.adapterRoutes(r)
+			}
 			r.Group(func(r chi.Router) {
 				r.Use(requireRole(s.log, auth.RoleAuditor))
 				r.Use(s.withinQuota(quota.Auditor))

@@ -2,7 +2,9 @@ package api
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/pontexchange/pont/catalog"
 )
@@ -23,15 +25,29 @@ type serviceView struct {
 	Sources         []sourceView                   `json:"sources"`
 }
 
+// sourceView is a scope of a service and the adapter that serves it on
+// this node.
 type sourceView struct {
-	Adapter string `json:"adapter"`
 	Scope   string `json:"scope"`
+	Adapter string `json:"adapter"`
+	Version string `json:"version"`
+	Owner   string `json:"owner"`
 }
 
 // listServices answers GET /v1/catalog/services.
 func (s *server) listServices(w http.ResponseWriter, r *http.Request) {
 	names := s.cfg.Catalog.ServiceNames()
 	out := make([]serviceView, 0, len(names))
+	sources := map[string][]sourceView{}
+	if s.cfg.Adapters != nil {
+		served := s.cfg.Adapters.Served()
+		for _, name := range slices.Sorted(maps.Keys(served)) {
+			v := served[name]
+			for _, svc := range v.Services {
+				sources[svc] = append(sources[svc], sourceView{Scope: v.Scope, Adapter: v.Name, Version: v.Version, Owner: v.Owner})
+			}
+		}
+	}
 	for _, name := range names {
 		svc, _ := s.cfg.Catalog.Service(name)
 		v := serviceView{
@@ -40,8 +56,9 @@ func (s *server) listServices(w http.ResponseWriter, r *http.Request) {
 			RoutingKey: svc.RoutingKey, Params: svc.Params, Answer: svc.Answer,
 			Purposes: svc.Purposes, Laws: svc.Laws,
 		}
-		for _, src := range svc.Sources {
-			v.Sources = append(v.Sources, sourceView{Adapter: src.Adapter, Scope: src.Scope})
+		v.Sources = sources[name]
+		if v.Sources == nil {
+			v.Sources = []sourceView{}
 		}
 		out = append(out, v)
 	}

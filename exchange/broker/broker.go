@@ -10,8 +10,6 @@ package broker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,10 +20,10 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 
@@ -35,10 +33,10 @@ import (
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/citizens"
 	"github.com/pontexchange/pont/exchange/guard"
-	"github.com/pontexchange/pont/exchange/manifest"
 	"github.com/pontexchange/pont/exchange/pipeline"
 	"github.com/pontexchange/pont/exchange/policy"
 	"github.com/pontexchange/pont/exchange/quota"
+	"github.com/pontexchange/pont/exchange/registry"
 	"github.com/pontexchange/pont/exchange/router"
 	"github.com/pontexchange/pont/exchange/store"
 	"github.com/pontexchange/pont/exchange/translog"
@@ -66,17 +64,20 @@ type Config struct {
 	// CacheDir holds compiled adapter code between starts. Defaults to
 	// DataDir/wasm-cache.
 	CacheDir string
-	// ModulesDir holds the adapters' .wasm modules; every source of the
-	// catalog must have its module there, unless an extra module takes its
-	// scope over.
+	// ModulesDir, when set, holds .wasm modules that the node publishes at
+	// start through the same checks as POST /v1/adapters (a version
+	// published before is not published again) and activates where their
+	// adapter has no active version: a deployment's first adapters. On a
+	// production node each must be signed by its owner; a development node
+	// (DevIssuer set) signs them with development keys of the owners, made
+	// in DataDir/owner-keys, and activates what it finds there even over
+	// another active version, so that pont dev serves what was just built.
 	ModulesDir string
-	// UnsignedModules are paths of .wasm modules to load besides
-	// ModulesDir's (pont dev --adapter). Each one's manifest names the
-	// services and the scope it serves; it takes that scope over from the
-	// catalog's adapter (the router sends it the queries, with the catalog
-	// source's configuration), and the catalog's module is then not loaded.
-	// Nothing vouches for them: each is accepted with a warning in the
-	// log, and only a development node gives any.
+	// UnsignedModules are paths of .wasm modules that a development node
+	// publishes unsigned and activates at start (pont dev --adapter), for
+	// any owner and any scope of a catalog service: each takes its scope
+	// over from the adapter that served it. Each is accepted with a
+	// warning in the log; a production node refuses them.
 	UnsignedModules []string
 	// Catalog defaults to the embedded catalog.
 	Catalog *catalog.Catalog
@@ -134,7 +135,7 @@ type Broker struct {
 	handler  http.Handler
 	metrics  http.Handler
 	devIss   *auth.DevIssuer
-	adapters map[string]*wasmhost.Adapter
+	registry *registry.Registry
 	policies *policyReloader // nil unless PoliciesDir is set
 	sealer   *translog.Sealer
 	closers  []func(context.Context) error
@@ -166,6 +167,9 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	}
 	if cfg.Policies == nil {
 		cfg.Policies = policies.FS
+	}
+	if len(cfg.UnsignedModules) > 0 && cfg.DevIssuer == nil {
+		return nil, errors.New("broker: unsigned modules are for development nodes only")
 	}
 	// A `return nil, err` has set the result b to nil by the time the
 	// deferred function runs: it puts the node back for Close (the closers
@@ -256,20 +260,43 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		return nil, fmt.Errorf("broker: wasm host: %w", err)
 	}
 	b.closers = append(b.closers, b.host.Close)
-	var routes map[string]*wasmhost.Adapter
-	if b.adapters, routes, err = b.loadAdapters(ctx); err != nil {
-		return nil, err
+	var devKeys map[string]jwk.Key
+	if cfg.DevIssuer != nil {
+		if cfg.Catalog, devKeys, err = devOwnerKeys(cfg.Catalog, cfg.DataDir); err != nil {
+			return nil, err
+		}
+		b.cfg.Catalog = cfg.Catalog
+	}
+	adapterStore, ok := b.store.(store.Adapters)
+	if !ok {
+		return nil, errors.New("broker: the store keeps no adapters")
 	}
 	rt := router.New()
 	if cfg.Guard.Logger == nil {
 		cfg.Guard.Logger = cfg.Logger
 	}
-	if err := rt.Set(cfg.Catalog, routerAdapters(routes, cfg.Guard)); err != nil {
+	guards := &guardSet{cfg: cfg.Guard}
+	b.registry, err = registry.New(ctx, registry.Config{
+		Store: adapterStore, Catalog: cfg.Catalog, Host: b.host, Development: cfg.DevIssuer != nil, Logger: cfg.Logger,
+		Install: func(adapters []router.Adapter) error { return rt.Set(cfg.Catalog, guards.wrap(adapters)) },
+	})
+	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	b.closers = append(b.closers, b.registry.Close)
+	if err := b.bootstrap(ctx, b.registry, devKeys); err != nil {
+		return nil, err
+	}
+	watchAdapters, stopWatching := context.WithCancel(context.WithoutCancel(ctx))
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		b.registry.Run(watchAdapters)
+	}()
+	b.closers = append(b.closers, func(context.Context) error { stopWatching(); <-watched; return nil })
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(wasmhost.NewCollector(b.loadedAdapters), policyMetrics)
+	reg.MustRegister(wasmhost.NewCollector(b.registry.Adapters), policyMetrics)
 	metrics := api.NewMetrics(reg)
 	limiter, err := quota.New(cfg.Quota)
 	if err != nil {
@@ -304,7 +331,7 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		Pipeline: pipe, Citizens: people, Catalog: cfg.Catalog, Transfers: b.store, Verifier: verifier, Quota: limiter,
 		DevIssuer: b.devIss, Registry: reg, Metrics: metrics, Logger: cfg.Logger,
 		Ready: ready, CursorSecret: cfg.CursorSecret, PrivateMetrics: cfg.PrivateMetrics,
-		Log: b.store, Events: b.audit, Node: cfg.Node,
+		Log: b.store, Events: b.audit, Node: cfg.Node, Adapters: b.registry,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
@@ -312,22 +339,33 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	return b, nil
 }
 
-// routerAdapters is the loaded adapters as the router takes them, each
-// behind its guard: one guard an adapter, shared by the catalog names an
-// extra module takes over, since they share its pool and its source.
-func routerAdapters(loaded map[string]*wasmhost.Adapter, cfg guard.Config) map[string]router.Adapter {
-	guards := map[*wasmhost.Adapter]*guard.Adapter{}
-	out := make(map[string]router.Adapter, len(loaded))
-	for name, a := range loaded {
-		g, ok := guards[a]
+// guardSet puts every adapter the router takes behind its guard, and
+// keeps each adapter's guard (its breakers' state) while the adapter
+// stays installed.
+type guardSet struct {
+	cfg    guard.Config
+	mu     sync.Mutex
+	guards map[router.Adapter]*guard.Adapter
+}
+
+func (g *guardSet) wrap(adapters []router.Adapter) []router.Adapter {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	next := make(map[router.Adapter]*guard.Adapter, len(adapters))
+	out := make([]router.Adapter, 0, len(adapters))
+	for _, a := range adapters {
+		w, ok := g.guards[a]
 		if !ok {
-			c := cfg
-			c.Capacity = a.Capacity()
-			g = guard.Wrap(a, c)
-			guards[a] = g
+			c := g.cfg
+			if sized, ok := a.(interface{ Capacity() int }); ok {
+				c.Capacity = sized.Capacity()
+			}
+			w = guard.Wrap(a, c)
 		}
-		out[name] = g
+		next[a] = w
+		out = append(out, w)
 	}
+	g.guards = next
 	return out
 }
 
@@ -357,19 +395,15 @@ func (b *Broker) MetricsHandler() http.Handler { return b.metrics }
 // node trusts and mints on POST /dev/token, or nil.
 func (b *Broker) DevIssuer() *auth.DevIssuer { return b.devIss }
 
-// loadedAdapters lists the loaded adapters, for the pool metrics.
-func (b *Broker) loadedAdapters() []*wasmhost.Adapter {
-	out := make([]*wasmhost.Adapter, 0, len(b.adapters))
-	for _, a := range b.adapters {
-		out = append(out, a)
-	}
-	return out
-}
+// Registry is the node's adapter registry: what it publishes, activates
+// and serves from.
+func (b *Broker) Registry() *registry.Registry { return b.registry }
 
-// Adapters lists the loaded adapters' names, sorted.
+// Adapters lists the names of the adapters the node serves from, sorted.
 func (b *Broker) Adapters() []string {
-	names := make([]string, 0, len(b.adapters))
-	for n := range b.adapters {
+	served := b.registry.Served()
+	names := make([]string, 0, len(served))
+	for n := range served {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -413,197 +447,4 @@ func (b *Broker) Close(ctx context.Context) error {
 		}
 	})
 	return errors.Join(errs...)
-}
-
-// loadAdapters loads the module of every catalog source from ModulesDir,
-// each with its source's configuration, and the extra modules. It returns
-// the loaded adapters by their manifest names, and the routes: for each
-// catalog adapter name, the adapter that serves its sources (the catalog's
-// own module, or the extra module that took its scope over).
-func (b *Broker) loadAdapters(ctx context.Context) (loaded, routes map[string]*wasmhost.Adapter, err error) {
-	if b.cfg.ModulesDir == "" {
-		return nil, nil, errors.New("broker: ModulesDir is required: the adapters' .wasm modules")
-	}
-	wanted := map[string]map[string]string{} // adapter name -> config
-	served := map[string][]servedScope{}     // adapter name -> its sources
-	for _, name := range b.cfg.Catalog.ServiceNames() {
-		svc, _ := b.cfg.Catalog.Service(name)
-		for _, src := range svc.Sources {
-			wanted[src.Adapter] = src.Config
-			served[src.Adapter] = append(served[src.Adapter], servedScope{service: name, scope: src.Scope})
-		}
-	}
-
-	extras, takenBy, err := b.readExtraModules(wanted, served)
-	if err != nil {
-		return nil, nil, err
-	}
-
-	extraNames := map[string]bool{}
-	for _, j := range extras {
-		extraNames[j.m.Name] = true
-	}
-	paths, err := filepath.Glob(filepath.Join(b.cfg.ModulesDir, "*.wasm"))
-	if err != nil {
-		return nil, nil, fmt.Errorf("broker: modules: %w", err)
-	}
-	var jobs []moduleJob
-	for _, p := range paths {
-		wasm, err := os.ReadFile(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("broker: module %s: %w", p, err)
-		}
-		m, err := manifest.Read(wasm)
-		if err != nil {
-			return nil, nil, fmt.Errorf("broker: module %s: %w", p, err)
-		}
-		if _, ok := wanted[m.Name]; !ok {
-			if !extraNames[m.Name] {
-				b.log.Info("module is no catalog source; not loaded (pont dev --adapter loads such a module)",
-					slog.String("module", p), slog.String("adapter", m.Name))
-			}
-			continue
-		}
-		if by, ok := takenBy[m.Name]; ok {
-			b.log.Info("module not loaded: an extra module takes its scope over", slog.String("module", p),
-				slog.String("adapter", m.Name), slog.String("by", by.m.Name))
-			continue
-		}
-		jobs = append(jobs, moduleJob{path: p, wasm: wasm, m: m, config: wanted[m.Name]})
-	}
-	jobs = append(jobs, extras...)
-
-	// Compiling is CPU-bound: two at a time keeps start-up short without
-	// starving a small machine.
-	loaded = map[string]*wasmhost.Adapter{}
-	var mu sync.Mutex
-	var errs []error
-	sem := make(chan struct{}, 2)
-	var wg sync.WaitGroup
-	for _, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			a, err := b.host.Load(ctx, j.wasm, j.config)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("module %s: %w", j.path, err))
-				return
-			}
-			if _, dup := loaded[j.m.Name]; dup {
-				errs = append(errs, fmt.Errorf("module %s: adapter %s is loaded twice", j.path, j.m.Name))
-				return
-			}
-			loaded[j.m.Name] = a
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, nil, fmt.Errorf("broker: adapters: %w", err)
-	}
-	routes = map[string]*wasmhost.Adapter{}
-	var missing []string
-	for name := range wanted {
-		if by, ok := takenBy[name]; ok {
-			routes[name] = loaded[by.m.Name]
-			continue
-		}
-		a, ok := loaded[name]
-		if !ok {
-			missing = append(missing, name)
-			continue
-		}
-		routes[name] = a
-	}
-	if len(missing) > 0 {
-		sort.Strings(missing)
-		return nil, nil, fmt.Errorf("broker: the catalog's adapters %s have no module in %s (run make build)", strings.Join(missing, ", "), b.cfg.ModulesDir)
-	}
-	b.log.Info("adapters loaded", slog.Int("count", len(loaded)))
-	return loaded, routes, nil
-}
-
-// moduleJob is a module to load with its configuration.
-type moduleJob struct {
-	path   string
-	wasm   []byte
-	m      manifest.Manifest
-	config map[string]string
-}
-
-// servedScope is one catalog source of an adapter.
-type servedScope struct{ service, scope string }
-
-// readExtraModules reads the UnsignedModules and works out which catalog
-// adapters each takes over: those whose every source is a service the
-// module declares at the module's scope. Each extra module gets the
-// configuration of the sources it takes over, limited to the keys its
-// manifest declares. It returns the modules to load, and the extra module
-// that takes each catalog adapter name over.
-func (b *Broker) readExtraModules(wanted map[string]map[string]string, served map[string][]servedScope) ([]moduleJob, map[string]moduleJob, error) {
-	if len(b.cfg.UnsignedModules) == 0 {
-		return nil, nil, nil
-	}
-	var jobs []moduleJob
-	takenBy := map[string]moduleJob{}
-	names := map[string]string{} // extra adapter name -> path
-	for _, p := range b.cfg.UnsignedModules {
-		wasm, err := os.ReadFile(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("broker: extra module: %w", err)
-		}
-		m, err := manifest.Read(wasm)
-		if err != nil {
-			return nil, nil, fmt.Errorf("broker: extra module %s: %w", p, err)
-		}
-		if other, dup := names[m.Name]; dup {
-			return nil, nil, fmt.Errorf("broker: extra modules %s and %s are both adapter %s", other, p, m.Name)
-		}
-		names[m.Name] = p
-		job := moduleJob{path: p, wasm: wasm, m: m, config: map[string]string{}}
-		var takes []string
-		for name, scopes := range served {
-			covered := 0
-			for _, s := range scopes {
-				if s.scope == m.Scope && slices.Contains(m.Services, s.service) {
-					covered++
-				}
-			}
-			switch {
-			case covered == 0:
-				continue
-			case covered < len(scopes):
-				return nil, nil, fmt.Errorf("broker: extra module %s (adapter %s) would take over part of adapter %s, which also serves %v; an extra module takes whole adapters over", p, m.Name, name, scopes)
-			}
-			if other, taken := takenBy[name]; taken {
-				return nil, nil, fmt.Errorf("broker: extra modules %s and %s both take adapter %s over", other.path, p, name)
-			}
-			takes = append(takes, name)
-			for k, v := range wanted[name] {
-				if m.Declares(k) {
-					job.config[k] = v
-				}
-			}
-		}
-		if len(takes) == 0 {
-			return nil, nil, fmt.Errorf("broker: extra module %s (adapter %s) serves scope %q of %s, which no catalog source has; an extra module takes a catalog scope over", p, m.Name, m.Scope, strings.Join(m.Services, ", "))
-		}
-		if _, ok := wanted[m.Name]; ok && !slices.Contains(takes, m.Name) {
-			return nil, nil, fmt.Errorf("broker: extra module %s is named %s, a catalog adapter it does not take over", p, m.Name)
-		}
-		sort.Strings(takes)
-		for _, name := range takes {
-			takenBy[name] = job
-		}
-		jobs = append(jobs, job)
-		sum := sha256.Sum256(wasm)
-		b.log.Warn("unsigned adapter module accepted (development mode only)",
-			slog.String("module", p), slog.String("adapter", m.Name), slog.String("version", m.Version),
-			slog.String("module_sha256", hex.EncodeToString(sum[:])), slog.String("scope", m.Scope),
-			slog.String("takes_over", strings.Join(takes, ", ")))
-	}
-	return jobs, takenBy, nil
 }

@@ -76,6 +76,20 @@ const (
 	StoreUnavailable Code = "store_unavailable"
 	// Internal: a bug; the log has the details.
 	Internal Code = "internal"
+
+	// ModuleRefused: a published module failed a check (its manifest, its
+	// owner's rights, its signature, the ABI, its size); nothing was
+	// stored. The fields name what to fix.
+	ModuleRefused Code = "module_refused"
+	// VersionExists: the adapter's version is already published; versions
+	// never change, publish a new one.
+	VersionExists Code = "version_exists"
+	// ScopeTaken: another adapter serves the service at that scope; roll
+	// it back or have its owner hand it over first.
+	ScopeTaken Code = "scope_taken"
+	// NoEarlierVersion: a rollback found no version active before the
+	// current one.
+	NoEarlierVersion Code = "no_earlier_version"
 )
 
 // Spec is how one code is answered: the HTTP status, a short title, and the
@@ -114,6 +128,10 @@ var specs = map[Code]Spec{
 	RateLimited:          {http.StatusTooManyRequests, "Quota exceeded", "0901"},
 	StoreUnavailable:     {http.StatusServiceUnavailable, "Transfer log unavailable", "0501"},
 	Internal:             {http.StatusInternalServerError, "Internal error", "0502"},
+	ModuleRefused:        {http.StatusUnprocessableEntity, "Module refused", ""},
+	VersionExists:        {http.StatusConflict, "Version already published", ""},
+	ScopeTaken:           {http.StatusConflict, "Scope served by another adapter", ""},
+	NoEarlierVersion:     {http.StatusConflict, "No earlier version", ""},
 }
 
 // unknownSpec answers a code that is not in the table: a policy may deny

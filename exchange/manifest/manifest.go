@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -44,6 +45,10 @@ type Manifest struct {
 	AllowedHosts []string `json:"allowed_hosts,omitempty"`
 	// Config are the configuration keys the adapter reads with config_get.
 	Config []string `json:"config,omitempty"`
+	// ConfigDefaults are the owner's values of some Config keys (a
+	// source's URL), used where the operator's catalog sets none: a
+	// source the catalog does not list yet still reaches its system.
+	ConfigDefaults map[string]string `json:"config_defaults,omitempty"`
 	// Limits are the adapter's wishes; the host caps them at its maxima.
 	Limits Limits `json:"limits,omitzero"`
 }
@@ -209,6 +214,11 @@ func (m Manifest) Validate() error {
 			bad("config[%d]: %q is declared twice", i, k)
 		}
 		seen[k] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.ConfigDefaults)) {
+		if !seen[k] {
+			bad("config_defaults.%s: the key is not declared in config", k)
+		}
 	}
 	if m.Limits.TimeoutMS < 0 {
 		bad("limits.timeout_ms: is negative")

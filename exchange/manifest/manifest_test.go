@@ -135,6 +135,11 @@ func TestValidate(t *testing.T) {
 		{"host without scheme", func(m *Manifest) { m.AllowedHosts = []string{"example.org"} }, "allowed_hosts[0]"},
 		{"host bad port", func(m *Manifest) { m.AllowedHosts = []string{"http://x:70000"} }, "port"},
 		{"duplicate config", func(m *Manifest) { m.Config = []string{"a", "a"} }, `config[1]: "a" is declared twice`},
+		{"config default", func(m *Manifest) {
+			m.Config = []string{"source_url"}
+			m.ConfigDefaults = map[string]string{"source_url": "https://padro.tarragona.example/api"}
+		}, ""},
+		{"undeclared config default", func(m *Manifest) { m.ConfigDefaults = map[string]string{"api_key": "x"} }, "config_defaults.api_key: the key is not declared"},
 		{"negative timeout", func(m *Manifest) { m.Limits.TimeoutMS = -1 }, "timeout_ms"},
 		{"huge memory", func(m *Manifest) { m.Limits.MemoryPages = 70000 }, "memory_pages"},
 		{"negative pool", func(m *Manifest) { m.Limits.PoolMax = -1 }, "pool_max"},

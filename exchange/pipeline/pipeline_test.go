@@ -171,19 +171,20 @@ func newRig(t *testing.T) *rig {
 	r := &rig{log: &memoryLog{}, citizens: &memoryCitizens{consents: map[string]store.Consent{}}, adapters: map[string]*fakeAdapter{}}
 	for _, name := range sharedCat.ServiceNames() {
 		svc, _ := sharedCat.Service(name)
+		// One adapter a configured source, named as the reference
+		// adapters are: the service, and its scope unless it is "*".
 		for _, src := range svc.Sources {
-			a := r.adapters[src.Adapter]
-			if a == nil {
-				a = &fakeAdapter{m: manifest.Manifest{Name: src.Adapter, Version: "1.0.0", Scope: src.Scope}}
-				r.adapters[src.Adapter] = a
+			adapter := name
+			if src.Scope != router.AnyScope {
+				adapter += "-" + src.Scope
 			}
-			a.m.Services = append(a.m.Services, name)
+			r.adapters[adapter] = &fakeAdapter{m: manifest.Manifest{Name: adapter, Version: "1.0.0", Scope: src.Scope, Services: []string{name}}}
 		}
 	}
 	rt := router.New()
-	routes := map[string]router.Adapter{}
-	for name, a := range r.adapters {
-		routes[name] = a
+	var routes []router.Adapter
+	for _, a := range r.adapters {
+		routes = append(routes, a)
 	}
 	if err := rt.Set(sharedCat, routes); err != nil {
 		t.Fatal(err)

@@ -53,34 +53,46 @@ func New() *Router {
 	return r
 }
 
-// Set installs the routes of cat, with adapters by name. Every source of
-// every service must have its adapter, and the adapter's manifest must
-// declare the service and the scope the catalog gives it: a catalog that
-// routes padró of 08019 to a module built for 17079 is refused. On error
-// the routes in place stay.
-func (r *Router) Set(cat *catalog.Catalog, adapters map[string]Adapter) error {
+// Set installs the routes of the adapters that serve now: each serves
+// every service its manifest names, at its manifest's scope. Every
+// service must be in cat, and a scope other than AnyScope needs the
+// service's routing key; two adapters may not serve one service at one
+// scope. On error the routes in place stay. A service no adapter serves
+// answers fault.NoSource.
+func (r *Router) Set(cat *catalog.Catalog, adapters []Adapter) error {
 	t := &table{routes: map[string]map[string]Adapter{}}
-	for _, name := range cat.ServiceNames() {
-		svc, _ := cat.Service(name)
-		scopes := map[string]Adapter{}
-		for _, src := range svc.Sources {
-			a, ok := adapters[src.Adapter]
+	for _, a := range adapters {
+		m := a.Manifest()
+		for _, name := range m.Services {
+			svc, ok := cat.Service(name)
 			if !ok {
-				return fmt.Errorf("router: service %s: source %q has no loaded adapter", name, src.Adapter)
+				return fmt.Errorf("router: adapter %s serves service %q, which the catalog does not have", m.Name, name)
 			}
-			m := a.Manifest()
-			if !slices.Contains(m.Services, name) {
-				return fmt.Errorf("router: service %s: adapter %s does not declare the service (it serves %s)", name, src.Adapter, strings.Join(m.Services, ", "))
+			if svc.RoutingKey == "" && m.Scope != AnyScope {
+				return fmt.Errorf("router: adapter %s serves scope %q of service %s, which has no routing key: its only scope is %q", m.Name, m.Scope, name, AnyScope)
 			}
-			if m.Scope != src.Scope {
-				return fmt.Errorf("router: service %s: adapter %s serves scope %q, the catalog gives it %q", name, src.Adapter, m.Scope, src.Scope)
+			scopes := t.routes[name]
+			if scopes == nil {
+				scopes = map[string]Adapter{}
+				t.routes[name] = scopes
 			}
-			scopes[src.Scope] = a
+			if other, taken := scopes[m.Scope]; taken {
+				return fmt.Errorf("router: adapters %s and %s both serve service %s at scope %q", other.Manifest().Name, m.Name, name, m.Scope)
+			}
+			scopes[m.Scope] = a
 		}
-		t.routes[name] = scopes
 	}
 	r.table.Store(t)
 	return nil
+}
+
+// Served answers, for every service, the adapters serving it by scope.
+func (r *Router) Served() map[string]map[string]Adapter {
+	out := map[string]map[string]Adapter{}
+	for svc, scopes := range r.table.Load().routes {
+		out[svc] = maps.Clone(scopes)
+	}
+	return out
 }
 
 // Route answers the adapter for a query on svc with params. The routing key
@@ -105,6 +117,9 @@ func (r *Router) Route(svc *catalog.Service, params envelope.Params) (Adapter, e
 	}
 	if a, ok := scopes[AnyScope]; ok {
 		return a, nil
+	}
+	if len(scopes) == 0 {
+		return nil, fault.New(fault.NoSource, "no source serves service %s yet: no adapter for it is active", svc.Name)
 	}
 	if svc.RoutingKey == "" {
 		return nil, fault.New(fault.NoSource, "no source serves service %s", svc.Name)

@@ -22,25 +22,18 @@ func (f fake) Call(context.Context, abi.Input) (json.RawMessage, error) {
 	return nil, fault.New(fault.Internal, "not called")
 }
 
-// adaptersFor builds an adapter for every source of cat, as declared there.
-func adaptersFor(cat *catalog.Catalog) map[string]Adapter {
-	ms := map[string]*manifest.Manifest{}
-	for _, name := range cat.ServiceNames() {
-		svc, _ := cat.Service(name)
-		for _, src := range svc.Sources {
-			m := ms[src.Adapter]
-			if m == nil {
-				m = &manifest.Manifest{Name: src.Adapter, Version: "1.0.0", Scope: src.Scope}
-				ms[src.Adapter] = m
-			}
-			m.Services = append(m.Services, name)
-		}
+// referenceAdapters are the reference adapters as they are deployed: one
+// a source of the catalog.
+func referenceAdapters() []Adapter {
+	m := func(name, scope string, services ...string) Adapter {
+		return fake{manifest.Manifest{Name: name, Version: "1.0.0", Scope: scope, Services: services}}
 	}
-	out := map[string]Adapter{}
-	for name, m := range ms {
-		out[name] = fake{*m}
+	return []Adapter{
+		m("padro-08019", "08019", "padro"), m("padro-17079", "17079", "padro"),
+		m("discapacitat-09", "09", "discapacitat"), m("discapacitat-10", "10", "discapacitat"),
+		m("familia-nombrosa-09", "09", "familia-nombrosa"), m("familia-nombrosa-10", "10", "familia-nombrosa"),
+		m("titulacions", "*", "titulacions"), m("prestacions", "*", "prestacions"),
 	}
-	return out
 }
 
 func params(t *testing.T, raw string) envelope.Params {
@@ -58,7 +51,7 @@ func TestRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := New()
-	if err := r.Set(cat, adaptersFor(cat)); err != nil {
+	if err := r.Set(cat, referenceAdapters()); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -108,33 +101,26 @@ func TestSetRefusesAMismatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	with := func(extra manifest.Manifest) []Adapter { return append(referenceAdapters(), fake{extra}) }
 	cases := []struct {
-		name   string
-		change func(map[string]Adapter)
-		want   string
+		name     string
+		adapters []Adapter
+		want     string
 	}{
-		{"missing adapter", func(m map[string]Adapter) { delete(m, "padro-17079") }, `source "padro-17079" has no loaded adapter`},
-		{"wrong scope", func(m map[string]Adapter) {
-			f := m["padro-17079"].(fake)
-			f.m.Scope = "08019"
-			m["padro-17079"] = f
-		}, `serves scope "08019", the catalog gives it "17079"`},
-		{"service not declared", func(m map[string]Adapter) {
-			f := m["prestacions"].(fake)
-			f.m.Services = []string{"padro"}
-			m["prestacions"] = f
-		}, "does not declare the service"},
+		{"two adapters at one scope", with(manifest.Manifest{Name: "padro-bcn-2", Scope: "08019", Services: []string{"padro"}}),
+			`adapters padro-08019 and padro-bcn-2 both serve service padro at scope "08019"`},
+		{"unknown service", with(manifest.Manifest{Name: "cadastre", Scope: "*", Services: []string{"cadastre"}}),
+			`serves service "cadastre", which the catalog does not have`},
+		{"a scope without routing key", with(manifest.Manifest{Name: "prestacions-09", Scope: "09", Services: []string{"prestacions"}}),
+			`its only scope is "*"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := New()
-			good := adaptersFor(cat)
-			if err := r.Set(cat, good); err != nil {
+			if err := r.Set(cat, referenceAdapters()); err != nil {
 				t.Fatal(err)
 			}
-			bad := adaptersFor(cat)
-			c.change(bad)
-			err := r.Set(cat, bad)
+			err := r.Set(cat, c.adapters)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Set: %v, want an error saying %q", err, c.want)
 			}
@@ -143,5 +129,28 @@ func TestSetRefusesAMismatch(t *testing.T) {
 				t.Errorf("the routes in place changed after a refused Set: %v, %v", a, err)
 			}
 		})
+	}
+}
+
+func TestNewScopeByPublishing(t *testing.T) {
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New()
+	svc, _ := cat.Service("padro")
+	if _, err := r.Route(svc, params(t, `{"municipality":"43148"}`)); fault.CodeOf(err) != fault.NoSource || !strings.Contains(err.Error(), "no adapter for it is active") {
+		t.Fatalf("Route before any adapter = %v, want no_source saying none is active", err)
+	}
+	tarragona := fake{manifest.Manifest{Name: "padro-43148", Scope: "43148", Services: []string{"padro"}}}
+	if err := r.Set(cat, append(referenceAdapters(), tarragona)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := r.Route(svc, params(t, `{"municipality":"43148"}`))
+	if err != nil || a.Manifest().Name != "padro-43148" {
+		t.Fatalf("Route(43148) = %v, %v; want the adapter published for the scope the catalog does not list", a, err)
+	}
+	if got := r.Served()["padro"]; len(got) != 3 {
+		t.Errorf("Served()[padro] has %d scopes, want 3", len(got))
 	}
 }

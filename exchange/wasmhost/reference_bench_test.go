@@ -11,6 +11,7 @@ import (
 
 	"github.com/pontexchange/pont/catalog"
 	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/manifest"
 	"github.com/pontexchange/pont/exchange/wasmhost"
 	"github.com/pontexchange/pont/plugins"
 	"github.com/pontexchange/pont/sdk-wasm/abi"
@@ -52,16 +53,15 @@ func BenchmarkReferenceAdapter(b *testing.B) {
 		if !ok {
 			b.Fatalf("no service %s in the catalog", c.service)
 		}
-		var config map[string]string
-		for _, src := range svc.Sources {
-			if src.Adapter == c.adapter {
-				config = src.Config
-			}
-		}
 		wasm, err := os.ReadFile(filepath.Join(dir, c.adapter+".wasm"))
 		if err != nil {
 			b.Fatal(err)
 		}
+		m, err := manifest.Read(wasm)
+		if err != nil {
+			b.Fatal(err)
+		}
+		config := svc.SourceConfig(m.Scope)
 		a, err := h.Load(ctx, wasm, config)
 		if err != nil {
 			b.Fatalf("load %s: %v", c.adapter, err)

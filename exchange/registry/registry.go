@@ -1,0 +1,626 @@
+// Package registry is how adapters reach a node: data owners publish
+// signed modules, activate a version, roll back; the registry checks each
+// module (its owner's rights and signature, the ABI), keeps every version
+// in the store, and keeps the node's loaded adapters in step with the
+// versions active in the store, on every node that shares it. It changes
+// when the rules of publishing change.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pontexchange/pont/catalog"
+	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/router"
+	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/exchange/wasmhost"
+)
+
+// Config says where the registry keeps its versions and how it loads them.
+type Config struct {
+	// Store keeps the versions and activations (required).
+	Store store.Adapters
+	// Catalog names the owners, their keys and rights, and configures the
+	// sources (required).
+	Catalog *catalog.Catalog
+	// Host compiles and runs the modules (required).
+	Host *wasmhost.Host
+	// Install receives every adapter the node is to serve from, each time
+	// the set changes; the node routes queries to them from its return
+	// (router.Router.Set, behind the node's guards). An error keeps the
+	// set in place (required).
+	Install func([]router.Adapter) error
+	// MaxModuleBytes refuses larger modules. Defaults to
+	// DefaultMaxModuleBytes.
+	MaxModuleBytes int
+	// Development accepts versions published unsigned (PublishUnsigned),
+	// with a warning: a development node's. A production node refuses to
+	// load them.
+	Development bool
+	// Grace is how long a replaced adapter keeps running for calls that
+	// were routed to it just before the swap, before it is closed (and
+	// waits for those under way). Defaults to 5 s.
+	Grace  time.Duration
+	Logger *slog.Logger
+}
+
+// Who is the principal asking the registry for a change: a publisher's
+// owner (the data owner it acts for) and its token's subject.
+type Who struct {
+	Owner   string
+	Subject string
+}
+
+// Registry publishes and activates adapters and keeps the node's loaded
+// adapters in step with the store.
+type Registry struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex // one change at a time on this node
+	loaded  map[string]*loaded
+	retired sync.WaitGroup
+}
+
+// loaded is an adapter the node serves from.
+type loaded struct {
+	version store.AdapterVersion // without its module
+	adapter *wasmhost.Adapter
+	seq     int64 // its latest activation's: the later wins a scope
+}
+
+// New loads the versions active in the store and installs them. A version
+// that no longer passes its checks (its owner's key was removed, its
+// rights withdrawn) or does not load is left out, with an error in the
+// log: the node serves the others.
+func New(ctx context.Context, cfg Config) (*Registry, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("registry: a store is required")
+	case cfg.Catalog == nil:
+		return nil, errors.New("registry: a catalog is required")
+	case cfg.Host == nil:
+		return nil, errors.New("registry: a Wasm host is required")
+	case cfg.Install == nil:
+		return nil, errors.New("registry: Install is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 5 * time.Second
+	}
+	r := &Registry{cfg: cfg, log: cfg.Logger, loaded: map[string]*loaded{}}
+	if err := r.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Run reloads the active versions whenever the store says they changed,
+// on this node or another, until ctx ends.
+func (r *Registry) Run(ctx context.Context) {
+	changes := r.cfg.Store.WatchAdapters(ctx)
+	for range changes {
+		if err := r.Reload(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error("registry: reloading the active adapters", slog.Any("error", err))
+		}
+	}
+}
+
+// Reload brings the loaded adapters in step with the store's active
+// versions: it loads those that changed, installs the new set, and retires
+// the adapters it replaced.
+func (r *Registry) Reload(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	active, err := r.cfg.Store.ActiveAdapters(ctx)
+	if err != nil {
+		return fmt.Errorf("registry: active adapters: %w", err)
+	}
+	next := map[string]*loaded{}
+	var fresh []*loaded
+	for _, v := range active {
+		if cur, ok := r.loaded[v.Name]; ok && cur.version.Version == v.Version && cur.version.ModuleSHA256 == v.ModuleSHA256 {
+			next[v.Name] = cur
+			continue
+		}
+		l, err := r.load(ctx, v)
+		if err != nil {
+			// Serving the version this node had beats serving nothing
+			// for its scope; a node that had none leaves it unserved.
+			r.log.Error("registry: an active version is not loaded", slog.String("adapter", v.Name),
+				slog.String("version", v.Version), slog.Any("error", err))
+			if cur, ok := r.loaded[v.Name]; ok {
+				next[v.Name] = cur
+			}
+			continue
+		}
+		next[v.Name], fresh = l, append(fresh, l)
+	}
+	if err := r.install(next); err != nil {
+		for _, l := range fresh {
+			_ = l.adapter.Close(ctx)
+		}
+		return err
+	}
+	r.retire(next)
+	return nil
+}
+
+// load checks a stored version again, against the catalog as it is now,
+// and loads it into the host.
+func (r *Registry) load(ctx context.Context, v store.AdapterVersion) (*loaded, error) {
+	var checked Checked
+	var err error
+	if v.Signature == "" {
+		if !r.cfg.Development {
+			return nil, fmt.Errorf("version %s of %s was published unsigned, by a development node: a production node loads only signed versions", v.Version, v.Name)
+		}
+		checked, err = CheckUnsigned(v.Module, r.cfg.Catalog, r.cfg.MaxModuleBytes)
+	} else {
+		checked, err = Check(v.Module, r.cfg.Catalog, r.cfg.MaxModuleBytes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if checked.SHA256 != v.ModuleSHA256 {
+		return nil, fmt.Errorf("the stored module's SHA-256 is %s, not the %s it was published with", checked.SHA256, v.ModuleSHA256)
+	}
+	config, err := SourceConfig(checked.Manifest, r.cfg.Catalog)
+	if err != nil {
+		return nil, err
+	}
+	acts, err := r.cfg.Store.Activations(ctx, v.Name)
+	if err != nil {
+		return nil, err
+	}
+	a, err := r.cfg.Host.Load(ctx, v.Module, config)
+	if err != nil {
+		return nil, err
+	}
+	v.Module = nil
+	l := &loaded{version: v, adapter: a}
+	if len(acts) > 0 {
+		l.seq = acts[len(acts)-1].Seq
+	}
+	return l, nil
+}
+
+// install hands the set to the node's router. Two adapters that serve
+// one service at one scope (a development node's module that took a
+// scope over, or activations on two nodes at once) are resolved for the
+// one activated last; the other is left out, with a warning.
+func (r *Registry) install(set map[string]*loaded) error {
+	names := sortedNames(set)
+	sort.SliceStable(names, func(i, j int) bool { return set[names[i]].seq > set[names[j]].seq })
+	taken := map[[2]string]string{}
+	adapters := make([]router.Adapter, 0, len(set))
+	for _, name := range names {
+		m := set[name].adapter.Manifest()
+		by := ""
+		for _, svc := range m.Services {
+			if other, ok := taken[[2]string{svc, m.Scope}]; ok {
+				by = other
+			}
+		}
+		if by != "" {
+			r.log.Warn("registry: an adapter is not served: one activated later serves its scope",
+				slog.String("adapter", name), slog.String("scope", m.Scope), slog.String("served_by", by))
+			continue
+		}
+		for _, svc := range m.Services {
+			taken[[2]string{svc, m.Scope}] = name
+		}
+		adapters = append(adapters, set[name].adapter)
+	}
+	if err := r.cfg.Install(adapters); err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	return nil
+}
+
+// retire makes next the loaded set and closes, after the grace period,
+// the adapters it no longer holds: a call routed to one just before the
+// swap still runs on it.
+func (r *Registry) retire(next map[string]*loaded) {
+	var old []*wasmhost.Adapter
+	for name, l := range r.loaded {
+		if n, ok := next[name]; !ok || n != l {
+			old = append(old, l.adapter)
+		}
+	}
+	r.loaded = next
+	if len(old) == 0 {
+		return
+	}
+	r.retired.Add(1)
+	go func() {
+		defer r.retired.Done()
+		time.Sleep(r.cfg.Grace)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, a := range old {
+			if err := a.Close(ctx); err != nil {
+				r.log.Warn("registry: closing a replaced adapter", slog.Any("error", err))
+			}
+		}
+	}()
+}
+
+// Close closes every loaded adapter, once the retired ones are closed.
+func (r *Registry) Close(ctx context.Context) error {
+	r.retired.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for _, l := range r.loaded {
+		errs = append(errs, l.adapter.Close(ctx))
+	}
+	r.loaded = map[string]*loaded{}
+	return errors.Join(errs...)
+}
+
+// Publish checks a module signed by its owner and stores it as a new
+// version; it does not activate it. who must act for the manifest's owner.
+func (r *Registry) Publish(ctx context.Context, wasm []byte, who Who, at time.Time) (store.AdapterVersion, error) {
+	checked, err := Check(wasm, r.cfg.Catalog, r.cfg.MaxModuleBytes)
+	if err != nil {
+		return store.AdapterVersion{}, err
+	}
+	if who.Owner != checked.Manifest.Owner {
+		return store.AdapterVersion{}, fault.New(fault.Forbidden, "the publisher acts for owner %s; the module is owner %s's", who.Owner, checked.Manifest.Owner)
+	}
+	return r.publish(ctx, wasm, checked, who, at)
+}
+
+// PublishUnsigned stores a module as a new version without its owner's
+// signature or rights being checked: a development node's way to try a
+// module (pont dev --adapter). Only a Development registry does it.
+func (r *Registry) PublishUnsigned(ctx context.Context, wasm []byte, who Who, at time.Time) (store.AdapterVersion, error) {
+	if !r.cfg.Development {
+		return store.AdapterVersion{}, fault.New(fault.Forbidden, "only a development node takes unsigned modules")
+	}
+	checked, err := CheckUnsigned(wasm, r.cfg.Catalog, r.cfg.MaxModuleBytes)
+	if err != nil {
+		return store.AdapterVersion{}, err
+	}
+	r.log.Warn("unsigned adapter module accepted (development mode only)", slog.String("adapter", checked.Manifest.Name),
+		slog.String("version", checked.Manifest.Version), slog.String("module_sha256", checked.SHA256),
+		slog.String("scope", checked.Manifest.Scope), slog.String("services", strings.Join(checked.Manifest.Services, ", ")))
+	return r.publish(ctx, wasm, checked, who, at)
+}
+
+func (r *Registry) publish(ctx context.Context, wasm []byte, checked Checked, who Who, at time.Time) (store.AdapterVersion, error) {
+	// The module must run before it is kept: it compiles, has the ABI's
+	// exports and imports nothing else, and its instances start.
+	config, err := SourceConfig(checked.Manifest, r.cfg.Catalog)
+	if err != nil {
+		return store.AdapterVersion{}, refused("manifest.config", "%v", err)
+	}
+	a, err := r.cfg.Host.Load(ctx, wasm, config)
+	if err != nil {
+		return store.AdapterVersion{}, refused("module", "%s", strings.TrimPrefix(err.Error(), "wasmhost: "))
+	}
+	_ = a.Close(ctx)
+	m := checked.Manifest
+	v := store.AdapterVersion{
+		Name: m.Name, Version: m.Version, Owner: m.Owner, Services: slices.Clone(m.Services), Scope: m.Scope,
+		ModuleSHA256: checked.SHA256, KeyID: checked.Signature.KeyID, Signature: checked.Signature.JWS,
+		Module: wasm, PublishedAt: at.UTC().Truncate(time.Microsecond), PublishedBy: who.Subject,
+	}
+	if err := r.cfg.Store.PublishAdapter(ctx, v); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return store.AdapterVersion{}, fault.New(fault.VersionExists, "%s %s is already published; versions never change: publish %s under a new version", m.Name, m.Version, m.Name)
+		}
+		return store.AdapterVersion{}, storeFault(err)
+	}
+	v.Module = nil
+	return v, nil
+}
+
+// ActivateOptions tune an activation.
+type ActivateOptions struct {
+	// TakeOver lets the version take its scope over from another adapter
+	// that serves it: a development node's way to try a module in place of
+	// a reference adapter. A production registry refuses it.
+	TakeOver bool
+}
+
+// Activate makes version the one its adapter serves from, on every node:
+// the version is checked again and loaded (its pool warmed) here before
+// the store records the activation, and this node swaps it in at once.
+// Another adapter serving one of its services at its scope refuses it
+// (ScopeTaken).
+func (r *Registry) Activate(ctx context.Context, name, version string, who Who, at time.Time) (store.Activation, error) {
+	return r.ActivateWith(ctx, name, version, who, at, ActivateOptions{})
+}
+
+// ActivateWith is Activate with options.
+func (r *Registry) ActivateWith(ctx context.Context, name, version string, who Who, at time.Time, opts ActivateOptions) (store.Activation, error) {
+	if opts.TakeOver && !r.cfg.Development {
+		return store.Activation{}, fault.New(fault.Forbidden, "only a development node lets an adapter take a scope over")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, err := r.cfg.Store.AdapterVersion(ctx, name, version)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Activation{}, fault.New(fault.NotFound, "%s %s is not published", name, version)
+	}
+	if err != nil {
+		return store.Activation{}, storeFault(err)
+	}
+	if err := mayChange(v.Owner, who); err != nil {
+		return store.Activation{}, err
+	}
+	if !opts.TakeOver {
+		if err := r.scopeFree(v); err != nil {
+			return store.Activation{}, err
+		}
+	}
+	l, err := r.load(ctx, v)
+	if err != nil {
+		if _, ok := asFault(err); ok {
+			return store.Activation{}, err
+		}
+		return store.Activation{}, refused("module", "%v", err)
+	}
+	act, err := r.cfg.Store.ActivateAdapter(ctx, store.Activation{Name: name, Version: version, Kind: store.Activate,
+		At: at.UTC().Truncate(time.Microsecond), Actor: who.Subject})
+	if err != nil {
+		_ = l.adapter.Close(ctx)
+		return store.Activation{}, storeFault(err)
+	}
+	l.seq = act.Seq
+	if err := r.swap(name, l); err != nil {
+		// Recorded, not served here: the next reload tries again.
+		r.log.Error("registry: an activated version is not installed", slog.String("adapter", name), slog.Any("error", err))
+	}
+	return act, nil
+}
+
+// Rollback makes the adapter serve again from the version it served from
+// before its current activation, on every node.
+func (r *Registry) Rollback(ctx context.Context, name string, who Who, at time.Time) (store.Activation, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur, ok := r.loaded[name]
+	owner := ""
+	if ok {
+		owner = cur.version.Owner
+	} else {
+		versions, err := r.versions(ctx, name)
+		if err != nil {
+			return store.Activation{}, err
+		}
+		owner = versions[0].Owner
+	}
+	if err := mayChange(owner, who); err != nil {
+		return store.Activation{}, err
+	}
+	act, err := r.cfg.Store.RollbackAdapter(ctx, name, who.Subject, at.UTC().Truncate(time.Microsecond))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.Activation{}, fault.New(fault.NotFound, "%s was never activated", name)
+	case errors.Is(err, store.ErrNoEarlier):
+		return store.Activation{}, fault.New(fault.NoEarlierVersion, "%s has no version active before the current one", name)
+	case err != nil:
+		return store.Activation{}, storeFault(err)
+	}
+	v, err := r.cfg.Store.AdapterVersion(ctx, name, act.Version)
+	if err != nil {
+		return act, nil // recorded; the next reload loads it
+	}
+	l, err := r.load(ctx, v)
+	if err == nil {
+		l.seq = act.Seq
+	}
+	if err != nil {
+		r.log.Error("registry: the version rolled back to does not load", slog.String("adapter", name),
+			slog.String("version", act.Version), slog.Any("error", err))
+		return act, nil
+	}
+	if err := r.swap(name, l); err != nil {
+		r.log.Error("registry: the version rolled back to is not installed", slog.String("adapter", name), slog.Any("error", err))
+	}
+	return act, nil
+}
+
+// swap installs the loaded set with l in its adapter's place.
+func (r *Registry) swap(name string, l *loaded) error {
+	next := make(map[string]*loaded, len(r.loaded)+1)
+	for n, cur := range r.loaded {
+		next[n] = cur
+	}
+	next[name] = l
+	if err := r.install(next); err != nil {
+		_ = l.adapter.Close(context.Background())
+		return err
+	}
+	r.retire(next)
+	return nil
+}
+
+// scopeFree refuses a version whose services and scope another adapter
+// serves.
+func (r *Registry) scopeFree(v store.AdapterVersion) error {
+	for _, name := range sortedNames(r.loaded) {
+		if name == v.Name {
+			continue
+		}
+		m := r.loaded[name].adapter.Manifest()
+		if m.Scope != v.Scope {
+			continue
+		}
+		for _, svc := range v.Services {
+			if slices.Contains(m.Services, svc) {
+				return fault.New(fault.ScopeTaken, "adapter %s already serves %s at scope %q; it must be rolled back before %s serves it", name, svc, v.Scope, v.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// mayChange refuses a publisher that does not act for owner.
+func mayChange(owner string, who Who) error {
+	if who.Owner != owner {
+		return fault.New(fault.Forbidden, "the adapter is owner %s's; the publisher acts for %s", owner, who.Owner)
+	}
+	return nil
+}
+
+// AdapterInfo is what the registry knows of one adapter.
+type AdapterInfo struct {
+	Name     string
+	Owner    string
+	Versions []store.AdapterVersion // oldest first, without modules
+	// Active is the version the store says it serves from ("" when none),
+	// Loaded the one this node serves from ("" when none).
+	Active      string
+	Loaded      string
+	Activations []store.Activation
+}
+
+// List answers every adapter published, by name; owner, when not empty,
+// keeps those of one owner.
+func (r *Registry) List(ctx context.Context, owner string) ([]AdapterInfo, error) {
+	all, err := r.cfg.Store.ListAdapters(ctx)
+	if err != nil {
+		return nil, storeFault(err)
+	}
+	active, err := r.activeVersions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*AdapterInfo{}
+	var names []string
+	for _, v := range all {
+		if owner != "" && v.Owner != owner {
+			continue
+		}
+		info := byName[v.Name]
+		if info == nil {
+			info = &AdapterInfo{Name: v.Name, Owner: v.Owner, Active: active[v.Name], Loaded: r.loadedVersion(v.Name)}
+			byName[v.Name] = info
+			names = append(names, v.Name)
+		}
+		info.Versions = append(info.Versions, v)
+	}
+	sort.Strings(names)
+	out := make([]AdapterInfo, 0, len(names))
+	for _, n := range names {
+		out = append(out, *byName[n])
+	}
+	return out, nil
+}
+
+// Get answers one adapter with its activations.
+func (r *Registry) Get(ctx context.Context, name string) (AdapterInfo, error) {
+	versions, err := r.versions(ctx, name)
+	if err != nil {
+		return AdapterInfo{}, err
+	}
+	acts, err := r.cfg.Store.Activations(ctx, name)
+	if err != nil {
+		return AdapterInfo{}, storeFault(err)
+	}
+	active, err := r.activeVersions(ctx)
+	if err != nil {
+		return AdapterInfo{}, err
+	}
+	return AdapterInfo{Name: name, Owner: versions[0].Owner, Versions: versions, Active: active[name],
+		Loaded: r.loadedVersion(name), Activations: acts}, nil
+}
+
+// Module answers a published version's module.
+func (r *Registry) Module(ctx context.Context, name, version string) ([]byte, error) {
+	v, err := r.cfg.Store.AdapterVersion(ctx, name, version)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fault.New(fault.NotFound, "%s %s is not published", name, version)
+	}
+	if err != nil {
+		return nil, storeFault(err)
+	}
+	return v.Module, nil
+}
+
+// Served answers the version each adapter serves from on this node.
+func (r *Registry) Served() map[string]store.AdapterVersion {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]store.AdapterVersion, len(r.loaded))
+	for n, l := range r.loaded {
+		out[n] = l.version
+	}
+	return out
+}
+
+// Adapters answers the loaded adapters, for metrics.
+func (r *Registry) Adapters() []*wasmhost.Adapter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*wasmhost.Adapter, 0, len(r.loaded))
+	for _, n := range sortedNames(r.loaded) {
+		out = append(out, r.loaded[n].adapter)
+	}
+	return out
+}
+
+func (r *Registry) versions(ctx context.Context, name string) ([]store.AdapterVersion, error) {
+	all, err := r.cfg.Store.ListAdapters(ctx)
+	if err != nil {
+		return nil, storeFault(err)
+	}
+	var out []store.AdapterVersion
+	for _, v := range all {
+		if v.Name == name {
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fault.New(fault.NotFound, "no adapter %s is published", name)
+	}
+	return out, nil
+}
+
+func (r *Registry) activeVersions(ctx context.Context) (map[string]string, error) {
+	active, err := r.cfg.Store.ActiveAdapters(ctx)
+	if err != nil {
+		return nil, storeFault(err)
+	}
+	out := make(map[string]string, len(active))
+	for _, v := range active {
+		out[v.Name] = v.Version
+	}
+	return out, nil
+}
+
+func (r *Registry) loadedVersion(name string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l, ok := r.loaded[name]; ok {
+		return l.version.Version
+	}
+	return ""
+}
+
+func storeFault(err error) error {
+	return fault.Wrap(fault.StoreUnavailable, err, "the adapter registry is unavailable")
+}
+
+func sortedNames(m map[string]*loaded) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
