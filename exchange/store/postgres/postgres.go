@@ -68,6 +68,7 @@ type Store struct {
 	pool      *pgxpool.Pool
 	closeOnce sync.Once
 	sealers   held.Set[*sealer] // handed out and not released
+	watches   held.Set[*watch]  // WatchAdapters' that have not ended
 
 	// objections spares FindObjection a round trip for the subjects that
 	// have none; followObjections keeps it current until stopFollowing.
@@ -341,6 +342,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopFollowing()
 		<-s.followDone
+		s.watches.Close()
 		s.sealers.Close()
 		s.pool.Close()
 	})
