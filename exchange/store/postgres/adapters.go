@@ -27,7 +27,7 @@ const watchApplication = "pont-adapters-watch"
 // lockAdapters is the first key of the transaction advisory lock that
 // serialises one adapter's activations and rollbacks (the second is the
 // hash of its name). The two-key form of advisory locks is a key space of
-// its own: it cannot meet the one-key locks above.
+// its own: it cannot meet the one-key locks of postgres.go.
 const lockAdapters int32 = 0x706f6e74
 
 // adapterVersionsPkey is the primary key constraint of adapter_versions.
@@ -46,7 +46,7 @@ var (
 	lockAdapterSQL = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
 	activateSQL    = `INSERT INTO adapter_activations (name, version, kind, at, actor)
 		SELECT name, version, $3, $4, $5 FROM adapter_versions WHERE name = $1 AND version = $2 RETURNING seq`
-	insertRollback = `INSERT INTO adapter_activations (name, version, kind, at, actor) VALUES ($1, $2, $3, $4, $5) RETURNING seq`
+	insertRollbackSQL = `INSERT INTO adapter_activations (name, version, kind, at, actor) VALUES ($1, $2, $3, $4, $5) RETURNING seq`
 )
 
 // PublishAdapter stores v in one transaction with its adapter_published
@@ -235,7 +235,7 @@ func (s *Store) RollbackAdapter(ctx context.Context, name, actor string, at time
 		if a.Version, err = query.RollbackTarget(history); err != nil {
 			return refused{err}
 		}
-		return tx.QueryRow(ctx, insertRollback, a.Name, a.Version, a.Kind, a.At, a.Actor).Scan(&a.Seq)
+		return tx.QueryRow(ctx, insertRollbackSQL, a.Name, a.Version, a.Kind, a.At, a.Actor).Scan(&a.Seq)
 	})
 	if err != nil {
 		return store.Activation{}, err
@@ -250,8 +250,9 @@ func (s *Store) RollbackAdapter(ctx context.Context, name, actor string, at time
 // the pool. It starts listening before it returns (or tries to, for up to
 // watchStart), so that no change committed after it returns is missed;
 // should that fail, it keeps trying, and the channel receives once it
-// listens. A lost connection is listened on again after a pause that grows
-// to 5 s, and the channel then receives once.
+// listens. A lost connection is listened on again after a pause (100 ms,
+// growing to 5 s while connections keep failing), and the channel then
+// receives once.
 func (s *Store) WatchAdapters(ctx context.Context) <-chan struct{} {
 	ch := make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(ctx)
@@ -301,15 +302,22 @@ func signal(ch chan<- struct{}) {
 
 // watchAdapters signals ch on every notification of conn (listening, or
 // nil after err), and listens again whenever the connection is lost, until
-// ctx ends.
+// ctx ends. The pause before listening again grows while connections keep
+// failing, and is short again after one that lasted: a connection that
+// drops as soon as it is made must not have every node reload its
+// adapters ten times a second.
 func (s *Store) watchAdapters(ctx context.Context, conn *pgx.Conn, err error, ch chan<- struct{}) {
 	const first, most = 100 * time.Millisecond, 5 * time.Second
 	pause := first
+	since := time.Now() // when conn started listening
 	for {
 		if conn != nil {
 			err = waitAdapters(ctx, conn, ch)
 			_ = conn.Close(context.WithoutCancel(ctx))
 			conn = nil
+			if time.Since(since) > most {
+				pause = first
+			}
 		}
 		if ctx.Err() != nil {
 			return
@@ -321,13 +329,13 @@ func (s *Store) watchAdapters(ctx context.Context, conn *pgx.Conn, err error, ch
 			return
 		case <-time.After(pause):
 		}
+		pause = min(2*pause, most)
 		if conn, err = s.listenAdapters(ctx); err != nil {
-			pause = min(2*pause, most)
 			continue
 		}
+		since = time.Now()
 		// Changes may have committed while nobody listened.
 		signal(ch)
-		pause = first
 	}
 }
 

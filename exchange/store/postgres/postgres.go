@@ -5,8 +5,8 @@
 // Several nodes may start at once: migrations run under an advisory lock,
 // and partitions are created under another, so that exactly one node does
 // each change and the others wait and find it done. The log's sealer holds
-// a third for as long as it seals (log.go), and pruning a fourth
-// (prune.go).
+// a third for as long as it seals (log.go), pruning a fourth (prune.go),
+// and each change of an adapter one of its own (adapters.go).
 package postgres
 
 import (

@@ -27,7 +27,7 @@ var (
 	activationsSQL = "SELECT " + query.ActivationColumnList + " FROM adapter_activations WHERE name = ? ORDER BY seq"
 	activateSQL    = `INSERT INTO adapter_activations (name, version, kind, at, actor)
 		SELECT name, version, ?, ?, ? FROM adapter_versions WHERE name = ? AND version = ? RETURNING seq`
-	insertRollback = `INSERT INTO adapter_activations (name, version, kind, at, actor) VALUES (?, ?, ?, ?, ?) RETURNING seq`
+	insertRollbackSQL = `INSERT INTO adapter_activations (name, version, kind, at, actor) VALUES (?, ?, ?, ?, ?) RETURNING seq`
 )
 
 // PublishAdapter stores v in one transaction with its adapter_published
@@ -205,7 +205,7 @@ func (s *Store) RollbackAdapter(ctx context.Context, name, actor string, at time
 		if a.Version, err = query.RollbackTarget(history); err != nil {
 			return refused{err}
 		}
-		return tx.QueryRowContext(ctx, insertRollback, a.Name, a.Version, a.Kind, a.At.UnixMicro(), a.Actor).Scan(&a.Seq)
+		return tx.QueryRowContext(ctx, insertRollbackSQL, a.Name, a.Version, a.Kind, a.At.UnixMicro(), a.Actor).Scan(&a.Seq)
 	})
 	if err != nil {
 		return store.Activation{}, err

@@ -155,6 +155,25 @@ func testPublishAdapter(t *testing.T, s store.Store) {
 	if err != nil || len(list) != 1 {
 		t.Fatalf("ListAdapters after refused publications: %d versions, %v; want the 1 published", len(list), err)
 	}
+
+	// Two publications of one version at once, with other modules: one
+	// is stored, the other refused.
+	racing := []store.AdapterVersion{adapterVersion("padro-08019", "3.0.0", "first", base), adapterVersion("padro-08019", "3.0.0", "second", base)}
+	errs := make([]error, len(racing))
+	var wg sync.WaitGroup
+	for i, v := range racing {
+		wg.Go(func() { errs[i] = s.PublishAdapter(ctx, v) })
+	}
+	wg.Wait()
+	won := slices.IndexFunc(errs, func(err error) bool { return err == nil })
+	if won < 0 || !errors.Is(errs[1-won], store.ErrExists) {
+		t.Fatalf("racing publications of one version: %v; want one stored and ErrExists", errs)
+	}
+	if got, err := s.AdapterVersion(ctx, "padro-08019", "3.0.0"); err != nil {
+		t.Fatal(err)
+	} else {
+		checkAdapter(t, "the racing publication stored", got, racing[won], true)
+	}
 }
 
 // testListAdapters: every version of every adapter, without modules, by
