@@ -135,6 +135,8 @@ type Store interface {
 	Citizens
 	// Log is the tamper-evident log over the transfers and events.
 	Log
+	// Adapters is the registry of published adapters.
+	Adapters
 	// Ping reports whether the store can serve.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

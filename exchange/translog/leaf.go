@@ -181,14 +181,7 @@ func (enc encoder) eventEntry(b []byte, e *store.Event) ([]byte, error) {
 		b = enc.str(b, "procedure", e.Procedure)
 		b = enc.str(b, "purpose", e.Purpose)
 		if e.Kind == store.EventConsentCreated {
-			b = append(b, `"services":[`...)
-			for i, s := range e.Services {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = enc.quote(b, s)
-			}
-			b = append(b, "],"...)
+			b = enc.array(b, "services", e.Services)
 			b = optTime(b, "expires_at", e.ExpiresAt)
 		}
 	case store.EventObjectionRecorded, store.EventObjectionWithdrawn:
@@ -201,6 +194,22 @@ func (enc encoder) eventEntry(b []byte, e *store.Event) ([]byte, error) {
 	case store.EventLogPruned:
 		b = optTime(b, "before", e.Before)
 		b = integer(b, "count", e.Count)
+	case store.EventAdapterPublished:
+		b = enc.str(b, "ref", e.Ref)
+		b = enc.str(b, "owner", e.Owner)
+		b = enc.str(b, "adapter", e.Adapter)
+		b = enc.str(b, "version", e.Version)
+		b = enc.array(b, "services", e.Services)
+		b = enc.str(b, "scope", e.Scope)
+		b = enc.str(b, "module_sha256", e.ModuleSHA256)
+		b = enc.str(b, "key_id", e.KeyID)
+		b = enc.str(b, "signature", e.Signature)
+	case store.EventAdapterActivated, store.EventAdapterRolledBack:
+		b = enc.str(b, "ref", e.Ref)
+		b = enc.str(b, "owner", e.Owner)
+		b = enc.str(b, "adapter", e.Adapter)
+		b = enc.str(b, "version", e.Version)
+		b = enc.str(b, "module_sha256", e.ModuleSHA256)
 	default:
 		return b, fmt.Errorf("translog: event %s has an unknown kind %q", e.ID, e.Kind)
 	}
@@ -241,6 +250,20 @@ func (enc encoder) str(b []byte, name, value string) []byte {
 	b = key(b, name)
 	b = enc.quote(b, value)
 	return append(b, ',')
+}
+
+// array appends "name":[...], an array of strings, each cut like str's
+// value on the second pass.
+func (enc encoder) array(b []byte, name string, values []string) []byte {
+	b = key(b, name)
+	b = append(b, '[')
+	for i, s := range values {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = enc.quote(b, s)
+	}
+	return append(b, "],"...)
 }
 
 // key appends "name": for a member name of the encoding's own, which

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +93,13 @@ func TestEventEntries(t *testing.T) {
 		{ID: "o1:objection_withdrawn", Time: at, Kind: store.EventObjectionWithdrawn, Ref: "o1", Service: "padro", Subject: "12345678Z"},
 		{ID: "r1", Time: at, Node: "n", Kind: store.EventLogRead, Operation: "search", Count: 3, Actor: "dpo", Filter: "subject=12345678Z"},
 		{ID: "p1", Time: at, Node: "n", Kind: store.EventLogPruned, Before: &exp, Count: 10},
+		{ID: "padro-08019@1.0.0:adapter_published", Time: at, Kind: store.EventAdapterPublished, Ref: "padro-08019@1.0.0",
+			Owner: "L01080193", Adapter: "padro-08019", Version: "1.0.0", Services: []string{"padro"}, Scope: "08019",
+			ModuleSHA256: "ab", KeyID: "k1", Signature: "h.p.s", Actor: "dpo"},
+		{ID: "padro-08019:7:adapter_activated", Time: at, Kind: store.EventAdapterActivated, Ref: "padro-08019@1.0.0",
+			Owner: "L01080193", Adapter: "padro-08019", Version: "1.0.0", ModuleSHA256: "ab", Actor: "dpo"},
+		{ID: "padro-08019:8:adapter_rolled_back", Time: at, Kind: store.EventAdapterRolledBack, Ref: "padro-08019@0.9.0",
+			Owner: "L01080193", Adapter: "padro-08019", Version: "0.9.0", ModuleSHA256: "cd", Actor: "dpo"},
 	} {
 		e.Salt = bytes.Repeat([]byte{1}, store.SaltSize)
 		entry, err := Entry(nil, &e)
@@ -110,6 +119,67 @@ func TestEventEntries(t *testing.T) {
 	}
 	if _, err := Entry(nil, &store.Event{ID: "x", Kind: "nope"}); err == nil {
 		t.Error("an unknown kind was encoded")
+	}
+}
+
+// TestAdapterEntries pins the entries of the adapter registry's kinds, as
+// TestTransferEntry pins a transfer's: members in the documented order,
+// each present even when empty, the publisher's subject only in the
+// commitment.
+func TestAdapterEntries(t *testing.T) {
+	salt := bytes.Repeat([]byte{3}, store.SaltSize)
+	commitment := func(actor string) string {
+		sum := sha256.Sum256(append(slices.Clone(salt), `{"subject":"","actor":"`+actor+`","filter":""}`...))
+		return hex.EncodeToString(sum[:])
+	}
+	const head = `{"v":1,"kind":"%s","id":"%s","time":"2026-12-07T05:30:00.123456Z","node":"",`
+	for _, c := range []struct {
+		name  string
+		event store.Event
+		want  string
+	}{
+		{"published", store.Event{ID: "padro-08019@1.0.0:adapter_published", Time: at, Kind: store.EventAdapterPublished,
+			Ref: "padro-08019@1.0.0", Owner: "L01080193", Adapter: "padro-08019", Version: "1.0.0",
+			Services: []string{"padro", "padro-historic"}, Scope: "08019", ModuleSHA256: "9f86d081",
+			KeyID: "ajuntament-2026", Signature: "eyJhbGciOiJFZERTQSJ9..c2ln", Actor: "publisher@ajuntament"},
+			fmt.Sprintf(head, "adapter_published", "padro-08019@1.0.0:adapter_published") +
+				`"ref":"padro-08019@1.0.0","owner":"L01080193","adapter":"padro-08019","version":"1.0.0",` +
+				`"services":["padro","padro-historic"],"scope":"08019","module_sha256":"9f86d081",` +
+				`"key_id":"ajuntament-2026","signature":"eyJhbGciOiJFZERTQSJ9..c2ln","personal":"` + commitment("publisher@ajuntament") + `"}`},
+		{"published with nothing optional", store.Event{ID: "x@2:adapter_published", Time: at, Kind: store.EventAdapterPublished,
+			Ref: "x@2", Adapter: "x", Version: "2"},
+			fmt.Sprintf(head, "adapter_published", "x@2:adapter_published") +
+				`"ref":"x@2","owner":"","adapter":"x","version":"2","services":[],"scope":"","module_sha256":"",` +
+				`"key_id":"","signature":"","personal":"` + commitment("") + `"}`},
+		{"activated", store.Event{ID: "padro-08019:12:adapter_activated", Time: at, Kind: store.EventAdapterActivated,
+			Ref: "padro-08019@1.0.0", Owner: "L01080193", Adapter: "padro-08019", Version: "1.0.0", ModuleSHA256: "9f86d081",
+			Services: []string{"ignored"}, KeyID: "ignored", Actor: "operator"},
+			fmt.Sprintf(head, "adapter_activated", "padro-08019:12:adapter_activated") +
+				`"ref":"padro-08019@1.0.0","owner":"L01080193","adapter":"padro-08019","version":"1.0.0",` +
+				`"module_sha256":"9f86d081","personal":"` + commitment("operator") + `"}`},
+		{"rolled back", store.Event{ID: "padro-08019:13:adapter_rolled_back", Time: at, Kind: store.EventAdapterRolledBack,
+			Ref: "padro-08019@0.9.0", Owner: "L01080193", Adapter: "padro-08019", Version: "0.9.0", ModuleSHA256: "e3b0c442",
+			Actor: "operator"},
+			fmt.Sprintf(head, "adapter_rolled_back", "padro-08019:13:adapter_rolled_back") +
+				`"ref":"padro-08019@0.9.0","owner":"L01080193","adapter":"padro-08019","version":"0.9.0",` +
+				`"module_sha256":"e3b0c442","personal":"` + commitment("operator") + `"}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := c.event
+			e.Salt = salt
+			entry, err := Entry(nil, &e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(entry) != c.want {
+				t.Fatalf("entry =\n%s\nwant\n%s", entry, c.want)
+			}
+			// Pruned, it keeps its entry.
+			e.PersonalSHA256, e.Actor, e.Salt = Commit(nil, &e), "", nil
+			if again, _ := Entry(nil, &e); !bytes.Equal(again, entry) {
+				t.Errorf("the pruned event's entry differs:\n%s", again)
+			}
+		})
 	}
 }
 

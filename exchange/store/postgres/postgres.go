@@ -5,8 +5,8 @@
 // Several nodes may start at once: migrations run under an advisory lock,
 // and partitions are created under another, so that exactly one node does
 // each change and the others wait and find it done. The log's sealer holds
-// a third for as long as it seals (log.go), and pruning a fourth
-// (prune.go).
+// a third for as long as it seals (log.go), pruning a fourth (prune.go),
+// and each change of an adapter one of its own (adapters.go).
 package postgres
 
 import (
@@ -68,6 +68,7 @@ type Store struct {
 	pool      *pgxpool.Pool
 	closeOnce sync.Once
 	sealers   held.Set[*sealer] // handed out and not released
+	watches   held.Set[*watch]  // WatchAdapters' that have not ended
 
 	// objections spares FindObjection a round trip for the subjects that
 	// have none; followObjections keeps it current until stopFollowing.
@@ -341,6 +342,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopFollowing()
 		<-s.followDone
+		s.watches.Close()
 		s.sealers.Close()
 		s.pool.Close()
 	})

@@ -48,6 +48,9 @@ type Store struct {
 	path    string            // the database file, whose sealing role one Sealer holds
 	sealers held.Set[*sealer] // handed out and not released
 
+	watchers *watchers        // of the file, signalled after each change of the adapters
+	watches  held.Set[*watch] // this Store's WatchAdapters that have not ended
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -79,7 +82,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, path: cfg.Path}
+	s := &Store{w: w, path: cfg.Path, watchers: watchersOf(cfg.Path)}
 	if err := s.migrate(ctx); err != nil {
 		_ = w.Close()
 		return nil, err
@@ -257,6 +260,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Calling it again is harmless.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.watches.Close()
 		s.sealers.Close()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 		if s.closeErr != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -275,7 +276,10 @@ func testAppendEvents(t *testing.T, s store.Store) {
 		Ref: "ref-1", Requester: "P0801900B", Procedure: "AJUT-MENJADOR", Purpose: "social-benefits", Service: "padro",
 		Services: []string{"padro", "prestacions «x» \"q\" \\"}, ExpiresAt: ptr(base.AddDate(1, 0, 0)),
 		Operation: "export", Count: 1 << 40, Before: ptr(base.AddDate(-6, 0, 0)),
-		Subject: alice, Actor: "auditor-7 Núria", Filter: "subject=12345678Z&from=2026-01-01&to=2026-02-01",
+		Owner: "L01080193", Adapter: "padro-08019", Version: "1.4.2", Scope: "08019",
+		ModuleSHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", KeyID: "ajuntament-2026",
+		Signature: strings.Repeat("eyJzaWduYXR1cmUi", 100),
+		Subject:   alice, Actor: "auditor-7 Núria", Filter: "subject=12345678Z&from=2026-01-01&to=2026-02-01",
 		Salt: []byte("fedcba9876543210"), PersonalSHA256: "0d5f29b2e3c6a0f0c8e21e5f06dc1a6ec5cc5e9bc9c5d1b1a0bb5f3b5e20a0f7"}
 	v := reflect.ValueOf(every)
 	for i := range v.NumField() {

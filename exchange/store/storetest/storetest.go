@@ -1,10 +1,11 @@
 // Package storetest is the conformance suite of store.Store: one black-box
 // test, through the public interface only (transfer log here, consents and
 // objections in citizens.go, the tamper-evident log in log.go and
-// prune.go), that every backend runs, so that pont dev (SQLite) and
-// production (PostgreSQL) keep the same behaviour. Only the test of a
-// record deleted from under the log goes around the interface, through
-// the backend's Exec. It changes when the store.Store contract changes.
+// prune.go, the adapter registry in adapters.go), that every backend runs,
+// so that pont dev (SQLite) and production (PostgreSQL) keep the same
+// behaviour. Only the test of a record deleted from under the log goes
+// around the interface, through the backend's Exec. It changes when the
+// store.Store contract changes.
 package storetest
 
 import (
@@ -75,6 +76,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, exec Exec) {
 		{"StaleSeal", testStaleSeal},
 		{"SealerExclusion", testSealerExclusion},
 		{"Prune", func(t *testing.T, s store.Store) { RunPrune(t, s) }},
+		{"PublishAdapter", testPublishAdapter},
+		{"ListAdapters", testListAdapters},
+		{"Activations", testActivations},
+		{"ActiveAdapters", testActiveAdapters},
+		{"WatchAdapters", testWatchAdapters},
+		{"ConcurrentRollbacks", testConcurrentRollbacks},
+		{"AdapterEvents", testAdapterEvents},
 		{"Ping", testPing},
 		{"AfterClose", testAfterClose},
 	}
@@ -708,4 +716,17 @@ func testAfterClose(t *testing.T, s store.Store) {
 	unavailable("DeleteObjection", s.DeleteObjection(ctx, alice, id(1)))
 	_, err = s.FindObjection(ctx, alice, "padro", "")
 	unavailable("FindObjection", err)
+	unavailable("PublishAdapter", s.PublishAdapter(ctx, adapterVersion("padro", "1", "", base)))
+	_, err = s.ListAdapters(ctx)
+	unavailable("ListAdapters", err)
+	_, err = s.AdapterVersion(ctx, "padro", "1")
+	unavailable("AdapterVersion", err)
+	_, err = s.ActivateAdapter(ctx, store.Activation{Name: "padro", Version: "1", Kind: store.Activate, At: base})
+	unavailable("ActivateAdapter", err)
+	_, err = s.RollbackAdapter(ctx, "padro", "op", base)
+	unavailable("RollbackAdapter", err)
+	_, err = s.Activations(ctx, "padro")
+	unavailable("Activations", err)
+	_, err = s.ActiveAdapters(ctx)
+	unavailable("ActiveAdapters", err)
 }

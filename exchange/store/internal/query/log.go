@@ -35,6 +35,7 @@ func (s *Salts) Next() []byte {
 var EventColumns = []string{
 	"id", "at", "node", "kind", "ref", "requester", "procedure", "purpose",
 	"service", "services", "expires_at", "operation", "count", "before_at",
+	"owner", "adapter", "version", "scope", "module_sha256", "key_id", "signature",
 	"subject", "actor", "query_filter", "salt", "personal_sha256",
 }
 
@@ -44,6 +45,12 @@ var EventColumnList = strings.Join(EventColumns, ", ")
 // StorableEvent returns e as both stores write it: every text through Text,
 // services included. An event has no reasons to name what was altered: the
 // escape itself (\xHH, backslashes doubled) is what an auditor sees.
+//
+// The adapter members are the exception: the store writes them itself from
+// a publication it checked (UTF-8 without NUL), and a signature may be
+// longer than store.MaxText, so they are escaped only when they need it
+// and never cut. Prune writes every event again through here: cutting a
+// signature would change the leaf.
 func StorableEvent(e store.Event) store.Event {
 	for _, f := range [...]*string{
 		&e.ID, &e.Node, &e.Kind, &e.Ref, &e.Requester, &e.Procedure, &e.Purpose, &e.Service,
@@ -51,6 +58,11 @@ func StorableEvent(e store.Event) store.Event {
 	} {
 		if v, ch := store.StorableText(*f); ch != 0 {
 			*f = v
+		}
+	}
+	for _, f := range [...]*string{&e.Owner, &e.Adapter, &e.Version, &e.Scope, &e.ModuleSHA256, &e.KeyID, &e.Signature} {
+		if !PlainText(*f) {
+			*f, _ = store.StorableText(*f)
 		}
 	}
 	copied := false
@@ -90,6 +102,7 @@ func EventArgs(e store.Event, d Dialect) ([]any, error) {
 	return []any{
 		e.ID, d.Time(e.Time), e.Node, e.Kind, e.Ref, e.Requester, e.Procedure, e.Purpose,
 		e.Service, string(sj), expires, e.Operation, e.Count, before,
+		e.Owner, e.Adapter, e.Version, e.Scope, e.ModuleSHA256, e.KeyID, e.Signature,
 		e.Subject, e.Actor, e.Filter, salt(e.Salt), e.PersonalSHA256,
 	}, nil
 }
@@ -104,6 +117,7 @@ func ScanEvent(row Row, d Dialect) (store.Event, error) {
 	before, beforeAt := d.TimeDest()
 	if err := row.Scan(&e.ID, at, &e.Node, &e.Kind, &e.Ref, &e.Requester, &e.Procedure, &e.Purpose,
 		&e.Service, &services, expires, &e.Operation, &e.Count, before,
+		&e.Owner, &e.Adapter, &e.Version, &e.Scope, &e.ModuleSHA256, &e.KeyID, &e.Signature,
 		&e.Subject, &e.Actor, &e.Filter, &e.Salt, &e.PersonalSHA256); err != nil {
 		return store.Event{}, err
 	}
