@@ -15,6 +15,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/pontexchange/pont/exchange/manifest"
 	discapacitat "github.com/pontexchange/pont/plugins/discapacitat/source"
@@ -149,17 +150,38 @@ func DevSources() http.Handler {
 		panic(err)
 	}
 	hosts := map[string]http.Handler{}
+	scoped := map[string]Plugin{} // by the adapters' name prefix: "padro-"
 	for _, p := range plugins {
 		for _, m := range p.Manifests {
 			hosts[m.Name+"."+DevSourceDomain] = p.Source(m.Scope)
+			if prefix, ok := strings.CutSuffix(m.Name, "-"+m.Scope); ok && m.Scope != "*" {
+				scoped[prefix+"-"] = p
+			}
 		}
 	}
+	var mu sync.Mutex
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
-		h, ok := hosts[strings.ToLower(host)]
+		host = strings.ToLower(host)
+		mu.Lock()
+		h, ok := hosts[host]
+		if !ok {
+			// A source for a scope no reference adapter has (the padró of
+			// a municipality an owner publishes an adapter for): the
+			// plugin's source, built for that scope.
+			name, _ := strings.CutSuffix(host, "."+DevSourceDomain)
+			for prefix, p := range scoped {
+				if scope, cut := strings.CutPrefix(name, prefix); cut && scope != "" && !strings.Contains(scope, ".") && len(hosts) < 1000 {
+					h, ok = p.Source(scope), true
+					hosts[host] = h
+					break
+				}
+			}
+		}
+		mu.Unlock()
 		if !ok {
 			http.Error(w, "no simulated source answers at host "+host, http.StatusNotFound)
 			return

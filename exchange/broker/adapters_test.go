@@ -260,11 +260,8 @@ func TestExtraModuleRefusals(t *testing.T) {
 		{"not wasm", []string{write("script.wasm", []byte("#!/bin/sh\necho hi\n"))}, "not a WebAssembly module"},
 		{"wrong exports", []string{write("noexport.wasm", embed(noHandle, m("x-prestacions", "prestacions", "*")))}, "does not export pont_handle"},
 		{"no manifest", []string{write("bare.wasm", ok.module())}, "no pont.manifest"},
-		{"scope not in the catalog", []string{write("girona.wasm", embed(ok.module(), m("padro-43148", "padro", "43148")))}, `scope "43148"`},
-		{"two take one scope over", []string{
-			write("a.wasm", embed(ok.module(), m("a", "prestacions", "*"))),
-			write("b.wasm", embed(ok.module(), m("b", "prestacions", "*")))}, "both take adapter prestacions over"},
-		{"another catalog adapter's name", []string{write("c.wasm", embed(ok.module(), m("titulacions", "prestacions", "*")))}, "a catalog adapter it does not take over"},
+		{"a service the catalog lacks", []string{write("cadastre.wasm", embed(ok.module(), m("cadastre-1", "cadastre", "*")))}, `"cadastre" is not a service of the catalog`},
+		{"a scope without routing key", []string{write("p09.wasm", embed(ok.module(), m("prestacions-09", "prestacions", "09")))}, `its only scope is "*"`},
 		{"missing file", []string{filepath.Join(dir, "missing.wasm")}, "missing.wasm"},
 	}
 	for _, tt := range tests {
@@ -285,11 +282,37 @@ func TestExtraModuleRefusals(t *testing.T) {
 		}
 		defer b.Close(context.Background())
 		if got := strings.Join(b.Adapters(), ","); !strings.Contains(got, "prestacions-dev") || strings.Contains(got, "prestacions,") {
-			t.Errorf("Adapters = %s: want prestacions-dev loaded instead of prestacions", got)
+			t.Errorf("Adapters = %s: want prestacions-dev served instead of prestacions", got)
 		}
-		if !strings.Contains(logs.String(), "unsigned adapter module accepted (development mode only)") ||
-			!strings.Contains(logs.String(), "takes_over=prestacions") {
-			t.Errorf("no warning for the unsigned module:\n%s", logs.String())
+		for _, want := range []string{"unsigned adapter module accepted (development mode only)", "adapter=prestacions scope=* served_by=prestacions-dev"} {
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("the log has no %q:\n%s", want, logs.String())
+			}
+		}
+	})
+
+	t.Run("a scope no source had", func(t *testing.T) {
+		p := write("tarragona.wasm", embed(ok.module(), m("padro-43148", "padro", "43148")))
+		b, err := newBroker(t, broker.Config{UnsignedModules: []string{p}}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close(context.Background())
+		if got := strings.Join(b.Adapters(), ","); !strings.Contains(got, "padro-43148") || !strings.Contains(got, "padro-08019") {
+			t.Errorf("Adapters = %s: want padro-43148 beside the reference adapters", got)
+		}
+	})
+
+	t.Run("two for one scope: the later serves", func(t *testing.T) {
+		a := write("a.wasm", embed(ok.module(), m("a", "prestacions", "*")))
+		bb := write("b.wasm", embed(ok.module(), m("b", "prestacions", "*")))
+		b, err := newBroker(t, broker.Config{UnsignedModules: []string{a, bb}}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close(context.Background())
+		if got := strings.Join(b.Adapters(), ","); !strings.Contains(got, ",b,") || strings.Contains(got, ",a,") || strings.Contains(got, "prestacions,") {
+			t.Errorf("Adapters = %s: want b alone serving prestacions", got)
 		}
 	})
 }

@@ -228,7 +228,7 @@ func citizenReadsOnlyHerOwnData(t *testing.T, n *node) {
 func propertyCatalog(t *testing.T) *catalog.Catalog {
 	t.Helper()
 	fsys := fstest.MapFS{}
-	for _, p := range []string{"purposes.json", "authorisations.json", "services/padro.json", "services/titulacions.json", "services/discapacitat.json", "services/familia-nombrosa.json", "services/prestacions.json"} {
+	for _, p := range []string{"purposes.json", "authorisations.json", "owners.json", "services/padro.json", "services/titulacions.json", "services/discapacitat.json", "services/familia-nombrosa.json", "services/prestacions.json"} {
 		raw, err := os.ReadFile(filepath.Join("../../catalog", p))
 		if err != nil {
 			t.Fatal(err)

@@ -92,18 +92,21 @@ func devOwnerKey(path string) (jwk.Key, error) {
 // UnsignedModules, and activates each whose adapter has no active version,
 // or, on a development node, whose active version is another: pont dev
 // then serves what make build just built. A module published before with
-// the same bytes is not published again.
+// the same bytes is not published again. The activations are made
+// together, so that the node loads the adapters two at a time.
 func (b *Broker) bootstrap(ctx context.Context, reg *registry.Registry, devKeys map[string]jwk.Key) error {
+	type module struct {
+		path     string
+		wasm     []byte
+		m        manifest.Manifest
+		unsigned bool
+	}
+	var modules []module
 	if b.cfg.ModulesDir != "" {
 		paths, err := filepath.Glob(filepath.Join(b.cfg.ModulesDir, "*.wasm"))
 		if err != nil {
 			return fmt.Errorf("broker: modules: %w", err)
 		}
-		type module struct {
-			path, name string
-			wasm       []byte
-		}
-		var modules []module
 		for _, p := range paths {
 			wasm, err := os.ReadFile(p)
 			if err != nil {
@@ -113,107 +116,131 @@ func (b *Broker) bootstrap(ctx context.Context, reg *registry.Registry, devKeys 
 			if err != nil {
 				return fmt.Errorf("broker: module %s: %w", p, err)
 			}
-			modules = append(modules, module{p, m.Name, wasm})
+			modules = append(modules, module{p, wasm, m, false})
 		}
 		// In the order of the adapters' names, so that of two modules for
 		// one scope (prestacions and its twin prestacions-as) the same one
 		// is activated on every start.
-		sort.Slice(modules, func(i, j int) bool { return modules[i].name < modules[j].name })
-		for _, mod := range modules {
-			if err := b.bootstrapOne(ctx, reg, mod.path, mod.wasm, devKeys, false); err != nil {
-				return err
-			}
-		}
+		sort.Slice(modules, func(i, j int) bool { return modules[i].m.Name < modules[j].m.Name })
 	}
 	for _, p := range b.cfg.UnsignedModules {
 		wasm, err := os.ReadFile(p)
 		if err != nil {
 			return fmt.Errorf("broker: extra module: %w", err)
 		}
-		if err := b.bootstrapOne(ctx, reg, p, wasm, nil, true); err != nil {
+		m, err := manifest.Read(wasm)
+		if err != nil {
+			return fmt.Errorf("broker: extra module %s: %w", p, err)
+		}
+		modules = append(modules, module{p, wasm, m, true})
+	}
+	var reqs []registry.ActivationRequest
+	var paths []string
+	for _, mod := range modules {
+		req, activate, err := b.publishAtStart(ctx, reg, mod.path, mod.wasm, mod.m, devKeys, mod.unsigned)
+		if err != nil {
 			return err
+		}
+		if activate {
+			reqs, paths = append(reqs, req), append(paths, mod.path)
+		}
+	}
+	if len(reqs) == 0 {
+		return nil
+	}
+	who := registry.Who{Subject: BootstrapSubject, Operator: true}
+	for i, err := range reg.ActivateAll(ctx, reqs, who, time.Now()) {
+		req := reqs[i]
+		switch {
+		case fault.CodeOf(err) == fault.ScopeTaken:
+			b.log.Info("adapter published, not activated: another adapter serves its scope", slog.String("module", paths[i]),
+				slog.String("adapter", req.Name), slog.String("version", req.Version), slog.String("why", describe(err).Error()))
+		case err != nil:
+			return fmt.Errorf("broker: module %s: activating %s %s: %w", paths[i], req.Name, req.Version, describe(err))
+		default:
+			b.log.Info("adapter activated at start", slog.String("module", paths[i]),
+				slog.String("adapter", req.Name), slog.String("version", req.Version))
 		}
 	}
 	return nil
 }
 
-func (b *Broker) bootstrapOne(ctx context.Context, reg *registry.Registry, path string, wasm []byte, devKeys map[string]jwk.Key, unsigned bool) error {
-	m, err := manifest.Read(wasm)
-	if err != nil {
-		return fmt.Errorf("broker: module %s: %w", path, err)
+// publishAtStart publishes one module of bootstrap unless it is published
+// already, and answers whether (and which version) to activate.
+func (b *Broker) publishAtStart(ctx context.Context, reg *registry.Registry, path string, wasm []byte, m manifest.Manifest, devKeys map[string]jwk.Key, unsigned bool) (registry.ActivationRequest, bool, error) {
+	fail := func(err error) (registry.ActivationRequest, bool, error) {
+		return registry.ActivationRequest{}, false, fmt.Errorf("broker: module %s: %w", path, err)
 	}
 	dev := b.cfg.DevIssuer != nil
 	// A development node signs with its owners' keys (Ed25519 signs the
-	// same bytes the same way, so an unchanged module is the same module),
-	// and gives a rebuilt module published under its version a version of
-	// its own: versions never change, even there.
-	prepare := func(wasm []byte) ([]byte, error) {
-		if key, ok := devKeys[m.Owner]; ok && dev && !unsigned {
+	// same bytes the same way, so an unchanged module is the same module).
+	key, hasKey := devKeys[m.Owner]
+	sign := func(wasm []byte) ([]byte, error) {
+		if dev && hasKey {
 			return signing.Sign(wasm, key)
 		}
 		return wasm, nil
 	}
-	out, err := prepare(wasm)
-	if err != nil {
-		return fmt.Errorf("broker: module %s: %w", path, err)
-	}
 	info, err := reg.Get(ctx, m.Name)
 	if err != nil && fault.CodeOf(err) != fault.NotFound {
-		return fmt.Errorf("broker: module %s: %w", path, err)
+		return fail(err)
 	}
-	published := false
-	for _, v := range info.Versions {
-		if v.Version != m.Version {
-			continue
+	same := func(wasm []byte, version string) bool {
+		for _, v := range info.Versions {
+			if v.Version == version && v.ModuleSHA256 == sha256Hex(wasm) {
+				return true
+			}
 		}
-		if v.ModuleSHA256 == sha256Hex(out) {
-			published = true
-			break
-		}
+		return false
+	}
+	out, err := sign(wasm)
+	if err != nil {
+		return fail(err)
+	}
+	published := same(out, m.Version)
+	if !published && unsigned && same(wasm, m.Version) {
+		out, published = wasm, true
+	}
+	if !published && slices.ContainsFunc(info.Versions, func(v store.AdapterVersion) bool { return v.Version == m.Version }) {
 		if !dev {
-			return fmt.Errorf("broker: module %s: %s %s is published with other bytes (module_sha256 %s): versions never change; publish this one under a new version", path, m.Name, m.Version, v.ModuleSHA256)
+			return fail(fmt.Errorf("%s %s is published with other bytes: versions never change; publish this module under a new version", m.Name, m.Version))
 		}
+		// A rebuilt module under a published version: a version of its
+		// own, even on a development node.
 		code, err := signing.Digest(wasm)
 		if err != nil {
-			return fmt.Errorf("broker: module %s: %w", path, err)
+			return fail(err)
 		}
 		m.Version += "+dev." + code[:12]
 		if wasm, err = manifest.Embed(wasm, m); err != nil {
-			return fmt.Errorf("broker: module %s: %w", path, err)
+			return fail(err)
 		}
-		if out, err = prepare(wasm); err != nil {
-			return fmt.Errorf("broker: module %s: %w", path, err)
+		if out, err = sign(wasm); err != nil {
+			return fail(err)
+		}
+		if unsigned {
+			out = wasm
 		}
 		published = slices.ContainsFunc(info.Versions, func(v store.AdapterVersion) bool { return v.Version == m.Version })
-		break
 	}
-	who := registry.Who{Owner: m.Owner, Subject: BootstrapSubject}
-	now := time.Now()
 	if !published {
+		who := registry.Who{Owner: m.Owner, Subject: BootstrapSubject}
 		publish := reg.Publish
 		if unsigned {
-			publish = reg.PublishUnsigned
+			publish, out = reg.PublishUnsigned, wasm
 		}
-		if _, err := publish(ctx, out, who, now); err != nil {
-			return fmt.Errorf("broker: module %s: %w", path, describe(err))
+		if _, err := publish(ctx, out, who, time.Now()); err != nil {
+			return fail(describe(err))
 		}
 	}
-	if info.Active == m.Version || (info.Active != "" && !dev) {
-		return nil
+	req := registry.ActivationRequest{Name: m.Name, Version: m.Version, TakeOver: unsigned}
+	switch {
+	case info.Active == m.Version && !unsigned:
+		return req, false, nil
+	case info.Active != "" && !dev:
+		return req, false, nil
 	}
-	opts := registry.ActivateOptions{TakeOver: unsigned}
-	_, err = reg.ActivateWith(ctx, m.Name, m.Version, who, now, opts)
-	if fault.CodeOf(err) == fault.ScopeTaken {
-		b.log.Info("adapter published, not activated: another adapter serves its scope", slog.String("module", path),
-			slog.String("adapter", m.Name), slog.String("version", m.Version), slog.String("why", describe(err).Error()))
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("broker: module %s: activating %s %s: %w", path, m.Name, m.Version, describe(err))
-	}
-	b.log.Info("adapter published and activated at start", slog.String("module", path),
-		slog.String("adapter", m.Name), slog.String("version", m.Version))
-	return nil
+	return req, true, nil
 }
 
 func sha256Hex(b []byte) string {

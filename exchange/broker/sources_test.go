@@ -183,7 +183,7 @@ func TestSourceAddressesThroughTheBroker(t *testing.T) {
 	// padro-08019's manifest allows only its own host; point its
 	// configuration at Girona's, which the map reaches as well.
 	fsys := fstest.MapFS{}
-	for _, p := range []string{"purposes.json", "authorisations.json", "services/padro.json", "services/titulacions.json", "services/discapacitat.json", "services/familia-nombrosa.json", "services/prestacions.json"} {
+	for _, p := range []string{"purposes.json", "authorisations.json", "owners.json", "services/padro.json", "services/titulacions.json", "services/discapacitat.json", "services/familia-nombrosa.json", "services/prestacions.json"} {
 		raw, err := os.ReadFile(filepath.Join("../../catalog", p))
 		if err != nil {
 			t.Fatal(err)

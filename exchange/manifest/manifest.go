@@ -150,22 +150,30 @@ func Embed(wasm []byte, m Manifest) ([]byte, error) {
 	return out, nil
 }
 
-// Strip returns the module without its pont.manifest sections: the code
-// alone, so that modules that differ only in their manifest (one program
-// deployed for several sources) compare, hash and compile alike. A module
-// with no such section is returned as it is, not copied.
+// SignatureSection is the name of the custom section that holds the
+// module's signature (package signing makes and checks it).
+const SignatureSection = "pont.signature"
+
+// Strip returns the module without its pont.manifest and pont.signature
+// sections: the code alone, so that modules that differ only in their
+// manifest or their signature (one program deployed for several sources,
+// each signed) compare, hash and compile alike. A module with no such
+// section is returned as it is, not copied.
 func Strip(wasm []byte) ([]byte, error) {
 	secs, err := sections(wasm)
 	if err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(secs, isManifest) {
+	pont := func(s wasmbin.Section) bool {
+		return isManifest(s) || (s.ID == wasmbin.CustomID && s.Name == SignatureSection)
+	}
+	if !slices.ContainsFunc(secs, pont) {
 		return wasm, nil
 	}
 	out := make([]byte, 0, len(wasm))
 	out = append(out, wasmbin.Header...)
 	for _, s := range secs {
-		if !isManifest(s) {
+		if !pont(s) {
 			out = append(out, s.Raw...)
 		}
 	}

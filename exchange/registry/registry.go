@@ -53,10 +53,13 @@ type Config struct {
 }
 
 // Who is the principal asking the registry for a change: a publisher's
-// owner (the data owner it acts for) and its token's subject.
+// owner (the data owner it acts for) and its token's subject, or the node
+// itself acting on its operator's configuration (Operator: the modules a
+// node publishes and activates at start).
 type Who struct {
-	Owner   string
-	Subject string
+	Owner    string
+	Subject  string
+	Operator bool
 }
 
 // Registry publishes and activates adapters and keeps the node's loaded
@@ -65,9 +68,10 @@ type Registry struct {
 	cfg Config
 	log *slog.Logger
 
-	mu      sync.Mutex // one change at a time on this node
-	loaded  map[string]*loaded
-	retired sync.WaitGroup
+	mu        sync.Mutex // one change at a time on this node
+	loaded    map[string]*loaded
+	installed map[string]bool // the loaded adapters the router has: not those another took the scope of
+	retired   sync.WaitGroup
 }
 
 // loaded is an adapter the node serves from.
@@ -128,13 +132,32 @@ func (r *Registry) Reload(ctx context.Context) error {
 	}
 	next := map[string]*loaded{}
 	var fresh []*loaded
+	var todo []store.AdapterVersion
 	for _, v := range active {
 		if cur, ok := r.loaded[v.Name]; ok && cur.version.Version == v.Version && cur.version.ModuleSHA256 == v.ModuleSHA256 {
 			next[v.Name] = cur
 			continue
 		}
-		l, err := r.load(ctx, v)
-		if err != nil {
+		todo = append(todo, v)
+	}
+	// Loading starts instances, which is CPU-bound: two at a time keeps a
+	// node's start short without starving a small machine.
+	results := make([]*loaded, len(todo))
+	errs := make([]error, len(todo))
+	sem := make(chan struct{}, 2)
+	var wg sync.WaitGroup
+	for i, v := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results[i], errs[i] = r.load(ctx, v)
+		}()
+	}
+	wg.Wait()
+	for i, v := range todo {
+		if err := errs[i]; err != nil {
 			// Serving the version this node had beats serving nothing
 			// for its scope; a node that had none leaves it unserved.
 			r.log.Error("registry: an active version is not loaded", slog.String("adapter", v.Name),
@@ -144,7 +167,7 @@ func (r *Registry) Reload(ctx context.Context) error {
 			}
 			continue
 		}
-		next[v.Name], fresh = l, append(fresh, l)
+		next[v.Name], fresh = results[i], append(fresh, results[i])
 	}
 	if err := r.install(next); err != nil {
 		for _, l := range fresh {
@@ -203,6 +226,7 @@ func (r *Registry) install(set map[string]*loaded) error {
 	names := sortedNames(set)
 	sort.SliceStable(names, func(i, j int) bool { return set[names[i]].seq > set[names[j]].seq })
 	taken := map[[2]string]string{}
+	installed := map[string]bool{}
 	adapters := make([]router.Adapter, 0, len(set))
 	for _, name := range names {
 		m := set[name].adapter.Manifest()
@@ -220,11 +244,13 @@ func (r *Registry) install(set map[string]*loaded) error {
 		for _, svc := range m.Services {
 			taken[[2]string{svc, m.Scope}] = name
 		}
+		installed[name] = true
 		adapters = append(adapters, set[name].adapter)
 	}
 	if err := r.cfg.Install(adapters); err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
+	r.installed = installed
 	return nil
 }
 
@@ -300,17 +326,14 @@ func (r *Registry) PublishUnsigned(ctx context.Context, wasm []byte, who Who, at
 }
 
 func (r *Registry) publish(ctx context.Context, wasm []byte, checked Checked, who Who, at time.Time) (store.AdapterVersion, error) {
-	// The module must run before it is kept: it compiles, has the ABI's
-	// exports and imports nothing else, and its instances start.
-	config, err := SourceConfig(checked.Manifest, r.cfg.Catalog)
-	if err != nil {
+	// The module must compile, have the ABI's exports and import nothing
+	// else before it is kept; its instances start when it is activated.
+	if _, err := SourceConfig(checked.Manifest, r.cfg.Catalog); err != nil {
 		return store.AdapterVersion{}, refused("manifest.config", "%v", err)
 	}
-	a, err := r.cfg.Host.Load(ctx, wasm, config)
-	if err != nil {
+	if err := r.cfg.Host.Check(ctx, wasm); err != nil {
 		return store.AdapterVersion{}, refused("module", "%s", strings.TrimPrefix(err.Error(), "wasmhost: "))
 	}
-	_ = a.Close(ctx)
 	m := checked.Manifest
 	v := store.AdapterVersion{
 		Name: m.Name, Version: m.Version, Owner: m.Owner, Services: slices.Clone(m.Services), Scope: m.Scope,
@@ -387,6 +410,84 @@ func (r *Registry) ActivateWith(ctx context.Context, name, version string, who W
 	return act, nil
 }
 
+// ActivationRequest asks ActivateAll for one version.
+type ActivationRequest struct {
+	Name, Version string
+	TakeOver      bool // as ActivateOptions.TakeOver
+}
+
+// ActivateAll activates several versions at once, as a node does at start
+// with the modules it was given: each version is checked against the
+// catalog and recorded, then the node loads them together (two at a time)
+// and swaps them in. A version that is checked and recorded but then fails
+// to load is left out with an error in the log, as Reload does. It answers
+// an error for each request (nil for those recorded): a version whose
+// scope another adapter serves is ScopeTaken and not recorded.
+func (r *Registry) ActivateAll(ctx context.Context, reqs []ActivationRequest, who Who, at time.Time) []error {
+	errs := make([]error, len(reqs))
+	r.mu.Lock()
+	taken := map[[2]string]string{}
+	for name := range r.installed {
+		m := r.loaded[name].adapter.Manifest()
+		for _, svc := range m.Services {
+			taken[[2]string{svc, m.Scope}] = name
+		}
+	}
+	for i, req := range reqs {
+		errs[i] = r.recordActivation(ctx, req, who, at, taken)
+	}
+	r.mu.Unlock()
+	if err := r.Reload(ctx); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	return errs
+}
+
+// recordActivation checks one request of ActivateAll and records it.
+func (r *Registry) recordActivation(ctx context.Context, req ActivationRequest, who Who, at time.Time, taken map[[2]string]string) error {
+	if req.TakeOver && !r.cfg.Development {
+		return fault.New(fault.Forbidden, "only a development node lets an adapter take a scope over")
+	}
+	v, err := r.cfg.Store.AdapterVersion(ctx, req.Name, req.Version)
+	if errors.Is(err, store.ErrNotFound) {
+		return fault.New(fault.NotFound, "%s %s is not published", req.Name, req.Version)
+	}
+	if err != nil {
+		return storeFault(err)
+	}
+	if err := mayChange(v.Owner, who); err != nil {
+		return err
+	}
+	if v.Signature == "" {
+		if !r.cfg.Development {
+			return refused("signature", "%s %s was published unsigned: a production node loads only signed versions", v.Name, v.Version)
+		}
+		_, err = CheckUnsigned(v.Module, r.cfg.Catalog, r.cfg.MaxModuleBytes)
+	} else {
+		_, err = Check(v.Module, r.cfg.Catalog, r.cfg.MaxModuleBytes)
+	}
+	if err != nil {
+		return err
+	}
+	for _, svc := range v.Services {
+		if other, ok := taken[[2]string{svc, v.Scope}]; ok && other != v.Name && !req.TakeOver {
+			return fault.New(fault.ScopeTaken, "adapter %s already serves %s at scope %q; it must be rolled back before %s serves it", other, svc, v.Scope, v.Name)
+		}
+	}
+	if _, err := r.cfg.Store.ActivateAdapter(ctx, store.Activation{Name: v.Name, Version: v.Version, Kind: store.Activate,
+		At: at.UTC().Truncate(time.Microsecond), Actor: who.Subject}); err != nil {
+		return storeFault(err)
+	}
+	for _, svc := range v.Services {
+		taken[[2]string{svc, v.Scope}] = v.Name
+	}
+	return nil
+}
+
 // Rollback makes the adapter serve again from the version it served from
 // before its current activation, on every node.
 func (r *Registry) Rollback(ctx context.Context, name string, who Who, at time.Time) (store.Activation, error) {
@@ -453,7 +554,7 @@ func (r *Registry) swap(name string, l *loaded) error {
 // serves.
 func (r *Registry) scopeFree(v store.AdapterVersion) error {
 	for _, name := range sortedNames(r.loaded) {
-		if name == v.Name {
+		if name == v.Name || !r.installed[name] {
 			continue
 		}
 		m := r.loaded[name].adapter.Manifest()
@@ -471,7 +572,7 @@ func (r *Registry) scopeFree(v store.AdapterVersion) error {
 
 // mayChange refuses a publisher that does not act for owner.
 func mayChange(owner string, who Who) error {
-	if who.Owner != owner {
+	if !who.Operator && who.Owner != owner {
 		return fault.New(fault.Forbidden, "the adapter is owner %s's; the publisher acts for %s", owner, who.Owner)
 	}
 	return nil
@@ -558,7 +659,9 @@ func (r *Registry) Served() map[string]store.AdapterVersion {
 	defer r.mu.Unlock()
 	out := make(map[string]store.AdapterVersion, len(r.loaded))
 	for n, l := range r.loaded {
-		out[n] = l.version
+		if r.installed[n] {
+			out[n] = l.version
+		}
 	}
 	return out
 }
@@ -606,7 +709,7 @@ func (r *Registry) activeVersions(ctx context.Context) (map[string]string, error
 func (r *Registry) loadedVersion(name string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if l, ok := r.loaded[name]; ok {
+	if l, ok := r.loaded[name]; ok && r.installed[name] {
 		return l.version.Version
 	}
 	return ""

@@ -27,7 +27,7 @@ import (
 )
 
 // SectionName is the name of the custom section that holds the signature.
-const SectionName = "pont.signature"
+const SectionName = manifest.SignatureSection
 
 // MediaType is the JWS's typ header: what the signature is of.
 const MediaType = "pont-adapter+jws"
