@@ -348,7 +348,8 @@ func (d *decoder) answer(raw json.RawMessage, at string) (Answer, error) {
 		return a, nil
 	}
 	if raw, ok := m["status"]; ok {
-		if a.Status, err = d.int(raw, at+".status", 100, 599); err != nil {
+		// A recorded answer is a final one: 1xx are interim answers.
+		if a.Status, err = d.int(raw, at+".status", 200, 599); err != nil {
 			return a, err
 		}
 	}
@@ -400,6 +401,9 @@ func (d *decoder) answer(raw json.RawMessage, at string) (Answer, error) {
 			}
 			a.Headers["Content-Type"] = "application/json"
 		}
+	}
+	if (a.Status == 204 || a.Status == 304) && len(bodies) > 0 {
+		return a, fmt.Errorf("%s.%s: a %d answer has no body", at, bodies[0], a.Status)
 	}
 	if raw, ok := m["body_base64"]; ok {
 		s, err := d.string(raw, at+".body_base64")
