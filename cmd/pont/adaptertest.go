@@ -171,8 +171,12 @@ func describeModule(w io.Writer, path string, r *conformance.Runner, config map[
 		switch {
 		case !ok || v == "":
 			fmt.Fprintf(w, "%-9s %s not set\n", label, k)
-		default:
+		case isHTTPURL(v):
 			fmt.Fprintf(w, "%-9s %s = %s%s\n", label, k, v, originNote(v, m.AllowedHosts))
+		default:
+			// Any other value may be a credential: it stays off the
+			// terminal.
+			fmt.Fprintf(w, "%-9s %s set (%d bytes)\n", label, k, len(v))
 		}
 	}
 	l := r.Limits()
@@ -187,11 +191,18 @@ func describeModule(w io.Writer, path string, r *conformance.Runner, config map[
 	}
 }
 
+// isHTTPURL reports whether v is an http or https URL without user
+// information.
+func isHTTPURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
+}
+
 // originNote warns when a configured URL's origin is not one the adapter
 // may reach: its calls would be refused with host_not_allowed.
 func originNote(v string, allowed []string) string {
 	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+	if err != nil {
 		return ""
 	}
 	o, err := manifest.Origin(u)

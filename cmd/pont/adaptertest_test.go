@@ -346,3 +346,36 @@ func TestReferenceCasesDirectories(t *testing.T) {
 		t.Fatalf("cases directories %q, want one per reference adapter %q", dirs, names)
 	}
 }
+
+// The report shows a configured URL, warns when the manifest does not
+// allow it, and keeps any other value, which may be a credential, off the
+// terminal.
+func TestAdapterTestShowsConfiguration(t *testing.T) {
+	padroCases := filepath.Join("..", "..", "plugins", "padro", "cases", "padro-08019")
+	tests := []struct {
+		name, value string
+		want, hide  string
+	}{
+		{"allowed URL", "http://padro-08019.sources.pont.test", "config    source_url = http://padro-08019.sources.pont.test\n", ""},
+		{"URL not allowed", "https://elsewhere.pont.test/padro", "source_url = https://elsewhere.pont.test/padro  (warning: not in allowed_hosts; http_call will refuse it)", ""},
+		{"not a URL", "s3cr3t-t0ken", "config    source_url set (12 bytes)\n", "s3cr3t-t0ken"},
+		{"empty", "", "config    source_url not set\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := copyCases(t, padroCases)
+			if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"source_url": "`+tt.value+`"}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			// The cases fail but for the first, which is not the point.
+			_ = runAdapterTest(context.Background(), []string{filepath.Join(modulesDir, "padro-08019.wasm"), "--cases", dir, "--run", "^not-found$", "--cache", cacheDir}, &stdout, &stderr)
+			if !strings.Contains(stdout.String(), tt.want) {
+				t.Errorf("the report lacks %q:\n%s%s", tt.want, stdout.String(), stderr.String())
+			}
+			if tt.hide != "" && strings.Contains(stdout.String(), tt.hide) {
+				t.Errorf("the report shows the value %q:\n%s", tt.hide, stdout.String())
+			}
+		})
+	}
+}

@@ -32,7 +32,7 @@ import (
 // adapter's configuration values; every other *.json file is a case.
 const ConfigFile = "config.json"
 
-// maxDelay bounds a recorded answer's delay: a slow source is simulated by a
+// maxDelayMS bounds a recorded answer's delay: a slow source is simulated by a
 // delay beyond the call's deadline, and the runner stops waiting when the
 // adapter gives up, so a longer one only hides a typing mistake.
 const maxDelayMS = 10 * 60 * 1000
@@ -126,8 +126,8 @@ type Expect struct {
 	Violations []string
 }
 
-// expectableCodes are the problem codes a call of one adapter can end in,
-// with what each means, for the message that refuses another.
+// expectableCodes are the problem codes a call of one adapter can end in
+// (adapter_busy aside: the cases run one at a time).
 var expectableCodes = []fault.Code{
 	fault.SubjectNotFound, fault.SourceUnavailable, fault.InvalidRequest,
 	fault.AdapterFailed, fault.AdapterTimeout,
