@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,10 +47,7 @@ func runAdapterTest(ctx context.Context, args []string, stdout, stderr io.Writer
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return errUsage
+			return errUsage // flag has said why, or printed the usage
 		}
 		if fs.NArg() == 0 {
 			break
@@ -130,11 +126,18 @@ func runAdapterTest(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintln(stdout)
 	if len(failed) > 0 {
-		fmt.Fprintf(stdout, "FAIL: %d of %d cases failed\n", len(failed), len(cases))
-		return fmt.Errorf("%d of %d cases failed: %s", len(failed), len(cases), strings.Join(failed, ", "))
+		fmt.Fprintf(stdout, "FAIL: %d of %s failed\n", len(failed), casesText(len(cases)))
+		return fmt.Errorf("%d of %s failed: %s", len(failed), casesText(len(cases)), strings.Join(failed, ", "))
 	}
-	fmt.Fprintf(stdout, "ok: %d cases passed\n", len(cases))
+	fmt.Fprintf(stdout, "ok: %s passed\n", casesText(len(cases)))
 	return nil
+}
+
+func casesText(n int) string {
+	if n == 1 {
+		return "1 case"
+	}
+	return fmt.Sprintf("%d cases", n)
 }
 
 func loadCatalog(dir string) (*catalog.Catalog, string, error) {

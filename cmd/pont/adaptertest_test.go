@@ -208,13 +208,13 @@ func TestAdapterTestFailures(t *testing.T) {
 		{
 			name:   "a catalog without the service",
 			args:   []string{padro, "--cases", padroCases, "--run", "^found$", "--catalog", filepath.Join("..", "..", "exchange", "conformance", "testdata", "catalog")},
-			err:    "1 of 1 cases failed: found",
+			err:    "1 of 1 case failed: found",
 			output: []string{`query.service: the catalog has no service "padro"`},
 		},
 		{
 			name:   "a deadline shorter than the source",
 			args:   []string{padro, "--cases", padroCases, "--run", "^found$", "--timeout", "1ns"},
-			err:    "1 of 1 cases failed: found",
+			err:    "1 of 1 case failed: found",
 			output: []string{"FAIL  found", "deadline 1ns", "want the case's data, got error adapter_timeout"},
 		},
 	}
@@ -258,7 +258,7 @@ func TestAdapterTestReport(t *testing.T) {
 		{
 			name:   "the catalog's files",
 			args:   []string{filepath.Join(modulesDir, "padro-08019.wasm"), "--cases", padroCases, "--run", "not-found", "--catalog", filepath.Join("..", "..", "catalog")},
-			output: []string{"catalog   ../../catalog", "ok: 1 cases passed"},
+			output: []string{"catalog   ../../catalog", "ok: 1 case passed"},
 		},
 		{
 			name:   "a manifest that asks for limits",
@@ -322,7 +322,7 @@ func TestAdapterTestUsage(t *testing.T) {
 		})
 	}
 	var stdout, stderr bytes.Buffer
-	if err := runAdapterTest(context.Background(), []string{"-h"}, &stdout, &stderr); err != nil || !strings.Contains(stderr.String(), "usage: pont adapter test MODULE.wasm --cases DIR") {
+	if err := runAdapterTest(context.Background(), []string{"-h"}, &stdout, &stderr); !errors.Is(err, errUsage) || !strings.Contains(stderr.String(), "usage: pont adapter test MODULE.wasm --cases DIR") {
 		t.Errorf("-h = %v, %q", err, stderr.String())
 	}
 }
