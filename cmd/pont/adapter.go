@@ -53,7 +53,7 @@ func runAdapter(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"build": runAdapterBuild, "keygen": runAdapterKeygen, "manifest": runAdapterManifest,
-		"check": runAdapterCheck, "sign": runAdapterSign, "publish": runAdapterPublish,
+		"check": runAdapterCheck, "test": runAdapterTest, "sign": runAdapterSign, "publish": runAdapterPublish,
 		"list": runAdapterList, "show": runAdapterShow, "activate": runAdapterActivate, "rollback": runAdapterRollback,
 	}
 	cmd, ok := commands[args[0]]
@@ -263,7 +263,7 @@ func runAdapterCheck(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	cat, err := loadCatalog(*catalogDir)
+	cat, _, err := loadCatalog(*catalogDir)
 	if err != nil {
 		return err
 	}
@@ -376,17 +376,6 @@ func faultText(err error) string {
 		parts = append(parts, fe.Field+": "+fe.Message)
 	}
 	return strings.Join(parts, "; ")
-}
-
-func loadCatalog(dir string) (*catalog.Catalog, error) {
-	if dir == "" {
-		return catalog.Default()
-	}
-	c, err := catalog.Load(os.DirFS(dir))
-	if err != nil {
-		return nil, fmt.Errorf("catalog %s: %w", dir, err)
-	}
-	return c, nil
 }
 
 // writeFileAtomic replaces path with data: a crash leaves the old file or
