@@ -22,7 +22,6 @@ import (
 	"github.com/pontexchange/pont/exchange/registry"
 	"github.com/pontexchange/pont/exchange/signing"
 	"github.com/pontexchange/pont/exchange/wasmhost"
-	"github.com/pontexchange/pont/plugins"
 )
 
 const adapterUsage = `Usage: pont adapter COMMAND [flags] [arguments]
@@ -65,23 +64,6 @@ func runAdapter(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errUsage
 	}
 	return cmd(ctx, args[1:], stdout, stderr)
-}
-
-func runAdapterBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pont adapter build", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "bin/adapters", "output directory of the .wasm modules")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	paths, err := plugins.Build(ctx, *out)
-	if err != nil {
-		return err
-	}
-	for _, p := range paths {
-		fmt.Fprintln(stdout, p)
-	}
-	return nil
 }
 
 // parseOne parses fs and answers its one positional argument, the module.

@@ -8,8 +8,26 @@ import (
 
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/policy"
+	"github.com/pontexchange/pont/plugins"
 	"github.com/pontexchange/pont/policies"
 )
+
+func runAdapterBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pont adapter build", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "bin/adapters", "output directory of the .wasm modules")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	paths, err := plugins.Build(ctx, *out)
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		fmt.Fprintln(stdout, p)
+	}
+	return nil
+}
 
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "test" {

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pontexchange/pont/exchange/manifest"
+	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
+	"github.com/pontexchange/pont/internal/testenv"
+)
+
+// TestOwnerPublishesOnTwoNodes is a data owner's whole way, with the
+// commands a new user would run: the Ajuntament de Tarragona, which the
+// catalog's sources do not list, makes a key (which the operator adds to
+// owners.json), embeds a manifest in its padró adapter, checks and signs
+// it, publishes and activates it on one node of a two-node deployment on
+// PostgreSQL; both nodes answer its queries from it, then from its next
+// version, then from the first again after a rollback. A publication
+// outside its rights, a module changed after signing and a signature by
+// another key are refused, naming why.
+func TestOwnerPublishesOnTwoNodes(t *testing.T) {
+	if testing.Short() && !testenv.InCI() {
+		t.Skip("starts two pont serve processes: about half a minute")
+	}
+	dbURL := pgtest.NewDatabase(t)
+	bin := buildPont(t)
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mint := func(args ...string) string {
+		return strings.TrimSpace(pontExec(t, bin, append([]string{"token", "--data", keys}, args...)...))
+	}
+	requester := mint("--role", "requester", "--org", "P0801900B")
+	auditor := mint("--role", "auditor", "--sub", "dpo-1")
+	publisher := mint("--role", "publisher", "--sub", "it-tarragona-1", "--owner", "L01431482")
+	logKey := filepath.Join(keys, "log")
+	pontExec(t, bin, "keygen", "--name", "pont.localhost/publish-test-log", "--out", logKey)
+
+	// The owner's key, and the operator's one edit: its public half in
+	// the catalog's owners.json.
+	ownerKeys := filepath.Join(dir, "owner")
+	if err := os.MkdirAll(ownerKeys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out := pontExec(t, bin, "adapter", "keygen", "--owner", "L01431482", "--out", ownerKeys)
+	if !strings.Contains(out, `"keys"`) {
+		t.Fatalf("pont adapter keygen printed no JWKS for the operator:\n%s", out)
+	}
+	privs, _ := filepath.Glob(filepath.Join(ownerKeys, "L01431482-*.jwk"))
+	pubs, _ := filepath.Glob(filepath.Join(ownerKeys, "L01431482-*.pub.jwks"))
+	if len(privs) != 1 || len(pubs) != 1 {
+		t.Fatalf("keygen wrote %v and %v, want one private key and one JWKS", privs, pubs)
+	}
+	modules, catalogDir := padroOnly(t, dir)
+	ownersFile := filepath.Join(catalogDir, "owners.json")
+	var owners map[string]map[string]any
+	readJSON(t, ownersFile, &owners)
+	var jwks any
+	readJSON(t, pubs[0], &jwks)
+	owners["L01431482"]["keys"] = jwks
+	writeJSON(t, ownersFile, owners)
+
+	// The adapter: the padró program with Tarragona's manifest.
+	manifestFile := filepath.Join(dir, "manifest.json")
+	tgnManifest := func(version string) {
+		writeJSON(t, manifestFile, map[string]any{
+			"abi": 1, "name": "padro-43148", "version": version, "owner": "L01431482",
+			"services": []string{"padro"}, "scope": "43148",
+			"allowed_hosts":   []string{"http://padro-43148.sources.pont.test"},
+			"config":          []string{"source_url"},
+			"config_defaults": map[string]string{"source_url": "http://padro-43148.sources.pont.test"},
+		})
+	}
+	build := func(version string) string {
+		tgnManifest(version)
+		module := filepath.Join(dir, "padro-43148-"+version+".wasm")
+		pontExec(t, bin, "adapter", "manifest", "add", "--manifest", manifestFile, "--out", module, filepath.Join(modulesDir, "padro-08019.wasm"))
+		pontExec(t, bin, "adapter", "sign", "--key", privs[0], module)
+		check := pontExec(t, bin, "adapter", "check", "--catalog", catalogDir, module)
+		if !strings.Contains(check, "ok   signature: made by owner L01431482's key") || strings.Contains(check, "FAIL") {
+			t.Fatalf("pont adapter check:\n%s", check)
+		}
+		return module
+	}
+	v1, v2 := build("1.0.0"), build("1.1.0")
+
+	// The deployment: two nodes on one database.
+	sources := startSources(t)
+	policies, err := filepath.Abs(filepath.Join(repoRoot, "policies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeConfig := func(name string) string {
+		cfg := map[string]any{
+			"listen": "127.0.0.1:0", "database_url": dbURL, "node": name,
+			"data_dir": filepath.Join(dir, name), "modules_dir": modules, "catalog_dir": catalogDir, "policies_dir": policies,
+			"cursor_secret":    "publish-test-cursor-secret",
+			"issuers":          []any{map[string]any{"issuer": "pont-dev", "audience": "pont", "key_file": filepath.Join(keys, "dev-issuer.jwk")}},
+			"source_addresses": map[string]any{".sources.pont.test": sources},
+			"transfer_log":     map[string]any{"signing_key_file": logKey + ".key"},
+			"log_level":        "info",
+		}
+		path := filepath.Join(dir, name+".json")
+		writeJSON(t, path, cfg)
+		return path
+	}
+	a := &serveProc{name: "node-a", config: nodeConfig("node-a")}
+	b := &serveProc{name: "node-b", config: nodeConfig("node-b")}
+	a.start(t, bin)
+	b.start(t, bin)
+
+	adapter := func(args ...string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(bin, append([]string{"adapter"}, args...)...)
+		cmd.Env = append(os.Environ(), "PONT_TOKEN="+publisher)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		return stdout.String() + stderr.String(), err
+	}
+	mustAdapter := func(args ...string) string {
+		t.Helper()
+		out, err := adapter(args...)
+		if err != nil {
+			t.Fatalf("pont adapter %s: %v\n%s", args[0], err, out)
+		}
+		return out
+	}
+
+	// answeredBy asks node for the padró of Tarragona and answers the
+	// version of the adapter its record names.
+	answeredBy := func(node *serveProc) string {
+		t.Helper()
+		status, body := queryPadro(t, node.baseURL(), requester, "43148")
+		id, _ := body["transfer_id"].(string)
+		if id == "" {
+			t.Fatalf("%s: the answer %d %v has no transfer_id", node.name, status, body)
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(httpGetAuth(t, node.baseURL()+"/v1/audit/transfers/"+id, auditor, http.StatusOK)), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec["adapter"] != "padro-43148" {
+			return ""
+		}
+		v, _ := rec["adapter_version"].(string)
+		return v
+	}
+	within := func(node *serveProc, want string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Second)
+		got := ""
+		for {
+			if got = answeredBy(node); got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s answers from padro-43148 %q a second after the change, want %q", node.name, got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if status, body := queryPadro(t, a.baseURL(), requester, "43148"); status != http.StatusUnprocessableEntity || body["code"] != "no_source" {
+		t.Fatalf("before publishing, Tarragona's padró: %d %v, want 422 no_source", status, body)
+	}
+
+	// Refused, nothing stored.
+	outside := filepath.Join(dir, "outside.wasm")
+	writeModule(t, outside, v1, func(m *manifest.Manifest) { m.Scope = "08019" }, privs[0], bin)
+	tampered := filepath.Join(dir, "tampered.wasm")
+	writeModule(t, tampered, v1, func(m *manifest.Manifest) {
+		m.AllowedHosts = append(m.AllowedHosts, "https://collector.example")
+	}, "", bin)
+	otherKey := filepath.Join(dir, "other")
+	if err := os.MkdirAll(otherKey, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pontExec(t, bin, "adapter", "keygen", "--owner", "L01431482", "--out", otherKey)
+	others, _ := filepath.Glob(filepath.Join(otherKey, "*.jwk"))
+	wrongKey := filepath.Join(dir, "wrong-key.wasm")
+	writeModule(t, wrongKey, v1, func(*manifest.Manifest) {}, others[0], bin)
+	for _, tt := range []struct{ name, module, want string }{
+		{"outside its rights", outside, `may not serve padro at scope "08019"`},
+		{"changed after signing", tampered, "the module was changed after it was signed"},
+		{"signed by a key the catalog does not list", wrongKey, "is not one of owner L01431482's current keys"},
+	} {
+		out, err := adapter("publish", "--server", a.baseURL(), tt.module)
+		if err == nil || !strings.Contains(out, "module_refused") || !strings.Contains(out, tt.want) {
+			t.Errorf("%s: pont adapter publish = %v\n%s\nwant module_refused naming %q", tt.name, err, out, tt.want)
+		}
+	}
+	if out := mustAdapter("list", "--server", a.baseURL()); !strings.Contains(out, "no adapters published") {
+		t.Fatalf("after the refusals, pont adapter list:\n%s", out)
+	}
+
+	// Published and activated on one node: both answer from it.
+	mustAdapter("publish", "--server", a.baseURL(), "--activate", v1)
+	within(a, "1.0.0")
+	within(b, "1.0.0")
+	// The next version, activated on the other node.
+	mustAdapter("publish", "--server", b.baseURL(), v2)
+	if out, err := adapter("publish", "--server", b.baseURL(), v2); err == nil || !strings.Contains(out, "version_exists") {
+		t.Errorf("publishing 1.1.0 twice: %v\n%s", err, out)
+	}
+	mustAdapter("activate", "--server", b.baseURL(), "padro-43148", "1.1.0")
+	within(b, "1.1.0")
+	within(a, "1.1.0")
+	// Rolled back.
+	if out := mustAdapter("rollback", "--server", a.baseURL(), "padro-43148"); !strings.Contains(out, "serves from 1.0.0") {
+		t.Errorf("pont adapter rollback said:\n%s", out)
+	}
+	within(a, "1.0.0")
+	within(b, "1.0.0")
+	show := mustAdapter("show", "--server", b.baseURL(), "padro-43148")
+	for _, want := range []string{"active 1.0.0", "1.1.0", "rollback 1.0.0 by it-tarragona-1"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("pont adapter show has no %q:\n%s", want, show)
+		}
+	}
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func writeJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	raw, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeModule writes to path the signed module from with its manifest
+// changed by change, keeping its signature; then signs it with key when
+// key is not empty.
+func writeModule(t *testing.T, path, from string, change func(*manifest.Manifest), key, bin string) {
+	t.Helper()
+	wasm, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Read(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change(&m)
+	if wasm, err = manifest.Embed(wasm, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		pontExec(t, bin, "adapter", "sign", "--key", key, path)
+	}
+}
+
+// startSources serves the simulated sources in this process until the
+// test ends, and answers their host:port.
+func startSources(t *testing.T) string {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	var out, errs syncBuffer
+	exited := make(chan int, 1)
+	go func() { exited <- run(ctx, []string{"dev", "sources", "--listen", "127.0.0.1:0"}, &out, &errs) }()
+	t.Cleanup(func() {
+		stop()
+		if code := <-exited; code != 0 {
+			t.Errorf("pont dev sources exited %d:\n%s", code, errs.String())
+		}
+	})
+	return strings.TrimPrefix(waitFor(t, &out, "Simulated sources listening on ", exited, &errs), "http://")
+}
+
+// queryPadro asks base for the padró of 12345678Z in municipality.
+func queryPadro(t *testing.T, base, token, municipality string) (int, map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"procedure": map[string]any{"code": "DEMO", "name": "Demostració"}, "purpose": "demo",
+		"legal_basis": map[string]any{"type": "presumed"}, "case_id": "EXP-2026-00001",
+		"official": map[string]any{"id": "38000001E", "name": "Anna Puig"},
+		"subject":  map[string]any{"id_type": "DNI", "id": "12345678Z"},
+		"params":   map[string]any{"municipality": municipality},
+	})
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/services/padro/queries", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
