@@ -62,6 +62,36 @@ func TestHTTPCallKeepsTheBodysBytes(t *testing.T) {
 	}
 }
 
+// ABI.md 4.2: the guest's headers go as given, but Host is always the
+// URL's (a guest must not reach another virtual host than the one its
+// manifest allows), and User-Agent is the client's unless the guest sets
+// one.
+func TestHTTPCallHeaders(t *testing.T) {
+	h, _ := newHost(t, Config{})
+	a := load(t, h, nil)
+	tests := []struct {
+		headers map[string]string
+		want    map[string]string
+	}{
+		{map[string]string{"X-Test": "1"}, map[string]string{"host": "source.pont.test", "user_agent": "Go-http-client/1.1", "x_test": "1"}},
+		{map[string]string{"Host": "evil.pont.test", "User-Agent": "padro-adapter/1.0"}, map[string]string{"host": "source.pont.test", "user_agent": "padro-adapter/1.0"}},
+	}
+	for _, tt := range tests {
+		hdr, _ := json.Marshal(tt.headers)
+		params, _ := json.Marshal(map[string]any{"behave": "fetch", "url": sourceOrigin + "/headers", "headers": json.RawMessage(hdr)})
+		got := call(t, a, string(params))
+		var seen map[string]string
+		if err := json.Unmarshal([]byte(got["text"].(string)), &seen); err != nil {
+			t.Fatalf("the source's echo %v: %v", got, err)
+		}
+		for k, v := range tt.want {
+			if seen[k] != v {
+				t.Errorf("headers %v: the source saw %s %q, want %q", tt.headers, k, seen[k], v)
+			}
+		}
+	}
+}
+
 // ABI.md 4.2: when the call's deadline passes during http_call, the host
 // stops the call and the requester gets adapter_timeout, whatever the guest
 // would have answered; a request that exceeds the host's own limit for one

@@ -94,6 +94,9 @@ func serveSource(w http.ResponseWriter, r *http.Request) {
 	case "/json":
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"host":%q,"accept":%q}`, r.Host, r.Header.Get("Accept"))
+	case "/headers":
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"host": r.Host, "user_agent": r.Header.Get("User-Agent"), "x_test": r.Header.Get("X-Test")})
 	case "/echo":
 		b, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "text/plain")

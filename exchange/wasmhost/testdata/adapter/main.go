@@ -91,6 +91,11 @@ func handle(r *sdk.Request) (any, error) {
 		return (&sdk.Object{}).Int("allocated_mb", int64(n)), nil
 	case "fetch":
 		req := sdk.HTTPRequest{Method: r.Param("method"), URL: r.Param("url"), Header: map[string]string{"Accept": "application/json"}}
+		if h := r.Param("headers"); h != "" {
+			if err := json.Unmarshal([]byte(h), &req.Header); err != nil {
+				return nil, sdk.InvalidParams("headers: %v", err)
+			}
+		}
 		if body := r.Param("body"); body != "" {
 			req.Body = []byte(body)
 		}
