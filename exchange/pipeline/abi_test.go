@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"reflect"
 	"testing"
 
+	"github.com/pontexchange/pont/exchange/auth"
+	"github.com/pontexchange/pont/exchange/envelope"
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/sdk-wasm/abi"
 )
@@ -55,6 +58,38 @@ func TestVerifyModeIsTheBrokers(t *testing.T) {
 				t.Errorf("the adapter got params %s, the requester sent %s", a.calls[0].Params, sent)
 			}
 		})
+	}
+}
+
+// TestAdapterInput holds the pipeline to the input members of ABI.md 3.1:
+// a requester's query passes its purpose, organisation, procedure and
+// subject; a citizen's read of her own data passes none of the first three.
+func TestAdapterInput(t *testing.T) {
+	r := newRig(t)
+	r.answers("padro-17079", padroAnswer)
+	if _, err := r.p.Query(context.Background(), requester, "padro", query(t, "subject", map[string]any{"id_type": "dni", "id": "67890123B", "name": "Núria"})); err != nil {
+		t.Fatal(err)
+	}
+	her := auth.Principal{Role: auth.RoleCitizen, Sub: "67890123B"}
+	if _, err := r.p.SelfAccess(context.Background(), her, "padro", envelope.StringParams(map[string]string{"municipality": "17079"})); err != nil {
+		t.Fatal(err)
+	}
+	calls := r.adapters["padro-17079"].calls
+	if len(calls) != 2 {
+		t.Fatalf("%d calls", len(calls))
+	}
+	rec := r.log.records
+	want := []abi.Input{
+		{ABI: abi.Version, TransferID: rec[0].ID, Service: "padro", Purpose: "demo", Requester: requester.Org, Procedure: "DEMO",
+			Subject: abi.Subject{IDType: "DNI", ID: "67890123B", Name: "Núria"}},
+		{ABI: abi.Version, TransferID: rec[1].ID, Service: "padro",
+			Subject: abi.Subject{IDType: "DNI", ID: "67890123B"}},
+	}
+	for i, in := range calls {
+		in.Params = nil
+		if !reflect.DeepEqual(in, want[i]) {
+			t.Errorf("call %d: input %+v, want %+v", i, in, want[i])
+		}
 	}
 }
 
