@@ -343,11 +343,11 @@ func (a *Adapter) Limits() Limits { return a.limits }
 // Call runs one query and returns the answer's data object. The host sets
 // in.ABI to abi.Version; in.Params must be a JSON object, already parsed and
 // validated by the caller (empty means {}), and goes to the adapter as the
-// bytes it is. Errors are
-// *fault.Error: SubjectNotFound, SourceUnavailable, InvalidRequest and
-// AdapterMisconfigured come from the adapter's answer; AdapterFailed,
-// AdapterTimeout and AdapterBusy from the host. A failure costs only this call: an instance that trapped,
-// timed out or answered broken is dropped and replaced.
+// bytes it is. Errors are *fault.Error: SubjectNotFound, SourceUnavailable,
+// InvalidRequest and AdapterMisconfigured come from the adapter's answer;
+// AdapterFailed, AdapterTimeout and AdapterBusy from the host. A failure
+// costs only this call: an instance that trapped, timed out or answered
+// broken is dropped and replaced.
 func (a *Adapter) Call(ctx context.Context, in abi.Input) (_ json.RawMessage, err error) {
 	if !a.enter() {
 		return nil, fault.New(fault.AdapterFailed, "adapter %s is closed", a.manifest.Name)
