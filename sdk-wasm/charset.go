@@ -26,8 +26,8 @@ func (r *HTTPResponse) Text() (string, error) {
 // utf8Body is Text as bytes; a body that is UTF-8 already is returned as it
 // is, not copied.
 func (r *HTTPResponse) utf8Body() ([]byte, error) {
-	cs := strings.ToLower(strings.TrimSpace(r.Charset))
-	switch charsets[cs] {
+	cs := asciiLower(strings.TrimSpace(r.Charset))
+	switch charsetOf(cs) {
 	case csUTF8:
 		if !utf8.Valid(r.Body) {
 			if cs == "" {
@@ -52,19 +52,23 @@ func (r *HTTPResponse) utf8Body() ([]byte, error) {
 }
 
 // quoteCharset quotes a charset name for a message. It comes from the
-// source's header: anything but a plain name is cut, so that an error
-// message stays one short line.
+// source's header: a byte that no charset name holds becomes '?', and a
+// long one is cut, so that an error message stays one short line.
 func quoteCharset(cs string) string {
 	const max = 40
-	if len(cs) > max {
-		cs = cs[:max] + "…"
-	}
-	return `"` + strings.Map(func(r rune) rune {
-		if r < 0x20 || r == '"' || r == 0x7f {
-			return '?'
+	b := make([]byte, 0, max+2)
+	b = append(b, '"')
+	for i := 0; i < len(cs) && i < max; i++ {
+		c := cs[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			c = '?'
 		}
-		return r
-	}, cs) + `"`
+		b = append(b, c)
+	}
+	if len(cs) > max {
+		b = append(b, "..."...)
+	}
+	return string(append(b, '"'))
 }
 
 type charset int
@@ -78,16 +82,23 @@ const (
 	csLatin9
 )
 
-// charsets maps the names sources use (IANA's names and the usual aliases,
-// lowercased) to the decoders; "" is a body without a declared charset,
-// which JSON (RFC 8259) and the ABI take to be UTF-8.
-var charsets = map[string]charset{
-	"": csUTF8, "utf-8": csUTF8, "utf8": csUTF8,
-	"us-ascii": csASCII, "ascii": csASCII,
-	"iso-8859-1": csLatin1, "iso8859-1": csLatin1, "iso_8859-1": csLatin1, "iso_8859-1:1987": csLatin1,
-	"latin1": csLatin1, "latin-1": csLatin1, "l1": csLatin1, "cp819": csLatin1, "ibm819": csLatin1, "iso-ir-100": csLatin1,
-	"windows-1252": csWindows1252, "cp1252": csWindows1252, "x-cp1252": csWindows1252,
-	"iso-8859-15": csLatin9, "iso8859-15": csLatin9, "iso_8859-15": csLatin9, "latin9": csLatin9, "latin-9": csLatin9, "l9": csLatin9,
+// charsetOf maps the names sources use (IANA's names and the usual
+// aliases, lowercased) to the decoders; "" is a body without a declared
+// charset, which JSON (RFC 8259) and the ABI take to be UTF-8.
+func charsetOf(name string) charset {
+	switch name {
+	case "", "utf-8", "utf8":
+		return csUTF8
+	case "us-ascii", "ascii":
+		return csASCII
+	case "iso-8859-1", "iso8859-1", "iso_8859-1", "iso_8859-1:1987", "latin1", "latin-1", "l1", "cp819", "ibm819", "iso-ir-100":
+		return csLatin1
+	case "windows-1252", "cp1252", "x-cp1252":
+		return csWindows1252
+	case "iso-8859-15", "iso8859-15", "iso_8859-15", "latin9", "latin-9", "l9":
+		return csLatin9
+	}
+	return csUnknown
 }
 
 // The upper halves (bytes 0x80 to 0xFF) of the single-byte charsets; the
@@ -108,9 +119,8 @@ func init() {
 	})
 	// ISO-8859-15 is ISO-8859-1 with eight characters replaced.
 	latin9 = latin1
-	for b, r := range map[byte]rune{0xa4: '€', 0xa6: 'Š', 0xa8: 'š', 0xb4: 'Ž', 0xb8: 'ž', 0xbc: 'Œ', 0xbd: 'œ', 0xbe: 'Ÿ'} {
-		latin9[b-0x80] = r
-	}
+	latin9[0xa4-0x80], latin9[0xa6-0x80], latin9[0xa8-0x80], latin9[0xb4-0x80] = '€', 'Š', 'š', 'Ž'
+	latin9[0xb8-0x80], latin9[0xbc-0x80], latin9[0xbd-0x80], latin9[0xbe-0x80] = 'ž', 'Œ', 'œ', 'Ÿ'
 }
 
 // decodeSingleByte decodes b, in a single-byte charset whose upper half is
@@ -134,6 +144,24 @@ func decodeSingleByte(b []byte, high *[128]rune) []byte {
 		out = utf8.AppendRune(out, high[c-0x80])
 	}
 	return out
+}
+
+// asciiLower lowers the ASCII letters of s alone: charset names and URL
+// schemes are ASCII, and strings.ToLower would bring Unicode's case tables
+// into every adapter's module.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 func ascii(b []byte) bool {

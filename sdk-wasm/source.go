@@ -86,7 +86,7 @@ func BaseURL(key string) (string, error) {
 // with a host. The host checks the whole URL of every request anyway, and
 // url.Parse would add some 60 KB to every adapter's module.
 func absoluteHTTP(s string) bool {
-	lower := strings.ToLower(s)
+	lower := asciiLower(s)
 	for _, scheme := range []string{"http://", "https://"} {
 		if rest, ok := strings.CutPrefix(lower, scheme); ok {
 			host, _, _ := strings.Cut(rest, "/")
