@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -485,6 +486,18 @@ func decodeHTTPResult(out []byte) (*HTTPResponse, error) {
 			// A view of out, which nothing else holds, or a new slice when
 			// the body had escapes: no copy either way.
 			resp.Body = s.rawStrOrNull()
+		case "body_base64":
+			// A body that is not UTF-8 (ABI.md 4.2): its bytes as the
+			// source sent them.
+			enc := s.rawStrOrNull()
+			b := make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
+			n, err := base64.StdEncoding.Decode(b, enc)
+			if err != nil && s.err == nil {
+				s.err = fmt.Errorf("body_base64: %w", err)
+			}
+			resp.Body = b[:n]
+		case "charset":
+			resp.Charset = s.strOrNull()
 		case "error":
 			herr = &HTTPError{}
 			s.object(func(k []byte) {

@@ -80,7 +80,8 @@ var handler func(*Request) (any, error)
 // value answers an empty object.
 //
 // A non-nil error becomes the answer's error: an *Error keeps its code (make
-// them with SubjectNotFound, SourceUnavailable or InvalidParams); any other
+// them with SubjectNotFound, SourceUnavailable, InvalidParams or
+// Misconfigured); any other
 // error, an *HTTPError included, answers source_unavailable with the error's
 // text as message, because a failure the adapter did not classify is most
 // often its source's.
@@ -93,6 +94,7 @@ const (
 	CodeSubjectNotFound   = abi.CodeSubjectNotFound
 	CodeSourceUnavailable = abi.CodeSourceUnavailable
 	CodeInvalidParams     = abi.CodeInvalidParams
+	CodeMisconfigured     = abi.CodeMisconfigured
 )
 
 // codeAdapterBug marks an answer that the adapter could not build. It is
@@ -123,6 +125,15 @@ func SourceUnavailable(format string, args ...any) error {
 // name the param in the message.
 func InvalidParams(format string, args ...any) error {
 	return &Error{Code: CodeInvalidParams, Message: sprintf(format, args)}
+}
+
+// Misconfigured reports that the adapter's own configuration on this node
+// is missing or invalid: name the config key in the message, never its
+// value (it may be a secret). The requester gets adapter_misconfigured,
+// the broker logs it as an error for the operator, and retrying does not
+// help until the operator fixes the configuration.
+func Misconfigured(format string, args ...any) error {
+	return &Error{Code: CodeMisconfigured, Message: sprintf(format, args)}
 }
 
 // sprintf is fmt.Sprintf, skipped for a message without arguments or verbs:
@@ -180,7 +191,12 @@ type HTTPResponse struct {
 	Status int
 	// Header holds the first value of each header, canonical keys.
 	Header map[string]string
-	Body   []byte
+	// Body is the body's bytes exactly as the source sent them, in
+	// whatever charset; Text decodes them to UTF-8.
+	Body []byte
+	// Charset is the charset parameter of the Content-Type, lowercased
+	// ("iso-8859-1"); empty when the source declared none.
+	Charset string
 }
 
 // HTTPError is the host's refusal or failure to carry a request. Its Code is

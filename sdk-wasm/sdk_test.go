@@ -198,6 +198,10 @@ func TestRunAnswers(t *testing.T) {
 			"http://s/ok":      `{"status":201,"headers":{"Content-Type":"text/plain"},"body":"hi\n"}`,
 			"http://s/refused": `{"error":{"code":"host_not_allowed","message":"no"}}`,
 			"http://s/broken":  `{"status":`,
+			// "Plaça" in ISO-8859-1, as the host hands over a body that is
+			// not UTF-8.
+			"http://s/latin1":     `{"status":200,"headers":{"Content-Type":"application/json; charset=ISO-8859-1"},"body_base64":"UGxh52E=","charset":"iso-8859-1"}`,
+			"http://s/bad-base64": `{"status":200,"headers":{},"body_base64":"UGxh52E"}`,
 		},
 	}
 	tests := []struct {
@@ -213,6 +217,7 @@ func TestRunAnswers(t *testing.T) {
 		{"not found", func(*Request) (any, error) { return nil, SubjectNotFound("no %s", "record") }, `{"error":{"code":"subject_not_found","message":"no record"}}`},
 		{"unavailable", func(*Request) (any, error) { return nil, SourceUnavailable("down") }, `{"error":{"code":"source_unavailable","message":"down"}}`},
 		{"invalid", func(*Request) (any, error) { return nil, InvalidParams("municipality: bad") }, `{"error":{"code":"invalid_params","message":"municipality: bad"}}`},
+		{"misconfigured", func(*Request) (any, error) { return nil, Misconfigured("the adapter has no %s configured", "api_key") }, `{"error":{"code":"misconfigured","message":"the adapter has no api_key configured"}}`},
 		{"wrapped", func(*Request) (any, error) { return nil, fmt.Errorf("ctx: %w", SubjectNotFound("gone")) }, `{"error":{"code":"subject_not_found","message":"gone"}}`},
 		{"plain", func(*Request) (any, error) { return nil, errors.New("boom \"x\"") }, `{"error":{"code":"source_unavailable","message":"boom \"x\""}}`},
 		{"unencodable", func(*Request) (any, error) { return map[string]any{"c": make(chan int)}, nil }, `"code":"adapter_bug"`},
@@ -223,6 +228,24 @@ func TestRunAnswers(t *testing.T) {
 			}
 			return (&Object{}).Int("status", int64(resp.Status)).String("ct", resp.Header["Content-Type"]).String("body", string(resp.Body)), nil
 		}, `{"data":{"status":201,"ct":"text/plain","body":"hi\n"}}`},
+		{"fetch latin-1", func(*Request) (any, error) {
+			resp, err := Get("http://s/latin1")
+			if err != nil {
+				return nil, err
+			}
+			if string(resp.Body) != "Pla\xe7a" {
+				return nil, fmt.Errorf("raw body %q, want the source's bytes", resp.Body)
+			}
+			text, err := resp.Text()
+			if err != nil {
+				return nil, err
+			}
+			return (&Object{}).String("charset", resp.Charset).String("text", text), nil
+		}, `{"data":{"charset":"iso-8859-1","text":"Plaça"}}`},
+		{"fetch bad base64", func(*Request) (any, error) {
+			_, err := Get("http://s/bad-base64")
+			return nil, err
+		}, `body_base64`},
 		{"fetch refused", func(*Request) (any, error) {
 			_, err := Get("http://s/refused")
 			var he *HTTPError

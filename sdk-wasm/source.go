@@ -14,11 +14,16 @@ type Source struct {
 	NotFound string
 }
 
-// Get fetches url with GET and returns the body of a 200 response. Any other
-// outcome is an error ready to return from the handler:
+// Get fetches url with GET and returns the body of a 200 response as UTF-8
+// text, decoded from the charset the source declared (HTTPResponse.Text):
+// a record from a system that answers in ISO-8859-1 arrives intact. Any
+// other outcome is an error ready to return from the handler:
 //
 //   - the host refused or failed the request (an *HTTPError):
 //     source_unavailable, "<Name> could not be reached: <the error>";
+//   - a 200 whose body Text cannot decode (a charset the SDK does not know,
+//     bytes not valid in the declared one): source_unavailable,
+//     "<Name> answered text the adapter cannot read: <why>";
 //   - 404: subject_not_found, NotFound;
 //   - 5xx: source_unavailable, "<Name> answered HTTP <status>";
 //   - any other status: source_unavailable, "<Name> refused the query with
@@ -31,7 +36,11 @@ func (s Source) Get(url string) (body []byte, err error) {
 	}
 	switch {
 	case resp.Status == 200:
-		return resp.Body, nil
+		text, err := resp.utf8Body()
+		if err != nil {
+			return nil, SourceUnavailable("%s answered text the adapter cannot read: %v", s.Name, err)
+		}
+		return text, nil
 	case resp.Status == 404:
 		return nil, s.SubjectNotFound()
 	case resp.Status >= 500:
@@ -56,14 +65,33 @@ func (s Source) Unreadable(err error) error {
 	return SourceUnavailable("%s answered something unreadable: %v", s.Name, err)
 }
 
-// BaseURL returns the configuration value of key, a URL, without trailing
-// slashes, so that the adapter appends its paths to it; or the
-// source_unavailable error "the adapter has no <key> configured" when the
-// operator set none.
+// BaseURL returns the configuration value of key, an absolute http or https
+// URL, without trailing slashes, so that the adapter appends its paths to
+// it. When the operator set none, or set something else, it returns the
+// misconfigured error "the adapter has no <key> configured" or "<key> is
+// not an absolute http(s) URL", which names the key and never the value
+// (the URL may carry credentials).
 func BaseURL(key string) (string, error) {
 	base, ok := Config(key)
 	if !ok {
-		return "", SourceUnavailable("the adapter has no %s configured", key)
+		return "", Misconfigured("the adapter has no %s configured", key)
+	}
+	if !absoluteHTTP(base) {
+		return "", Misconfigured("%s is not an absolute http(s) URL", key)
 	}
 	return strings.TrimRight(base, "/"), nil
+}
+
+// absoluteHTTP reports whether s starts as an absolute http or https URL
+// with a host. The host checks the whole URL of every request anyway, and
+// url.Parse would add some 60 KB to every adapter's module.
+func absoluteHTTP(s string) bool {
+	lower := asciiLower(s)
+	for _, scheme := range []string{"http://", "https://"} {
+		if rest, ok := strings.CutPrefix(lower, scheme); ok {
+			host, _, _ := strings.Cut(rest, "/")
+			return host != "" && !strings.ContainsAny(host, " ?#")
+		}
+	}
+	return false
 }

@@ -94,7 +94,11 @@ func TestSource(t *testing.T) {
 		{"refused by the host", "200", srv.URL, "http://elsewhere.test",
 			`{"error":{"code":"source_unavailable","message":"the disability register could not be reached: http host_not_allowed: `},
 		{"no source_url", "200", "", srv.URL,
-			`{"error":{"code":"source_unavailable","message":"the adapter has no source_url configured"}}`},
+			`{"error":{"code":"misconfigured","message":"the adapter has no source_url configured"}}`},
+		{"a source_url that is no URL", "200", "padro.example.org/api", srv.URL,
+			`{"error":{"code":"misconfigured","message":"source_url is not an absolute http(s) URL"}}`},
+		{"a source_url of another scheme", "200", "ftp://padro.example.org", srv.URL,
+			`{"error":{"code":"misconfigured","message":"source_url is not an absolute http(s) URL"}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,6 +108,75 @@ func TestSource(t *testing.T) {
 			})
 			got := string(kit.Call(sdktest.Input{Service: "discapacitat", Params: map[string]any{"status": tt.status}}))
 			if got != tt.want && !(strings.HasSuffix(tt.want, " ") && strings.HasPrefix(got, tt.want)) {
+				t.Errorf("answer\n got %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// street is an adapter that answers the street name of its source's record.
+func street(r *sdk.Request) (any, error) {
+	base, err := sdk.BaseURL("source_url")
+	if err != nil {
+		return nil, err
+	}
+	src := sdk.Source{Name: "the padró system", NotFound: "not registered"}
+	body, err := src.Get(base + "/" + r.Param("encoding"))
+	if err != nil {
+		return nil, err
+	}
+	rd := jsonread.New(body)
+	var name string
+	rd.Object(func(key []byte) {
+		if string(key) == "nom_via" {
+			name = rd.String()
+			return
+		}
+		rd.Skip()
+	})
+	if err := rd.End(); err != nil {
+		return nil, src.Unreadable(err)
+	}
+	return (&sdk.Object{}).String("street_name", name), nil
+}
+
+// Source.Get hands the adapter its source's record as UTF-8, whatever
+// charset the source declared, through the same http_call JSON as in the
+// broker (sdktest encodes it with the host's code).
+func TestSourceGetDecodesTheCharset(t *testing.T) {
+	record := func(charset, body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			ct := "application/json"
+			if charset != "" {
+				ct += "; charset=" + charset
+			}
+			w.Header().Set("Content-Type", ct)
+			fmt.Fprint(w, body)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/utf-8", record("", `{"nom_via":"Plaça de Sant Jaume"}`))
+	mux.Handle("/latin1", record("ISO-8859-1", "{\"nom_via\":\"Pla\xe7a de Sant Jaume\"}"))
+	mux.Handle("/cp1252", record("windows-1252", "{\"nom_via\":\"Pla\xe7a d\x92en \x80\"}"))
+	mux.Handle("/latin9", record("iso-8859-15", "{\"nom_via\":\"Pla\xe7a \xa4\"}"))
+	mux.Handle("/undeclared", record("", "{\"nom_via\":\"Pla\xe7a\"}"))
+	mux.Handle("/sjis", record("Shift_JIS", `{"nom_via":"x"}`))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	sdk.Handle(street)
+	tests := []struct{ encoding, want string }{
+		{"utf-8", `{"data":{"street_name":"Plaça de Sant Jaume"}}`},
+		{"latin1", `{"data":{"street_name":"Plaça de Sant Jaume"}}`},
+		{"cp1252", `{"data":{"street_name":"Plaça d’en €"}}`},
+		{"latin9", `{"data":{"street_name":"Plaça €"}}`},
+		{"undeclared", `{"error":{"code":"source_unavailable","message":"the padró system answered text the adapter cannot read: the body is not valid UTF-8, and the source declared no charset"}}`},
+		{"sjis", `{"error":{"code":"source_unavailable","message":"the padró system answered text the adapter cannot read: the source's charset \"shift_jis\" is not one the SDK decodes (utf-8, us-ascii, iso-8859-1, windows-1252, iso-8859-15)"}}`},
+	}
+	kit := sdktest.New(t, sdktest.Options{Config: map[string]string{"source_url": srv.URL}, AllowedHosts: []string{srv.URL}})
+	for _, tt := range tests {
+		t.Run(tt.encoding, func(t *testing.T) {
+			got := string(kit.Call(sdktest.Input{Service: "padro", Params: map[string]any{"encoding": tt.encoding}}))
+			if got != tt.want {
 				t.Errorf("answer\n got %s\nwant %s", got, tt.want)
 			}
 		})

@@ -62,7 +62,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 	}
 	if fe, ok := fault.As(err); ok && fe.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(fe.RetryAfter.Seconds()))))
-	} else if p.Status == http.StatusServiceUnavailable || p.Status == http.StatusTooManyRequests {
+	} else if fault.RetryLater(p.Code) {
 		w.Header().Set("Retry-After", "1")
 	}
 	if p.Status == http.StatusUnauthorized {

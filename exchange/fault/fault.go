@@ -70,6 +70,10 @@ const (
 	AdapterTimeout Code = "adapter_timeout"
 	// AdapterBusy: every instance of the adapter was busy for the whole wait; retry later.
 	AdapterBusy Code = "adapter_busy"
+	// AdapterMisconfigured: the adapter's configuration on this node (its
+	// source_url, a key it needs) is missing or invalid. Only the node's
+	// operator can fix it: retrying does not help.
+	AdapterMisconfigured Code = "adapter_misconfigured"
 	// RateLimited: the caller used up its quota; retry after the Retry-After seconds.
 	RateLimited Code = "rate_limited"
 	// StoreUnavailable: the transfer log could not be written; nothing was returned. Retry later.
@@ -125,6 +129,10 @@ var specs = map[Code]Spec{
 	AdapterFailed:        {http.StatusBadGateway, "Adapter failed", "0227"},
 	AdapterTimeout:       {http.StatusGatewayTimeout, "Adapter timed out", "0901"},
 	AdapterBusy:          {http.StatusServiceUnavailable, "Adapter busy", "0901"},
+	// SCSP has no code for a provider's misconfiguration; to the requester
+	// the service is unavailable at this node, as for the other 503s
+	// without a more precise code.
+	AdapterMisconfigured: {http.StatusServiceUnavailable, "Adapter misconfigured", "0901"},
 	RateLimited:          {http.StatusTooManyRequests, "Quota exceeded", "0901"},
 	StoreUnavailable:     {http.StatusServiceUnavailable, "Transfer log unavailable", "0501"},
 	Internal:             {http.StatusInternalServerError, "Internal error", "0502"},
@@ -145,6 +153,18 @@ func SpecOf(code Code) Spec {
 		return s
 	}
 	return unknownSpec
+}
+
+// RetryLater reports whether a problem with code tells the requester to send
+// the same request again later (HTTP's Retry-After): the 503 and 429 codes,
+// whose cause passes (a source back from maintenance, a quota refilled), but
+// not adapter_misconfigured, which waits for the node's operator.
+func RetryLater(code Code) bool {
+	if code == AdapterMisconfigured {
+		return false
+	}
+	s := SpecOf(code).Status
+	return s == http.StatusServiceUnavailable || s == http.StatusTooManyRequests
 }
 
 // Codes lists every code of the table, for tests and documentation.

@@ -28,11 +28,31 @@ func TestSpecOf(t *testing.T) {
 		{SubjectNotFound, http.StatusNotFound, "0233"},
 		{StoreUnavailable, http.StatusServiceUnavailable, "0501"},
 		{UnsupportedMediaType, http.StatusUnsupportedMediaType, "0401"},
+		{AdapterMisconfigured, http.StatusServiceUnavailable, "0901"},
 		{"a_policy_own_code", http.StatusForbidden, "0904"},
 	}
 	for _, c := range cases {
 		if s := SpecOf(c.code); s.Status != c.status || s.SCSP != c.scsp {
 			t.Errorf("SpecOf(%s) = %+v, want %d and %s", c.code, s, c.status, c.scsp)
+		}
+	}
+}
+
+func TestRetryLater(t *testing.T) {
+	cases := map[Code]bool{
+		SourceUnavailable:    true,
+		AdapterBusy:          true,
+		StoreUnavailable:     true,
+		RateLimited:          true,
+		AdapterMisconfigured: false, // 503, but only the operator can fix it
+		AdapterTimeout:       false,
+		AdapterFailed:        false,
+		InvalidRequest:       false,
+		"a_policy_own_code":  false,
+	}
+	for code, want := range cases {
+		if got := RetryLater(code); got != want {
+			t.Errorf("RetryLater(%s) = %v, want %v", code, got, want)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -496,9 +497,7 @@ func (p *Pipeline) call(ctx context.Context, adapter router.Adapter, svc *catalo
 		Params:     q.Params.JSON(),
 	})
 	if err == nil {
-		if verr := svc.ValidateAnswer(data); verr != nil {
-			err = fault.Wrap(fault.AdapterFailed, verr, "adapter %s answered data that breaks the %s answer schema", adapter.Manifest().Name, svc.Name)
-		} else {
+		if err = schemaBreaks(adapter.Manifest().Name, svc, data); err == nil {
 			data, err = compact(data)
 		}
 	}
@@ -510,6 +509,36 @@ func (p *Pipeline) call(ctx context.Context, adapter router.Adapter, svc *catalo
 		p.cfg.Observer.AdapterCall(adapter.Manifest().Name, outcome, p.cfg.Now().Sub(start))
 	}
 	return data, err
+}
+
+// maxViolationsNamed is how many violations of the answer schema a failure
+// names: enough to fix an adapter, few enough for a log line.
+const maxViolationsNamed = 3
+
+// schemaBreaks checks an adapter's data against the service's answer
+// schema. The error names each violation by its JSON pointer and schema
+// keyword only: it is logged, answered to the requester and recorded, and
+// the value that broke the rule is the citizen's data (a street, a date),
+// so no cause carries it either.
+func schemaBreaks(adapter string, svc *catalog.Service, data json.RawMessage) error {
+	vs, err := svc.AnswerViolations(data)
+	switch {
+	case errors.Is(err, catalog.ErrNotAnObject):
+		return fault.New(fault.AdapterFailed, "adapter %s answered data that is not a JSON object", adapter)
+	case err != nil:
+		return fault.Wrap(fault.Internal, err, "the answer of adapter %s could not be checked against the %s answer schema", adapter, svc.Name)
+	case len(vs) == 0:
+		return nil
+	}
+	named := make([]string, 0, maxViolationsNamed+1)
+	for i, v := range vs {
+		if i == maxViolationsNamed {
+			named = append(named, fmt.Sprintf("and %d more", len(vs)-i))
+			break
+		}
+		named = append(named, v.String())
+	}
+	return fault.New(fault.AdapterFailed, "adapter %s answered data that breaks the %s answer schema at %s", adapter, svc.Name, strings.Join(named, ", "))
 }
 
 // verdict is the data of verify mode: whether the source holds a record

@@ -322,6 +322,9 @@ func TestProblemCodes(t *testing.T) {
 		{name: "adapter timed out", service: "padro", body: query(t), setup: func(r *rig) {
 			r.fails("padro-17079", fault.New(fault.AdapterTimeout, "deadline"))
 		}, want: fault.AdapterTimeout, decision: store.Allow, adapter: true},
+		{name: "adapter misconfigured", service: "padro", body: query(t), setup: func(r *rig) {
+			r.fails("padro-17079", fault.New(fault.AdapterMisconfigured, "adapter padro-17079 is misconfigured: the adapter has no source_url configured"))
+		}, want: fault.AdapterMisconfigured, decision: store.Allow, adapter: true},
 		{name: "adapter busy", service: "padro", body: query(t), setup: func(r *rig) {
 			r.fails("padro-17079", fault.New(fault.AdapterBusy, "every instance busy"))
 		}, want: fault.AdapterBusy, decision: store.Allow, adapter: true},

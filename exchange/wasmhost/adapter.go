@@ -248,7 +248,7 @@ func (a *Adapter) instantiate(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), instantiateTimeout)
 	defer cancel()
 	// The state lets an adapter's init read its config and log.
-	ctx = context.WithValue(ctx, stateKey{}, &callState{ctx: ctx, adapter: a})
+	ctx = context.WithValue(ctx, stateKey{}, &callState{ctx: ctx, adapter: a, starting: true})
 	ctx = experimental.WithMemoryAllocator(ctx, cappedAllocator(a.limits.MemoryPages))
 	stdout := &lineWriter{adapter: a, stream: "stdout"}
 	stderr := &lineWriter{adapter: a, stream: "stderr"}
@@ -343,11 +343,11 @@ func (a *Adapter) Limits() Limits { return a.limits }
 // Call runs one query and returns the answer's data object. The host sets
 // in.ABI to abi.Version; in.Params must be a JSON object, already parsed and
 // validated by the caller (empty means {}), and goes to the adapter as the
-// bytes it is. Errors are
-// *fault.Error: SubjectNotFound, SourceUnavailable and InvalidRequest come
-// from the adapter's answer; AdapterFailed, AdapterTimeout and AdapterBusy
-// from the host. A failure costs only this call: an instance that trapped,
-// timed out or answered broken is dropped and replaced.
+// bytes it is. Errors are *fault.Error: SubjectNotFound, SourceUnavailable,
+// InvalidRequest and AdapterMisconfigured come from the adapter's answer;
+// AdapterFailed, AdapterTimeout and AdapterBusy from the host. A failure
+// costs only this call: an instance that trapped, timed out or answered
+// broken is dropped and replaced.
 func (a *Adapter) Call(ctx context.Context, in abi.Input) (_ json.RawMessage, err error) {
 	if !a.enter() {
 		return nil, fault.New(fault.AdapterFailed, "adapter %s is closed", a.manifest.Name)
@@ -376,9 +376,12 @@ func (a *Adapter) Call(ctx context.Context, in abi.Input) (_ json.RawMessage, er
 	})
 	if !reusable {
 		// The deadline passed: whatever the guest answered, the call is
-		// late, and the instance may trap at its next check.
+		// late, and the instance may trap at its next check. An error
+		// answer is late too: a guest that answered source_unavailable
+		// after its http_call ran out of time must not pass for a source
+		// failure.
 		healthy = false
-		if err == nil {
+		if fault.CodeOf(err) != fault.AdapterTimeout {
 			data, err = nil, a.callError(ctx, "pont_handle", ctx.Err())
 		}
 	}
@@ -391,10 +394,17 @@ func (a *Adapter) Call(ctx context.Context, in abi.Input) (_ json.RawMessage, er
 		a.discard(inst)
 	}
 	if err != nil {
-		if fe, ok := fault.As(err); ok && (fe.Code == fault.AdapterFailed || fe.Code == fault.AdapterTimeout) {
+		fe, _ := fault.As(err)
+		switch fault.CodeOf(err) {
+		case fault.AdapterFailed, fault.AdapterTimeout:
 			a.hostLog(ctx, slog.LevelWarn, "adapter call failed; instance replaced",
 				slog.String("transfer_id", in.TransferID), slog.String("code", string(fe.Code)),
 				slog.String("error", fe.Error()))
+		case fault.AdapterMisconfigured:
+			// Every call fails alike until the operator acts: an error,
+			// not a warning. The instance is fine and kept.
+			a.hostLog(ctx, slog.LevelError, "adapter misconfigured; its configuration on this node must be fixed",
+				slog.String("transfer_id", in.TransferID), slog.String("error", fe.Message))
 		}
 		return nil, err
 	}
@@ -513,6 +523,8 @@ func (a *Adapter) parseAnswer(answer []byte) (json.RawMessage, bool, error) {
 		return nil, true, fault.New(fault.SourceUnavailable, "adapter %s: %s", name, e.Message)
 	case abi.CodeInvalidParams:
 		return nil, true, fault.New(fault.InvalidRequest, "adapter %s refused the params: %s", name, e.Message)
+	case abi.CodeMisconfigured:
+		return nil, true, fault.New(fault.AdapterMisconfigured, "adapter %s is misconfigured: %s", name, e.Message)
 	}
 	return broken("error code %q is not an ABI code (message: %q)", e.Code, e.Message)
 }

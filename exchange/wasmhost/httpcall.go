@@ -63,10 +63,18 @@ func originOrScheme(u *url.URL) string {
 	return u.Scheme + "://" + u.Host
 }
 
-// httpCall carries out one http_call and returns its result JSON.
+// errCallStopped is how hostHTTPCall stops a call whose deadline passed
+// during the request (ABI.md 4.2): a host function's panic ends the guest's
+// call at once, and the call's expired context makes it adapter_timeout.
+var errCallStopped = errors.New("http_call: the call's deadline passed during the request; the call is stopped")
+
+// httpCall carries out one http_call and returns its result JSON, or nil
+// when the call's deadline passed meanwhile: the caller then stops the call
+// instead of handing the guest a result.
 func (a *Adapter) httpCall(st *callState, raw []byte) []byte {
 	var req abi.HTTPRequest
 	if err := json.Unmarshal(raw, &req); err != nil {
+		a.refused(st, "", codeBadRequest)
 		return httpError(codeBadRequest, "the request is not the ABI's JSON: "+err.Error())
 	}
 	if req.Method == "" {
@@ -92,7 +100,9 @@ func (a *Adapter) httpCall(st *callState, raw []byte) []byte {
 	}
 	hr, err := http.NewRequestWithContext(st.ctx, req.Method, u.String(), body)
 	if err != nil {
-		return httpError(codeBadRequest, err.Error())
+		// Only the method can be wrong here; its text is the guest's.
+		a.refused(st, o, codeBadRequest)
+		return httpError(codeBadRequest, fmt.Sprintf("the method %q is not valid", req.Method))
 	}
 	for k, v := range req.Headers {
 		hr.Header.Set(k, v)
@@ -100,18 +110,13 @@ func (a *Adapter) httpCall(st *callState, raw []byte) []byte {
 	start := time.Now()
 	resp, err := a.client.Do(hr)
 	if err != nil {
-		code, msg := classifyHTTPError(st, err)
-		a.hostLog(st.ctx, slog.LevelWarn, "adapter http_call failed",
-			slog.String("transfer_id", st.transferID), slog.String("origin", o),
-			slog.String("code", code), slog.Duration("elapsed", time.Since(start)))
-		return httpError(code, msg)
+		return a.failed(st, o, start, err)
 	}
 	defer resp.Body.Close()
 	limit := a.limits.MaxHTTPResponseBytes
 	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
-		code, msg := classifyHTTPError(st, err)
-		return httpError(code, msg)
+		return a.failed(st, o, start, err)
 	}
 	if len(data) > limit {
 		a.hostLog(st.ctx, slog.LevelWarn, "adapter http_call refused: the response is too large",
@@ -128,11 +133,27 @@ func (a *Adapter) httpCall(st *callState, raw []byte) []byte {
 			headers[k] = vs[0]
 		}
 	}
-	out, err := json.Marshal(abi.HTTPResponse{Status: resp.StatusCode, Headers: headers, Body: string(data)})
+	out, err := json.Marshal(abi.NewHTTPResponse(resp.StatusCode, headers, data))
 	if err != nil {
 		return httpError(codeBadRequest, "encoding the response: "+err.Error())
 	}
 	return out
+}
+
+// failed logs a request that did not complete and returns its result JSON,
+// or nil when the call's deadline passed: that stops the call.
+func (a *Adapter) failed(st *callState, origin string, start time.Time, err error) []byte {
+	if st.ctx.Err() != nil {
+		a.hostLog(st.ctx, slog.LevelWarn, "adapter http_call stopped: the call's deadline passed",
+			slog.String("transfer_id", st.transferID), slog.String("origin", origin),
+			slog.Duration("elapsed", time.Since(start)))
+		return nil
+	}
+	code, msg := classifyHTTPError(err)
+	a.hostLog(st.ctx, slog.LevelWarn, "adapter http_call failed",
+		slog.String("transfer_id", st.transferID), slog.String("origin", origin),
+		slog.String("code", code), slog.Duration("elapsed", time.Since(start)))
+	return httpError(code, msg)
 }
 
 // refused logs an http_call that the host did not send: the origin only,
@@ -142,16 +163,16 @@ func (a *Adapter) refused(st *callState, origin, code string) {
 		slog.String("transfer_id", st.transferID), slog.String("origin", origin), slog.String("code", code))
 }
 
-func classifyHTTPError(st *callState, err error) (code, msg string) {
+// classifyHTTPError names the failure of a request that the call's
+// deadline did not cut short.
+func classifyHTTPError(err error) (code, msg string) {
 	var refused *redirectRefused
 	var ne net.Error
 	switch {
 	case errors.As(err, &refused):
 		return codeHostNotAllowed, refused.Error()
-	case st.ctx.Err() != nil:
-		return codeTimeout, "the call's deadline passed during the request"
 	case errors.As(err, &ne) && ne.Timeout():
-		return codeTimeout, "the request timed out"
+		return codeTimeout, "the request took longer than the host allows one request (the call still had time)"
 	default:
 		// The error text names the URL, which may hold personal data in
 		// its path or query: keep only the cause.

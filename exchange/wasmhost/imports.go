@@ -21,7 +21,10 @@ type stateKey struct{}
 // concurrent calls on different instances never share it.
 type callState struct {
 	// ctx carries the call's deadline.
-	ctx        context.Context
+	ctx context.Context
+	// starting is set while the instance starts (its start section and
+	// _initialize run): no query is under way.
+	starting   bool
 	adapter    *Adapter
 	transferID string
 	handles    map[uint32][]byte
@@ -108,14 +111,23 @@ func hostHTTPCall(ctx context.Context, mod api.Module, stack []uint64) {
 	ptr, n := uint32(stack[0]), uint32(stack[1])
 	var result []byte
 	switch req, ok := mod.Memory().Read(ptr, n); {
-	case st == nil:
+	case st == nil: // wazero calls host functions only from the guest, which runs in a call or its start
 		result = httpError(codeBadRequest, "http_call outside a call")
+	case st.starting:
+		// A request made outside any query would reach the source with
+		// nothing recorded in the transfer log.
+		st.adapter.refused(st, "", codeBadRequest)
+		result = httpError(codeBadRequest, "http_call is refused while the instance starts (_initialize): no query is under way")
 	case !ok:
+		st.adapter.refused(st, "", codeBadRequest)
 		result = httpError(codeBadRequest, "the request is outside the module's memory")
 	default:
 		st.adapter.netEnter(st)
 		result = st.adapter.httpCall(st, append([]byte(nil), req...))
 		st.adapter.netLeave(st)
+		if result == nil {
+			panic(errCallStopped)
+		}
 	}
 	var handle uint32
 	if st != nil {

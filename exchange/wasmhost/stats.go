@@ -20,6 +20,7 @@ var outcomes = []string{
 	string(fault.AdapterFailed),
 	string(fault.AdapterTimeout),
 	string(fault.AdapterBusy),
+	string(fault.AdapterMisconfigured),
 	"other",
 }
 
@@ -37,7 +38,7 @@ type counters struct {
 	created     atomic.Uint64
 	discarded   atomic.Uint64
 	logsDropped atomic.Uint64
-	calls       [8]atomic.Uint64 // by outcomes' index
+	calls       [9]atomic.Uint64 // by outcomes' index
 }
 
 func (c *counters) call(err error) {
@@ -64,8 +65,8 @@ type Stats struct {
 	Created, Discarded uint64
 	// Calls counts finished calls by outcome: "ok" or the fault code
 	// (subject_not_found, source_unavailable, invalid_request,
-	// adapter_failed, adapter_timeout, adapter_busy). Every outcome is
-	// present, zero or not.
+	// adapter_failed, adapter_timeout, adapter_busy, adapter_misconfigured),
+	// or "other". Every outcome is present, zero or not.
 	Calls map[string]uint64
 	// LogsDropped counts log lines (log, stdout, stderr) dropped by the
 	// adapter's log rate limit.

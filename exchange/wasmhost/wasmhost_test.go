@@ -51,7 +51,7 @@ var testManifest = manifest.Manifest{
 	ABI: 1, Name: "test-adapter", Version: "1.0.0", Owner: "S0800000A",
 	Services: []string{"padro"}, Scope: "*",
 	AllowedHosts: []string{sourceOrigin},
-	Config:       []string{"source_url", "empty_key"},
+	Config:       []string{"source_url", "empty_key", "init_fetch"},
 }
 
 func TestMain(m *testing.M) {
@@ -94,6 +94,9 @@ func serveSource(w http.ResponseWriter, r *http.Request) {
 	case "/json":
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"host":%q,"accept":%q}`, r.Host, r.Header.Get("Accept"))
+	case "/headers":
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"host": r.Host, "user_agent": r.Header.Get("User-Agent"), "x_test": r.Header.Get("X-Test")})
 	case "/echo":
 		b, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "text/plain")
@@ -106,6 +109,16 @@ func serveSource(w http.ResponseWriter, r *http.Request) {
 		w.Write(bytes.Repeat([]byte("x"), 64<<10))
 	case "/slow":
 		<-r.Context().Done()
+	case "/latin1":
+		// An old municipal system: JSON in ISO-8859-1, declared.
+		w.Header().Set("Content-Type", "application/json; charset=ISO-8859-1")
+		w.Write([]byte("{\"nom_via\":\"Pla\xe7a de Sant Jaume\"}"))
+	case "/undeclared":
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write([]byte{0x1f, 0x8b, 0x08, 0x00, 0xff, 0xfe})
+	case "/utf8":
+		w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+		w.Write([]byte("Plaça \xef\xbf\xbd"))
 	default:
 		http.NotFound(w, r)
 	}
@@ -311,6 +324,7 @@ func TestAdapterErrors(t *testing.T) {
 		{"subject_not_found", fault.SubjectNotFound, "no record"},
 		{"source_unavailable", fault.SourceUnavailable, "503"},
 		{"invalid_params", fault.InvalidRequest, "municipality"},
+		{"misconfigured", fault.AdapterMisconfigured, "source_url"},
 		{"plain", fault.SourceUnavailable, "a plain failure"},
 		{"made_up", fault.AdapterFailed, "made_up"},
 	}

@@ -10,7 +10,11 @@
 // alone.
 package abi
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+)
 
 // Version is the ABI version a host writes in Input.ABI.
 const Version = 1
@@ -52,6 +56,10 @@ const (
 	// CodeInvalidParams: the params are wrong for this source; the message
 	// names the param.
 	CodeInvalidParams = "invalid_params"
+	// CodeMisconfigured: the adapter's own configuration is missing or
+	// invalid (a config_get key without a value, a source_url that is not a
+	// URL); the message names the key. Only the operator can fix it.
+	CodeMisconfigured = "misconfigured"
 )
 
 // Answer is the JSON the guest returns from pont_handle (ABI.md 3.2):
@@ -81,12 +89,59 @@ type HTTPRequest struct {
 }
 
 // HTTPResponse is the result of an http_call that reached the source,
-// whatever its status (ABI.md 4.2).
+// whatever its status (ABI.md 4.2). A host makes one with NewHTTPResponse,
+// which chooses between Body and BodyBase64.
 type HTTPResponse struct {
 	Status int `json:"status"`
 	// Headers holds the first value of each header, canonical keys.
 	Headers map[string]string `json:"headers"`
-	Body    string            `json:"body"`
+	// Body is the body when it is valid UTF-8 (an empty body included);
+	// nil otherwise.
+	Body *string `json:"body,omitempty"`
+	// BodyBase64 is the body's bytes when they are not valid UTF-8;
+	// encoding/json writes and reads it as standard base64 with padding.
+	BodyBase64 []byte `json:"body_base64,omitempty"`
+	// Charset is the charset parameter of the response's Content-Type,
+	// lowercased; empty when the source declared none.
+	Charset string `json:"charset,omitempty"`
+}
+
+// NewHTTPResponse is the result of an http_call whose source answered status
+// with headers (first values, canonical keys) and body. The body's bytes
+// reach the guest unchanged: as Body when they are valid UTF-8, as
+// BodyBase64 otherwise, never replaced or transcoded, so that a source that
+// answers in ISO-8859-1 can still be read.
+func NewHTTPResponse(status int, headers map[string]string, body []byte) HTTPResponse {
+	r := HTTPResponse{Status: status, Headers: headers, Charset: ContentTypeCharset(headers["Content-Type"])}
+	if utf8.Valid(body) {
+		s := string(body)
+		r.Body = &s
+	} else {
+		r.BodyBase64 = body
+	}
+	return r
+}
+
+// ContentTypeCharset returns the charset parameter of a Content-Type value,
+// unquoted and lowercased, or "" when there is none. It reads what sources
+// actually send leniently (a stray semicolon, spaces around '='), since a
+// charset it missed would leave an adapter guessing.
+func ContentTypeCharset(contentType string) string {
+	_, params, _ := strings.Cut(contentType, ";")
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		name, value, ok := strings.Cut(p, "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(name), "charset") {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+			value = value[1 : len(value)-1]
+		}
+		return strings.ToLower(value)
+	}
+	return ""
 }
 
 // HTTPFailure is the result of an http_call that the host refused or could
@@ -100,14 +155,18 @@ const (
 	// HTTPHostNotAllowed: the URL's origin, or a redirect's, is not in the
 	// manifest's allowed_hosts; nothing was sent to it.
 	HTTPHostNotAllowed = "host_not_allowed"
-	// HTTPTimeout: the request did not finish in time.
+	// HTTPTimeout: the request took longer than the host's own limit for
+	// one request while the call still had time. When the call's deadline
+	// passes during http_call there is no result: the host stops the call
+	// (adapter_timeout).
 	HTTPTimeout = "timeout"
 	// HTTPTooLarge: the response body exceeds the host's limit.
 	HTTPTooLarge = "too_large"
 	// HTTPNetwork: the connection failed.
 	HTTPNetwork = "network"
-	// HTTPBadRequest: the request JSON is malformed, or the URL is not
-	// absolute.
+	// HTTPBadRequest: the request lies outside the guest's memory, is not
+	// the ABI's JSON, or its URL is not absolute; or http_call was made
+	// while the instance started (_initialize), when no query is under way.
 	HTTPBadRequest = "bad_request"
 )
 

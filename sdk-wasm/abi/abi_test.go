@@ -1,6 +1,7 @@
 package abi_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -35,7 +36,11 @@ func TestTypesReadABIDocuments(t *testing.T) {
 			&abi.HTTPRequest{}, &abi.HTTPRequest{Method: "GET", URL: "http://padro-08019.sources.pont.test/habitants/12345678Z",
 				Headers: map[string]string{"Accept": "application/json"}, Body: ptr("...")}},
 		{"http response", `{"status": 200, "headers": {"Content-Type": "application/json"}, "body": "..."}`,
-			&abi.HTTPResponse{}, &abi.HTTPResponse{Status: 200, Headers: map[string]string{"Content-Type": "application/json"}, Body: "..."}},
+			&abi.HTTPResponse{}, &abi.HTTPResponse{Status: 200, Headers: map[string]string{"Content-Type": "application/json"}, Body: ptr("...")}},
+		{"http response in latin-1", `{"status": 200, "headers": {"Content-Type": "application/json; charset=ISO-8859-1"},
+			"body_base64": "eyJub20iOiJQbGHnYSJ9", "charset": "iso-8859-1"}`,
+			&abi.HTTPResponse{}, &abi.HTTPResponse{Status: 200, Headers: map[string]string{"Content-Type": "application/json; charset=ISO-8859-1"},
+				BodyBase64: []byte("{\"nom\":\"Pla\xe7a\"}"), Charset: "iso-8859-1"}},
 		{"http failure", `{"error": {"code": "host_not_allowed", "message": "..."}}`,
 			&abi.HTTPFailure{}, &abi.HTTPFailure{Error: abi.Error{Code: abi.HTTPHostNotAllowed, Message: "..."}}},
 	}
@@ -65,6 +70,13 @@ func TestTypesWriteABIDocuments(t *testing.T) {
 		{"bare GET", abi.HTTPRequest{URL: "http://s.test/x"}, `{"url":"http://s.test/x"}`},
 		{"empty body", abi.HTTPRequest{Method: "POST", URL: "http://s.test/x", Body: ptr("")},
 			`{"method":"POST","url":"http://s.test/x","body":""}`},
+		{"utf-8 response", abi.NewHTTPResponse(200, map[string]string{"Content-Type": "application/json"}, []byte(`{"nom":"Plaça"}`)),
+			`{"status":200,"headers":{"Content-Type":"application/json"},"body":"{\"nom\":\"Plaça\"}"}`},
+		{"latin-1 response", abi.NewHTTPResponse(200, map[string]string{"Content-Type": "application/json; charset=ISO-8859-1"}, []byte("{\"nom\":\"Pla\xe7a\"}")),
+			`{"status":200,"headers":{"Content-Type":"application/json; charset=ISO-8859-1"},"body_base64":"eyJub20iOiJQbGHnYSJ9","charset":"iso-8859-1"}`},
+		{"ascii declared latin-1", abi.NewHTTPResponse(200, map[string]string{"Content-Type": "text/plain;charset=latin1"}, []byte("ok")),
+			`{"status":200,"headers":{"Content-Type":"text/plain;charset=latin1"},"body":"ok","charset":"latin1"}`},
+		{"empty response body", abi.NewHTTPResponse(204, map[string]string{}, nil), `{"status":204,"headers":{},"body":""}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,3 +92,57 @@ func TestTypesWriteABIDocuments(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// The host never changes a body's bytes: the guest reads back exactly what
+// the source sent, through body or body_base64.
+func TestNewHTTPResponseKeepsTheBytes(t *testing.T) {
+	bodies := [][]byte{
+		nil,
+		[]byte("Plaça de Sant Jaume"),
+		[]byte("Pla\xe7a de Sant Jaume"),      // ISO-8859-1
+		[]byte("\x80 \x9f \xa4"),              // windows-1252 and ISO-8859-15 differ from Latin-1 here
+		[]byte("\x1f\x8b\x08\x00 gzip bytes"), // a compressed body the guest asked for itself
+		[]byte("half \xe2\x82"),               // UTF-8 cut in the middle of a character
+		[]byte("\xef\xbf\xbd"),                // U+FFFD itself is valid UTF-8
+	}
+	for _, b := range bodies {
+		raw, err := json.Marshal(abi.NewHTTPResponse(200, nil, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back abi.HTTPResponse
+		if err := json.Unmarshal(raw, &back); err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		switch {
+		case back.Body != nil && back.BodyBase64 == nil:
+			got = []byte(*back.Body)
+		case back.Body == nil && back.BodyBase64 != nil:
+			got = back.BodyBase64
+		default:
+			t.Fatalf("%q: %s carries not exactly one of body and body_base64", b, raw)
+		}
+		if !bytes.Equal(got, b) {
+			t.Errorf("%q came back as %q through %s", b, got, raw)
+		}
+	}
+}
+
+func TestContentTypeCharset(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"application/json", ""},
+		{"application/json; charset=ISO-8859-1", "iso-8859-1"},
+		{"application/json;charset=utf-8", "utf-8"},
+		{`text/plain; format=flowed; Charset="Windows-1252"`, "windows-1252"},
+		{"text/plain; charset = latin1 ;", "latin1"},
+		{"text/plain; charsets=utf-8", ""},
+		{"text/plain; charset", ""},
+	}
+	for _, tt := range tests {
+		if got := abi.ContentTypeCharset(tt.in); got != tt.want {
+			t.Errorf("ContentTypeCharset(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

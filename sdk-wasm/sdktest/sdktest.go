@@ -32,13 +32,18 @@ type Options struct {
 	// host_not_allowed.
 	AllowedHosts []string
 	// Timeout is each call's deadline for Fetch. Defaults to 2 s, the
-	// broker's default.
+	// broker's default. As in the broker, a deadline that passes during a
+	// Fetch stops the call: Call fails the test, CallErr returns
+	// ErrDeadline.
 	Timeout time.Duration
 	// MaxHTTPResponseBytes caps a response body. Defaults to 4 MiB, the
 	// broker's default.
 	MaxHTTPResponseBytes int
 	// Client sends the requests. Defaults to a client with no timeout of
-	// its own (the call's deadline bounds it).
+	// its own (the call's deadline bounds it). A client's Timeout stands
+	// for the broker's own limit on one request: a request that exceeds it
+	// while the call has time left fails with HTTPTimeout, and the handler
+	// goes on.
 	Client *http.Client
 }
 
@@ -115,28 +120,67 @@ func New(t TB, opts Options) *Kit {
 	return k
 }
 
+// ErrDeadline is CallErr's error for a call whose deadline passed while the
+// handler waited in Fetch. The broker stops such a call there (ABI.md 4.2):
+// the handler gets no result and no chance to answer, and the requester
+// gets adapter_timeout.
+var ErrDeadline = errors.New("sdktest: the call's deadline passed during Fetch; the broker stops the call there (adapter_timeout)")
+
+// deadlineStop is the panic that ends the handler at its deadline, as the
+// broker's host ends the guest's call.
+type deadlineStop struct{}
+
 // Call runs the handler on the query and returns the answer JSON. An answer
 // that the broker would refuse as broken (adapter_failed) fails the test; a
-// panic of the handler fails it too and Call returns nil.
+// panic of the handler, or a deadline that passes during a Fetch, fails it
+// too and Call returns nil.
 func (k *Kit) Call(in Input) []byte {
+	k.t.Helper()
+	out, err := k.CallErr(in)
+	if err != nil {
+		k.t.Errorf("%v", err)
+		return nil
+	}
+	return out
+}
+
+// CallErr is Call for a test that expects the deadline to stop the call: it
+// returns ErrDeadline then, instead of failing the test. A broken answer or
+// a panic fails the test as with Call.
+func (k *Kit) CallErr(in Input) ([]byte, error) {
 	k.t.Helper()
 	input, err := k.encode(in)
 	if err != nil {
 		k.t.Fatalf("sdktest: encoding the input: %v", err)
 	}
-	out := k.CallRaw(input)
+	out, stopped := k.invoke(input)
+	if stopped {
+		return nil, ErrDeadline
+	}
 	if out == nil {
-		return nil
+		return nil, nil
 	}
 	if _, err := ParseAnswer(out); err != nil {
 		k.t.Errorf("sdktest: the broker would refuse this answer (adapter_failed): %v\nanswer: %s", err, out)
 	}
-	return out
+	return out, nil
 }
 
 // CallRaw runs the handler on an input JSON, as the broker passes it, and
-// returns the answer JSON unchecked; nil when the handler panicked.
-func (k *Kit) CallRaw(input []byte) (out []byte) {
+// returns the answer JSON unchecked; nil when the handler panicked or the
+// deadline stopped it during a Fetch, which fails the test.
+func (k *Kit) CallRaw(input []byte) []byte {
+	k.t.Helper()
+	out, stopped := k.invoke(input)
+	if stopped {
+		k.t.Errorf("%v", ErrDeadline)
+	}
+	return out
+}
+
+// invoke runs the handler on input with the call's deadline; stopped
+// reports a deadline that passed during a Fetch.
+func (k *Kit) invoke(input []byte) (out []byte, stopped bool) {
 	k.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), k.opts.Timeout)
 	defer cancel()
@@ -144,12 +188,17 @@ func (k *Kit) CallRaw(input []byte) (out []byte) {
 	k.ctx = ctx
 	k.mu.Unlock()
 	defer func() {
-		if r := recover(); r != nil {
+		r := recover()
+		switch r.(type) {
+		case nil:
+		case deadlineStop:
+			out, stopped = nil, true
+		default:
 			k.t.Errorf("sdktest: the handler panicked (in the broker: a trap, adapter_failed): %v", r)
 			out = nil
 		}
 	}()
-	return sdk.Invoke(host{k}, input)
+	return sdk.Invoke(host{k}, input), false
 }
 
 // Logs returns the messages logged so far, each "LEVEL message".
@@ -199,7 +248,8 @@ type Answer struct {
 }
 
 // ParseAnswer decodes an answer JSON with the broker's rules: exactly one of
-// data (an object) or error (with one of the ABI's codes).
+// data (an object) or error (with one of the ABI's codes, misconfigured
+// included).
 func ParseAnswer(answer []byte) (Answer, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(answer, &top); err != nil {
@@ -223,7 +273,7 @@ func ParseAnswer(answer []byte) (Answer, error) {
 		return Answer{}, fmt.Errorf("error is not {code, message}: %w", err)
 	}
 	switch ae.Code {
-	case sdk.CodeSubjectNotFound, sdk.CodeSourceUnavailable, sdk.CodeInvalidParams:
+	case sdk.CodeSubjectNotFound, sdk.CodeSourceUnavailable, sdk.CodeInvalidParams, sdk.CodeMisconfigured:
 		return Answer{Error: &ae}, nil
 	}
 	return Answer{}, fmt.Errorf("error code %q is not one of the ABI's (message: %s)", ae.Code, ae.Message)
@@ -289,13 +339,16 @@ func (h host) HTTPCall(request []byte) []byte {
 	}
 	resp, err := k.client.Do(hr)
 	if err != nil {
+		if ctx.Err() != nil {
+			panic(deadlineStop{})
+		}
 		var ref *refusal
 		var ne net.Error
 		switch {
 		case errors.As(err, &ref):
 			return httpError(sdk.HTTPHostNotAllowed, ref.Error())
-		case ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()):
-			return httpError(sdk.HTTPTimeout, "the call's deadline passed")
+		case errors.As(err, &ne) && ne.Timeout():
+			return httpError(sdk.HTTPTimeout, "the request took longer than the host allows one request (the call still had time)")
 		default:
 			return httpError(sdk.HTTPNetwork, err.Error())
 		}
@@ -304,7 +357,11 @@ func (h host) HTTPCall(request []byte) []byte {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(k.opts.MaxHTTPResponseBytes)+1))
 	if err != nil {
 		if ctx.Err() != nil {
-			return httpError(sdk.HTTPTimeout, "the call's deadline passed")
+			panic(deadlineStop{})
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return httpError(sdk.HTTPTimeout, "the request took longer than the host allows one request (the call still had time)")
 		}
 		return httpError(sdk.HTTPNetwork, err.Error())
 	}
@@ -317,7 +374,9 @@ func (h host) HTTPCall(request []byte) []byte {
 			headers[name] = vs[0]
 		}
 	}
-	out, _ := json.Marshal(abi.HTTPResponse{Status: resp.StatusCode, Headers: headers, Body: string(data)})
+	// The broker's own encoding: the body's bytes unchanged, in body or
+	// body_base64, and the declared charset.
+	out, _ := json.Marshal(abi.NewHTTPResponse(resp.StatusCode, headers, data))
 	return out
 }
 

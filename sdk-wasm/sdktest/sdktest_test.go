@@ -4,6 +4,7 @@ package sdktest_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -74,7 +75,9 @@ func TestKit(t *testing.T) {
 		{"no config", sdktest.Options{Config: map[string]string{}}, "12345678Z", nil, "", "source_unavailable"},
 		{"host not allowed", sdktest.Options{AllowedHosts: []string{"http://other.test"}}, "12345678Z", nil, "", "host_not_allowed"},
 		{"redirect off the allowed hosts", sdktest.Options{}, "00000000T", nil, "", "host_not_allowed"},
-		{"timeout", sdktest.Options{Timeout: 50 * time.Millisecond}, "11111111H", nil, "", "timeout"},
+		// The host's own limit on one request, while the call has time:
+		// the adapter gets timeout and answers.
+		{"request over the host's limit", sdktest.Options{Client: &http.Client{Timeout: 50 * time.Millisecond}}, "11111111H", nil, "", "timeout"},
 		{"too large", sdktest.Options{MaxHTTPResponseBytes: 10}, "12345678Z", nil, "", "too_large"},
 	}
 	for _, tt := range tests {
@@ -109,6 +112,37 @@ func TestKit(t *testing.T) {
 	}
 }
 
+// As in the broker, a deadline that passes during a Fetch stops the call:
+// the handler gets no result to answer with.
+func TestKitStopsTheCallAtItsDeadline(t *testing.T) {
+	src := source()
+	defer src.Close()
+	answered := false
+	sdk.Handle(func(r *sdk.Request) (any, error) {
+		_, err := sdk.Get(src.URL + "/habitants/11111111H")
+		answered = true
+		return nil, sdk.SourceUnavailable("the source did not answer: %v", err)
+	})
+	opts := sdktest.Options{Config: map[string]string{"source_url": src.URL}, AllowedHosts: []string{src.URL}, Timeout: 50 * time.Millisecond}
+	start := time.Now()
+	out, err := sdktest.New(t, opts).CallErr(sdktest.Input{Service: "padro"})
+	if !errors.Is(err, sdktest.ErrDeadline) || out != nil {
+		t.Fatalf("CallErr = %s, %v; want ErrDeadline", out, err)
+	}
+	if answered {
+		t.Error("the handler went on after its deadline")
+	}
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Errorf("the call took %s with a 50ms deadline", d)
+	}
+
+	// Call reports the stop as a failure of the test.
+	rec := &recorder{TB: t}
+	if out := sdktest.New(rec, opts).Call(sdktest.Input{Service: "padro"}); out != nil || len(rec.errors) != 1 || !strings.Contains(rec.errors[0], "adapter_timeout") {
+		t.Errorf("Call = %s, reported %q; want nil and one failure naming adapter_timeout", out, rec.errors)
+	}
+}
+
 func TestParseAnswer(t *testing.T) {
 	tests := []struct {
 		answer string
@@ -116,6 +150,7 @@ func TestParseAnswer(t *testing.T) {
 	}{
 		{`{"data":{}}`, true},
 		{`{"error":{"code":"invalid_params","message":"x"}}`, true},
+		{`{"error":{"code":"misconfigured","message":"the adapter has no source_url configured"}}`, true},
 		{`{"data":[]}`, false},
 		{`{"data":{},"error":{}}`, false},
 		{`{"error":{"code":"oops","message":"x"}}`, false},

@@ -153,14 +153,10 @@ func (s Suite) Run(t *testing.T) {
 	t.Run("slow source hits the deadline", func(t *testing.T) {
 		start := time.Now()
 		k := kit(options{Timeout: 300 * time.Millisecond})
-		if s.Module == nil {
-			wantError(t, call(t, k, simsource.SlowSubject), sdk.CodeSourceUnavailable, sdk.HTTPTimeout)
-		} else {
-			// In the broker the host ends the whole call at the deadline
-			// (ABI.md 4.2): the adapter gets no chance to answer.
-			if _, err := callErr(t, k, simsource.SlowSubject); fault.CodeOf(err) != fault.AdapterTimeout {
-				t.Fatalf("call = %v, want adapter_timeout", err)
-			}
+		// The host ends the whole call at the deadline (ABI.md 4.2), as
+		// sdktest does natively: the adapter gets no chance to answer.
+		if a, err := callErr(t, k, simsource.SlowSubject); fault.CodeOf(err) != fault.AdapterTimeout {
+			t.Fatalf("call = %+v, %v; want adapter_timeout", a, err)
 		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("the call took %v; the deadline is 300ms", d)
@@ -178,15 +174,23 @@ func (s Suite) Run(t *testing.T) {
 	})
 	t.Run("no source_url", func(t *testing.T) {
 		k := kit(options{Config: map[string]string{}})
-		wantError(t, call(t, k, s.Found), sdk.CodeSourceUnavailable, "source_url")
+		wantError(t, call(t, k, s.Found), sdk.CodeMisconfigured, "source_url")
+	})
+	t.Run("source_url not a URL", func(t *testing.T) {
+		k := kit(options{Config: map[string]string{"source_url": "padro.example.org/api"}})
+		wantError(t, call(t, k, s.Found), sdk.CodeMisconfigured, "source_url")
 	})
 }
 
-// native runs the registered Go handler under sdktest.
+// native runs the registered Go handler under sdktest; a call that its
+// deadline stopped is the broker's adapter_timeout.
 func native(t *testing.T, opts options, in sdktest.Input) (sdktest.Answer, error) {
 	t.Helper()
 	k := sdktest.New(t, sdktest.Options{Config: opts.Config, AllowedHosts: opts.AllowedHosts, Timeout: opts.Timeout})
-	out := k.Call(in)
+	out, err := k.CallErr(in)
+	if errors.Is(err, sdktest.ErrDeadline) {
+		return sdktest.Answer{}, fault.Wrap(fault.AdapterTimeout, err, "the call's deadline passed during Fetch")
+	}
 	a, err := sdktest.ParseAnswer(out)
 	if err != nil {
 		t.Fatalf("answer %s: %v", out, err)
@@ -242,6 +246,9 @@ func (s Suite) inHost(t *testing.T, opts options, in sdktest.Input) (sdktest.Ans
 		fault.SubjectNotFound:   sdk.CodeSubjectNotFound,
 		fault.SourceUnavailable: sdk.CodeSourceUnavailable,
 		fault.InvalidRequest:    sdk.CodeInvalidParams,
+		// The host's message is "adapter <name> is misconfigured: <the
+		// adapter's>", which still names the key.
+		fault.AdapterMisconfigured: sdk.CodeMisconfigured,
 	}
 	var fe *fault.Error
 	if errors.As(err, &fe) {

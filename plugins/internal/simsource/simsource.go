@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"golang.org/x/text/encoding/charmap"
 )
 
 // Fault-injection subjects that every simulated source honours.
@@ -68,6 +70,23 @@ func JSON(w http.ResponseWriter, v any) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+// JSONLatin1 writes v as the JSON body of a 200 answer in ISO-8859-1,
+// declared in the Content-Type, as old municipal systems still answer: the
+// broker must pass the bytes on for the adapter to decode.
+func JSONLatin1(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err == nil {
+		b, err = charmap.ISO8859_1.NewEncoder().Bytes(b)
+	}
+	if err != nil {
+		slog.Error("simulated source: encoding the answer in ISO-8859-1", "err", err)
+		Error(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=ISO-8859-1")
 	_, _ = w.Write(b)
 }
 

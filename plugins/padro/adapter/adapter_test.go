@@ -40,3 +40,22 @@ func TestGirona(t *testing.T) {
 		}`,
 	}.Run(t)
 }
+
+// A register that answers in ISO-8859-1: the adapter reads the record with
+// its declared charset, and the street name reaches the answer intact.
+func TestBarcelonaInLatin1(t *testing.T) {
+	adaptertest.Suite{
+		Service: "padro",
+		Source:  source.New("08019"),
+		Params:  map[string]any{"municipality": "08019"},
+		Found:   source.Latin1Subject,
+		WantFound: `{
+			"province": {"code": "08", "name": "Barcelona"},
+			"municipality": {"code": "08019", "name": "Barcelona"},
+			"entity": {"singular": {"code": "000101", "name": "Barcelona"}, "nucleus": {"code": "01", "name": "Barcelona"}},
+			"address": {"street_code": "068407", "street_type": "C", "street_name": "de Sant Pere Més Alt", "number": "31", "floor": "2", "door": "1", "postcode": "08003"},
+			"registration_date": "2017-10-19",
+			"last_variation": {"code": "CD", "description": "Canvi de domicili: reinscripció", "date": "2017-10-19"}
+		}`,
+	}.Run(t)
+}

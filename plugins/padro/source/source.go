@@ -62,10 +62,20 @@ type Variacio struct {
 	Data       string `json:"data"`
 }
 
+// Latin1Subject is the resident of 08019 whose record the padró answers in
+// ISO-8859-1 (declared in its Content-Type), as the older registers of
+// some municipalities still do, with a street name outside ASCII.
+const Latin1Subject = "78901234X"
+
+// Latin1Street is Latin1Subject's street name, which must reach the
+// requester intact.
+const Latin1Street = "de Sant Pere Més Alt"
+
 // New returns the padró system of the municipality with INE code scope
 // (08019 Barcelona or 17079 Girona; any other municipality knows nobody).
 // It serves GET /padro/v1/habitants/{document}: 200 with the record, 404
-// when the document is not registered here.
+// when the document is not registered here. Records are UTF-8 JSON, but
+// Latin1Subject's, which is ISO-8859-1.
 func New(scope string) http.Handler {
 	records := residents(scope)
 	mux := http.NewServeMux()
@@ -81,6 +91,10 @@ func New(scope string) http.Handler {
 		h, ok := records[doc]
 		if !ok {
 			simsource.Error(w, http.StatusNotFound, "no consta cap habitant amb aquest document")
+			return
+		}
+		if doc == Latin1Subject {
+			simsource.JSONLatin1(w, h)
 			return
 		}
 		simsource.JSON(w, h)
@@ -119,6 +133,10 @@ func residents(scope string) map[string]Habitant {
 			"45678901G": bcn("45678901G", "DNI",
 				Domicili{CodiVia: "019506", TipusVia: "AV", NomVia: "Diagonal", Numero: "640", Bloc: "A", Pis: "6", Porta: "4", CodiPostal: "08017"},
 				"07/06/2008", &Variacio{Codi: "AN", Descripcio: "Alta per naixement", Data: "07/06/2008"}),
+			// Answered in ISO-8859-1 (see New).
+			Latin1Subject: bcn(Latin1Subject, "DNI",
+				Domicili{CodiVia: "068407", TipusVia: "C", NomVia: Latin1Street, Numero: "31", Pis: "2", Porta: "1", CodiPostal: "08003"},
+				"19/10/2017", &Variacio{Codi: "CD", Descripcio: "Canvi de domicili: reinscripció", Data: "19/10/2017"}),
 			simsource.BrokenSubject: broken,
 		}
 	case "17079":

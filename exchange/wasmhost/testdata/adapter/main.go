@@ -4,6 +4,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,25 @@ func init() { sdk.Handle(handle) }
 // initValue is read while the instance starts (_initialize), to show that
 // config_get works there too.
 var initValue, initFound = sdk.Config("source_url")
+
+// initFetch is what an http_call made while the instance starts gets, when
+// the config key init_fetch names a URL: the host refuses it.
+var initFetch = fetchAtInit()
+
+func fetchAtInit() string {
+	u, ok := sdk.Config("init_fetch")
+	if !ok {
+		return ""
+	}
+	if _, err := sdk.Get(u); err != nil {
+		var he *sdk.HTTPError
+		if errors.As(err, &he) {
+			return he.Code
+		}
+		return err.Error()
+	}
+	return "sent"
+}
 
 var (
 	sink    [][]byte
@@ -71,6 +91,11 @@ func handle(r *sdk.Request) (any, error) {
 		return (&sdk.Object{}).Int("allocated_mb", int64(n)), nil
 	case "fetch":
 		req := sdk.HTTPRequest{Method: r.Param("method"), URL: r.Param("url"), Header: map[string]string{"Accept": "application/json"}}
+		if h := r.Param("headers"); h != "" {
+			if err := json.Unmarshal([]byte(h), &req.Header); err != nil {
+				return nil, sdk.InvalidParams("headers: %v", err)
+			}
+		}
 		if body := r.Param("body"); body != "" {
 			req.Body = []byte(body)
 		}
@@ -82,9 +107,30 @@ func handle(r *sdk.Request) (any, error) {
 			}
 			return nil, err
 		}
-		return (&sdk.Object{}).Int("status", int64(resp.Status)).
+		o := (&sdk.Object{}).Int("status", int64(resp.Status)).
 			String("content_type", resp.Header["Content-Type"]).
-			String("body", string(resp.Body)), nil
+			String("body", string(resp.Body)).
+			String("body_hex", hex.EncodeToString(resp.Body)).
+			String("charset", resp.Charset)
+		if text, err := resp.Text(); err != nil {
+			o.String("text_error", err.Error())
+		} else {
+			o.String("text", text)
+		}
+		return o, nil
+	case "source":
+		// The usual adapter: its source's failures, a timeout included,
+		// become its source_unavailable answer.
+		src := sdk.Source{Name: "the test source", NotFound: "no record"}
+		body, err := src.Get(r.Param("url"))
+		if err != nil {
+			return nil, err
+		}
+		return (&sdk.Object{}).String("body", string(body)), nil
+	case "raw":
+		return rawABI(r.Param("probe"))
+	case "init_fetch":
+		return (&sdk.Object{}).String("init_fetch", initFetch), nil
 	case "config":
 		v, ok := sdk.Config(r.Param("key"))
 		return (&sdk.Object{}).String("value", v).Bool("found", ok).
@@ -123,6 +169,8 @@ func handle(r *sdk.Request) (any, error) {
 			return nil, sdk.SourceUnavailable("the source answered 503")
 		case "invalid_params":
 			return nil, sdk.InvalidParams("municipality: %q is not served here", r.Param("municipality"))
+		case "misconfigured":
+			return nil, sdk.Misconfigured("the adapter has no source_url configured")
 		case "plain":
 			return nil, errors.New("a plain failure")
 		default:

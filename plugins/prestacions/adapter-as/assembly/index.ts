@@ -84,6 +84,10 @@ function configGet(key: string): string | null {
 class Response {
   status: i32 = 0;
   body: string = "";
+  // notUTF8 is set when the host handed the body over as body_base64: the
+  // register answers UTF-8 JSON, so such a body is not one this adapter
+  // reads.
+  notUTF8: bool = false;
   errorCode: string = "";
   errorMessage: string = "";
 }
@@ -111,7 +115,11 @@ function httpGet(url: string): Response {
   }
   const status = v.get("status");
   if (status != null && status.kind == J_NUM) res.status = <i32>parseInt(status.text);
-  res.body = v.str("body");
+  if (v.get("body") == null && v.get("body_base64") != null) {
+    res.notUTF8 = true;
+  } else {
+    res.body = v.str("body");
+  }
   return res;
 }
 
@@ -130,7 +138,10 @@ function handle(text: string): string {
 
   const base = configGet("source_url");
   if (base == null) {
-    return errorAnswer("source_unavailable", "the adapter has no source_url configured");
+    return errorAnswer("misconfigured", "the adapter has no source_url configured");
+  }
+  if (!absoluteHTTP(base)) {
+    return errorAnswer("misconfigured", "source_url is not an absolute http(s) URL");
   }
   const res = httpGet(trimRightSlash(base) + "/rpsp/v1/prestaciones?ipf=" + queryEscape(id));
   if (res.errorCode.length > 0) {
@@ -145,6 +156,9 @@ function handle(text: string): string {
   }
   if (res.status != 200) {
     return errorAnswer("source_unavailable", "the register of social benefits refused the query with HTTP " + res.status.toString());
+  }
+  if (res.notUTF8) {
+    return errorAnswer("source_unavailable", "the register of social benefits answered text the adapter cannot read: the body is not UTF-8");
   }
   const r = parseJSON(res.body);
   if (r == null || r.kind != J_OBJ) {
@@ -241,6 +255,16 @@ function daysIn(y: i32, m: i32): i32 {
   if (m == 2) return (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 29 : 28;
   if (m == 4 || m == 6 || m == 9 || m == 11) return 30;
   return 31;
+}
+
+// absoluteHTTP reports whether s starts as an absolute http or https URL
+// with a host; the host checks the whole URL of every request.
+function absoluteHTTP(s: string): bool {
+  const lower = s.toLowerCase();
+  let rest = "";
+  if (lower.startsWith("http://")) rest = lower.substring(7);
+  else if (lower.startsWith("https://")) rest = lower.substring(8);
+  return rest.length > 0 && !rest.startsWith("/");
 }
 
 function trimRightSlash(s: string): string {
