@@ -51,7 +51,7 @@ func runAdapter(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errUsage
 	}
 	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"build": runAdapterBuild, "keygen": runAdapterKeygen, "manifest": runAdapterManifest,
+		"keygen": runAdapterKeygen, "manifest": runAdapterManifest,
 		"check": runAdapterCheck, "test": runAdapterTest, "sign": runAdapterSign, "publish": runAdapterPublish,
 		"list": runAdapterList, "show": runAdapterShow, "activate": runAdapterActivate, "rollback": runAdapterRollback,
 	}

@@ -56,7 +56,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		err = runServe(ctx, args[1:], stdout, stderr)
 	case "adapter":
-		err = runAdapter(ctx, args[1:], stdout, stderr)
+		// Building the reference adapters is a development tool (tools.go);
+		// a data owner's commands are the rest.
+		if len(args) > 1 && args[1] == "build" {
+			err = runAdapterBuild(ctx, args[2:], stdout, stderr)
+		} else {
+			err = runAdapter(ctx, args[1:], stdout, stderr)
+		}
 	case "audit":
 		err = runAudit(ctx, args[1:], stdout, stderr)
 	case "policy":

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -137,34 +138,40 @@ func TestOwnerPublishesOnTwoNodes(t *testing.T) {
 	}
 
 	// answeredBy asks node for the padró of Tarragona and answers the
-	// version of the adapter its record names.
-	answeredBy := func(node *serveProc) string {
+	// version of padro-43148 that answered, or what it got instead.
+	answeredBy := func(node *serveProc) (string, string) {
 		t.Helper()
 		status, body := queryPadro(t, node.baseURL(), requester, "43148")
-		id, _ := body["transfer_id"].(string)
-		if id == "" {
-			t.Fatalf("%s: the answer %d %v has no transfer_id", node.name, status, body)
+		if status != http.StatusOK {
+			return "", fmt.Sprintf("%d %v", status, body)
 		}
+		data, _ := body["data"].(map[string]any)
+		if muni, _ := data["municipality"].(map[string]any); muni["name"] != "Tarragona" {
+			t.Fatalf("%s: the data %v are not Tarragona's", node.name, data)
+		}
+		// The record says which adapter and version answered.
+		id, _ := body["transfer_id"].(string)
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(httpGetAuth(t, node.baseURL()+"/v1/audit/transfers/"+id, auditor, http.StatusOK)), &rec); err != nil {
 			t.Fatal(err)
 		}
-		if rec["adapter"] != "padro-43148" {
-			return ""
+		src, _ := body["source"].(map[string]any)
+		if rec["adapter"] != "padro-43148" || src["adapter"] != "padro-43148" || src["version"] != rec["adapter_version"] {
+			t.Fatalf("%s: answered by %v, recorded as %v %v", node.name, src, rec["adapter"], rec["adapter_version"])
 		}
 		v, _ := rec["adapter_version"].(string)
-		return v
+		return v, "version " + v
 	}
 	within := func(node *serveProc, want string) {
 		t.Helper()
 		deadline := time.Now().Add(time.Second)
-		got := ""
 		for {
-			if got = answeredBy(node); got == want {
+			got, what := answeredBy(node)
+			if got == want {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s answers from padro-43148 %q a second after the change, want %q", node.name, got, want)
+				t.Fatalf("%s answers %s a second after the change, want padro-43148 %s", node.name, what, want)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}

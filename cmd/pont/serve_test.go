@@ -378,7 +378,7 @@ func TestLoadServeConfig(t *testing.T) {
 		{
 			name: "source addresses",
 			body: `{"source_addresses":{".sources.example.org":"10.0.0.7:8443","padro.example.org":"padro.lan:443"}}`,
-			want: serveConfig{Listen: "127.0.0.1:8080", DataDir: filepath.Join(dir, ".pont"), ModulesDir: defaultModulesDir(),
+			want: serveConfig{Listen: "127.0.0.1:8080", DataDir: filepath.Join(dir, ".pont"),
 				SourceAddresses: map[string]string{".sources.example.org": "10.0.0.7:8443", "padro.example.org": "padro.lan:443"}},
 		},
 		{name: "unknown field", body: `{"listen":"x","databse_url":"postgres://"}`, err: `unknown field "databse_url"`},

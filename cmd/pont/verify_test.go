@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -16,9 +17,10 @@ import (
 )
 
 // TestAuditVerifyNamesTheTamperedLeaf runs pont audit verify against a
-// node on PostgreSQL: it verifies the log, then, once leaf 7's record has
-// been changed in the database behind the node's back, exits 1 naming leaf
-// 7, and verifies again once the record is put back.
+// node on PostgreSQL: it verifies the log, then, once the leaf of the
+// eighth query has had its record changed in the database behind the
+// node's back, exits 1 naming that leaf, and verifies again once the
+// record is put back.
 func TestAuditVerifyNamesTheTamperedLeaf(t *testing.T) {
 	ctx := context.Background()
 	dbURL := pgtest.NewDatabase(t)
@@ -68,11 +70,15 @@ func TestAuditVerifyNamesTheTamperedLeaf(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close(ctx)
+	// The eighth query's record: the node's start published and activated
+	// its adapters, whose leaves come first.
 	var id, subject string
-	if err := db.QueryRow(ctx, `SELECT t.id, t.subject_id FROM log_leaves l JOIN transfers t ON t.id = l.record_id
-		WHERE l.leaf_index = 7`).Scan(&id, &subject); err != nil {
+	var index int64
+	if err := db.QueryRow(ctx, `SELECT t.id, t.subject_id, l.leaf_index FROM log_leaves l JOIN transfers t ON t.id = l.record_id
+		ORDER BY l.leaf_index OFFSET 7 LIMIT 1`).Scan(&id, &subject, &index); err != nil {
 		t.Fatal(err)
 	}
+	leaf := fmt.Sprintf("leaf %d", index)
 	setSubject := func(s string) {
 		t.Helper()
 		if _, err := db.Exec(ctx, "UPDATE transfers SET subject_id = $2 WHERE id = $1", id, s); err != nil {
@@ -82,14 +88,14 @@ func TestAuditVerifyNamesTheTamperedLeaf(t *testing.T) {
 	setSubject("00000000T")
 	code, out, errs := pontRun(t, verify...)
 	setSubject(subject)
-	if code != 1 || !strings.Contains(errs, "FAILED: leaf 7: ") {
-		t.Errorf("with leaf 7 changed: exit %d, want 1 naming leaf 7\n%s%s", code, out, errs)
+	if code != 1 || !strings.Contains(errs, "FAILED: "+leaf+": ") {
+		t.Errorf("with %s changed: exit %d, want 1 naming it\n%s%s", leaf, code, out, errs)
 	}
 	if strings.Contains(out, "verified: ") {
-		t.Errorf("with leaf 7 changed, it says it verified:\n%s", out)
+		t.Errorf("with %s changed, it says it verified:\n%s", leaf, out)
 	}
 	if code, out, errs := pontRun(t, verify...); code != 0 {
-		t.Errorf("once leaf 7 is put back: exit %d\n%s%s", code, out, errs)
+		t.Errorf("once %s is put back: exit %d\n%s%s", leaf, code, out, errs)
 	}
 	t.Logf("the failure: %s", strings.TrimSpace(errs))
 }

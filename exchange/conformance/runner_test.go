@@ -124,7 +124,7 @@ func TestRun(t *testing.T) {
 			name:    "data as recorded",
 			params:  fetch("http://source.pont.test/record?id=12345678Z"),
 			members: `"source": [{"request": "GET /record?id=12345678Z", "body_json": {"a": 1}}]`,
-			expect:  `{"data": {"status": 200, "content_type": "application/json", "body": "{\"a\":1}"}}`,
+			expect:  `{"data": {"status": 200, "content_type": "application/json", "body": "{\"a\":1}", "body_hex": "7b2261223a317d", "charset": "", "text": "{\"a\":1}"}}`,
 			pass:    true,
 			check: func(t *testing.T, res Result) {
 				if len(res.Requests) != 1 || res.Requests[0].URL != "http://source.pont.test/record?id=12345678Z" ||
@@ -137,14 +137,14 @@ func TestRun(t *testing.T) {
 			name:     "other data",
 			params:   fetch("http://source.pont.test/record"),
 			members:  `"source": [{"body_json": {"a": 1}}]`,
-			expect:   `{"data": {"status": 200, "content_type": "application/json", "body": "{\"a\":2}"}}`,
+			expect:   `{"data": {"status": 200, "content_type": "application/json", "body": "{\"a\":2}", "body_hex": "7b2261223a317d", "charset": "", "text": "{\"a\":1}"}}`,
 			problems: []string{"the data differs from the case's", `/body: got "{\"a\":1}", want "{\"a\":2}"`},
 		},
 		{
 			name:    "over https",
 			params:  fetch("https://secure.pont.test/record"),
 			members: `"source": [{"status": 404, "body": "none"}]`,
-			expect:  `{"data": {"status": 404, "content_type": "", "body": "none"}}`,
+			expect:  `{"data": {"status": 404, "content_type": "", "body": "none", "body_hex": "6e6f6e65", "charset": "", "text": "none"}}`,
 			pass:    true,
 			check: func(t *testing.T, res Result) {
 				if len(res.Requests) != 1 || res.Requests[0].URL != "https://secure.pont.test/record" {

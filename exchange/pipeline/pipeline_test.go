@@ -396,7 +396,9 @@ func TestProblemCodes(t *testing.T) {
 	}
 	// Every code a query can end with is produced above; the HTTP layer's
 	// own (authentication, roles, routes, media types) are tested there.
-	httpOnly := []fault.Code{fault.Unauthenticated, fault.Forbidden, fault.NotFound, fault.MethodNotAllowed, fault.UnsupportedMediaType, fault.StoreUnavailable}
+	// The adapter registry's are the registry's (exchange/registry).
+	httpOnly := []fault.Code{fault.Unauthenticated, fault.Forbidden, fault.NotFound, fault.MethodNotAllowed, fault.UnsupportedMediaType, fault.StoreUnavailable,
+		fault.ModuleRefused, fault.VersionExists, fault.ScopeTaken, fault.NoEarlierVersion}
 	for _, code := range fault.Codes() {
 		if !seen[code] && !slices.Contains(httpOnly, code) {
 			t.Errorf("no case produces %s", code)

@@ -254,7 +254,7 @@ func TestPublishRefuses(t *testing.T) {
 		t.Fatalf("publishing a version twice = %v, want version_exists", err)
 	}
 	// The same version with other bytes (one more custom section).
-	other := r.sign(t, "L01431482", wasmbin.AppendSection(tarragona(t, "1.0.0"), wasmbin.CustomID, wasmbin.AppendName(nil, "producers")))
+	other := r.sign(t, "L01431482", wasmbin.AppendSection(tarragona(t, "1.0.0"), wasmbin.CustomID, append(wasmbin.AppendName(nil, "x-build"), "2"...)))
 	if _, err := n.reg.Publish(ctx, other, tgn, time.Now()); fault.CodeOf(err) != fault.VersionExists {
 		t.Fatalf("publishing other bytes under a published version = %v, want version_exists", err)
 	}

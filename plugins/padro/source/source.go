@@ -72,7 +72,8 @@ const Latin1Subject = "78901234X"
 const Latin1Street = "de Sant Pere Més Alt"
 
 // New returns the padró system of the municipality with INE code scope
-// (08019 Barcelona or 17079 Girona; any other municipality knows nobody).
+// (08019 Barcelona, 17079 Girona or 43148 Tarragona; any other
+// municipality knows nobody).
 // It serves GET /padro/v1/habitants/{document}: 200 with the record, 404
 // when the document is not registered here. Records are UTF-8 JSON, but
 // Latin1Subject's, which is ISO-8859-1.
@@ -170,6 +171,21 @@ func residents(scope string) map[string]Habitant {
 			"34567890V": gi("34567890V",
 				Domicili{CodiVia: "003340", TipusVia: "PL", NomVia: "de la Independència", Numero: "3", Pis: "4", Porta: "B", CodiPostal: "17001"},
 				"30/05/1998", nil),
+		}
+	case "43148":
+		// Tarragona: a municipality the catalog configures no source for,
+		// whose owner publishes its own adapter (docs/publishing.md).
+		return map[string]Habitant{
+			"12345678Z": {
+				Document:        Document{Tipus: "DNI", Numero: "12345678Z"},
+				Provincia:       Codi{Codi: "43", Nom: "Tarragona"},
+				Municipi:        Municipi{CodiINE: "43148", Nom: "Tarragona"},
+				EntitatSingular: Codi{Codi: "000100", Nom: "Tarragona"},
+				Nucli:           Codi{Codi: "01", Nom: "Tarragona"},
+				Domicili:        Domicili{CodiVia: "000820", TipusVia: "RB", NomVia: "Nova", Numero: "42", Pis: "3", Porta: "1", CodiPostal: "43001"},
+				DataAlta:        "01/07/2023",
+				DarreraVariacio: &Variacio{Codi: "CR", Descripcio: "Alta per canvi de residència", Data: "01/07/2023"},
+			},
 		}
 	}
 	return map[string]Habitant{}
