@@ -395,8 +395,14 @@ func TestEveryNodeAtOnce(t *testing.T) {
 		do   func(*node) error
 		want string
 	}{
-		{a, func(n *node) error { _, err := n.reg.Activate(ctx, "padro-43148", "1.0.0", tgn, time.Now()); return err }, "1.0.0"},
-		{b, func(n *node) error { _, err := n.reg.Activate(ctx, "padro-43148", "2.0.0", tgn, time.Now()); return err }, "2.0.0"},
+		{a, func(n *node) error {
+			_, err := n.reg.Activate(ctx, "padro-43148", "1.0.0", tgn, time.Now())
+			return err
+		}, "1.0.0"},
+		{b, func(n *node) error {
+			_, err := n.reg.Activate(ctx, "padro-43148", "2.0.0", tgn, time.Now())
+			return err
+		}, "2.0.0"},
 		{a, func(n *node) error { _, err := n.reg.Rollback(ctx, "padro-43148", tgn, time.Now()); return err }, "1.0.0"},
 	} {
 		if err := step.do(step.on); err != nil {
