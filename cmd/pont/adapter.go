@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -232,8 +233,8 @@ func runAdapterSign(_ context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	m, _ := manifest.Read(signed)
-	digest, _ := signing.Digest(signed)
-	fmt.Fprintf(stdout, "%s: %s %s of owner %s signed with key %s (module_sha256 %s)\n", *out, m.Name, m.Version, m.Owner, key.KeyID(), digest)
+	sum := sha256.Sum256(signed)
+	fmt.Fprintf(stdout, "%s: %s %s of owner %s signed with key %s (module_sha256 of the signed module %x)\n", *out, m.Name, m.Version, m.Owner, key.KeyID(), sum)
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/pontexchange/pont/catalog"
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/store/sqlite"
@@ -36,6 +37,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	data := fs.String("data", "./.pont-dev", "data directory: embedded store, development keys, compilation cache")
 	modules := fs.String("modules", defaultModulesDir(), "directory of the adapters' .wasm modules")
 	policiesDir := fs.String("policies", "", "directory of Rego policies, reloaded when they change and on SIGHUP (default: the embedded ones)")
+	catalogDir := fs.String("catalog", "", "catalog directory (default: the embedded one); owners without keys in its owners.json get development keys")
 	var extra []string
 	fs.Func("adapter", "an extra adapter `module` (.wasm, repeatable): it takes over the service and scope its manifest names; unsigned, so development mode only", func(path string) error {
 		if path == "" {
@@ -55,6 +57,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	log := newLogger(stderr, level)
 
 	start := time.Now()
+	var cat *catalog.Catalog
+	if *catalogDir != "" {
+		var err error
+		if cat, err = catalog.Load(os.DirFS(*catalogDir)); err != nil {
+			return fmt.Errorf("catalog %s: %w", *catalogDir, err)
+		}
+	}
 	parts, err := openDevParts(ctx, *data)
 	if err != nil {
 		return err
@@ -62,7 +71,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer parts.close()
 	b, err := broker.New(ctx, broker.Config{
 		DataDir: *data, Store: parts.store, HTTPClient: parts.client, DevIssuer: parts.issuer,
-		ModulesDir: *modules, UnsignedModules: extra, PoliciesDir: *policiesDir, Logger: log,
+		ModulesDir: *modules, UnsignedModules: extra, PoliciesDir: *policiesDir, Catalog: cat, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -21,7 +21,7 @@ import (
 const usage = `pont — data exchange between public administrations
 
 Usage:
-  pont dev     [--addr HOST:PORT] [--data DIR] [--modules DIR] [--policies DIR] [--adapter FILE.wasm]...
+  pont dev     [--addr HOST:PORT] [--data DIR] [--modules DIR] [--catalog DIR] [--policies DIR] [--adapter FILE.wasm]...
                                                                  run everything in one process, for development
   pont dev sources [--listen HOST:PORT]                          serve the simulated sources alone
   pont serve   [--config FILE] [--database URL] [--addr HOST:PORT] run a production node on PostgreSQL

@@ -134,10 +134,19 @@ func (b *Broker) bootstrap(ctx context.Context, reg *registry.Registry, devKeys 
 		}
 		modules = append(modules, module{p, wasm, m, true})
 	}
+	// What is published already, read once: each Get would read it again.
+	infos := map[string]registry.AdapterInfo{}
+	list, err := reg.List(ctx, "")
+	if err != nil {
+		return fmt.Errorf("broker: the adapters published: %w", err)
+	}
+	for _, info := range list {
+		infos[info.Name] = info
+	}
 	var reqs []registry.ActivationRequest
 	var paths []string
 	for _, mod := range modules {
-		req, activate, err := b.publishAtStart(ctx, reg, mod.path, mod.wasm, mod.m, devKeys, mod.unsigned)
+		req, activate, err := b.publishAtStart(ctx, reg, infos[mod.m.Name], mod.path, mod.wasm, mod.m, devKeys, mod.unsigned)
 		if err != nil {
 			return err
 		}
@@ -167,7 +176,7 @@ func (b *Broker) bootstrap(ctx context.Context, reg *registry.Registry, devKeys 
 
 // publishAtStart publishes one module of bootstrap unless it is published
 // already, and answers whether (and which version) to activate.
-func (b *Broker) publishAtStart(ctx context.Context, reg *registry.Registry, path string, wasm []byte, m manifest.Manifest, devKeys map[string]jwk.Key, unsigned bool) (registry.ActivationRequest, bool, error) {
+func (b *Broker) publishAtStart(ctx context.Context, reg *registry.Registry, info registry.AdapterInfo, path string, wasm []byte, m manifest.Manifest, devKeys map[string]jwk.Key, unsigned bool) (registry.ActivationRequest, bool, error) {
 	fail := func(err error) (registry.ActivationRequest, bool, error) {
 		return registry.ActivationRequest{}, false, fmt.Errorf("broker: module %s: %w", path, err)
 	}
@@ -180,10 +189,6 @@ func (b *Broker) publishAtStart(ctx context.Context, reg *registry.Registry, pat
 			return signing.Sign(wasm, key)
 		}
 		return wasm, nil
-	}
-	info, err := reg.Get(ctx, m.Name)
-	if err != nil && fault.CodeOf(err) != fault.NotFound {
-		return fail(err)
 	}
 	same := func(wasm []byte, version string) bool {
 		for _, v := range info.Versions {

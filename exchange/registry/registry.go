@@ -597,10 +597,6 @@ func (r *Registry) List(ctx context.Context, owner string) ([]AdapterInfo, error
 	if err != nil {
 		return nil, storeFault(err)
 	}
-	active, err := r.activeVersions(ctx)
-	if err != nil {
-		return nil, err
-	}
 	byName := map[string]*AdapterInfo{}
 	var names []string
 	for _, v := range all {
@@ -609,7 +605,7 @@ func (r *Registry) List(ctx context.Context, owner string) ([]AdapterInfo, error
 		}
 		info := byName[v.Name]
 		if info == nil {
-			info = &AdapterInfo{Name: v.Name, Owner: v.Owner, Active: active[v.Name], Loaded: r.loadedVersion(v.Name)}
+			info = &AdapterInfo{Name: v.Name, Owner: v.Owner, Loaded: r.loadedVersion(v.Name)}
 			byName[v.Name] = info
 			names = append(names, v.Name)
 		}
@@ -618,6 +614,11 @@ func (r *Registry) List(ctx context.Context, owner string) ([]AdapterInfo, error
 	sort.Strings(names)
 	out := make([]AdapterInfo, 0, len(names))
 	for _, n := range names {
+		acts, err := r.cfg.Store.Activations(ctx, n)
+		if err != nil {
+			return nil, storeFault(err)
+		}
+		byName[n].Active = activeOf(acts)
 		out = append(out, *byName[n])
 	}
 	return out, nil
@@ -633,11 +634,7 @@ func (r *Registry) Get(ctx context.Context, name string) (AdapterInfo, error) {
 	if err != nil {
 		return AdapterInfo{}, storeFault(err)
 	}
-	active, err := r.activeVersions(ctx)
-	if err != nil {
-		return AdapterInfo{}, err
-	}
-	return AdapterInfo{Name: name, Owner: versions[0].Owner, Versions: versions, Active: active[name],
+	return AdapterInfo{Name: name, Owner: versions[0].Owner, Versions: versions, Active: activeOf(acts),
 		Loaded: r.loadedVersion(name), Activations: acts}, nil
 }
 
@@ -694,16 +691,15 @@ func (r *Registry) versions(ctx context.Context, name string) ([]store.AdapterVe
 	return out, nil
 }
 
-func (r *Registry) activeVersions(ctx context.Context) (map[string]string, error) {
-	active, err := r.cfg.Store.ActiveAdapters(ctx)
-	if err != nil {
-		return nil, storeFault(err)
+// activeOf answers the version an adapter serves from after acts (oldest
+// first): the version of its latest activation or rollback, since a
+// rollback records the version it goes back to. It reads the history the
+// store answered instead of every active module.
+func activeOf(acts []store.Activation) string {
+	if len(acts) == 0 {
+		return ""
 	}
-	out := make(map[string]string, len(active))
-	for _, v := range active {
-		out[v.Name] = v.Version
-	}
-	return out, nil
+	return acts[len(acts)-1].Version
 }
 
 func (r *Registry) loadedVersion(name string) string {
