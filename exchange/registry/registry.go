@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pontexchange/pont/catalog"
 	"github.com/pontexchange/pont/exchange/fault"
@@ -372,6 +373,9 @@ func (r *Registry) ActivateWith(ctx context.Context, name, version string, who W
 	if opts.TakeOver && !r.cfg.Development {
 		return store.Activation{}, fault.New(fault.Forbidden, "only a development node lets an adapter take a scope over")
 	}
+	if !validRef(name) || !validRef(version) {
+		return store.Activation{}, fault.New(fault.NotFound, "%s %s is not published", fault.SafeText(name), fault.SafeText(version))
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	v, err := r.cfg.Store.AdapterVersion(ctx, name, version)
@@ -491,6 +495,9 @@ func (r *Registry) recordActivation(ctx context.Context, req ActivationRequest, 
 // Rollback makes the adapter serve again from the version it served from
 // before its current activation, on every node.
 func (r *Registry) Rollback(ctx context.Context, name string, who Who, at time.Time) (store.Activation, error) {
+	if !validRef(name) {
+		return store.Activation{}, fault.New(fault.NotFound, "no adapter %s is published", fault.SafeText(name))
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cur, ok := r.loaded[name]
@@ -640,6 +647,9 @@ func (r *Registry) Get(ctx context.Context, name string) (AdapterInfo, error) {
 
 // Module answers a published version's module.
 func (r *Registry) Module(ctx context.Context, name, version string) ([]byte, error) {
+	if !validRef(name) || !validRef(version) {
+		return nil, fault.New(fault.NotFound, "%s %s is not published", fault.SafeText(name), fault.SafeText(version))
+	}
 	v, err := r.cfg.Store.AdapterVersion(ctx, name, version)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fault.New(fault.NotFound, "%s %s is not published", name, version)
@@ -674,7 +684,26 @@ func (r *Registry) Adapters() []*wasmhost.Adapter {
 	return out
 }
 
+// validRef reports whether s can be an adapter's name or version as a
+// manifest gives them: what is not (control characters, bytes that are
+// not UTF-8, a name longer than any) names nothing published, and never
+// reaches the store, which would refuse it as an error of its own.
+func validRef(s string) bool {
+	if s == "" || len(s) > 256 || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *Registry) versions(ctx context.Context, name string) ([]store.AdapterVersion, error) {
+	if !validRef(name) {
+		return nil, fault.New(fault.NotFound, "no adapter %s is published", fault.SafeText(name))
+	}
 	all, err := r.cfg.Store.ListAdapters(ctx)
 	if err != nil {
 		return nil, storeFault(err)

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +30,9 @@ import (
 	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
 	"github.com/pontexchange/pont/exchange/store/sqlite"
 	"github.com/pontexchange/pont/exchange/wasmhost"
+	padro "github.com/pontexchange/pont/plugins/padro/source"
 	"github.com/pontexchange/pont/plugins/pluginstest"
+	"github.com/pontexchange/pont/sdk-wasm/abi"
 )
 
 var modulesDir, cacheDir string
@@ -105,9 +110,15 @@ type node struct {
 }
 
 func startNode(t *testing.T, st store.Adapters, cat *catalog.Catalog) *node {
+	return startNodeWith(t, st, cat, nil)
+}
+
+// startNodeWith starts a node whose adapters reach their sources with
+// client (nil: none reachable).
+func startNodeWith(t *testing.T, st store.Adapters, cat *catalog.Catalog, client *http.Client) *node {
 	t.Helper()
 	ctx := context.Background()
-	host, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: cacheDir, Logger: quiet()})
+	host, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: cacheDir, Logger: quiet(), HTTPClient: client})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,6 +309,19 @@ func TestActivateAndRollBack(t *testing.T) {
 			t.Fatalf("serving %q, want %q", got, step.want)
 		}
 	}
+	// Names and versions no manifest can have name nothing: not a store
+	// failure.
+	for _, bad := range []string{"\x00", "1.0\xff", strings.Repeat("9", 1000), "padro\n"} {
+		if _, err := n.reg.Activate(ctx, "padro-43148", bad, tgn, time.Now()); fault.CodeOf(err) != fault.NotFound {
+			t.Errorf("activating version %q = %v, want not_found", bad, err)
+		}
+		if _, err := n.reg.Rollback(ctx, bad, tgn, time.Now()); fault.CodeOf(err) != fault.NotFound {
+			t.Errorf("rolling %q back = %v, want not_found", bad, err)
+		}
+		if _, err := n.reg.Get(ctx, bad); fault.CodeOf(err) != fault.NotFound {
+			t.Errorf("Get(%q) = %v, want not_found", bad, err)
+		}
+	}
 	if _, err := n.reg.Rollback(ctx, "padro-43148", tgn, time.Now()); fault.CodeOf(err) != fault.NoEarlierVersion {
 		t.Fatalf("rolling back past the first activation = %v, want no_earlier_version", err)
 	}
@@ -319,6 +343,63 @@ func TestActivateAndRollBack(t *testing.T) {
 	}
 	if _, err := n.reg.Activate(ctx, "padro-tgn-rival", "1.0.0", tgn, time.Now()); fault.CodeOf(err) != fault.ScopeTaken {
 		t.Fatalf("activating a second adapter for one scope = %v, want scope_taken", err)
+	}
+}
+
+// TestCallsInFlightFinishOnTheOldVersion: an activation swaps the new
+// version in while a call is under way on the old one; that call ends
+// with the old version's answer, and the next call is the new version's.
+func TestCallsInFlightFinishOnTheOldVersion(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(700 * time.Millisecond)
+		padro.New("43148").ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, slow.Listener.Addr().String())
+	}}}
+	r := newRig(t)
+	n := startNodeWith(t, sqliteStore(t), r.cat, client)
+	ctx := context.Background()
+	for _, v := range []string{"1.0.0", "2.0.0"} {
+		if _, err := n.reg.Publish(ctx, r.sign(t, "L01431482", tarragona(t, v)), tgn, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := n.reg.Activate(ctx, "padro-43148", "1.0.0", tgn, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := r.cat.Service("padro")
+	params, _ := envelopeParams([]byte(`{"municipality":"43148"}`))
+	call := func() (string, json.RawMessage, error) {
+		a, err := n.router.Route(svc, params)
+		if err != nil {
+			return "", nil, err
+		}
+		data, err := a.Call(ctx, abi.Input{TransferID: "0199b2e4-7c1a-7d3e-9f4b-2a6c8e0d1f35", Service: "padro", Purpose: "demo",
+			Requester: "P0801900B", Procedure: "DEMO", Subject: abi.Subject{IDType: "DNI", ID: "12345678Z"}, Params: json.RawMessage(`{"municipality":"43148"}`)})
+		return a.Manifest().Version, data, err
+	}
+	type result struct {
+		version string
+		data    json.RawMessage
+		err     error
+	}
+	inFlight := make(chan result, 1)
+	go func() {
+		v, data, err := call()
+		inFlight <- result{v, data, err}
+	}()
+	time.Sleep(200 * time.Millisecond) // the call is waiting on its source
+	if _, err := n.reg.Activate(ctx, "padro-43148", "2.0.0", tgn, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	res := <-inFlight
+	if res.err != nil || res.version != "1.0.0" || !strings.Contains(string(res.data), "Tarragona") {
+		t.Fatalf("the call under way during the activation: %s %s %v, want 1.0.0's answer", res.version, res.data, res.err)
+	}
+	if v, data, err := call(); err != nil || v != "2.0.0" || !strings.Contains(string(data), "Tarragona") {
+		t.Fatalf("the call after the activation: %s %s %v, want 2.0.0's answer", v, data, err)
 	}
 }
 
