@@ -459,6 +459,16 @@ func TestEveryNodeAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// PostgreSQL refuses a NUL byte in a text parameter: a name or version
+	// that no manifest can have is answered not found before the store.
+	for _, bad := range []string{"\x00", "1.0\xff"} {
+		if _, err := a.reg.Activate(ctx, "padro-43148", bad, tgn, time.Now()); fault.CodeOf(err) != fault.NotFound {
+			t.Errorf("activating version %q on PostgreSQL = %v, want not_found", bad, err)
+		}
+		if _, err := a.reg.Rollback(ctx, bad, tgn, time.Now()); fault.CodeOf(err) != fault.NotFound {
+			t.Errorf("rolling %q back on PostgreSQL = %v, want not_found", bad, err)
+		}
+	}
 	waitServed := func(n *node, want string) time.Duration {
 		t.Helper()
 		start := time.Now()
