@@ -150,6 +150,11 @@ func (b *Broker) bootstrap(ctx context.Context, reg *registry.Registry, devKeys 
 		if err != nil {
 			return err
 		}
+		// A module given twice (in modules_dir and as an extra one) finds
+		// what the first published.
+		if info, err := reg.Get(ctx, mod.m.Name); err == nil {
+			infos[mod.m.Name] = info
+		}
 		if activate {
 			reqs, paths = append(reqs, req), append(paths, mod.path)
 		}
