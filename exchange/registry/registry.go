@@ -336,6 +336,17 @@ func (r *Registry) publish(ctx context.Context, wasm []byte, checked Checked, wh
 		return store.AdapterVersion{}, refused("module", "%s", strings.TrimPrefix(err.Error(), "wasmhost: "))
 	}
 	m := checked.Manifest
+	// An adapter's name is its first owner's: another owner publishing
+	// under it would replace that owner's adapter when it activated it.
+	all, err := r.cfg.Store.ListAdapters(ctx)
+	if err != nil {
+		return store.AdapterVersion{}, storeFault(err)
+	}
+	for _, v := range all {
+		if v.Name == m.Name && v.Owner != m.Owner {
+			return store.AdapterVersion{}, fault.New(fault.Forbidden, "adapter %s is owner %s's; owner %s publishes under a name of its own", m.Name, v.Owner, m.Owner)
+		}
+	}
 	v := store.AdapterVersion{
 		Name: m.Name, Version: m.Version, Owner: m.Owner, Services: slices.Clone(m.Services), Scope: m.Scope,
 		ModuleSHA256: checked.SHA256, KeyID: checked.Signature.KeyID, Signature: checked.Signature.JWS,

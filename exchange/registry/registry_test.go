@@ -92,6 +92,16 @@ func tarragona(t *testing.T, version string) []byte {
 	return out
 }
 
+// barcelona answers the reference padró adapter of Barcelona, as built.
+func barcelona(t *testing.T) []byte {
+	t.Helper()
+	wasm, err := os.ReadFile(filepath.Join(modulesDir, "padro-08019.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wasm
+}
+
 func (r *rig) sign(t *testing.T, owner string, wasm []byte) []byte {
 	t.Helper()
 	out, err := signing.Sign(wasm, r.keys[owner])
@@ -263,6 +273,17 @@ func TestPublishRefuses(t *testing.T) {
 	}
 	if _, err := n.reg.Publish(ctx, good, tgn, time.Now()); fault.CodeOf(err) != fault.VersionExists {
 		t.Fatalf("publishing a version twice = %v, want version_exists", err)
+	}
+	// Another owner's adapter name: Barcelona's, for Tarragona's scope.
+	squatter := tarragona(t, "9.0.0")
+	m, _ := manifest.Read(squatter)
+	m.Name = "padro-08019"
+	squatter, _ = manifest.Embed(squatter, m)
+	if _, err := n.reg.Publish(ctx, r.sign(t, "P0801900B", barcelona(t)), registry.Who{Owner: "P0801900B", Subject: "bcn"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.reg.Publish(ctx, r.sign(t, "L01431482", squatter), tgn, time.Now()); fault.CodeOf(err) != fault.Forbidden || !strings.Contains(err.Error(), "adapter padro-08019 is owner P0801900B's") {
+		t.Fatalf("publishing under another owner's adapter name = %v, want forbidden", err)
 	}
 	// The same version with other bytes (one more custom section).
 	other := r.sign(t, "L01431482", wasmbin.AppendSection(tarragona(t, "1.0.0"), wasmbin.CustomID, append(wasmbin.AppendName(nil, "x-build"), "2"...)))
