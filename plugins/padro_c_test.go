@@ -57,7 +57,7 @@ func cDeployments(t *testing.T) map[string]Foreign {
 
 // TestCAdapterBuild compiles the C adapter as Build does: without a
 // warning, to the same bytes every time, and with the command line that
-// padro.c gives a data owner.
+// sdk-wasm/GUIDE.md and padro.c give a data owner.
 func TestCAdapterBuild(t *testing.T) {
 	needToolchain(t, LanguageC)
 	ctx := context.Background()
@@ -86,7 +86,7 @@ func TestCAdapterBuild(t *testing.T) {
 	// The documented command, joined across its continuation lines, is
 	// clang with exactly cFlags, an output and the sources.
 	want := "clang " + strings.Join(cFlags, " ") + " -o padro-c.wasm *.c"
-	for _, doc := range []string{filepath.Join(dir, "padro.c")} {
+	for _, doc := range []string{filepath.Join(root, "sdk-wasm", "GUIDE.md"), filepath.Join(dir, "padro.c")} {
 		b, err := os.ReadFile(doc)
 		if err != nil {
 			t.Fatal(err)
