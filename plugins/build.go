@@ -5,16 +5,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/pontexchange/pont/internal/npmpin"
+	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/pontexchange/pont/exchange/manifest"
+	"github.com/pontexchange/pont/internal/npmpin"
 )
 
 // modulePath is the Go module that holds the plugins.
@@ -28,21 +31,35 @@ const buildParallelism = 2
 // reactor (-buildmode=c-shared), once per plugin, and writes one module per
 // manifest to outDir as <adapter-name>.wasm with the manifest embedded; and
 // it compiles the adapters written in other languages (Foreigns) the same
-// way when Node.js and npm are installed (AssemblyScript, installed from
-// the package-lock into the user's cache directory on first use): none of
-// the catalog's sources needs them, so a machine with only Go still builds
-// everything pont dev runs. It needs the go command and the module's
-// source tree; it returns the paths written, sorted.
+// way, each program once, where its toolchain is installed: AssemblyScript
+// where Node.js and npm are (the compiler is installed from the
+// package-lock into the user's cache directory on first use), C where
+// clang, wasm-ld, wasi-libc and clang's wasm32 builtins are. None of the
+// catalog's sources needs them, so a machine with only Go still builds
+// everything pont dev runs; for each language it skips, Build logs (slog's
+// default logger) a warning that says what to install. It needs the go
+// command and the module's source tree; it returns the paths written,
+// sorted.
 func Build(ctx context.Context, outDir string) ([]string, error) {
 	plugins, err := Plugins()
 	if err != nil {
 		return nil, err
 	}
-	var foreigns []Foreign
-	if NodeAvailable() {
-		if foreigns, err = Foreigns(); err != nil {
-			return nil, err
+	foreigns, err := Foreigns()
+	if err != nil {
+		return nil, err
+	}
+	var programs [][]Foreign
+	for _, g := range foreignPrograms(foreigns) {
+		if missing := ToolchainMissing(ctx, g[0].Language); missing != "" {
+			var names []string
+			for _, f := range g {
+				names = append(names, f.Manifest.Name)
+			}
+			slog.Warn("plugins: " + strings.Join(names, ", ") + " not built: " + missing)
+			continue
 		}
+		programs = append(programs, g)
 	}
 	root, err := moduleRoot(ctx)
 	if err != nil {
@@ -71,11 +88,8 @@ func Build(ctx context.Context, outDir string) ([]string, error) {
 	for _, p := range plugins {
 		jobs = append(jobs, func(ctx context.Context) ([]string, error) { return buildPlugin(ctx, root, tmp, outDir, p) })
 	}
-	for _, f := range foreigns {
-		jobs = append(jobs, func(ctx context.Context) ([]string, error) {
-			path, err := buildForeign(ctx, root, tmp, outDir, f)
-			return []string{path}, err
-		})
+	for _, g := range programs {
+		jobs = append(jobs, func(ctx context.Context) ([]string, error) { return buildForeign(ctx, root, tmp, outDir, g) })
 	}
 	written := make([][]string, len(jobs))
 	var (
@@ -125,22 +139,78 @@ func Build(ctx context.Context, outDir string) ([]string, error) {
 // adapters written in AssemblyScript need to be built.
 func NodeAvailable() bool { return npmpin.Available() }
 
-// buildForeign compiles an adapter written in another language and writes
-// <outDir>/<adapter-name>.wasm with its manifest embedded.
-func buildForeign(ctx context.Context, root, tmp, outDir string, f Foreign) (string, error) {
-	wasm, err := compileAssemblyScript(ctx, filepath.Join(root, "plugins", filepath.FromSlash(f.Dir)), tmp, f.Manifest.Name)
+// ToolchainMissing says what is missing to build the adapters written in
+// language (a Foreign's Language), with the Debian packages that bring it;
+// "" when it is all installed.
+func ToolchainMissing(ctx context.Context, language string) string {
+	switch language {
+	case LanguageAssemblyScript:
+		if !NodeAvailable() {
+			return "Node.js and npm are not installed (" + NodeInstall + ")"
+		}
+		return ""
+	case LanguageC:
+		return cToolchainMissing(ctx)
+	}
+	return "no toolchain builds the language " + strconv.Quote(language)
+}
+
+// NodeInstall is how to install what the AssemblyScript adapters need.
+const NodeInstall = "Debian: apt-get install nodejs npm"
+
+// foreignPrograms groups the foreigns by program (their Dir), in the order
+// of their first deployment's name: each program is compiled once.
+func foreignPrograms(foreigns []Foreign) [][]Foreign {
+	var out [][]Foreign
+	at := map[string]int{}
+	for _, f := range foreigns {
+		i, ok := at[f.Dir]
+		if !ok {
+			i = len(out)
+			at[f.Dir] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], f)
+	}
+	return out
+}
+
+// buildForeign compiles one program written in another language, the
+// deployments of one Dir, and writes <outDir>/<adapter-name>.wasm for each
+// with its manifest embedded.
+func buildForeign(ctx context.Context, root, tmp, outDir string, program []Foreign) ([]string, error) {
+	f := program[0]
+	dir := filepath.Join(root, "plugins", filepath.FromSlash(f.Dir))
+	var wasm []byte
+	var err error
+	switch f.Language {
+	case LanguageAssemblyScript:
+		wasm, err = compileAssemblyScript(ctx, dir, tmp, f.Manifest.Name)
+	case LanguageC:
+		var warnings string
+		wasm, warnings, err = compileC(ctx, dir, tmp, path.Base(path.Dir(f.Dir))+"-c")
+		if warnings != "" {
+			slog.Warn("plugins: the C compiler warned about "+f.Dir, slog.String("diagnostics", warnings))
+		}
+	default:
+		err = fmt.Errorf("plugins: %s: no toolchain builds the language %q", f.Dir, f.Language)
+	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	out, err := manifest.Embed(wasm, f.Manifest)
-	if err != nil {
-		return "", fmt.Errorf("plugins: embed the manifest of %s: %w", f.Manifest.Name, err)
+	var paths []string
+	for _, f := range program {
+		out, err := manifest.Embed(wasm, f.Manifest)
+		if err != nil {
+			return nil, fmt.Errorf("plugins: embed the manifest of %s: %w", f.Manifest.Name, err)
+		}
+		dst := filepath.Join(outDir, f.Manifest.Name+".wasm")
+		if err := writeFileAtomic(dst, out); err != nil {
+			return nil, err
+		}
+		paths = append(paths, dst)
 	}
-	dst := filepath.Join(outDir, f.Manifest.Name+".wasm")
-	if err := writeFileAtomic(dst, out); err != nil {
-		return "", err
-	}
-	return dst, nil
+	return paths, nil
 }
 
 // compileAssemblyScript compiles dir/assembly/index.ts into a reactor: its

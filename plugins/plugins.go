@@ -1,6 +1,6 @@
 // Package plugins holds Pont's five reference adapters, each a data owner's
-// example, with the simulated source systems they talk to, and one adapter
-// written in another language than Go (AssemblyScript) from ABI.md alone.
+// example, with the simulated source systems they talk to, and adapters
+// written in other languages than Go (AssemblyScript, C) from ABI.md alone.
 // This root package builds the adapters into Wasm modules with their
 // manifests embedded and serves every simulated source from one handler; it
 // changes when an adapter or a simulated source is added or renamed.
@@ -44,35 +44,56 @@ type Plugin struct {
 //go:embed */manifests/*.json
 var manifestFiles embed.FS
 
-//go:embed */adapter-as/manifest.json
+//go:embed */adapter-as/manifest.json */adapter-c/manifest-*.json
 var foreignManifests embed.FS
+
+// The languages of the adapters in other languages, by the suffix of their
+// directory.
+const (
+	LanguageAssemblyScript = "assemblyscript" // <plugin>/adapter-as
+	LanguageC              = "c"              // <plugin>/adapter-c
+)
 
 // Foreign is a reference adapter written in another language than Go, to
 // prove that ABI.md is enough to write one. It mirrors a Go adapter (its
 // twin), answers the same service and scope under another adapter name, and
-// can take its twin's scope over with pont dev --adapter.
+// can take its twin's scope over with pont dev --adapter. Like a Go plugin,
+// one program may be built into several deployments, one Foreign each.
 type Foreign struct {
-	// Dir is the adapter's directory under plugins/, e.g.
-	// "prestacions/adapter-as": an npm package whose package-lock.json pins
-	// the compiler.
+	// Dir is the adapter's directory under plugins/: for AssemblyScript,
+	// e.g. "prestacions/adapter-as", an npm package whose
+	// package-lock.json pins the compiler and whose manifest is
+	// manifest.json; for C, e.g. "padro/adapter-c", C11 sources and one
+	// manifest-<scope>.json per deployment.
 	Dir string
-	// Language is the source language: "assemblyscript".
+	// Language is the source language: LanguageAssemblyScript or
+	// LanguageC.
 	Language string
 	// Twin is the Go plugin it mirrors (a Plugin's Dir).
 	Twin string
-	// Manifest is the adapter's manifest (Dir/manifest.json).
+	// Manifest is the deployment's manifest.
 	Manifest manifest.Manifest
 }
 
 // Foreigns returns the reference adapters written in other languages,
 // sorted by name, with their manifests read and validated.
 func Foreigns() ([]Foreign, error) {
-	files, err := fs.Glob(foreignManifests, "*/adapter-as/manifest.json")
+	files, err := fs.Glob(foreignManifests, "*/adapter-*/manifest*.json")
 	if err != nil {
 		return nil, fmt.Errorf("plugins: list manifests: %w", err)
 	}
 	var out []Foreign
 	for _, file := range files {
+		dir := path.Dir(file)
+		var lang string
+		switch path.Base(dir) {
+		case "adapter-as":
+			lang = LanguageAssemblyScript
+		case "adapter-c":
+			lang = LanguageC
+		default:
+			return nil, fmt.Errorf("plugins: %s: no language builds %s", file, dir)
+		}
 		b, err := fs.ReadFile(foreignManifests, file)
 		if err != nil {
 			return nil, fmt.Errorf("plugins: read %s: %w", file, err)
@@ -85,7 +106,7 @@ func Foreigns() ([]Foreign, error) {
 		if _, ok := sources[twin]; !ok {
 			return nil, fmt.Errorf("plugins: %s: no plugin %s to mirror", file, twin)
 		}
-		out = append(out, Foreign{Dir: path.Dir(file), Language: "assemblyscript", Twin: twin, Manifest: m})
+		out = append(out, Foreign{Dir: dir, Language: lang, Twin: twin, Manifest: m})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Manifest.Name < out[j].Manifest.Name })
 	return out, nil

@@ -54,6 +54,10 @@ type Suite struct {
 	// its manifest, its config is the module's config and its deadline the
 	// host's.
 	Module []byte
+
+	// cacheDir is the compilation cache that the hosts of one Run share,
+	// so that a module is compiled once for its cases, not once a case.
+	cacheDir string
 }
 
 // options are one case's capabilities: what sdktest.Options say natively.
@@ -85,6 +89,7 @@ func (s Suite) Run(t *testing.T) {
 	t.Cleanup(srv.Close)
 	var run caller = native
 	if s.Module != nil {
+		s.cacheDir = t.TempDir()
 		run = s.inHost
 	}
 	type kitT struct{ opts options }
@@ -217,6 +222,7 @@ func (s Suite) inHost(t *testing.T, opts options, in sdktest.Input) (sdktest.Ans
 	h, err := wasmhost.New(ctx, wasmhost.Config{
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Defaults: wasmhost.Limits{Timeout: opts.Timeout},
+		CacheDir: s.cacheDir,
 	})
 	if err != nil {
 		t.Fatalf("wasmhost: %v", err)
