@@ -136,6 +136,9 @@ func runAdapterKeygen(_ context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(*out, 0o700); err != nil {
+		return err
+	}
 	base := filepath.Join(*out, *owner+"-"+key.KeyID()[:8])
 	if err := writeNewFile(base+".jwk", string(priv)+"\n", 0o600); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/pontexchange/pont/catalog"
 	"github.com/pontexchange/pont/exchange/conformance"
 	"github.com/pontexchange/pont/exchange/manifest"
+	"github.com/pontexchange/pont/exchange/registry"
 	"github.com/pontexchange/pont/exchange/wasmhost"
 )
 
@@ -97,15 +98,26 @@ func runAdapterTest(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("no case of %s matches --run %q", suite.Dir, *run)
 		}
 	}
+	// The configuration a node would give it (its manifest's defaults, the
+	// catalog's for its scope), overridden by the cases' config.json.
+	values := map[string]string{}
+	if m, err := manifest.Read(wasm); err == nil {
+		if values, err = registry.SourceConfig(m, cat); err != nil {
+			return fmt.Errorf("%s: %w", modulePath, err)
+		}
+	}
+	for k, v := range suite.Config {
+		values[k] = v
+	}
 	r, err := conformance.New(ctx, wasm, conformance.Config{
-		Catalog: cat, Values: suite.Config, Timeout: *timeout, CacheDir: *cacheDir,
+		Catalog: cat, Values: values, Timeout: *timeout, CacheDir: *cacheDir,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", modulePath, err)
 	}
 	defer r.Close(context.WithoutCancel(ctx))
 
-	describeModule(stdout, modulePath, r, suite.Config)
+	describeModule(stdout, modulePath, r, values)
 	fmt.Fprintf(stdout, "catalog   %s\n", catName)
 	fmt.Fprintf(stdout, "cases     %s: %d", suite.Dir, len(suite.Cases))
 	if sel != nil {

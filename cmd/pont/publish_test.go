@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -21,15 +22,21 @@ import (
 // TestOwnerPublishesOnTwoNodes is a data owner's whole way, with the
 // commands a new user would run: the Ajuntament de Tarragona, which the
 // catalog's sources do not list, makes a key (which the operator adds to
-// owners.json), embeds a manifest in its padró adapter, checks and signs
-// it, publishes and activates it on one node of a two-node deployment on
-// PostgreSQL; both nodes answer its queries from it, then from its next
-// version, then from the first again after a rollback. A publication
-// outside its rights, a module changed after signing and a signature by
-// another key are refused, naming why.
+// owners.json), embeds a manifest in its padró adapter written in C,
+// checks it, tests it against recorded answers of its source (one of them
+// in ISO-8859-1), signs it, publishes and activates it on one node of a
+// two-node deployment on PostgreSQL; both nodes answer its queries from
+// it, then from its next version, then from the first again after a
+// rollback. A publication outside its rights, a module changed after
+// signing and a signature by another key are refused, naming why.
 func TestOwnerPublishesOnTwoNodes(t *testing.T) {
 	if testing.Short() && !testenv.InCI() {
 		t.Skip("starts two pont serve processes: about half a minute")
+	}
+	testenv.NeedTools(t, "Debian: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32", "clang")
+	program := filepath.Join(modulesDir, "padro-c-08019.wasm")
+	if _, err := os.Stat(program); err != nil {
+		t.Fatalf("the C padró adapter was not built: %v", err)
 	}
 	dbURL := pgtest.NewDatabase(t)
 	bin := buildPont(t)
@@ -85,7 +92,10 @@ func TestOwnerPublishesOnTwoNodes(t *testing.T) {
 	build := func(version string) string {
 		tgnManifest(version)
 		module := filepath.Join(dir, "padro-43148-"+version+".wasm")
-		pontExec(t, bin, "adapter", "manifest", "add", "--manifest", manifestFile, "--out", module, filepath.Join(modulesDir, "padro-08019.wasm"))
+		pontExec(t, bin, "adapter", "manifest", "add", "--manifest", manifestFile, "--out", module, program)
+		// pont adapter test exits non-zero, failing pontExec, on any case
+		// that fails.
+		pontExec(t, bin, "adapter", "test", module, "--cases", tarragonaCases(t, dir))
 		pontExec(t, bin, "adapter", "sign", "--key", privs[0], module)
 		check := pontExec(t, bin, "adapter", "check", "--catalog", catalogDir, module)
 		if !strings.Contains(check, "ok   signature: made by owner L01431482's key") || strings.Contains(check, "FAIL") {
@@ -233,6 +243,51 @@ func TestOwnerPublishesOnTwoNodes(t *testing.T) {
 			t.Errorf("pont adapter show has no %q:\n%s", want, show)
 		}
 	}
+}
+
+// tarragonaCases writes recorded answers of Tarragona's padró for pont
+// adapter test: a resident, answered in ISO-8859-1 as old registers do,
+// and a subject it does not know.
+func tarragonaCases(t *testing.T, dir string) string {
+	t.Helper()
+	cases := filepath.Join(dir, "cases-43148")
+	if _, err := os.Stat(cases); err == nil {
+		return cases
+	}
+	if err := os.MkdirAll(cases, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	query := func(id string) map[string]any {
+		return map[string]any{"service": "padro", "purpose": "social-benefits", "requester": "P0801900B", "procedure": "AJUT-MENJADOR",
+			"subject": map[string]any{"id_type": "DNI", "id": id}, "params": map[string]any{"municipality": "43148"}}
+	}
+	record := `{"document":{"tipus":"DNI","numero":"12345678Z"},"provincia":{"codi":"43","nom":"Tarragona"},` +
+		`"municipi":{"codi_ine":"43148","nom":"Tarragona"},"entitat_singular":{"codi":"000100","nom":"Tarragona"},` +
+		`"nucli":{"codi":"01","nom":"Tarragona"},"domicili":{"codi_via":"000910","tipus_via":"PL","nom_via":"de la Font ` + "\xe0" + ` Uni` + "\xf3" + `",` +
+		`"numero":"1","bloc":"","portal":"","escala":"","pis":"","porta":"","codi_postal":"43003"},"data_alta":"01/07/2023"}`
+	writeJSON(t, filepath.Join(cases, "found-latin1.json"), map[string]any{
+		"description": "A resident, answered in ISO-8859-1: the street name reaches the answer in UTF-8.",
+		"query":       query("12345678Z"),
+		"source": []any{map[string]any{
+			"request": "GET /padro/v1/habitants/12345678Z?municipi=43148", "status": 200,
+			"headers":     map[string]string{"Content-Type": "application/json; charset=ISO-8859-1"},
+			"body_base64": base64.StdEncoding.EncodeToString([]byte(record)),
+		}},
+		"expect": map[string]any{"data": map[string]any{
+			"province": map[string]any{"code": "43", "name": "Tarragona"}, "municipality": map[string]any{"code": "43148", "name": "Tarragona"},
+			"entity":   map[string]any{"singular": map[string]any{"code": "000100", "name": "Tarragona"}, "nucleus": map[string]any{"code": "01", "name": "Tarragona"}},
+			"address":  map[string]any{"street_code": "000910", "street_type": "PL", "street_name": "de la Font à Unió", "number": "1", "postcode": "43003"},
+			"registration_date": "2023-07-01",
+		}},
+	})
+	writeJSON(t, filepath.Join(cases, "not-found.json"), map[string]any{
+		"description": "The register does not know the subject.",
+		"query":       query("00000000T"),
+		"source": []any{map[string]any{"request": "GET /padro/v1/habitants/00000000T?municipi=43148", "status": 404,
+			"body_json": map[string]any{"error": map[string]any{"message": "no consta", "status": 404}}}},
+		"expect": map[string]any{"error": "subject_not_found"},
+	})
+	return cases
 }
 
 func readJSON(t *testing.T, path string, v any) {
