@@ -275,8 +275,8 @@ func tarragonaCases(t *testing.T, dir string) string {
 		}},
 		"expect": map[string]any{"data": map[string]any{
 			"province": map[string]any{"code": "43", "name": "Tarragona"}, "municipality": map[string]any{"code": "43148", "name": "Tarragona"},
-			"entity":   map[string]any{"singular": map[string]any{"code": "000100", "name": "Tarragona"}, "nucleus": map[string]any{"code": "01", "name": "Tarragona"}},
-			"address":  map[string]any{"street_code": "000910", "street_type": "PL", "street_name": "de la Font à Unió", "number": "1", "postcode": "43003"},
+			"entity":            map[string]any{"singular": map[string]any{"code": "000100", "name": "Tarragona"}, "nucleus": map[string]any{"code": "01", "name": "Tarragona"}},
+			"address":           map[string]any{"street_code": "000910", "street_type": "PL", "street_name": "de la Font à Unió", "number": "1", "postcode": "43003"},
 			"registration_date": "2023-07-01",
 		}},
 	})
