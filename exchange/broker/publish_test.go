@@ -135,22 +135,33 @@ func TestAdaptersOverHTTP(t *testing.T) {
 	}
 
 	// Who sees what: a publisher its owner's adapters, an auditor all.
-	count := func(token string) int {
+	owners := func(token string) map[string]string {
 		status, out, _ := n.do("GET", "/v1/adapters", token, nil)
 		if status != http.StatusOK {
 			t.Fatalf("GET /v1/adapters: %d %v", status, out)
 		}
+		got := map[string]string{}
 		list, _ := out["adapters"].([]any)
-		return len(list)
+		for _, a := range list {
+			a, _ := a.(map[string]any)
+			got[a["name"].(string)], _ = a["owner"].(string)
+		}
+		return got
 	}
-	if got := count(tgn); got != 1 {
-		t.Errorf("Tarragona's publisher sees %d adapters, want its one", got)
+	if got := owners(tgn); len(got) != 1 || got["padro-43148"] != "L01431482" {
+		t.Errorf("Tarragona's publisher sees %v, want its one adapter", got)
 	}
-	if got := count(bcn); got != 1 {
-		t.Errorf("Barcelona's publisher sees %d adapters, want padro-08019 alone", got)
+	got := owners(bcn)
+	for name, owner := range got {
+		if owner != "P0801900B" {
+			t.Errorf("Barcelona's publisher sees %s of owner %s", name, owner)
+		}
 	}
-	if got := count(auditor); got < 9 {
-		t.Errorf("an auditor sees %d adapters, want every one", got)
+	if got["padro-08019"] == "" {
+		t.Errorf("Barcelona's publisher does not see its padro-08019: %v", got)
+	}
+	if got := owners(auditor); len(got) < 9 || got["padro-43148"] == "" || got["titulacions"] == "" {
+		t.Errorf("an auditor sees %v, want every adapter", got)
 	}
 	status, out, _ = n.do("GET", "/v1/catalog/services", "", nil)
 	if status != http.StatusOK || !strings.Contains(toJSON(out), `"adapter":"padro-43148"`) {
