@@ -120,8 +120,14 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 // releaseStartupMemory collects the garbage of starting a node and returns
 // it to the kernel. Decoding and compiling the adapters' modules leaves
 // about a hundred MiB of it, which the collector would otherwise keep,
-// resident, until the heap next doubles past the start's peak.
-func releaseStartupMemory() { debug.FreeOSMemory() }
+// resident, until the heap next doubles past the start's peak. Twice: a
+// sync.Pool keeps what it held through one collection (pgx keeps the
+// buffers that read the modules out of the store in one), and gives it
+// up at the second.
+func releaseStartupMemory() {
+	debug.FreeOSMemory()
+	debug.FreeOSMemory()
+}
 
 // defaultModulesDir is bin/adapters beside the pont binary, where make build puts them.
 func defaultModulesDir() string {

@@ -61,7 +61,10 @@ func (s *Store) PublishAdapter(ctx context.Context, v store.AdapterVersion) erro
 	if err != nil {
 		return fmt.Errorf("postgres: publish adapter %s@%s: %w", v.Name, v.Version, err)
 	}
-	if _, err := s.pool.Exec(ctx, publishAdapterSQL, args...); err != nil {
+	if err := s.onSpentConn(ctx, func(conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, publishAdapterSQL, args...)
+		return err
+	}); err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == adapterVersionsPkey {
 			return fmt.Errorf("postgres: adapter %s@%s: %w", v.Name, v.Version, store.ErrExists)
@@ -72,6 +75,20 @@ func (s *Store) PublishAdapter(ctx context.Context, v store.AdapterVersion) erro
 		return unavailable(fmt.Sprintf("publish adapter %s@%s", v.Name, v.Version), err)
 	}
 	return nil
+}
+
+// onSpentConn runs fn on a connection of the pool that is closed after
+// it instead of going back: a connection keeps buffers as large as the
+// largest message it sent or read, and a module is megabytes, which every
+// pooled connection that ever carried one would hold for its life.
+func (s *Store) onSpentConn(ctx context.Context, fn func(*pgx.Conn) error) error {
+	pooled, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := pooled.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	return fn(conn)
 }
 
 // ListAdapters answers every published version, without modules, by name
@@ -102,7 +119,12 @@ func (s *Store) AdapterVersion(ctx context.Context, name, version string) (store
 	if !query.PlainText(name) || !query.PlainText(version) {
 		return store.AdapterVersion{}, notFound // never published: PublishAdapter refuses such text
 	}
-	v, err := query.ScanAdapter(s.pool.QueryRow(ctx, adapterVersionSQL, name, version), query.Postgres, true)
+	var v store.AdapterVersion
+	err := s.onSpentConn(ctx, func(conn *pgx.Conn) error {
+		var err error
+		v, err = query.ScanAdapter(conn.QueryRow(ctx, adapterVersionSQL, name, version), query.Postgres, true)
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.AdapterVersion{}, notFound
 	}
@@ -115,20 +137,23 @@ func (s *Store) AdapterVersion(ctx context.Context, name, version string) (store
 // ActiveAdapters answers, with its module, the version each activated
 // adapter serves from, by name.
 func (s *Store) ActiveAdapters(ctx context.Context) ([]store.AdapterVersion, error) {
-	rows, err := s.pool.Query(ctx, activeAdaptersSQL)
-	if err != nil {
-		return nil, unavailable("active adapters", err)
-	}
-	defer rows.Close()
 	out := []store.AdapterVersion{}
-	for rows.Next() {
-		v, err := query.ScanAdapter(rows, query.Postgres, true)
+	err := s.onSpentConn(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, activeAdaptersSQL)
 		if err != nil {
-			return nil, unavailable("active adapters", err)
+			return err
 		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		for rows.Next() {
+			v, err := query.ScanAdapter(rows, query.Postgres, true)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, unavailable("active adapters", err)
 	}
 	return out, nil
@@ -342,13 +367,13 @@ func (s *Store) watchAdapters(ctx context.Context, conn *pgx.Conn, err error, ch
 // listenAdapters answers a connection of its own, out of the pool,
 // listening on adapterChannel.
 func (s *Store) listenAdapters(ctx context.Context) (*pgx.Conn, error) {
-	pooled, err := s.pool.Acquire(ctx)
+	// A connection of its own, not one of the pool's: it must not serve
+	// queries while it listens, and a pooled one may have read modules
+	// and keep a read buffer of megabytes for as long as it listens.
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return nil, fmt.Errorf("acquire: %w", err)
+		return nil, fmt.Errorf("connect: %w", err)
 	}
-	// The connection leaves the pool: it must not serve queries while it
-	// listens.
-	conn := pooled.Hijack()
 	if _, err := conn.Exec(ctx, "SELECT set_config('application_name', $1, false)", watchApplication); err != nil {
 		_ = conn.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("name the connection: %w", err)
