@@ -525,32 +525,75 @@ func (r *Registry) Rollback(ctx context.Context, name string, who Who, at time.T
 	if err := mayChange(owner, who); err != nil {
 		return store.Activation{}, err
 	}
+	// The version to go back to is loaded first, as an activation's is:
+	// one that no longer passes its checks (its owner's key was removed
+	// since) is refused, and the current one keeps serving.
+	acts, err := r.cfg.Store.Activations(ctx, name)
+	if err != nil {
+		return store.Activation{}, storeFault(err)
+	}
+	if len(acts) == 0 {
+		return store.Activation{}, fault.New(fault.NotFound, "%s was never activated", name)
+	}
+	prev := previousOf(acts)
+	if prev == "" {
+		return store.Activation{}, fault.New(fault.NoEarlierVersion, "%s has no version active before the current one", name)
+	}
+	v, err := r.cfg.Store.AdapterVersion(ctx, name, prev)
+	if err != nil {
+		return store.Activation{}, storeFault(err)
+	}
+	l, err := r.load(ctx, v)
+	if err != nil {
+		if _, ok := asFault(err); ok {
+			return store.Activation{}, err
+		}
+		return store.Activation{}, refused("module", "%s %s, the version before the current one: %v", name, prev, err)
+	}
 	act, err := r.cfg.Store.RollbackAdapter(ctx, name, who.Subject, at.UTC().Truncate(time.Microsecond))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return store.Activation{}, fault.New(fault.NotFound, "%s was never activated", name)
+		err = fault.New(fault.NotFound, "%s was never activated", name)
 	case errors.Is(err, store.ErrNoEarlier):
-		return store.Activation{}, fault.New(fault.NoEarlierVersion, "%s has no version active before the current one", name)
+		err = fault.New(fault.NoEarlierVersion, "%s has no version active before the current one", name)
 	case err != nil:
-		return store.Activation{}, storeFault(err)
-	}
-	v, err := r.cfg.Store.AdapterVersion(ctx, name, act.Version)
-	if err != nil {
-		return act, nil // recorded; the next reload loads it
-	}
-	l, err := r.load(ctx, v)
-	if err == nil {
-		l.seq = act.Seq
-	}
-	if err != nil {
-		r.log.Error("registry: the version rolled back to does not load", slog.String("adapter", name),
-			slog.String("version", act.Version), slog.Any("error", err))
+		err = storeFault(err)
+	case act.Version != prev:
+		// Another node changed the history meanwhile: the store's answer
+		// stands, and the next reload loads it.
+		_ = l.adapter.Close(ctx)
 		return act, nil
 	}
+	if err != nil {
+		_ = l.adapter.Close(ctx)
+		return store.Activation{}, err
+	}
+	l.seq = act.Seq
 	if err := r.swap(name, l); err != nil {
 		r.log.Error("registry: the version rolled back to is not installed", slog.String("adapter", name), slog.Any("error", err))
 	}
 	return act, nil
+}
+
+// previousOf answers the version a rollback goes back to after acts
+// (oldest first), as store.Adapters.RollbackAdapter replays them: an
+// activation pushes its version, a rollback pops one; "" when nothing is
+// under the current version.
+func previousOf(acts []store.Activation) string {
+	var stack []string
+	for _, a := range acts {
+		if a.Kind == store.Rollback {
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		stack = append(stack, a.Version)
+	}
+	if len(stack) < 2 {
+		return ""
+	}
+	return stack[len(stack)-2]
 }
 
 // swap installs the loaded set with l in its adapter's place.

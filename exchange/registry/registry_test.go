@@ -459,6 +459,65 @@ func TestAKeyRemovedStopsItsVersions(t *testing.T) {
 	}
 }
 
+// TestRollbackToAWithdrawnKeyIsRefused: rolling back to a version whose
+// key the owner withdrew since is refused, and the current version keeps
+// serving, rather than a rollback recorded that no node can load.
+func TestRollbackToAWithdrawnKeyIsRefused(t *testing.T) {
+	r := newRig(t)
+	st := sqliteStore(t)
+	ctx := context.Background()
+	old := r.keys["L01431482"]
+	rotated, _ := signing.GenerateKey()
+	// The owner's keys: the old one and the new one, then the new alone.
+	keysOf := func(keys ...jwk.Key) *catalog.Catalog {
+		set := jwk.NewSet()
+		for _, k := range keys {
+			pub, _ := k.PublicKey()
+			_ = set.AddKey(pub)
+		}
+		raw, _ := json.Marshal(set)
+		owners := map[string]*catalog.Owner{}
+		for id, o := range r.cat.Owners {
+			cp := *o
+			owners[id] = &cp
+		}
+		owners["L01431482"].Keys = raw
+		c, err := r.cat.WithOwners(owners)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	both := startNode(t, st, keysOf(old, rotated))
+	v1, _ := signing.Sign(tarragona(t, "1.0.0"), old)
+	v2, _ := signing.Sign(tarragona(t, "2.0.0"), rotated)
+	for _, step := range []func() error{
+		func() error { _, err := both.reg.Publish(ctx, v1, tgn, time.Now()); return err },
+		func() error { _, err := both.reg.Publish(ctx, v2, tgn, time.Now()); return err },
+		func() error { _, err := both.reg.Activate(ctx, "padro-43148", "1.0.0", tgn, time.Now()); return err },
+		func() error { _, err := both.reg.Activate(ctx, "padro-43148", "2.0.0", tgn, time.Now()); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newOnly := keysOf(rotated)
+	n := startNode(t, st, newOnly)
+	if got := n.servedVersion(t, newOnly, "43148"); got != "2.0.0" {
+		t.Fatalf("serving %q, want 2.0.0", got)
+	}
+	_, err := n.reg.Rollback(ctx, "padro-43148", tgn, time.Now())
+	if fault.CodeOf(err) != fault.ModuleRefused || !strings.Contains(faultDetail(err), "not one of owner L01431482's current keys") {
+		t.Fatalf("rolling back to a version signed by a withdrawn key = %v (%s), want module_refused naming the key", err, faultDetail(err))
+	}
+	if got := n.servedVersion(t, newOnly, "43148"); got != "2.0.0" {
+		t.Fatalf("after the refused rollback, serving %q, want 2.0.0", got)
+	}
+	if info, _ := n.reg.Get(ctx, "padro-43148"); info.Active != "2.0.0" || len(info.Activations) != 2 {
+		t.Fatalf("the refused rollback was recorded: %+v", info)
+	}
+}
+
 // TestEveryNodeAtOnce: two registries on one PostgreSQL database, as two
 // nodes are; an activation and a rollback on one reach the other within a
 // second.
