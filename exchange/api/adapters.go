@@ -13,6 +13,7 @@ import (
 
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/registry"
 	"github.com/pontexchange/pont/exchange/store"
 )
@@ -23,12 +24,14 @@ import (
 func (s *server) adapterRoutes(r chi.Router) {
 	r.Group(func(r chi.Router) {
 		r.Use(requireRole(s.log, auth.RolePublisher))
+		r.Use(s.withinQuota(quota.Publisher))
 		r.Post("/adapters", s.publishAdapter)
 		r.Post("/adapters/{name}/versions/{version}/activate", s.activateAdapter)
 		r.Post("/adapters/{name}/rollback", s.rollbackAdapter)
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(requireRole(s.log, auth.RolePublisher, auth.RoleAuditor))
+		r.Use(s.withinQuota(""))
 		r.Get("/adapters", s.listAdapters)
 		r.Get("/adapters/{name}", s.getAdapter)
 	})

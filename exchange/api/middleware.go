@@ -14,6 +14,7 @@ import (
 
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/quota"
 )
 
 type principalKey struct{}
@@ -126,12 +127,24 @@ func notFound(format string, args ...any) error {
 }
 
 // withinQuota refuses, with 429 and Retry-After, a caller of kind over its
-// quota; the caller is the token's subject (a citizen's DNI, an auditor's id).
+// quota; the caller is the token's subject (a citizen's DNI, an auditor's
+// id), or for a publisher its owner, whose publishers share one bucket.
+// An empty kind takes the token's role: a publisher's or an auditor's.
 func (s *server) withinQuota(kind string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, _ := PrincipalFrom(r.Context())
-			if err := s.cfg.Quota.Check(kind, p.Sub); err != nil {
+			k, id := kind, p.Sub
+			if k == "" {
+				k = quota.Auditor
+				if p.Role == auth.RolePublisher {
+					k = quota.Publisher
+				}
+			}
+			if k == quota.Publisher {
+				id = p.Owner
+			}
+			if err := s.cfg.Quota.Check(k, id); err != nil {
 				writeProblem(w, r, s.log, err)
 				return
 			}

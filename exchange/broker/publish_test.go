@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/manifest"
+	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/signing"
 )
 
@@ -172,4 +174,27 @@ func TestAdaptersOverHTTP(t *testing.T) {
 func toJSON(v any) string {
 	raw, _ := json.Marshal(v)
 	return string(raw)
+}
+
+// TestPublishersHaveAQuota: a publication compiles a module, so each data
+// owner's publishers share a bucket; above it they are refused at once.
+func TestPublishersHaveAQuota(t *testing.T) {
+	n := startDevWith(t, broker.Config{Quota: quota.Config{Publisher: quota.Limit{Rate: 0.001, Burst: 2}}})
+	tgn := n.token(map[string]string{"role": "publisher", "sub": "it-tgn-1", "owner": "L01431482"})
+	tgn2 := n.token(map[string]string{"role": "publisher", "sub": "it-tgn-2", "owner": "L01431482"})
+	bcn := n.token(map[string]string{"role": "publisher", "sub": "it-bcn", "owner": "P0801900B"})
+	for i, tok := range []string{tgn, tgn2} {
+		if status, out := n.postModule(tok, "application/wasm", []byte("not a module")); status != http.StatusUnprocessableEntity {
+			t.Fatalf("publication %d: %d %v, want 422 (within the quota)", i, status, out)
+		}
+	}
+	if status, out := n.postModule(tgn2, "application/wasm", []byte("not a module")); status != http.StatusTooManyRequests || out["code"] != "rate_limited" {
+		t.Fatalf("a third publication of the owner: %d %v, want 429 rate_limited", status, out)
+	}
+	if status, _, _ := n.do("GET", "/v1/adapters", tgn, nil); status != http.StatusTooManyRequests {
+		t.Errorf("the owner's reads after its quota: %d, want 429", status)
+	}
+	if status, out := n.postModule(bcn, "application/wasm", []byte("not a module")); status != http.StatusUnprocessableEntity {
+		t.Errorf("another owner's publication: %d %v, want 422: owners have buckets of their own", status, out)
+	}
 }

@@ -1,5 +1,6 @@
 // Package quota shares a node's capacity between its callers: each caller
-// (a requesting organisation, a citizen, an auditor) has a rate and a burst
+// (a requesting organisation, a citizen, an auditor, a data owner's
+// publishers) has a rate and a burst
 // of requests, and above them is refused until its bucket refills. It
 // changes when how callers are counted changes.
 //
@@ -43,6 +44,9 @@ type Config struct {
 	Citizen Limit `json:"citizen"`
 	// Auditor is each auditor's allowance on /v1/audit.
 	Auditor Limit `json:"auditor"`
+	// Publisher is each data owner's allowance on /v1/adapters, shared by
+	// its publishers: a publication compiles a module.
+	Publisher Limit `json:"publisher"`
 	// MaxCallers bounds how many callers' buckets are kept. Defaults to 100 000.
 	MaxCallers int `json:"max_callers"`
 }
@@ -52,6 +56,7 @@ const (
 	Requester = "requester"
 	Citizen   = "citizen"
 	Auditor   = "auditor"
+	Publisher = "publisher"
 )
 
 // Limiter answers whether a caller may make one more request now. Safe for
@@ -74,7 +79,7 @@ func New(cfg Config) (*Limiter, error) {
 		}
 		return nil
 	}
-	for what, l := range map[string]Limit{Requester: cfg.Requester, Citizen: cfg.Citizen, Auditor: cfg.Auditor} {
+	for what, l := range map[string]Limit{Requester: cfg.Requester, Citizen: cfg.Citizen, Auditor: cfg.Auditor, Publisher: cfg.Publisher} {
 		if err := check(what, l); err != nil {
 			return nil, err
 		}
@@ -106,6 +111,8 @@ func (l *Limiter) limitOf(kind, id string) Limit {
 		return l.cfg.Citizen
 	case Auditor:
 		return l.cfg.Auditor
+	case Publisher:
+		return l.cfg.Publisher
 	}
 	return Limit{}
 }

@@ -10,6 +10,7 @@ func TestAllow(t *testing.T) {
 		Requester:     Limit{Rate: 2, Burst: 3},
 		Organisations: map[string]Limit{"S0811001G": {Rate: 100, Burst: 100}},
 		Citizen:       Limit{Rate: 1, Burst: 1},
+		Publisher:     Limit{Rate: 0.01, Burst: 1},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +53,15 @@ func TestAllow(t *testing.T) {
 	if ok, _ := l.Allow(Auditor, "dpo"); !ok {
 		t.Error("auditors have no limit in this config")
 	}
+	if ok, _ := l.Allow(Publisher, "L01431482"); !ok {
+		t.Error("a data owner's first publication refused")
+	}
+	if ok, _ := l.Allow(Publisher, "L01431482"); ok {
+		t.Error("a data owner's second publication at once allowed")
+	}
+	if ok, _ := l.Allow(Publisher, "P0801900B"); !ok {
+		t.Error("another owner's publication refused: owners have buckets of their own")
+	}
 	var none *Limiter
 	if ok, _ := none.Allow(Requester, "x"); !ok {
 		t.Error("a nil Limiter refused")
@@ -62,6 +72,7 @@ func TestNewRefusesNonsense(t *testing.T) {
 	for _, c := range []Config{
 		{Requester: Limit{Rate: -1, Burst: 1}},
 		{Citizen: Limit{Rate: 1, Burst: 0}},
+		{Publisher: Limit{Rate: -0.1, Burst: 1}},
 		{Organisations: map[string]Limit{"X": {Rate: 1, Burst: -2}}},
 	} {
 		if _, err := New(c); err == nil {
