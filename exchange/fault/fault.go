@@ -88,8 +88,8 @@ const (
 	// VersionExists: the adapter's version is already published; versions
 	// never change, publish a new one.
 	VersionExists Code = "version_exists"
-	// ScopeTaken: another adapter serves the service at that scope; roll
-	// it back or have its owner hand it over first.
+	// ScopeTaken: another owner's adapter serves one of the version's
+	// services at its scope.
 	ScopeTaken Code = "scope_taken"
 	// NoEarlierVersion: a rollback found no version active before the
 	// current one.

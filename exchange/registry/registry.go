@@ -20,6 +20,7 @@ import (
 
 	"github.com/pontexchange/pont/catalog"
 	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/manifest"
 	"github.com/pontexchange/pont/exchange/router"
 	"github.com/pontexchange/pont/exchange/store"
 	"github.com/pontexchange/pont/exchange/wasmhost"
@@ -441,11 +442,11 @@ type ActivationRequest struct {
 func (r *Registry) ActivateAll(ctx context.Context, reqs []ActivationRequest, who Who, at time.Time) []error {
 	errs := make([]error, len(reqs))
 	r.mu.Lock()
-	taken := map[[2]string]string{}
+	taken := map[[2]string]store.AdapterVersion{}
 	for name := range r.installed {
-		m := r.loaded[name].adapter.Manifest()
-		for _, svc := range m.Services {
-			taken[[2]string{svc, m.Scope}] = name
+		l := r.loaded[name]
+		for _, svc := range l.version.Services {
+			taken[[2]string{svc, l.version.Scope}] = l.version
 		}
 	}
 	for i, req := range reqs {
@@ -463,7 +464,7 @@ func (r *Registry) ActivateAll(ctx context.Context, reqs []ActivationRequest, wh
 }
 
 // recordActivation checks one request of ActivateAll and records it.
-func (r *Registry) recordActivation(ctx context.Context, req ActivationRequest, who Who, at time.Time, taken map[[2]string]string) error {
+func (r *Registry) recordActivation(ctx context.Context, req ActivationRequest, who Who, at time.Time, taken map[[2]string]store.AdapterVersion) error {
 	if req.TakeOver && !r.cfg.Development {
 		return fault.New(fault.Forbidden, "only a development node lets an adapter take a scope over")
 	}
@@ -488,9 +489,13 @@ func (r *Registry) recordActivation(ctx context.Context, req ActivationRequest, 
 	if err != nil {
 		return err
 	}
+	// At start a module takes only a scope nobody serves (unless it is a
+	// development module taking one over): of two modules of one owner for
+	// one scope (an adapter and its twin in another language), the first
+	// by name serves, as on every start.
 	for _, svc := range v.Services {
-		if other, ok := taken[[2]string{svc, v.Scope}]; ok && other != v.Name && !req.TakeOver {
-			return fault.New(fault.ScopeTaken, "adapter %s already serves %s at scope %q; it must be rolled back before %s serves it", other, svc, v.Scope, v.Name)
+		if other, ok := taken[[2]string{svc, v.Scope}]; ok && other.Name != v.Name && !req.TakeOver {
+			return fault.New(fault.ScopeTaken, "adapter %s serves %s at scope %q", other.Name, svc, v.Scope)
 		}
 	}
 	if _, err := r.cfg.Store.ActivateAdapter(ctx, store.Activation{Name: v.Name, Version: v.Version, Kind: store.Activate,
@@ -498,7 +503,7 @@ func (r *Registry) recordActivation(ctx context.Context, req ActivationRequest, 
 		return storeFault(err)
 	}
 	for _, svc := range v.Services {
-		taken[[2]string{svc, v.Scope}] = v.Name
+		taken[[2]string{svc, v.Scope}] = v
 	}
 	return nil
 }
@@ -618,14 +623,24 @@ func (r *Registry) scopeFree(v store.AdapterVersion) error {
 		if name == v.Name || !r.installed[name] {
 			continue
 		}
-		m := r.loaded[name].adapter.Manifest()
-		if m.Scope != v.Scope {
-			continue
+		if err := scopeOf(r.loaded[name].version, r.loaded[name].adapter.Manifest(), v); err != nil {
+			return err
 		}
-		for _, svc := range v.Services {
-			if slices.Contains(m.Services, svc) {
-				return fault.New(fault.ScopeTaken, "adapter %s already serves %s at scope %q; it must be rolled back before %s serves it", name, svc, v.Scope, v.Name)
-			}
+	}
+	return nil
+}
+
+// scopeOf refuses v when the adapter other (its manifest m) serves one of
+// v's services at v's scope and belongs to another owner: an owner may
+// replace its own adapter by another of its adapters (the later
+// activation serves), not another owner's.
+func scopeOf(other store.AdapterVersion, m manifest.Manifest, v store.AdapterVersion) error {
+	if m.Scope != v.Scope || other.Owner == v.Owner {
+		return nil
+	}
+	for _, svc := range v.Services {
+		if slices.Contains(m.Services, svc) {
+			return fault.New(fault.ScopeTaken, "adapter %s of owner %s serves %s at scope %q; %s cannot serve it while it does", other.Name, other.Owner, svc, v.Scope, v.Name)
 		}
 	}
 	return nil

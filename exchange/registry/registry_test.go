@@ -354,16 +354,59 @@ func TestActivateAndRollBack(t *testing.T) {
 		t.Fatalf("Get = %+v", info)
 	}
 
-	// Another adapter for the same scope is refused while this one serves.
-	rival := tarragona(t, "1.0.0")
-	m, _ := manifest.Read(rival)
-	m.Name = "padro-tgn-rival"
-	rival, _ = manifest.Embed(rival, m)
-	if _, err := n.reg.Publish(ctx, r.sign(t, "L01431482", rival), tgn, time.Now()); err != nil {
+	// The owner replaces its adapter by another of its own (its twin in
+	// another language, say): the later activation serves the scope.
+	twin := tarragona(t, "1.0.0")
+	m, _ := manifest.Read(twin)
+	m.Name = "padro-tgn-c"
+	twin, _ = manifest.Embed(twin, m)
+	if _, err := n.reg.Publish(ctx, r.sign(t, "L01431482", twin), tgn, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.reg.Activate(ctx, "padro-tgn-rival", "1.0.0", tgn, time.Now()); fault.CodeOf(err) != fault.ScopeTaken {
-		t.Fatalf("activating a second adapter for one scope = %v, want scope_taken", err)
+	if _, err := n.reg.Activate(ctx, "padro-tgn-c", "1.0.0", tgn, time.Now()); err != nil {
+		t.Fatalf("the owner's second adapter for its scope: %v", err)
+	}
+	svc, _ := r.cat.Service("padro")
+	params, _ := envelopeParams([]byte(`{"municipality":"43148"}`))
+	if a, err := n.router.Route(svc, params); err != nil || a.Manifest().Name != "padro-tgn-c" {
+		t.Fatalf("after the owner's own takeover, 43148 is served by %v (%v), want padro-tgn-c", a, err)
+	}
+}
+
+// TestAnotherOwnersScopeIsTaken: two owners both allowed a scope (a
+// province and a consortium, say) cannot both serve it: the second's
+// activation is refused while the first's adapter serves.
+func TestAnotherOwnersScopeIsTaken(t *testing.T) {
+	r := newRig(t)
+	owners := map[string]*catalog.Owner{}
+	for id, o := range r.cat.Owners {
+		cp := *o
+		owners[id] = &cp
+	}
+	owners["P0801900B"].Serves = map[string][]string{"padro": {"08019", "43148"}}
+	cat, err := r.cat.WithOwners(owners)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, sqliteStore(t), cat)
+	ctx := context.Background()
+	if _, err := n.reg.Publish(ctx, r.sign(t, "L01431482", tarragona(t, "1.0.0")), tgn, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.reg.Activate(ctx, "padro-43148", "1.0.0", tgn, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	bcnWho := registry.Who{Owner: "P0801900B", Subject: "it-bcn"}
+	rival := tarragona(t, "1.0.0")
+	m, _ := manifest.Read(rival)
+	m.Name, m.Owner = "padro-bcn-43148", "P0801900B"
+	rival, _ = manifest.Embed(rival, m)
+	if _, err := n.reg.Publish(ctx, r.sign(t, "P0801900B", rival), bcnWho, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = n.reg.Activate(ctx, "padro-bcn-43148", "1.0.0", bcnWho, time.Now())
+	if fault.CodeOf(err) != fault.ScopeTaken || !strings.Contains(err.Error(), "adapter padro-43148 of owner L01431482 serves padro") {
+		t.Fatalf("another owner's adapter for a served scope = %v, want scope_taken naming the adapter", err)
 	}
 }
 
