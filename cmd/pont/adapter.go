@@ -177,28 +177,42 @@ func runAdapterManifest(_ context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return fmt.Errorf("%s: %w", *file, err)
 	}
+	written, embedded, err := rewriteModule(path, *out, func(wasm []byte) ([]byte, error) {
+		if _, err := signing.Read(wasm); err == nil {
+			fmt.Fprintln(stderr, "pont adapter manifest add: the module was signed; the signature no longer matches and is removed: sign it again")
+		}
+		unsigned, err := signing.Strip(wasm)
+		if err != nil {
+			return nil, err
+		}
+		return manifest.Embed(unsigned, m)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: manifest of %s %s added (%d bytes)\n", written, m.Name, m.Version, len(embedded))
+	return nil
+}
+
+// rewriteModule reads the module at path, changes it with change, and
+// writes the result to out, or over path when out is empty. It answers
+// where it wrote and what.
+func rewriteModule(path, out string, change func([]byte) ([]byte, error)) (string, []byte, error) {
 	wasm, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	if _, err := signing.Read(wasm); err == nil {
-		fmt.Fprintln(stderr, "pont adapter manifest add: the module was signed; the signature no longer matches and is removed: sign it again")
-	}
-	if wasm, err = signing.Strip(wasm); err != nil {
-		return err
-	}
-	embedded, err := manifest.Embed(wasm, m)
+	changed, err := change(wasm)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	if *out == "" {
-		*out = path
+	if out == "" {
+		out = path
 	}
-	if err := writeFileAtomic(*out, embedded, 0o644); err != nil {
-		return err
+	if err := writeFileAtomic(out, changed, 0o644); err != nil {
+		return "", nil, err
 	}
-	fmt.Fprintf(stdout, "%s: manifest of %s %s added (%d bytes)\n", *out, m.Name, m.Version, len(embedded))
-	return nil
+	return out, changed, nil
 }
 
 func runAdapterSign(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -221,23 +235,13 @@ func runAdapterSign(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("%s: %w", *keyFile, err)
 	}
-	wasm, err := os.ReadFile(path)
+	written, signed, err := rewriteModule(path, *out, func(wasm []byte) ([]byte, error) { return signing.Sign(wasm, key) })
 	if err != nil {
-		return err
-	}
-	signed, err := signing.Sign(wasm, key)
-	if err != nil {
-		return err
-	}
-	if *out == "" {
-		*out = path
-	}
-	if err := writeFileAtomic(*out, signed, 0o644); err != nil {
 		return err
 	}
 	m, _ := manifest.Read(signed)
 	sum := sha256.Sum256(signed)
-	fmt.Fprintf(stdout, "%s: %s %s of owner %s signed with key %s (module_sha256 of the signed module %x)\n", *out, m.Name, m.Version, m.Owner, key.KeyID(), sum)
+	fmt.Fprintf(stdout, "%s: %s %s of owner %s signed with key %s (module_sha256 of the signed module %x)\n", written, m.Name, m.Version, m.Owner, key.KeyID(), sum)
 	return nil
 }
 

@@ -151,7 +151,7 @@ func TestOwnerPublishesOnTwoNodes(t *testing.T) {
 	// version of padro-43148 that answered, or what it got instead.
 	answeredBy := func(node *serveProc) (string, string) {
 		t.Helper()
-		status, body := queryPadro(t, node.baseURL(), requester, "43148")
+		status, body := query(t, node.baseURL(), requester, "padro", "12345678Z", map[string]any{"municipality": "43148"}, nil)
 		if status != http.StatusOK {
 			return "", fmt.Sprintf("%d %v", status, body)
 		}
@@ -186,7 +186,7 @@ func TestOwnerPublishesOnTwoNodes(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	if status, body := queryPadro(t, a.baseURL(), requester, "43148"); status != http.StatusUnprocessableEntity || body["code"] != "no_source" {
+	if status, body := query(t, a.baseURL(), requester, "padro", "12345678Z", map[string]any{"municipality": "43148"}, nil); status != http.StatusUnprocessableEntity || body["code"] != "no_source" {
 		t.Fatalf("before publishing, Tarragona's padró: %d %v, want 422 no_source", status, body)
 	}
 
@@ -352,30 +352,4 @@ func startSources(t *testing.T) string {
 		}
 	})
 	return strings.TrimPrefix(waitFor(t, &out, "Simulated sources listening on ", exited, &errs), "http://")
-}
-
-// queryPadro asks base for the padró of 12345678Z in municipality.
-func queryPadro(t *testing.T, base, token, municipality string) (int, map[string]any) {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{
-		"procedure": map[string]any{"code": "DEMO", "name": "Demostració"}, "purpose": "demo",
-		"legal_basis": map[string]any{"type": "presumed"}, "case_id": "EXP-2026-00001",
-		"official": map[string]any{"id": "38000001E", "name": "Anna Puig"},
-		"subject":  map[string]any{"id_type": "DNI", "id": "12345678Z"},
-		"params":   map[string]any{"municipality": municipality},
-	})
-	req, err := http.NewRequest(http.MethodPost, base+"/v1/services/padro/queries", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
 }

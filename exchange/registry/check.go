@@ -3,7 +3,6 @@ package registry
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -34,15 +33,9 @@ type Checked struct {
 // signature by one of the owner's current keys. The error is a
 // *fault.Error (ModuleRefused) whose fields name each failed check.
 func Check(wasm []byte, cat *catalog.Catalog, maxBytes int) (Checked, error) {
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxModuleBytes
-	}
-	if len(wasm) > maxBytes {
-		return Checked{}, refused("module", "is %d bytes, over the limit of %d", len(wasm), maxBytes)
-	}
-	m, err := manifest.Read(wasm)
+	m, err := readModule(wasm, maxBytes)
 	if err != nil {
-		return Checked{}, refused("manifest", "%s", strings.TrimPrefix(err.Error(), "manifest: "))
+		return Checked{}, err
 	}
 	if err := checkRights(m, cat); err != nil {
 		return Checked{}, err
@@ -62,20 +55,30 @@ func Check(wasm []byte, cat *catalog.Catalog, maxBytes int) (Checked, error) {
 // for a development node's modules (pont dev --adapter): any owner, any
 // scope of a service the catalog has.
 func CheckUnsigned(wasm []byte, cat *catalog.Catalog, maxBytes int) (Checked, error) {
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxModuleBytes
-	}
-	if len(wasm) > maxBytes {
-		return Checked{}, refused("module", "is %d bytes, over the limit of %d", len(wasm), maxBytes)
-	}
-	m, err := manifest.Read(wasm)
+	m, err := readModule(wasm, maxBytes)
 	if err != nil {
-		return Checked{}, refused("manifest", "%s", strings.TrimPrefix(err.Error(), "manifest: "))
+		return Checked{}, err
 	}
 	if err := checkServices(m, cat); err != nil {
 		return Checked{}, err
 	}
 	return Checked{Manifest: m, SHA256: sha256Hex(wasm)}, nil
+}
+
+// readModule checks a module's size against maxBytes (DefaultMaxModuleBytes
+// when not positive) and answers its manifest.
+func readModule(wasm []byte, maxBytes int) (manifest.Manifest, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxModuleBytes
+	}
+	if len(wasm) > maxBytes {
+		return manifest.Manifest{}, refused("module", "is %d bytes, over the limit of %d", len(wasm), maxBytes)
+	}
+	m, err := manifest.Read(wasm)
+	if err != nil {
+		return manifest.Manifest{}, refused("manifest", "%s", strings.TrimPrefix(err.Error(), "manifest: "))
+	}
+	return m, nil
 }
 
 // checkRights checks that the manifest's owner is in the catalog and may
@@ -167,11 +170,4 @@ func refused(field, format string, args ...any) *fault.Error {
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-// errorsAs is errors.As for a *fault.Error.
-func asFault(err error) (*fault.Error, bool) {
-	var f *fault.Error
-	ok := errors.As(err, &f)
-	return f, ok
 }

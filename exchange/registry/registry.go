@@ -407,7 +407,7 @@ func (r *Registry) ActivateWith(ctx context.Context, name, version string, who W
 	}
 	l, err := r.load(ctx, v)
 	if err != nil {
-		if _, ok := asFault(err); ok {
+		if _, ok := fault.As(err); ok {
 			return store.Activation{}, err
 		}
 		return store.Activation{}, refused("module", "%v", err)
@@ -550,7 +550,7 @@ func (r *Registry) Rollback(ctx context.Context, name string, who Who, at time.T
 	}
 	l, err := r.load(ctx, v)
 	if err != nil {
-		if _, ok := asFault(err); ok {
+		if _, ok := fault.As(err); ok {
 			return store.Activation{}, err
 		}
 		return store.Activation{}, refused("module", "%s %s, the version before the current one: %v", name, prev, err)
