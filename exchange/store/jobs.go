@@ -1,0 +1,117 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrTaken: a job's element is no longer pending (ClaimJobElement), or no
+// longer the caller's to complete (CompleteJobElement): another attempt
+// claimed or completed it.
+var ErrTaken = errors.New("store: taken by another attempt")
+
+// EventJobResultsDeleted records that a job's results were deleted when
+// its retention ended: Ref is the job's id, Requester its requesting
+// organisation, Service its service, Count the results deleted.
+const EventJobResultsDeleted = "job_results_deleted"
+
+// The states of a job's element.
+const (
+	// ElementPending: not yet run, or run up to its call to the source
+	// by an attempt that stopped before the call.
+	ElementPending = "pending"
+	// ElementClaimed: an attempt is about to call, or calling, the source
+	// for it; no other attempt may.
+	ElementClaimed = "claimed"
+	// ElementDone: its result and its transfer record are stored.
+	ElementDone = "done"
+)
+
+// Job is an asynchronous request: one service asked about one or many
+// subjects by one requesting organisation.
+type Job struct {
+	ID            string // UUIDv7 text
+	Requester     string // the requesting organisation
+	RequestedBy   string // the requester token's subject (a system, not a person)
+	Service       string
+	CallbackURL   string // "" when none
+	Total         int    // elements
+	RequestSHA256 string // lowercase hex SHA-256 of the request body
+	// IdempotencyKey is the requester's key for the request ("" when
+	// none): unique per requester.
+	IdempotencyKey string
+	// RetainFor is how long results are kept once the job is done.
+	RetainFor time.Duration
+	CreatedAt time.Time // UTC, microsecond precision
+
+	// Set by the store.
+	Done       int            // elements done
+	Counts     map[string]int // done elements by outcome (GetJob)
+	FinishedAt *time.Time     // when the last element was done
+	ExpiresAt  *time.Time     // FinishedAt + RetainFor
+	DeletedAt  *time.Time     // when its results were deleted
+	NotifiedAt *time.Time     // when its callback was delivered
+}
+
+// Finished reports whether every element is done.
+func (j Job) Finished() bool { return j.FinishedAt != nil }
+
+// JobElement is one subject of a job.
+type JobElement struct {
+	JobID string
+	Index int // 0-based, in request order
+	// TransferID is the id of the element's transfer record, fixed when
+	// the job is created, so that however often the element is attempted
+	// it has one record.
+	TransferID string
+	// Query is the element's own envelope (JSON): the batch's shared
+	// members with the element's subject and its own overrides.
+	Query []byte
+	State string // ElementPending, ElementClaimed or ElementDone
+	// Claim names the attempt that claimed the element ("" when pending).
+	Claim string
+
+	// Set when done.
+	Outcome    string // "ok" or the problem code
+	HTTPStatus int
+	SCSPCode   string
+	// Result is the answer body or the problem document (JSON); nil
+	// once the job's results were deleted.
+	Result []byte
+}
+
+// Jobs keeps asynchronous requests and their results.
+type Jobs interface {
+	// CreateJob stores j and its elements (all pending) in one
+	// transaction. When j.IdempotencyKey is set and j.Requester already
+	// has a job with that key, nothing is stored: the existing job is
+	// answered with an error wrapping ErrExists.
+	CreateJob(ctx context.Context, j Job, elements []JobElement) (Job, error)
+	// GetJob answers a job with Done, Counts and the times set, or
+	// ErrNotFound.
+	GetJob(ctx context.Context, id string) (Job, error)
+	// JobElements answers up to limit elements of job from index from on,
+	// in index order.
+	JobElements(ctx context.Context, job string, from, limit int) ([]JobElement, error)
+	// ClaimJobElement marks a pending element claimed by claim. ErrTaken
+	// when it is not pending.
+	ClaimJobElement(ctx context.Context, job string, index int, claim string) error
+	// CompleteJobElement stores e's result (Outcome, HTTPStatus, SCSPCode,
+	// Result) and appends t, the element's transfer record, in one
+	// transaction, provided the element is pending or claimed by e.Claim;
+	// otherwise nothing is written and the error wraps ErrTaken. The last
+	// element done finishes the job (FinishedAt, ExpiresAt); finished
+	// reports whether this call did.
+	CompleteJobElement(ctx context.Context, e JobElement, t Transfer) (finished bool, err error)
+	// UnfinishedJobs answers the jobs not yet finished, oldest first, and
+	// the finished ones with a callback not yet delivered.
+	UnfinishedJobs(ctx context.Context) ([]Job, error)
+	// MarkJobNotified records that job's callback was delivered at at.
+	MarkJobNotified(ctx context.Context, job string, at time.Time) error
+	// DeleteExpiredJobResults deletes the results of the jobs whose
+	// ExpiresAt is before now, and appends for each an
+	// EventJobResultsDeleted event (Node node) in the same transaction.
+	// It answers the number of jobs whose results were deleted.
+	DeleteExpiredJobResults(ctx context.Context, now time.Time, node string) (int, error)
+}
