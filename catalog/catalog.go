@@ -61,6 +61,9 @@ type Purpose struct {
 type Organisation struct {
 	Name       string               `json:"name"`
 	Procedures map[string]Procedure `json:"procedures"`
+	// Callbacks are the URLs under which the organisation's jobs may ask
+	// to be notified (CallbackAllowed): Pont posts nowhere else for it.
+	Callbacks []string `json:"callbacks,omitempty"`
 }
 
 // Procedure is what an organisation may ask within one procedure.
@@ -210,6 +213,11 @@ func (c *Catalog) checkAuthorisations() error {
 		}
 		if len(o.Procedures) == 0 {
 			return fmt.Errorf("organisation %s: no procedures", org)
+		}
+		for _, cb := range o.Callbacks {
+			if err := checkCallbackBase(cb); err != nil {
+				return fmt.Errorf("organisation %s: callback %q: %w", org, cb, err)
+			}
 		}
 		for code, p := range o.Procedures {
 			if code == "" || len(code) > 20 {

@@ -79,7 +79,9 @@ type serveConfig struct {
 	// TransferLog is the tamper-evident log's signing key, witnesses,
 	// sealing interval and retention (docs/transfer-log.md).
 	TransferLog transferLogConfig `json:"transfer_log"`
-	LogLevel    string            `json:"log_level"`
+	// Jobs tunes the asynchronous queries (docs/jobs.md).
+	Jobs     jobsConfig `json:"jobs"`
+	LogLevel string     `json:"log_level"`
 	// MetricsListen, when set, is the address on which /metrics is
 	// served, on a listener of its own; the API's listener never serves it.
 	MetricsListen string `json:"metrics_listen"`
@@ -232,6 +234,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	for _, host := range slices.Sorted(maps.Keys(cfg.SourceAddresses)) {
 		log.Info("source address: connections to this host go to this address", slog.String("host", host), slog.String("address", cfg.SourceAddresses[host]))
+	}
+	if err := cfg.Jobs.apply(&bcfg); err != nil {
+		return err
 	}
 	if err := cfg.TransferLog.apply(&bcfg); err != nil {
 		return err
@@ -411,6 +416,7 @@ func loadServeConfig(path string) (serveConfig, error) {
 		rel(&cfg.Issuers[i].KeyFile)
 	}
 	rel(&cfg.TransferLog.SigningKeyFile)
+	rel(&cfg.Jobs.CallbackKeyFile)
 	for i := range cfg.TransferLog.Witnesses {
 		rel(&cfg.TransferLog.Witnesses[i].KeyFile)
 	}
@@ -478,5 +484,80 @@ func (t transferLogConfig) apply(cfg *broker.Config) error {
 		}
 		*d.to = v
 	}
+	return nil
+}
+
+// jobsConfig is the file's "jobs" section.
+type jobsConfig struct {
+	// Workers is how many chunks of jobs the node works at once;
+	// PerSource and PerOrganisation bound the elements it runs at once
+	// against one adapter and for one organisation.
+	Workers         int `json:"workers"`
+	PerSource       int `json:"per_source"`
+	PerOrganisation int `json:"per_organisation"`
+	ChunkSize       int `json:"chunk_size"`
+	// Durations, such as "168h".
+	RetainFor    string `json:"retain_for"`
+	ChunkTimeout string `json:"chunk_timeout"`
+	RescueAfter  string `json:"rescue_after"`
+	SweepEvery   string `json:"sweep_every"`
+	// CallbackKeyFile holds the Ed25519 key (PKCS #8 PEM) that signs
+	// callbacks, named CallbackKeyID; without it jobs cannot ask for one.
+	CallbackKeyFile string `json:"callback_key_file"`
+	CallbackKeyID   string `json:"callback_key_id"`
+}
+
+// apply reads j into cfg, naming the key that is wrong.
+func (j jobsConfig) apply(cfg *broker.Config) error {
+	for _, n := range []struct {
+		key string
+		v   int
+		to  *int
+	}{
+		{"workers", j.Workers, &cfg.Jobs.Workers},
+		{"per_source", j.PerSource, &cfg.Jobs.PerSource},
+		{"per_organisation", j.PerOrganisation, &cfg.Jobs.PerOrganisation},
+		{"chunk_size", j.ChunkSize, &cfg.Jobs.ChunkSize},
+	} {
+		if n.v < 0 {
+			return fmt.Errorf("jobs.%s: %d is negative", n.key, n.v)
+		}
+		*n.to = n.v
+	}
+	for _, d := range []struct {
+		key, v string
+		to     *time.Duration
+	}{
+		{"retain_for", j.RetainFor, &cfg.Jobs.RetainFor},
+		{"chunk_timeout", j.ChunkTimeout, &cfg.Jobs.ChunkTimeout},
+		{"rescue_after", j.RescueAfter, &cfg.Jobs.RescueAfter},
+		{"sweep_every", j.SweepEvery, &cfg.Jobs.SweepEvery},
+	} {
+		if d.v == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.v)
+		if err != nil || v <= 0 {
+			return fmt.Errorf("jobs.%s: %q is not a positive duration such as \"30s\" or \"168h\"", d.key, d.v)
+		}
+		*d.to = v
+	}
+	if cfg.Jobs.RescueAfter > 0 && cfg.Jobs.ChunkTimeout > 0 && cfg.Jobs.RescueAfter <= cfg.Jobs.ChunkTimeout {
+		return fmt.Errorf("jobs.rescue_after (%s) must be longer than jobs.chunk_timeout (%s): a chunk still running must not be given to another node", j.RescueAfter, j.ChunkTimeout)
+	}
+	if j.CallbackKeyFile == "" {
+		return nil
+	}
+	if j.CallbackKeyID == "" {
+		return errors.New("jobs.callback_key_id is required with jobs.callback_key_file: receivers find the key by it")
+	}
+	raw, err := os.ReadFile(j.CallbackKeyFile)
+	if err != nil {
+		return fmt.Errorf("jobs.callback_key_file: %w", err)
+	}
+	if cfg.Jobs.CallbackKey, err = broker.ParseCallbackKey(raw); err != nil {
+		return fmt.Errorf("jobs.callback_key_file %s: %w", j.CallbackKeyFile, err)
+	}
+	cfg.Jobs.CallbackKeyID = j.CallbackKeyID
 	return nil
 }

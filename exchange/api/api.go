@@ -22,6 +22,7 @@ import (
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/citizens"
 	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/jobs"
 	"github.com/pontexchange/pont/exchange/pipeline"
 	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/registry"
@@ -89,6 +90,14 @@ type Config struct {
 	// cursors; nodes sharing it accept each other's cursors, across restarts.
 	// Empty: a random key, so a cursor is valid on this server only.
 	CursorSecret []byte
+	// Jobs runs asynchronous queries; nil: no /v1/.../jobs routes.
+	Jobs *jobs.Runner
+	// MaxJobBodyBytes bounds a job's request body (up to
+	// jobs.MaxSubjects subjects). Defaults to 4 MiB.
+	MaxJobBodyBytes int64
+	// CallbackKeys signs jobs' callbacks; its public keys are served at
+	// /v1/jobs/callback-keys. nil: none.
+	CallbackKeys *jobs.Notifier
 }
 
 // New returns the HTTP handler of the whole API.
@@ -112,6 +121,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.MaxJobBodyBytes <= 0 {
+		cfg.MaxJobBodyBytes = 4 << 20
 	}
 	if cfg.Ready == nil {
 		cfg.Ready = func(context.Context) error { return nil }
@@ -148,12 +160,18 @@ func New(cfg Config) (http.Handler, error) {
 
 	r.Route("/v1", func(r chi.Router) {
 		r.Get("/catalog/services", s.listServices)
+		if cfg.CallbackKeys != nil {
+			r.Get("/jobs/callback-keys", s.callbackKeys)
+		}
 		if cfg.Log != nil {
 			s.logRoutes(r)
 		}
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
 			r.Post("/services/{service}/queries", s.query)
+			if cfg.Jobs != nil {
+				s.jobRoutes(r)
+			}
 			r.Route("/me", s.citizenRoutes)
 			if cfg.Adapters != nil {
 				s.adapterRoutes(r)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"mime"
@@ -23,6 +24,11 @@ func (s *server) query(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, s.cfg.Pipeline.Refuse(r.Context(), principal, pipeline.KindQuery, chi.URLParam(r, "service"), err))
 		return
 	}
+	// Most bodies are one subject's: only a body that names "subjects"
+	// at all is read as a batch.
+	if bytes.Contains(body, subjectsMember) && s.batchQuery(w, r, principal, chi.URLParam(r, "service"), body) {
+		return
+	}
 	ans, err := s.cfg.Pipeline.Query(r.Context(), principal, chi.URLParam(r, "service"), body)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
@@ -41,7 +47,10 @@ func writeAnswer(w http.ResponseWriter, ans pipeline.Answer) {
 	_, _ = w.Write(newline)
 }
 
-var newline = []byte("\n")
+var (
+	newline        = []byte("\n")
+	subjectsMember = []byte(`"subjects"`)
+)
 
 // readBody reads a JSON request body of at most limit bytes. A body of
 // another media type is refused with 415 before it is read; no

@@ -10,6 +10,7 @@ package broker
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -120,9 +121,24 @@ type Config struct {
 	// Retention is how long records keep their personal fields; zero
 	// keeps them for ever.
 	Retention time.Duration
+	// Jobs tunes the asynchronous queries.
+	Jobs JobsConfig
 	// Node names this node in transfer records. Defaults to the host name.
 	Node   string
 	Logger *slog.Logger
+}
+
+// JobsConfig tunes the asynchronous queries: the fields of jobs.Config of
+// the same names (zero takes its default), and the callbacks' key.
+type JobsConfig struct {
+	Workers, PerSource, PerOrganisation, ChunkSize   int
+	RetainFor, ChunkTimeout, RescueAfter, SweepEvery time.Duration
+	// CallbackKey signs the jobs' callbacks, named CallbackKeyID in their
+	// JWS and in /v1/jobs/callback-keys. Without one, a production node
+	// refuses jobs that ask for a callback; a development node makes one
+	// in DataDir (callback.key) and keeps it across restarts.
+	CallbackKey   ed25519.PrivateKey
+	CallbackKeyID string
 }
 
 // Broker is a running node.
@@ -326,12 +342,17 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	if rc, ok := b.store.(store.ReadinessChecker); ok {
 		ready = rc.Ready
 	}
+	runner, notifier, err := b.startJobs(ctx, pipe)
+	if err != nil {
+		return nil, err
+	}
 	b.metrics = api.MetricsHandler(reg)
 	b.handler, err = api.New(api.Config{
 		Pipeline: pipe, Citizens: people, Catalog: cfg.Catalog, Transfers: b.store, Verifier: verifier, Quota: limiter,
 		DevIssuer: b.devIss, Registry: reg, Metrics: metrics, Logger: cfg.Logger,
 		Ready: ready, CursorSecret: cfg.CursorSecret, PrivateMetrics: cfg.PrivateMetrics,
 		Log: b.store, Events: b.audit, Node: cfg.Node, Adapters: b.registry,
+		Jobs: runner, CallbackKeys: notifier,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)

@@ -94,6 +94,15 @@ const (
 	// NoEarlierVersion: a rollback found no version active before the
 	// current one.
 	NoEarlierVersion Code = "no_earlier_version"
+	// IdempotencyKeyReused: the requester's Idempotency-Key (or SCSP
+	// IdPeticion) names a request accepted before with another body.
+	IdempotencyKeyReused Code = "idempotency_key_reused"
+	// JobInterrupted: the node running a job's element stopped during its
+	// call to the source; the element was not asked again.
+	JobInterrupted Code = "job_interrupted"
+	// CallbackNotAllowed: a job's callback URL is not one the catalog
+	// allows for the requesting organisation.
+	CallbackNotAllowed Code = "callback_not_allowed"
 )
 
 // Spec is how one code is answered: the HTTP status, a short title, and the
@@ -140,6 +149,9 @@ var specs = map[Code]Spec{
 	VersionExists:        {http.StatusConflict, "Version already published", ""},
 	ScopeTaken:           {http.StatusConflict, "Scope served by another adapter", ""},
 	NoEarlierVersion:     {http.StatusConflict, "No earlier version", ""},
+	IdempotencyKeyReused: {http.StatusConflict, "Request id already used", "0229"},
+	JobInterrupted:       {http.StatusServiceUnavailable, "Interrupted", "0502"},
+	CallbackNotAllowed:   {http.StatusBadRequest, "Callback not allowed", "0401"},
 }
 
 // unknownSpec answers a code that is not in the table: a policy may deny

@@ -208,9 +208,26 @@ type served struct {
 // body, records the SHA-256 of exactly the data bytes in it, and commits
 // the record before it returns anything.
 func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind, service string, answer func(*store.Transfer) (served, error)) (Answer, error) {
+	rec, ans, err := p.run(ctx, principal, kind, service, "", answer)
+	if cerr := p.commit(ctx, rec); cerr != nil {
+		return Answer{}, cerr
+	}
+	if err != nil {
+		return Answer{}, &Failure{TransferID: rec.ID, Err: err}
+	}
+	return withReceipt(rec, ans)
+}
+
+// run runs answer with a new transfer record (of id, or a fresh id when
+// id is empty), and answers the record, complete but not committed, with
+// the answer's body or the error that ended the request.
+func (p *Pipeline) run(ctx context.Context, principal auth.Principal, kind, service, id string, answer func(*store.Transfer) (served, error)) (store.Transfer, Answer, error) {
 	start := p.cfg.Now()
+	if id == "" {
+		id = audit.NewID()
+	}
 	rec := store.Transfer{
-		ID:           audit.NewID(),
+		ID:           id,
 		Time:         start.UTC().Truncate(time.Microsecond),
 		Node:         p.cfg.Node,
 		Kind:         kind,
@@ -252,18 +269,17 @@ func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind,
 		}
 		p.cfg.Observer.Decision(label, rec.Decision)
 	}
-	if cerr := p.commit(ctx, rec); cerr != nil {
-		return Answer{}, cerr
-	}
-	if err != nil {
-		return Answer{}, &Failure{TransferID: rec.ID, Err: err}
-	}
-	// The leaf is the record as the store keeps it (store.Storable): the
-	// same bytes the sealer will read back.
+	return rec, ans, err
+}
+
+// withReceipt closes ans with the receipt of rec, its committed record.
+// The leaf is the record as the store keeps it (store.Storable): the same
+// bytes the sealer will read back.
+func withReceipt(rec store.Transfer, ans Answer) (Answer, error) {
 	kept := store.Storable(rec)
-	entry, eerr := translog.Entry(&kept, nil)
-	if eerr != nil {
-		return Answer{}, fault.Wrap(fault.Internal, eerr, "the answer's receipt could not be written")
+	entry, err := translog.Entry(&kept, nil)
+	if err != nil {
+		return Answer{}, fault.Wrap(fault.Internal, err, "the answer's receipt could not be written")
 	}
 	leaf := translog.LeafHash(entry)
 	return ans.withReceipt(leaf[:]), nil
@@ -302,6 +318,12 @@ func (p *Pipeline) answerQuery(ctx context.Context, principal auth.Principal, se
 	if err != nil {
 		return served{}, refused(rec, err)
 	}
+	return p.answerParsed(ctx, principal, service, q, nil, rec)
+}
+
+// answerParsed runs a parsed query; beforeCall, when set, runs once the
+// policy allowed it and before its adapter is called.
+func (p *Pipeline) answerParsed(ctx context.Context, principal auth.Principal, service string, q envelope.Query, beforeCall func(context.Context) error, rec *store.Transfer) (served, error) {
 	svc, err := p.service(service, q.Params)
 	if err != nil {
 		return served{}, refused(rec, err)
@@ -322,7 +344,7 @@ func (p *Pipeline) answerQuery(ctx context.Context, principal auth.Principal, se
 	if err != nil {
 		return served{}, err
 	}
-	return p.serve(ctx, svc, q, dec, rec)
+	return p.serve(ctx, svc, q, dec, beforeCall, rec)
 }
 
 // answerSelf runs a citizen's read of her own data.
@@ -348,7 +370,7 @@ func (p *Pipeline) answerSelf(ctx context.Context, principal auth.Principal, ser
 	if err != nil {
 		return served{}, err
 	}
-	return p.serve(ctx, svc, q, dec, rec)
+	return p.serve(ctx, svc, q, dec, nil, rec)
 }
 
 // service looks the service up and checks params against its schema.
@@ -428,7 +450,7 @@ func (p *Pipeline) decide(ctx context.Context, rec *store.Transfer, in policy.In
 
 // serve runs an allowed request: route, call the adapter, check its answer
 // and keep only what the decision lets out.
-func (p *Pipeline) serve(ctx context.Context, svc *catalog.Service, q envelope.Query, dec policy.Decision, rec *store.Transfer) (served, error) {
+func (p *Pipeline) serve(ctx context.Context, svc *catalog.Service, q envelope.Query, dec policy.Decision, beforeCall func(context.Context) error, rec *store.Transfer) (served, error) {
 	var expected map[string]any
 	if dec.VerifyOnly {
 		var err error
@@ -442,6 +464,11 @@ func (p *Pipeline) serve(ctx context.Context, svc *catalog.Service, q envelope.Q
 	}
 	src := sourceOf(adapter)
 	rec.Adapter, rec.AdapterVersion, rec.ModuleSHA256 = src.Adapter, src.Version, src.ModuleSHA256
+	if beforeCall != nil {
+		if err := beforeCall(ctx); err != nil {
+			return served{}, &notRun{err}
+		}
+	}
 
 	data, err := p.call(ctx, adapter, svc, q, rec)
 	if dec.VerifyOnly {

@@ -57,6 +57,10 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// pragmas are every handle's on the file: WAL, a busy timeout, foreign
+// keys, and full sync, so that a committed record survives a power cut.
+const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+
 // readers bounds the read pool: WAL readers do not block each other, but
 // pont dev serves one person and does not need many.
 const readers = 4
@@ -71,7 +75,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if strings.ContainsRune(cfg.Path, '?') {
 		return nil, fmt.Errorf("sqlite: Path %q must not contain '?'", cfg.Path)
 	}
-	const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
 	// _txlock=immediate takes the write lock at BEGIN, so that a
 	// transaction never fails half-way for want of upgrading its lock.
 	w, err := sql.Open("sqlite", "file:"+cfg.Path+"?"+pragmas+"&_txlock=immediate")
