@@ -63,6 +63,7 @@ type Transfer struct {
 	LawReference   string    `json:"law_reference,omitempty"`
 	ConsentID      string    `json:"consent_id,omitempty"`
 	CaseID         string    `json:"case_id,omitempty"`
+	JobID          string    `json:"job_id,omitempty"` // the job the record is an element of; empty for a synchronous request
 	SubjectIDType  string    `json:"subject_id_type,omitempty"`
 	SubjectID      string    `json:"subject,omitempty"`
 	Service        string    `json:"service"`

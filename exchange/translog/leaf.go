@@ -120,6 +120,11 @@ func (enc encoder) transferEntry(b []byte, t *store.Transfer) []byte {
 	b = enc.str(b, "scsp_code", t.SCSPCode)
 	b = integer(b, "http_status", int64(t.HTTPStatus))
 	b = integer(b, "latency_us", t.LatencyMicros)
+	// Written only for a job's element, so that every entry written
+	// before jobs existed keeps its bytes.
+	if t.JobID != "" {
+		b = enc.str(b, "job", t.JobID)
+	}
 	b = enc.personal(b, t, nil)
 	b[len(b)-1] = '}'
 	return b

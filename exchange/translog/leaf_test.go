@@ -53,6 +53,39 @@ func TestTransferEntry(t *testing.T) {
 	}
 }
 
+// TestJobTransferEntry: a job's element carries its job as "job", after
+// "latency_us"; the job is not personal (the commitment is the one of the
+// same record without it), and pruning keeps it in the entry.
+func TestJobTransferEntry(t *testing.T) {
+	tr := transfer()
+	tr.JobID = "0199a1b2-c3d4-7e5f-8a9b-00000000j0b1"
+	entry, err := Entry(tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := Entry(transfer(), nil)
+	personal := `,"personal":"` + Commit(transfer(), nil) + `"}`
+	head, ok := strings.CutSuffix(string(plain), personal)
+	if !ok {
+		t.Fatalf("entry without a job does not end with its commitment: %s", plain)
+	}
+	if want := head + `,"job":"0199a1b2-c3d4-7e5f-8a9b-00000000j0b1"` + personal; string(entry) != want {
+		t.Fatalf("entry =\n%s\nwant\n%s", entry, want)
+	}
+	if !json.Valid(entry) {
+		t.Fatal("not JSON")
+	}
+	if Commit(tr, nil) != Commit(transfer(), nil) {
+		t.Error("the job changes the commitment to the personal fields")
+	}
+	pruned := *tr
+	pruned.SubjectID, pruned.SubjectIDType, pruned.OfficialID, pruned.OfficialName, pruned.CaseID = "", "", "", "", ""
+	pruned.Reasons, pruned.DataSHA256, pruned.Salt, pruned.PersonalSHA256 = nil, "", nil, Commit(tr, nil)
+	if again, _ := Entry(&pruned, nil); !bytes.Equal(again, entry) {
+		t.Errorf("the pruned element's entry differs:\n%s\n%s", again, entry)
+	}
+}
+
 // TestEntryFollowsEveryField: changing any personal field, or the salt,
 // changes the entry; once pruned, the kept commitment gives the same entry.
 func TestEntryFollowsEveryField(t *testing.T) {
@@ -67,6 +100,7 @@ func TestEntryFollowsEveryField(t *testing.T) {
 		"requester": func(t *store.Transfer) { t.RequesterOrg = "x" },
 		"time":      func(t *store.Transfer) { t.Time = t.Time.Add(time.Microsecond) },
 		"status":    func(t *store.Transfer) { t.HTTPStatus = 403 },
+		"job":       func(t *store.Transfer) { t.JobID = "j" },
 	} {
 		tr := transfer()
 		change(tr)

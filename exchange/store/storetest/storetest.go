@@ -121,6 +121,7 @@ func full(n int, at time.Time) store.Transfer {
 		LawReference:   "Llei 39/2015, art. 28.2",
 		ConsentID:      "c-7",
 		CaseID:         "EXP-2026-00123",
+		JobID:          "0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
 		SubjectIDType:  "DNI",
 		SubjectID:      "12345678Z",
 		Service:        "padro",
