@@ -199,6 +199,11 @@ func (enc encoder) eventEntry(b []byte, e *store.Event) ([]byte, error) {
 	case store.EventLogPruned:
 		b = optTime(b, "before", e.Before)
 		b = integer(b, "count", e.Count)
+	case store.EventJobResultsDeleted:
+		b = enc.str(b, "ref", e.Ref)
+		b = enc.str(b, "requester", e.Requester)
+		b = enc.str(b, "service", e.Service)
+		b = integer(b, "count", e.Count)
 	case store.EventAdapterPublished:
 		b = enc.str(b, "ref", e.Ref)
 		b = enc.str(b, "owner", e.Owner)

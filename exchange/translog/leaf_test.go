@@ -86,6 +86,27 @@ func TestJobTransferEntry(t *testing.T) {
 	}
 }
 
+// TestJobResultsDeletedEntry pins the entry of a job's results deleted:
+// its members in the documented order, no personal field but the empty
+// ones every event commits to.
+func TestJobResultsDeletedEntry(t *testing.T) {
+	salt := bytes.Repeat([]byte{5}, store.SaltSize)
+	e := store.Event{ID: "0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b:job_results_deleted", Time: at, Node: "node-1",
+		Kind: store.EventJobResultsDeleted, Ref: "0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", Requester: "P0801900B",
+		Service: "padro", Count: 10000, Salt: salt}
+	entry, err := Entry(nil, &e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(append(slices.Clone(salt), `{"subject":"","actor":"","filter":""}`...))
+	want := `{"v":1,"kind":"job_results_deleted","id":"0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b:job_results_deleted",` +
+		`"time":"2026-12-07T05:30:00.123456Z","node":"node-1","ref":"0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",` +
+		`"requester":"P0801900B","service":"padro","count":10000,"personal":"` + hex.EncodeToString(sum[:]) + `"}`
+	if string(entry) != want {
+		t.Fatalf("entry =\n%s\nwant\n%s", entry, want)
+	}
+}
+
 // TestEntryFollowsEveryField: changing any personal field, or the salt,
 // changes the entry; once pruned, the kept commitment gives the same entry.
 func TestEntryFollowsEveryField(t *testing.T) {
@@ -127,6 +148,8 @@ func TestEventEntries(t *testing.T) {
 		{ID: "o1:objection_withdrawn", Time: at, Kind: store.EventObjectionWithdrawn, Ref: "o1", Service: "padro", Subject: "12345678Z"},
 		{ID: "r1", Time: at, Node: "n", Kind: store.EventLogRead, Operation: "search", Count: 3, Actor: "dpo", Filter: "subject=12345678Z"},
 		{ID: "p1", Time: at, Node: "n", Kind: store.EventLogPruned, Before: &exp, Count: 10},
+		{ID: "j1:job_results_deleted", Time: at, Node: "n", Kind: store.EventJobResultsDeleted, Ref: "j1",
+			Requester: "P0801900B", Service: "padro", Count: 200},
 		{ID: "padro-08019@1.0.0:adapter_published", Time: at, Kind: store.EventAdapterPublished, Ref: "padro-08019@1.0.0",
 			Owner: "L01080193", Adapter: "padro-08019", Version: "1.0.0", Services: []string{"padro"}, Scope: "08019",
 			ModuleSHA256: "ab", KeyID: "k1", Signature: "h.p.s", Actor: "dpo"},
