@@ -7,7 +7,8 @@ import (
 )
 
 // ErrExists: the record is already stored and may not be replaced (an
-// adapter version is immutable once published).
+// adapter version is immutable once published; a requester's idempotency
+// key names one job).
 var ErrExists = errors.New("store: already exists")
 
 // ErrNoEarlier: a rollback found no version active before the current one.

@@ -84,34 +84,48 @@ type JobElement struct {
 // Jobs keeps asynchronous requests and their results.
 type Jobs interface {
 	// CreateJob stores j and its elements (all pending) in one
-	// transaction. When j.IdempotencyKey is set and j.Requester already
-	// has a job with that key, nothing is stored: the existing job is
-	// answered with an error wrapping ErrExists.
+	// transaction, and answers j as stored. When j.IdempotencyKey is set
+	// and j.Requester already has a job with that key, nothing is stored:
+	// the existing job is answered with an error wrapping ErrExists.
+	// elements[i] is the element of Index i, and j.Total is their number
+	// (at least one); a job that breaks this, or whose texts the store
+	// cannot keep byte for byte (UTF-8 without NUL), is refused, and
+	// nothing stored.
 	CreateJob(ctx context.Context, j Job, elements []JobElement) (Job, error)
 	// GetJob answers a job with Done, Counts and the times set, or
 	// ErrNotFound.
 	GetJob(ctx context.Context, id string) (Job, error)
-	// JobElements answers up to limit elements of job from index from on,
-	// in index order.
+	// JobElements answers up to limit elements of job (all of them when
+	// limit <= 0) from index from on, in index order; none is an empty
+	// slice.
 	JobElements(ctx context.Context, job string, from, limit int) ([]JobElement, error)
-	// ClaimJobElement marks a pending element claimed by claim. ErrTaken
-	// when it is not pending.
+	// ClaimJobElement marks a pending element claimed by claim (not
+	// empty). ErrTaken when it is not pending, ErrNotFound when there is
+	// no such element.
 	ClaimJobElement(ctx context.Context, job string, index int, claim string) error
 	// CompleteJobElement stores e's result (Outcome, HTTPStatus, SCSPCode,
 	// Result) and appends t, the element's transfer record, in one
 	// transaction, provided the element is pending or claimed by e.Claim;
-	// otherwise nothing is written and the error wraps ErrTaken. The last
-	// element done finishes the job (FinishedAt, ExpiresAt); finished
-	// reports whether this call did.
+	// otherwise nothing is written and the error wraps ErrTaken
+	// (ErrNotFound when there is no such element). t is written as
+	// AppendTransfers writes it, with the element's TransferID as its ID
+	// and e.JobID as its JobID (set when empty; a t that names another
+	// record or job is refused). The last element done finishes the job:
+	// FinishedAt is when that completion ran, ExpiresAt FinishedAt +
+	// RetainFor; finished reports whether this call did.
 	CompleteJobElement(ctx context.Context, e JobElement, t Transfer) (finished bool, err error)
 	// UnfinishedJobs answers the jobs not yet finished, oldest first, and
 	// the finished ones with a callback not yet delivered.
 	UnfinishedJobs(ctx context.Context) ([]Job, error)
-	// MarkJobNotified records that job's callback was delivered at at.
+	// MarkJobNotified records that job's callback was delivered at at;
+	// marked again, it keeps the first time. ErrNotFound when there is no
+	// such job.
 	MarkJobNotified(ctx context.Context, job string, at time.Time) error
 	// DeleteExpiredJobResults deletes the results of the jobs whose
 	// ExpiresAt is before now, and appends for each an
-	// EventJobResultsDeleted event (Node node) in the same transaction.
-	// It answers the number of jobs whose results were deleted.
+	// EventJobResultsDeleted event (Node node, Time now, Count the job's
+	// elements) in the same transaction, and sets their DeletedAt to now.
+	// A job's results are deleted, and the event written, once. It
+	// answers the number of jobs whose results were deleted.
 	DeleteExpiredJobResults(ctx context.Context, now time.Time, node string) (int, error)
 }

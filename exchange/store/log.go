@@ -36,15 +36,15 @@ type Event struct {
 	Kind string
 
 	// Not personal: kept for ever.
-	Ref       string     // the consent or objection concerned
-	Requester string     // a consent's requesting organisation
+	Ref       string     // the consent, objection or job concerned
+	Requester string     // a consent's or job's requesting organisation
 	Procedure string     // a consent's or objection's procedure code
 	Purpose   string     // a consent's purpose
-	Service   string     // an objection's service
+	Service   string     // an objection's or job's service
 	Services  []string   // a consent's services
 	ExpiresAt *time.Time // a consent's expiry
 	Operation string     // log_read: search, export, record, entries, proof
-	Count     int64      // log_read: records answered; log_pruned: records pruned
+	Count     int64      // log_read: records answered; log_pruned: records pruned; job_results_deleted: results deleted
 	Before    *time.Time // log_pruned: records sealed before this time were pruned
 
 	// The adapter events (EventAdapterPublished, EventAdapterActivated,

@@ -108,7 +108,7 @@ func storable(t *Transfer) bool {
 		t.ID, t.Node, t.Kind, t.RequesterOrg, t.OfficialID, t.OfficialName, t.ProcedureCode,
 		t.ProcedureName, t.Purpose, t.LegalBasis, t.LawReference, t.ConsentID, t.CaseID,
 		t.SubjectIDType, t.SubjectID, t.Service, t.Adapter, t.AdapterVersion, t.ModuleSHA256,
-		t.Decision, t.PolicyRevision, t.Outcome, t.SCSPCode, t.DataSHA256, t.PersonalSHA256,
+		t.Decision, t.PolicyRevision, t.Outcome, t.SCSPCode, t.DataSHA256, t.PersonalSHA256, t.JobID,
 	} {
 		if !kept(s) {
 			return false
@@ -158,7 +158,7 @@ func alter(t Transfer) Transfer {
 		{"adapter_version", &t.AdapterVersion}, {"module_sha256", &t.ModuleSHA256},
 		{"decision", &t.Decision}, {"policy_revision", &t.PolicyRevision}, {"outcome", &t.Outcome},
 		{"scsp_code", &t.SCSPCode}, {"data_sha256", &t.DataSHA256},
-		{"personal_sha256", &t.PersonalSHA256},
+		{"personal_sha256", &t.PersonalSHA256}, {"job_id", &t.JobID},
 	}
 	var escaped, cut []string
 	note := func(column string, ch TextChange) {

@@ -138,6 +138,8 @@ type Store interface {
 	Log
 	// Adapters is the registry of published adapters.
 	Adapters
+	// Jobs keeps asynchronous requests and their results.
+	Jobs
 	// Ping reports whether the store can serve.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

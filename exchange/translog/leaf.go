@@ -120,6 +120,11 @@ func (enc encoder) transferEntry(b []byte, t *store.Transfer) []byte {
 	b = enc.str(b, "scsp_code", t.SCSPCode)
 	b = integer(b, "http_status", int64(t.HTTPStatus))
 	b = integer(b, "latency_us", t.LatencyMicros)
+	// Written only for a job's element, so that every entry written
+	// before jobs existed keeps its bytes.
+	if t.JobID != "" {
+		b = enc.str(b, "job", t.JobID)
+	}
 	b = enc.personal(b, t, nil)
 	b[len(b)-1] = '}'
 	return b
@@ -193,6 +198,11 @@ func (enc encoder) eventEntry(b []byte, e *store.Event) ([]byte, error) {
 		b = integer(b, "count", e.Count)
 	case store.EventLogPruned:
 		b = optTime(b, "before", e.Before)
+		b = integer(b, "count", e.Count)
+	case store.EventJobResultsDeleted:
+		b = enc.str(b, "ref", e.Ref)
+		b = enc.str(b, "requester", e.Requester)
+		b = enc.str(b, "service", e.Service)
 		b = integer(b, "count", e.Count)
 	case store.EventAdapterPublished:
 		b = enc.str(b, "ref", e.Ref)

@@ -53,6 +53,60 @@ func TestTransferEntry(t *testing.T) {
 	}
 }
 
+// TestJobTransferEntry: a job's element carries its job as "job", after
+// "latency_us"; the job is not personal (the commitment is the one of the
+// same record without it), and pruning keeps it in the entry.
+func TestJobTransferEntry(t *testing.T) {
+	tr := transfer()
+	tr.JobID = "0199a1b2-c3d4-7e5f-8a9b-00000000j0b1"
+	entry, err := Entry(tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := Entry(transfer(), nil)
+	personal := `,"personal":"` + Commit(transfer(), nil) + `"}`
+	head, ok := strings.CutSuffix(string(plain), personal)
+	if !ok {
+		t.Fatalf("entry without a job does not end with its commitment: %s", plain)
+	}
+	if want := head + `,"job":"0199a1b2-c3d4-7e5f-8a9b-00000000j0b1"` + personal; string(entry) != want {
+		t.Fatalf("entry =\n%s\nwant\n%s", entry, want)
+	}
+	if !json.Valid(entry) {
+		t.Fatal("not JSON")
+	}
+	if Commit(tr, nil) != Commit(transfer(), nil) {
+		t.Error("the job changes the commitment to the personal fields")
+	}
+	pruned := *tr
+	pruned.SubjectID, pruned.SubjectIDType, pruned.OfficialID, pruned.OfficialName, pruned.CaseID = "", "", "", "", ""
+	pruned.Reasons, pruned.DataSHA256, pruned.Salt, pruned.PersonalSHA256 = nil, "", nil, Commit(tr, nil)
+	if again, _ := Entry(&pruned, nil); !bytes.Equal(again, entry) {
+		t.Errorf("the pruned element's entry differs:\n%s\n%s", again, entry)
+	}
+}
+
+// TestJobResultsDeletedEntry pins the entry of a job's results deleted:
+// its members in the documented order, no personal field but the empty
+// ones every event commits to.
+func TestJobResultsDeletedEntry(t *testing.T) {
+	salt := bytes.Repeat([]byte{5}, store.SaltSize)
+	e := store.Event{ID: "0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b:job_results_deleted", Time: at, Node: "node-1",
+		Kind: store.EventJobResultsDeleted, Ref: "0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", Requester: "P0801900B",
+		Service: "padro", Count: 10000, Salt: salt}
+	entry, err := Entry(nil, &e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(append(slices.Clone(salt), `{"subject":"","actor":"","filter":""}`...))
+	want := `{"v":1,"kind":"job_results_deleted","id":"0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b:job_results_deleted",` +
+		`"time":"2026-12-07T05:30:00.123456Z","node":"node-1","ref":"0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",` +
+		`"requester":"P0801900B","service":"padro","count":10000,"personal":"` + hex.EncodeToString(sum[:]) + `"}`
+	if string(entry) != want {
+		t.Fatalf("entry =\n%s\nwant\n%s", entry, want)
+	}
+}
+
 // TestEntryFollowsEveryField: changing any personal field, or the salt,
 // changes the entry; once pruned, the kept commitment gives the same entry.
 func TestEntryFollowsEveryField(t *testing.T) {
@@ -67,6 +121,7 @@ func TestEntryFollowsEveryField(t *testing.T) {
 		"requester": func(t *store.Transfer) { t.RequesterOrg = "x" },
 		"time":      func(t *store.Transfer) { t.Time = t.Time.Add(time.Microsecond) },
 		"status":    func(t *store.Transfer) { t.HTTPStatus = 403 },
+		"job":       func(t *store.Transfer) { t.JobID = "j" },
 	} {
 		tr := transfer()
 		change(tr)
@@ -93,6 +148,8 @@ func TestEventEntries(t *testing.T) {
 		{ID: "o1:objection_withdrawn", Time: at, Kind: store.EventObjectionWithdrawn, Ref: "o1", Service: "padro", Subject: "12345678Z"},
 		{ID: "r1", Time: at, Node: "n", Kind: store.EventLogRead, Operation: "search", Count: 3, Actor: "dpo", Filter: "subject=12345678Z"},
 		{ID: "p1", Time: at, Node: "n", Kind: store.EventLogPruned, Before: &exp, Count: 10},
+		{ID: "j1:job_results_deleted", Time: at, Node: "n", Kind: store.EventJobResultsDeleted, Ref: "j1",
+			Requester: "P0801900B", Service: "padro", Count: 200},
 		{ID: "padro-08019@1.0.0:adapter_published", Time: at, Kind: store.EventAdapterPublished, Ref: "padro-08019@1.0.0",
 			Owner: "L01080193", Adapter: "padro-08019", Version: "1.0.0", Services: []string{"padro"}, Scope: "08019",
 			ModuleSHA256: "ab", KeyID: "k1", Signature: "h.p.s", Actor: "dpo"},

@@ -78,6 +78,7 @@ var rawColumns = func() []rawColumn {
 		"scsp_code":       func(t *store.Transfer) *string { return &t.SCSPCode },
 		"data_sha256":     func(t *store.Transfer) *string { return &t.DataSHA256 },
 		"personal_sha256": func(t *store.Transfer) *string { return &t.PersonalSHA256 },
+		"job_id":          func(t *store.Transfer) *string { return &t.JobID },
 	}
 	other := map[string]rawKind{"at": rawTime, "reasons": rawJSON, "http_status": rawInt4, "latency_us": rawInt8, "salt": rawBytes}
 	cols := make([]rawColumn, len(query.Columns))

@@ -44,6 +44,7 @@ func TestRawDecodingReadsAsScan(t *testing.T) {
 			*r = store.Transfer{ID: r.ID, Time: r.Time, Kind: "query", Decision: store.Deny}
 		},
 		func(r *store.Transfer) { r.Salt = []byte("0123456789abcdef") },
+		func(r *store.Transfer) { r.JobID = "0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b" },
 	} {
 		r := base
 		r.ID = fmt.Sprintf("0199a1b2-c3d4-7e5f-8a9b-%012d", i)

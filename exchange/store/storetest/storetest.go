@@ -1,9 +1,9 @@
 // Package storetest is the conformance suite of store.Store: one black-box
 // test, through the public interface only (transfer log here, consents and
 // objections in citizens.go, the tamper-evident log in log.go and
-// prune.go, the adapter registry in adapters.go), that every backend runs,
-// so that pont dev (SQLite) and production (PostgreSQL) keep the same
-// behaviour. Only the test of a record deleted from under the log goes
+// prune.go, the adapter registry in adapters.go, asynchronous jobs in
+// jobs.go), that every backend runs, so that pont dev (SQLite) and
+// production (PostgreSQL) keep the same behaviour. Only the test of a record deleted from under the log goes
 // around the interface, through the backend's Exec. It changes when the
 // store.Store contract changes.
 package storetest
@@ -83,6 +83,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, exec Exec) {
 		{"WatchAdapters", testWatchAdapters},
 		{"ConcurrentRollbacks", testConcurrentRollbacks},
 		{"AdapterEvents", testAdapterEvents},
+		{"CreateJob", testCreateJob},
+		{"JobIdempotency", testJobIdempotency},
+		{"ClaimJobElement", testClaimJobElement},
+		{"CompleteJobElement", testCompleteJobElement},
+		{"ConcurrentCompletions", testConcurrentCompletions},
+		{"UnfinishedJobs", testUnfinishedJobs},
+		{"DeleteExpiredJobResults", testDeleteExpiredJobResults},
+		{"JobBytes", testJobBytes},
+		{"LargeJobs", testLargeJobs},
 		{"Ping", testPing},
 		{"AfterClose", testAfterClose},
 	}
@@ -121,6 +130,7 @@ func full(n int, at time.Time) store.Transfer {
 		LawReference:   "Llei 39/2015, art. 28.2",
 		ConsentID:      "c-7",
 		CaseID:         "EXP-2026-00123",
+		JobID:          "0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
 		SubjectIDType:  "DNI",
 		SubjectID:      "12345678Z",
 		Service:        "padro",
@@ -729,4 +739,19 @@ func testAfterClose(t *testing.T, s store.Store) {
 	unavailable("Activations", err)
 	_, err = s.ActiveAdapters(ctx)
 	unavailable("ActiveAdapters", err)
+	j, elements := job(1, "P0801900B", 1, base)
+	_, err = s.CreateJob(ctx, j, elements)
+	unavailable("CreateJob", err)
+	_, err = s.GetJob(ctx, j.ID)
+	unavailable("GetJob", err)
+	_, err = s.JobElements(ctx, j.ID, 0, 0)
+	unavailable("JobElements", err)
+	unavailable("ClaimJobElement", s.ClaimJobElement(ctx, j.ID, 0, "attempt"))
+	_, err = s.CompleteJobElement(ctx, done(elements[0], "", "ok"), elementRecord(elements[0], base))
+	unavailable("CompleteJobElement", err)
+	_, err = s.UnfinishedJobs(ctx)
+	unavailable("UnfinishedJobs", err)
+	unavailable("MarkJobNotified", s.MarkJobNotified(ctx, j.ID, base))
+	_, err = s.DeleteExpiredJobResults(ctx, base, "node-1")
+	unavailable("DeleteExpiredJobResults", err)
 }

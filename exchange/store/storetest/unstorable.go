@@ -77,6 +77,12 @@ func testUnstorable(t *testing.T, s store.Store) {
 			note: "cut to 1024 bytes: official_name",
 		},
 		{
+			name:   "NUL in the job",
+			change: func(r *store.Transfer) { r.JobID = "job\x00" },
+			check:  func(t *testing.T, got store.Transfer) { eq(t, "job", got.JobID, `job\x00`) },
+			note:   escapedAs + "job_id",
+		},
+		{
 			name:   "very long requester with NUL",
 			change: func(r *store.Transfer) { r.RequesterOrg = "\x00" + long },
 			check: func(t *testing.T, got store.Transfer) {
