@@ -3,10 +3,12 @@ package envelope
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pontexchange/pont/exchange/fault"
 )
@@ -377,5 +379,37 @@ func BenchmarkPolicyView(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = q.PolicyView()
+	}
+}
+
+// TestParseManyProblems: a body of many unknown members names each once,
+// a repeated one too, and costs time in proportion to its size, not its
+// square (100,000 members took seconds when each problem was compared
+// with every earlier one).
+func TestParseManyProblems(t *testing.T) {
+	const n = 100_000
+	var b bytes.Buffer
+	b.WriteString("{")
+	for i := range n {
+		fmt.Fprintf(&b, `"x%d":0,`, i)
+	}
+	b.WriteString(`"x7":1,"purpose":"p"}`)
+	start := time.Now()
+	_, err := Parse(b.Bytes())
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Parse took %v", d)
+	}
+	fe, ok := fault.As(err)
+	if !ok {
+		t.Fatalf("Parse: %v", err)
+	}
+	unknown := 0
+	for _, f := range fe.Fields {
+		if strings.HasPrefix(f.Field, "x") {
+			unknown++
+		}
+	}
+	if unknown != n {
+		t.Errorf("%d unknown members named, want %d (x7 once)", unknown, n)
 	}
 }
