@@ -261,6 +261,46 @@ func TestPolicyView(t *testing.T) {
 	}
 }
 
+// TestQueryMarshalJSON: a query is written as the envelope it was read
+// from, compact, with only the envelope's members, and read back as itself.
+func TestQueryMarshalJSON(t *testing.T) {
+	q, err := Parse(envelopeWith(t, "legal_basis", map[string]any{"type": "law", "reference": "Llei 18/2003 <art. 4> & 5"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"procedure":{"code":"AJUT-MENJADOR","name":"Ajuts de menjador escolar"},"purpose":"social-benefits",` +
+		`"legal_basis":{"type":"law","reference":"Llei 18/2003 <art. 4> & 5"},"case_id":"EXP-2026-00123",` +
+		`"official":{"id":"38000001E","name":"Anna Puig i Ferrer"},` +
+		`"subject":{"id_type":"DNI","id":"12345678Z","name":"Joan","surname1":"Garcia","surname2":"Vidal"},` +
+		`"params":{"mode":"consult","municipality":"08019"}}`
+	if string(got) != want {
+		t.Errorf("MarshalJSON =\n%s\nwant\n%s", got, want)
+	}
+	// json.Marshal escapes what HTML would read; Parse reads both.
+	escaped, err := json.Marshal(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range [][]byte{got, escaped} {
+		again, err := Parse(body)
+		if err != nil || !equalQuery(again, q) || !bytes.Equal(again.Params.JSON(), q.Params.JSON()) {
+			t.Errorf("Parse(%s) = %+v, %v", body, again, err)
+		}
+	}
+	q.Params, q.Procedure.Name, q.LegalBasis = Params{}, "", LegalBasis{Type: BasisPresumed}
+	q.Subject = Subject{IDType: IDTypeNIE, ID: "X1234567L"}
+	got, _ = q.MarshalJSON()
+	want = `{"procedure":{"code":"AJUT-MENJADOR"},"purpose":"social-benefits","legal_basis":{"type":"presumed"},"case_id":"EXP-2026-00123",` +
+		`"official":{"id":"38000001E","name":"Anna Puig i Ferrer"},"subject":{"id_type":"NIE","id":"X1234567L"}}`
+	if string(got) != want {
+		t.Errorf("without the optional members, MarshalJSON =\n%s\nwant\n%s", got, want)
+	}
+}
+
 func TestParamsObjectKeepsNumbers(t *testing.T) {
 	q, err := Parse(envelopeWith(t, "params", map[string]any{"year": json.Number("12345678901234567890")}))
 	if err != nil {
