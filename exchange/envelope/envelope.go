@@ -109,7 +109,11 @@ func (q Query) PolicyView() map[string]any {
 // so that a batch's element can be kept and run later as the query it
 // is. Only the envelope's members are written (Subject is the ABI's type,
 // which may grow), optional ones only when set, params only when there
-// are some, and without HTML escaping.
+// are some, and without HTML escaping. json.Marshal escapes <, > and &
+// in what it returns, params included: Parse reads that as the same
+// query, but with params of another text than the adapter would have
+// received; call MarshalJSON, or an Encoder without HTML escaping, to
+// keep it.
 func (q Query) MarshalJSON() ([]byte, error) {
 	w := wireQuery{
 		Procedure:  q.Procedure,
