@@ -66,6 +66,9 @@ type parser struct {
 	// subjectIDBad is set when subject.id is present but not a valid
 	// document of its type, the one problem with its own code.
 	subjectIDBad bool
+	// tooMany is set when a batch lists more subjects than it may, the
+	// one problem of a batch with its own code.
+	tooMany bool
 	// at is the JSON path of the object being read as an envelope: "" for
 	// the body, subjects[i] for an element of a batch. The functions below
 	// name fields as in a single envelope, and add puts them under at, so
