@@ -105,6 +105,59 @@ func (q Query) PolicyView() map[string]any {
 	return view
 }
 
+// MarshalJSON writes q as a single envelope that Parse reads back to q,
+// so that a batch's element can be kept and run later as the query it
+// is. Only the envelope's members are written (Subject is the ABI's type,
+// which may grow), optional ones only when set, params only when there
+// are some, and without HTML escaping. json.Marshal escapes <, > and &
+// in what it returns, params included: Parse reads that as the same
+// query, but with params of another text than the adapter would have
+// received; call MarshalJSON, or an Encoder without HTML escaping, to
+// keep it.
+func (q Query) MarshalJSON() ([]byte, error) {
+	w := wireQuery{
+		Procedure:  q.Procedure,
+		Purpose:    q.Purpose,
+		LegalBasis: q.LegalBasis,
+		CaseID:     q.CaseID,
+		Official:   q.Official,
+		Subject: wireSubject{
+			IDType:   q.Subject.IDType,
+			ID:       q.Subject.ID,
+			Name:     q.Subject.Name,
+			Surname1: q.Subject.Surname1,
+			Surname2: q.Subject.Surname2,
+		},
+		Params: q.Params.raw,
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return nil, fmt.Errorf("encode query: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// wireQuery is the envelope as MarshalJSON writes it.
+type wireQuery struct {
+	Procedure  Procedure       `json:"procedure"`
+	Purpose    string          `json:"purpose"`
+	LegalBasis LegalBasis      `json:"legal_basis"`
+	CaseID     string          `json:"case_id"`
+	Official   Official        `json:"official"`
+	Subject    wireSubject     `json:"subject"`
+	Params     json.RawMessage `json:"params,omitempty"`
+}
+
+type wireSubject struct {
+	IDType   string `json:"id_type"`
+	ID       string `json:"id"`
+	Name     string `json:"name,omitempty"`
+	Surname1 string `json:"surname1,omitempty"`
+	Surname2 string `json:"surname2,omitempty"`
+}
+
 func decodeObject(raw []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()

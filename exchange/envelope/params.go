@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Params is a query's service-specific params object, read once: its
@@ -53,6 +55,50 @@ func ParseParams(raw []byte) (Params, error) {
 		return Params{}, fmt.Errorf("compact params: %w", err)
 	}
 	return Params{raw: buf.Bytes(), obj: obj}, nil
+}
+
+// over returns the params of a batch's element: p, the batch's, with the
+// element's own members added, each replacing p's member of that name
+// (a null among them is a value like any other). Its text is p's members
+// that own does not name, then own's, so that it is exactly the Params
+// that ParseParams makes of that object (its JSON, its members, hence its
+// routing), without reading either again.
+func (p Params) over(own Params) Params {
+	if own.Len() == 0 {
+		return p
+	}
+	if p.Len() == 0 {
+		return own
+	}
+	raw := make([]byte, 0, len(p.raw)+len(own.raw))
+	raw = append(raw, '{')
+	for lit, val := range rawMembers(p.raw) {
+		if _, mine := own.obj[memberName(lit)]; mine {
+			continue
+		}
+		raw = append(raw, lit...)
+		raw = append(raw, ':')
+		raw = append(raw, val...)
+		raw = append(raw, ',')
+	}
+	raw = append(raw, own.raw[1:]...) // both compact: own's members and its '}'
+	obj := make(map[string]any, len(p.obj)+len(own.obj))
+	maps.Copy(obj, p.obj)
+	maps.Copy(obj, own.obj)
+	return Params{raw: raw, obj: obj}
+}
+
+// memberName is the name encoding/json reads from a member's string
+// literal, invalid UTF-8 replaced, so that over matches names as the
+// decoded members do.
+func memberName(lit []byte) string {
+	name := lit[1 : len(lit)-1]
+	if bytes.IndexByte(name, '\\') < 0 && utf8.Valid(name) {
+		return string(name)
+	}
+	var s string
+	_ = json.Unmarshal(lit, &s) // a literal of valid JSON
+	return s
 }
 
 // RepeatedMemberError is ParseParams's refusal of params that give a

@@ -56,31 +56,83 @@ var (
 func Parse(body []byte) (Query, error) {
 	var p parser
 	q := p.query(body)
-	if len(p.fields) > 0 {
-		code := fault.InvalidRequest
-		if len(p.fields) == 1 && p.subjectIDBad {
-			code = fault.InvalidSubjectID
-		}
-		return q, fault.Invalid(code, p.fields...)
-	}
-	return q, nil
+	return q, p.err()
 }
 
-// parser collects the problems of one envelope.
+// parser collects the problems of one envelope, or of a batch's shared
+// members and each of its elements.
 type parser struct {
 	fields []fault.FieldError
 	// subjectIDBad is set when subject.id is present but not a valid
 	// document of its type, the one problem with its own code.
 	subjectIDBad bool
+	// tooMany is set when a batch lists more subjects than it may, the
+	// one problem of a batch with its own code.
+	tooMany bool
+	// at is the JSON path of the object being read as an envelope: "" for
+	// the body, subjects[i] for an element of a batch. The functions below
+	// name fields as in a single envelope, and add puts them under at, so
+	// that an element is checked by the very code that checks an envelope.
+	at string
+	// from is where the problems of the object being read begin: fields
+	// under different elements never collide, so add looks for an earlier
+	// problem of the same field only from there.
+	from int
+	// seen holds the fields of fields[from:] once they are many, so that a
+	// body of thousands of unknown members is not checked in quadratic
+	// time.
+	seen map[string]bool
+}
+
+// enter makes at the object whose problems add reports next.
+func (p *parser) enter(at string) {
+	p.at, p.from, p.seen = at, len(p.fields), nil
+	if at == "" {
+		p.from = 0
+	}
+}
+
+// err is the outcome of Parse: nil, or every problem at once.
+func (p *parser) err() error {
+	if len(p.fields) == 0 {
+		return nil
+	}
+	code := fault.InvalidRequest
+	if len(p.fields) == 1 && p.subjectIDBad {
+		code = fault.InvalidSubjectID
+	}
+	return fault.Invalid(code, p.fields...)
 }
 
 // add reports a problem with field; only the first problem of each field
 // is kept, so that a value of the wrong type is not also called missing.
 // It reports whether the problem was kept.
 func (p *parser) add(field, format string, args ...any) bool {
-	for _, f := range p.fields {
-		if f.Field == field {
+	if p.at != "" {
+		if field == RootField {
+			field = p.at
+		} else {
+			field = p.at + "." + field
+		}
+	}
+	if p.seen != nil {
+		if p.seen[field] {
 			return false
+		}
+		p.seen[field] = true
+	} else {
+		window := p.fields[p.from:]
+		for _, f := range window {
+			if f.Field == field {
+				return false
+			}
+		}
+		if len(window) >= manyNames {
+			p.seen = make(map[string]bool, 2*len(window))
+			for _, f := range window {
+				p.seen[f.Field] = true
+			}
+			p.seen[field] = true
 		}
 	}
 	p.fields = append(p.fields, fault.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
@@ -88,80 +140,118 @@ func (p *parser) add(field, format string, args ...any) bool {
 }
 
 func (p *parser) query(body []byte) Query {
+	raw, ok := p.valid(body)
+	if !ok {
+		return Query{}
+	}
+	return p.envelope(raw)
+}
+
+// valid returns body without the white space around it when it is one
+// JSON value and nothing else.
+func (p *parser) valid(body []byte) ([]byte, bool) {
 	// json.Valid is the fast check; the decoder only runs to explain a
 	// refusal.
 	raw := bytes.TrimSpace(body)
-	if !json.Valid(raw) {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			p.add(RootField, "the body is not valid JSON: %s", describeJSONError(err))
-		} else {
-			p.add(RootField, "the body has data after the JSON object")
-		}
-		return Query{}
+	if json.Valid(raw) {
+		return raw, true
 	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var v json.RawMessage
+	if err := dec.Decode(&v); err != nil {
+		p.add(RootField, "the body is not valid JSON: %s", describeJSONError(err))
+	} else {
+		p.add(RootField, "the body has data after the JSON object")
+	}
+	return nil, false
+}
+
+// envelope reads raw, a valid JSON value, as a single envelope.
+func (p *parser) envelope(raw []byte) Query {
 	m, ok := p.object("", raw, queryMembers)
 	if !ok {
 		return Query{}
 	}
-
 	var q Query
-	if pm, ok := p.required("procedure", m["procedure"], procedureMembers); ok {
-		q.Procedure.Code = p.str("procedure.code", pm["code"])
-		q.Procedure.Name = p.str("procedure.name", pm["name"])
-		if p.present("procedure.code", q.Procedure.Code) && p.maxLen("procedure.code", q.Procedure.Code, MaxProcedureCode) && !IsProcedureCode(q.Procedure.Code) {
-			p.add("procedure.code", "must contain only letters, digits, '_' and '-'")
-		}
-		p.maxLen("procedure.name", q.Procedure.Name, MaxProcedureName)
-	}
-
-	q.Purpose = p.str("purpose", m["purpose"])
-	if p.present("purpose", q.Purpose) && p.maxLen("purpose", q.Purpose, MaxPurpose) && !IsPurposeCode(q.Purpose) {
-		p.add("purpose", "must be a purpose code of the catalog: lower-case letters, digits and '-'")
-	}
-
+	p.procedure(&q.Procedure, m["procedure"])
+	p.purpose(&q, m["purpose"])
 	if lm, ok := p.required("legal_basis", m["legal_basis"], legalBasisMembers); ok {
 		p.legalBasis(&q.LegalBasis, lm)
 	}
-
-	q.CaseID = p.str("case_id", m["case_id"])
-	if p.present("case_id", q.CaseID) {
-		p.maxLen("case_id", q.CaseID, MaxCaseID)
-	}
-
-	if om, ok := p.required("official", m["official"], officialMembers); ok {
-		q.Official.ID = NormalizeID(p.str("official.id", om["id"]))
-		q.Official.Name = p.str("official.name", om["name"])
-		if p.present("official.id", q.Official.ID) {
-			if err := ValidDNIOrNIE(q.Official.ID); err != nil {
-				p.add("official.id", "must be the official's DNI or NIE: %v", err)
-			}
-		}
-		if p.present("official.name", q.Official.Name) {
-			p.maxLen("official.name", q.Official.Name, MaxOfficialName)
-		}
-	}
-
+	p.caseID(&q, m["case_id"])
+	p.official(&q.Official, m["official"])
 	if sm, ok := p.required("subject", m["subject"], subjectMembers); ok {
 		p.subject(&q.Subject, sm)
 	}
+	q.Params, _ = p.params(m["params"])
+	return q
+}
 
-	if raw := m["params"]; len(raw) > 0 && !isNull(raw) {
-		if raw[0] != '{' {
-			p.add("params", "must be a JSON object")
-		} else if params, err := ParseParams(raw); err != nil {
-			var rep *RepeatedMemberError
-			if errors.As(err, &rep) {
-				p.add(joinPath("params", rep.Path), "is given more than once")
-			} else {
-				p.add("params", "must be a JSON object: %s", describeJSONError(err))
-			}
-		} else {
-			q.Params = params
+func (p *parser) procedure(pr *Procedure, raw json.RawMessage) {
+	pm, ok := p.required("procedure", raw, procedureMembers)
+	if !ok {
+		return
+	}
+	pr.Code = p.str("procedure.code", pm["code"])
+	pr.Name = p.str("procedure.name", pm["name"])
+	if p.present("procedure.code", pr.Code) && p.maxLen("procedure.code", pr.Code, MaxProcedureCode) && !IsProcedureCode(pr.Code) {
+		p.add("procedure.code", "must contain only letters, digits, '_' and '-'")
+	}
+	p.maxLen("procedure.name", pr.Name, MaxProcedureName)
+}
+
+func (p *parser) purpose(q *Query, raw json.RawMessage) {
+	q.Purpose = p.str("purpose", raw)
+	if p.present("purpose", q.Purpose) && p.maxLen("purpose", q.Purpose, MaxPurpose) && !IsPurposeCode(q.Purpose) {
+		p.add("purpose", "must be a purpose code of the catalog: lower-case letters, digits and '-'")
+	}
+}
+
+func (p *parser) caseID(q *Query, raw json.RawMessage) {
+	q.CaseID = p.str("case_id", raw)
+	if p.present("case_id", q.CaseID) {
+		p.maxLen("case_id", q.CaseID, MaxCaseID)
+	}
+}
+
+func (p *parser) official(o *Official, raw json.RawMessage) {
+	om, ok := p.required("official", raw, officialMembers)
+	if !ok {
+		return
+	}
+	o.ID = NormalizeID(p.str("official.id", om["id"]))
+	o.Name = p.str("official.name", om["name"])
+	if p.present("official.id", o.ID) {
+		if err := ValidDNIOrNIE(o.ID); err != nil {
+			p.add("official.id", "must be the official's DNI or NIE: %v", err)
 		}
 	}
-	return q
+	if p.present("official.name", o.Name) {
+		p.maxLen("official.name", o.Name, MaxOfficialName)
+	}
+}
+
+// params reads the params member; ok is false when it is given but
+// refused.
+func (p *parser) params(raw json.RawMessage) (params Params, ok bool) {
+	if len(raw) == 0 || isNull(raw) {
+		return Params{}, true
+	}
+	if raw[0] != '{' {
+		p.add("params", "must be a JSON object")
+		return Params{}, false
+	}
+	params, err := ParseParams(raw)
+	if err != nil {
+		var rep *RepeatedMemberError
+		if errors.As(err, &rep) {
+			p.add(joinPath("params", rep.Path), "is given more than once")
+		} else {
+			p.add("params", "must be a JSON object: %s", describeJSONError(err))
+		}
+		return Params{}, false
+	}
+	return params, true
 }
 
 func (p *parser) legalBasis(b *LegalBasis, m map[string]json.RawMessage) {
@@ -253,15 +343,11 @@ func (p *parser) object(path string, raw json.RawMessage, allowed []string) (map
 	}
 	m := make(map[string]json.RawMessage, len(allowed))
 	for key, val := range members(raw) {
-		field := key
-		if path != "" {
-			field = path + "." + key
-		}
 		switch {
 		case !slices.Contains(allowed, key):
-			p.add(field, "is not a field of the envelope; the fields here are %s", strings.Join(allowed, ", "))
+			p.add(joinPath(path, key), "is not a field of the envelope; the fields here are %s", strings.Join(allowed, ", "))
 		case m[key] != nil:
-			p.add(field, "is given more than once")
+			p.add(joinPath(path, key), "is given more than once")
 		default:
 			m[key] = val
 		}

@@ -27,6 +27,9 @@ const (
 	InvalidRequest Code = "invalid_request"
 	// InvalidSubjectID: the DNI/NIE is malformed or its check letter is wrong.
 	InvalidSubjectID Code = "invalid_subject_id"
+	// TooManySubjects: a batch lists more subjects than this endpoint
+	// answers; split it, or send it where larger batches are taken.
+	TooManySubjects Code = "too_many_subjects"
 	// Unauthenticated: no token, or one that failed verification.
 	Unauthenticated Code = "unauthenticated"
 	// Forbidden: the principal's role may not use this endpoint.
@@ -117,6 +120,7 @@ type Spec struct {
 var specs = map[Code]Spec{
 	InvalidRequest:       {http.StatusBadRequest, "Invalid request", "0401"},
 	InvalidSubjectID:     {http.StatusBadRequest, "Invalid subject identifier", "0231"},
+	TooManySubjects:      {http.StatusBadRequest, "Invalid number of elements", "0237"},
 	Unauthenticated:      {http.StatusUnauthorized, "Unauthenticated", "0305"},
 	Forbidden:            {http.StatusForbidden, "Forbidden for this role", "0301"},
 	NotAuthorized:        {http.StatusForbidden, "Organisation not authorised", "0301"},

@@ -25,6 +25,7 @@ func TestSpecOf(t *testing.T) {
 		scsp   string
 	}{
 		{InvalidRequest, http.StatusBadRequest, "0401"},
+		{TooManySubjects, http.StatusBadRequest, "0237"},
 		{SubjectNotFound, http.StatusNotFound, "0233"},
 		{StoreUnavailable, http.StatusServiceUnavailable, "0501"},
 		{UnsupportedMediaType, http.StatusUnsupportedMediaType, "0401"},

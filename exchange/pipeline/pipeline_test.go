@@ -396,9 +396,10 @@ func TestProblemCodes(t *testing.T) {
 	}
 	// Every code a query can end with is produced above; the HTTP layer's
 	// own (authentication, roles, routes, media types) are tested there.
-	// The adapter registry's are the registry's (exchange/registry).
+	// The adapter registry's are the registry's (exchange/registry), a
+	// batch envelope's the envelope parser's (exchange/envelope).
 	httpOnly := []fault.Code{fault.Unauthenticated, fault.Forbidden, fault.NotFound, fault.MethodNotAllowed, fault.UnsupportedMediaType, fault.StoreUnavailable,
-		fault.ModuleRefused, fault.VersionExists, fault.ScopeTaken, fault.NoEarlierVersion}
+		fault.ModuleRefused, fault.VersionExists, fault.ScopeTaken, fault.NoEarlierVersion, fault.TooManySubjects}
 	for _, code := range fault.Codes() {
 		if !seen[code] && !slices.Contains(httpOnly, code) {
 			t.Errorf("no case produces %s", code)
