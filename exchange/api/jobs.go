@@ -103,11 +103,8 @@ func (s *server) jobRequest(w http.ResponseWriter, r *http.Request, principal au
 	if err != nil {
 		return jobs.Request{}, err
 	}
-	batch, err := envelope.ParseBatch(body, jobs.MaxSubjects)
+	batch, err := s.parseBatch(service, body, jobs.MaxSubjects)
 	if err != nil {
-		return jobs.Request{}, err
-	}
-	if err := s.validateElements(service, batch); err != nil {
 		return jobs.Request{}, err
 	}
 	callback, err := s.callbackURL(principal, r.Header.Get(CallbackHeader))
@@ -120,27 +117,58 @@ func (s *server) jobRequest(w http.ResponseWriter, r *http.Request, principal au
 	}, nil
 }
 
-// validateElements checks the service and each element's params against
-// its schema, as the pipeline would when it runs them, so that a batch is
-// refused whole before anything runs.
-func (s *server) validateElements(service string, batch envelope.Batch) error {
+// parseBatch reads a batch of at most max subjects for service and checks
+// each element's params against the service's schema, as the pipeline
+// would when it runs them, so that a batch is refused whole before
+// anything runs; every problem of the envelope and of the params is
+// named at once.
+func (s *server) parseBatch(service string, body []byte, max int) (envelope.Batch, error) {
+	batch, err := envelope.ParseBatch(body, max)
+	return s.checkBatch(service, batch, err)
+}
+
+// checkBatch is parseBatch after envelope.ParseBatch answered batch, err.
+func (s *server) checkBatch(service string, batch envelope.Batch, err error) (envelope.Batch, error) {
+	fe, _ := fault.As(err)
+	if err != nil && (fe == nil || fe.Code != fault.InvalidRequest) {
+		return batch, err
+	}
 	svc, ok := s.cfg.Catalog.Service(service)
 	if !ok {
-		return fault.New(fault.UnknownService, "the catalog has no such service (GET /v1/catalog/services lists them)")
+		return batch, fault.New(fault.UnknownService, "the catalog has no such service (GET /v1/catalog/services lists them)")
 	}
 	var fields []fault.FieldError
-	for i, q := range batch.Elements {
-		for _, f := range svc.ValidateParams(q.Params.Object()) {
-			if !batch.Single {
-				f.Field = "subjects[" + strconv.Itoa(i) + "]." + f.Field
+	if fe != nil {
+		fields = fe.Fields
+	}
+	// Params that the envelope already refused are not checked again:
+	// what was read of them is not what was sent.
+	refused := func(prefix string) bool {
+		for _, f := range fields {
+			if f.Field == "params" || strings.HasPrefix(f.Field, "params.") || f.Field == prefix+"params" || strings.HasPrefix(f.Field, prefix+"params.") {
+				return true
 			}
+		}
+		return false
+	}
+	n := len(fields)
+	for i, q := range batch.Elements {
+		prefix := ""
+		if !batch.Single {
+			prefix = "subjects[" + strconv.Itoa(i) + "]."
+		}
+		if refused(prefix) {
+			continue
+		}
+		for _, f := range svc.ValidateParams(q.Params.Object()) {
+			f.Field = prefix + f.Field
 			fields = append(fields, f)
 		}
 	}
-	if len(fields) > 0 {
-		return fault.Invalid(fault.InvalidRequest, fields...)
+	if len(fields) > n || err != nil {
+		return batch, fault.Invalid(fault.InvalidRequest, fields...)
 	}
-	return nil
+	return batch, nil
 }
 
 func idempotencyKey(k string) (string, error) {
@@ -353,15 +381,13 @@ func (s *server) callbackKeys(w http.ResponseWriter, r *http.Request) {
 // its own, the answers in request order.
 func (s *server) batchQuery(w http.ResponseWriter, r *http.Request, principal auth.Principal, service string, body []byte) bool {
 	batch, err := envelope.ParseBatch(body, MaxSyncSubjects)
-	if err == nil && batch.Single {
-		return false
+	if batch.Single {
+		return false // one subject: the query's own path, errors and all
 	}
+	batch, err = s.checkBatch(service, batch, err)
 	if fault.CodeOf(err) == fault.TooManySubjects {
 		fe, _ := fault.As(err)
 		fe.Message += "; send more as a job: POST /v1/services/" + fault.SafeText(service) + "/jobs"
-	}
-	if err == nil {
-		err = s.validateElements(service, batch)
 	}
 	if err != nil {
 		writeProblem(w, r, s.log, s.cfg.Pipeline.Refuse(r.Context(), principal, pipeline.KindQuery, service, err))

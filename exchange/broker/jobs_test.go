@@ -24,10 +24,12 @@ import (
 	"github.com/pontexchange/pont/exchange/store/postgres"
 	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
 	"github.com/pontexchange/pont/exchange/store/sqlite"
-	"github.com/pontexchange/pont/plugins/internal/simsource"
 )
 
 // dni answers the valid DNI of number n.
+// slowSubject makes a simulated source wait longer than any adapter deadline.
+const slowSubject = "99999999R"
+
 func dni(n int) string { return fmt.Sprintf("%08d%c", n, "TRWAGMYFPDXBNJZSQVHLCKE"[n%23]) }
 
 // batchOf is a DEMO batch on the padró of Barcelona for subjects.
@@ -113,7 +115,7 @@ func thousandSubjects(t *testing.T, n *node, st store.Store) {
 		case i%100 == 2:
 			subjects[i], want[i] = objecting, "objection_registered"
 		case i%250 == 3:
-			subjects[i], want[i] = simsource.SlowSubject, "adapter_timeout"
+			subjects[i], want[i] = slowSubject, "adapter_timeout"
 		default:
 			subjects[i], want[i] = dni(40000000+i), "subject_not_found"
 		}
@@ -276,7 +278,7 @@ func TestJobRequests(t *testing.T) {
 	if s, p, _ := submit("exp-2026-77/1", []string{"12345678Z"}); s != 409 || p["code"] != "idempotency_key_reused" || p["scsp_code"] != "0229" {
 		t.Fatalf("a repeated key with another body: %d %v", s, p)
 	}
-	if s, p, _ := submit("bad key\x01", []string{"12345678Z"}); s != 400 || !namesField(p, "Idempotency-Key") {
+	if s, p, _ := submit("bad key", []string{"12345678Z"}); s != 400 || !namesField(p, "Idempotency-Key") {
 		t.Fatalf("a bad key: %d %v", s, p)
 	}
 	// Only the requesting organisation reads a job; others are told it

@@ -97,22 +97,29 @@ func NewPostgresQueue(pool *pgxpool.Pool) Queue {
 	driver := riverpgxv5.New(pool)
 	q := &riverQueue[pgx.Tx]{driver: driver}
 	q.migrate = func(ctx context.Context) error {
-		tx, err := pool.Begin(ctx)
+		// river's migrations each take a transaction of their own (one adds
+		// an enum value that a later one uses, which PostgreSQL refuses in
+		// one transaction), so the lock is a session lock on a connection
+		// held for the whole run.
+		conn, err := pool.Acquire(ctx)
 		if err != nil {
 			return err
 		}
-		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockRiverMigrations); err != nil {
+		defer conn.Release()
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockRiverMigrations); err != nil {
 			return err
 		}
+		defer func() {
+			if _, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockRiverMigrations); err != nil {
+				_ = conn.Conn().Close(context.WithoutCancel(ctx)) // the lock goes with the connection
+			}
+		}()
 		m, err := rivermigrate.New(driver, nil)
 		if err != nil {
 			return err
 		}
-		if _, err := m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
-			return err
-		}
-		return tx.Commit(ctx)
+		_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+		return err
 	}
 	return q
 }
