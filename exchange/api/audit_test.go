@@ -605,6 +605,10 @@ func fullTransfer() store.Transfer {
 		Node: "pont-1", Kind: "query", RequesterOrg: "P0801900B", OfficialID: "38000001E", OfficialName: "Anna Puig",
 		ProcedureCode: "DEMO", ProcedureName: "Demostració", Purpose: "demo", LegalBasis: "consent",
 		LawReference: "Llei 7/1985, art. 16", ConsentID: "c-42", CaseID: "EXP-2026-00001",
+		// The job of an asynchronous request's element: not served by the
+		// search and the export (yet), whose contract does not list it;
+		// the leaf entry carries it (docs/transfer-log.md).
+		JobID:         "01950000-0000-7000-8000-0000000000bb",
 		SubjectIDType: "DNI", SubjectID: "12345678Z", Service: "discapacitat", Adapter: "discapacitat-09",
 		AdapterVersion: "1.0.0", ModuleSHA256: strings.Repeat("ab", 32), Decision: store.Deny,
 		Reasons:        []store.Reason{{Code: "consent_expired", Message: "the consent expired"}, {Code: "purpose_not_allowed", Message: "no"}},
