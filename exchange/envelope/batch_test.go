@@ -463,6 +463,14 @@ func TestParseBatchSingle(t *testing.T) {
 			t.Errorf("ParseBatch(%.60q) = %+v, %v; Parse: %+v, %v", body, b, err, q, perr)
 		}
 	}
+	// Telling a single envelope from a batch costs no allocation beyond
+	// the Batch's one slice.
+	body := []byte(validBody)
+	parse := testing.AllocsPerRun(100, func() { _, _ = Parse(body) })
+	batch := testing.AllocsPerRun(100, func() { _, _ = ParseBatch(body, batchMax) })
+	if batch > parse+1 {
+		t.Errorf("ParseBatch of a single envelope: %v allocations, Parse %v", batch, parse)
+	}
 }
 
 // TestQueryRoundTrip: every element of every batch, written by
