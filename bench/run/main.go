@@ -55,6 +55,9 @@ type LoadResults struct {
 	RSSIdleMiB   float64 `json:"rss_idle_mib"`       // VmRSS once ready, before any query
 	RSSPeakMiB   float64 `json:"rss_peak_mib"`       // largest VmRSS sample under load
 	HWMMiB       float64 `json:"vmhwm_mib"`          // VmHWM at the end of the load
+	// Jobs: 10,000 subjects of asynchronous jobs worked while synchronous
+	// queries arrive at the half rate.
+	Jobs *JobsResult `json:"jobs,omitempty"`
 }
 
 func main() {
@@ -314,6 +317,9 @@ func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.
 		return nil, err
 	} else if prof.trace != "" {
 		logf("execution trace of pont serve in %s: go tool trace %s", prof.trace, prof.trace)
+	}
+	if lr.Jobs, err = runJobs(ctx, pontBin, dataDir, srv.base, m, half, workers, phase, lr.PontHalf, logf); err != nil {
+		return nil, err
 	}
 	close(stopRSS)
 	lr.RSSPeakMiB = <-peak

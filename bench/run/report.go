@@ -82,6 +82,10 @@ func targets(r Results) []Target {
 			Target{"p99 at half of Pont's maximum", "< 20 ms", fmt.Sprintf("%.1f ms", l.PontHalf.P99ms), l.PontHalf.P99ms < 20 && l.PontHalf.Errors == 0},
 			Target{"resident memory of pont serve under load", "< 300 MiB", fmt.Sprintf("%.0f MiB", max(l.RSSPeakMiB, l.HWMMiB)), max(l.RSSPeakMiB, l.HWMMiB) < 300},
 		)
+		if j := l.Jobs; j != nil {
+			out = append(out, Target{fmt.Sprintf("synchronous p99 while %s subjects of jobs run, against without", thousands(int64(j.Subjects))), "≤ 2×",
+				fmt.Sprintf("%.2f× (%.1f ms / %.1f ms)", j.P99Ratio, j.Sync.P99ms, l.PontHalf.P99ms), j.P99Ratio > 0 && j.P99Ratio <= 2 && j.Sync.Errors == 0})
+		}
 	}
 	if s := r.Start; s != nil {
 		out = append(out, Target{"warm start of pont dev", "< 1 s", fmt.Sprintf("%.0f ms", s.WarmMs), s.WarmMs < 1000})
@@ -156,6 +160,12 @@ func markdown(r Results, jsonPath string) string {
 		pool := "its default"
 		if l.PoolMax > 0 {
 			pool = fmt.Sprint(l.PoolMax)
+		}
+		if j := l.Jobs; j != nil {
+			ph := j.Sync
+			p("| %s | %s | %d | %.0f | %.1f ms | %.1f ms | %.1f ms | %.1f ms | %d | %s |\n",
+				ph.Name, ph.Rate, ph.Requests, ph.Throughput, ph.P50ms, ph.P95ms, ph.P99ms, ph.MaxMs, ph.Errors, outcomes(ph.Outcomes))
+			p("\nJobs: %d jobs of %s subjects (%s in all) on the padró of Barcelona for another organisation, submitted at the start of the phase above: all done in %.1f s, **%.0f subjects a second**, while the synchronous p99 was %.2f× its value without them. Outcomes: %s.\n", j.Jobs, thousands(jobSize), thousands(int64(j.Subjects)), j.Seconds, j.PerSecond, j.P99Ratio, outcomes(j.Counts))
 		}
 		p("\nPont's maximum throughput is **%.0f %%** of the baseline's. Resident memory of `pont serve` (pool_max %s): %.0f MiB once ready, %.0f MiB at the largest sample under load, VmHWM %.0f MiB.\n\n", 100*l.Ratio, pool, l.RSSIdleMiB, l.RSSPeakMiB, l.HWMMiB)
 	}

@@ -57,6 +57,7 @@ func transferV1(t store.Transfer) types.TransferV1 {
 		LawReference:   t.LawReference,
 		ConsentID:      t.ConsentID,
 		CaseID:         t.CaseID,
+		JobID:          t.JobID,
 		SubjectIDType:  t.SubjectIDType,
 		Subject:        t.SubjectID,
 		Service:        t.Service,
@@ -212,7 +213,7 @@ var csvHeader = []string{
 	"procedure", "procedure_name", "purpose", "legal_basis", "law_reference", "consent_id",
 	"case_id", "subject_id_type", "subject", "service", "adapter", "adapter_version",
 	"module_sha256", "decision", "reasons", "policy_revision", "outcome", "scsp_code",
-	"latency_us", "data_sha256", "http_status",
+	"latency_us", "data_sha256", "http_status", "job_id",
 }
 
 // exportTransfers streams the selection of a search as CSV, newest first,
@@ -313,7 +314,7 @@ func csvRecord(t types.TransferV1) []string {
 		t.Procedure, t.ProcedureName, t.Purpose, t.LegalBasis, t.LawReference, t.ConsentID,
 		t.CaseID, t.SubjectIDType, t.Subject, t.Service, t.Adapter, t.AdapterVersion,
 		t.ModuleSHA256, t.Decision, strings.Join(reasons, "; "), t.PolicyRevision, t.Outcome, t.SCSPCode,
-		strconv.FormatInt(t.LatencyMicros, 10), t.DataSHA256, httpStatus,
+		strconv.FormatInt(t.LatencyMicros, 10), t.DataSHA256, httpStatus, t.JobID,
 	}
 	for i := range row {
 		row[i] = csvCell(row[i])

@@ -605,9 +605,7 @@ func fullTransfer() store.Transfer {
 		Node: "pont-1", Kind: "query", RequesterOrg: "P0801900B", OfficialID: "38000001E", OfficialName: "Anna Puig",
 		ProcedureCode: "DEMO", ProcedureName: "Demostració", Purpose: "demo", LegalBasis: "consent",
 		LawReference: "Llei 7/1985, art. 16", ConsentID: "c-42", CaseID: "EXP-2026-00001",
-		// The job of an asynchronous request's element: not served by the
-		// search and the export (yet), whose contract does not list it;
-		// the leaf entry carries it (docs/transfer-log.md).
+		// The job of an asynchronous request's element.
 		JobID:         "01950000-0000-7000-8000-0000000000bb",
 		SubjectIDType: "DNI", SubjectID: "12345678Z", Service: "discapacitat", Adapter: "discapacitat-09",
 		AdapterVersion: "1.0.0", ModuleSHA256: strings.Repeat("ab", 32), Decision: store.Deny,
@@ -651,7 +649,7 @@ func TestTransferV1(t *testing.T) {
 		"id": rec.ID, "time": "2026-03-01T12:00:00.123456Z", "node": "pont-1", "kind": "query",
 		"requester": "P0801900B", "official_id": "38000001E", "official_name": "Anna Puig",
 		"procedure": "DEMO", "procedure_name": "Demostració", "purpose": "demo", "legal_basis": "consent",
-		"law_reference": "Llei 7/1985, art. 16", "consent_id": "c-42", "case_id": "EXP-2026-00001",
+		"law_reference": "Llei 7/1985, art. 16", "consent_id": "c-42", "case_id": "EXP-2026-00001", "job_id": "01950000-0000-7000-8000-0000000000bb",
 		"subject_id_type": "DNI", "subject": "12345678Z", "service": "discapacitat", "adapter": "discapacitat-09",
 		"adapter_version": "1.0.0", "module_sha256": strings.Repeat("ab", 32), "decision": "deny",
 		"reasons": []any{

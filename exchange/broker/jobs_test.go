@@ -420,3 +420,63 @@ func TestJobCallback(t *testing.T) {
 		t.Fatalf("the notification: %v %+v", err, note)
 	}
 }
+
+// TestJobResultsExpire checks that a job's results are deleted when their
+// retention ends, that the job's state and counts stay, and that the
+// deletion is a leaf of the log.
+func TestJobResultsExpire(t *testing.T) {
+	st, err := sqlite.New(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "pont.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startDevWith(t, broker.Config{Store: st, Jobs: broker.JobsConfig{RetainFor: time.Second, SweepEvery: time.Second}})
+	tok := n.requester(barcelona)
+	status, acc, _ := n.do("POST", "/v1/services/padro/jobs", tok, batchOf([]string{"12345678Z", "00000000T"}))
+	if status != http.StatusAccepted {
+		t.Fatalf("submit: %d %v", status, acc)
+	}
+	id := acc["id"].(string)
+	if job := n.waitJob(tok, id, time.Minute); len(job["results"].([]any)) != 2 || job["results_expire_at"] == nil {
+		t.Fatalf("the done job: %v", job)
+	}
+	var job map[string]any
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, job, _ = n.do("GET", "/v1/jobs/"+id, tok, nil)
+		if job["results_deleted_at"] != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the results were not deleted: %v", job)
+		}
+	}
+	if job["results"] != nil || job["state"] != jobs.StateDone || job["counts"].(map[string]any)["ok"] != float64(1) {
+		t.Fatalf("after the deletion: %v", job)
+	}
+	els, err := st.JobElements(context.Background(), id, 0, 0)
+	if err != nil || len(els) != 2 || els[0].Result != nil || els[1].Result != nil {
+		t.Fatalf("the stored elements keep results: %v %+v", err, els)
+	}
+	if err := n.b.Seal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := st.TreeState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaves, err := st.Leaves(context.Background(), 0, tree.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, l := range leaves {
+		if l.Event != nil && l.Event.Kind == store.EventJobResultsDeleted && l.Event.Ref == id {
+			found++
+			if l.Event.Requester != barcelona || l.Event.Service != "padro" || l.Event.Count != 2 {
+				t.Errorf("the deletion's leaf: %+v", l.Event)
+			}
+		}
+	}
+	if found != 1 {
+		t.Fatalf("%d leaves record the deletion, want 1", found)
+	}
+}

@@ -42,6 +42,7 @@ func TestReadmeExamplesWork(t *testing.T) {
 		`"status":{"code":"0003","text":"Tramitada"}`, `"adapter":"padro-08019"`,
 		`"code":"legal_basis_required"`,
 		`"items":[`, `"decision":"deny"`, `"decision":"allow"`,
+		`"service":"padro","state":"`, `"total":3`,
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the examples' output lacks %s:\n%s", want, out)

@@ -206,7 +206,7 @@ func (r *Runner) Submit(ctx context.Context, req Request) (Accepted, error) {
 	}
 	elements := make([]store.JobElement, len(req.Elements))
 	for i, q := range req.Elements {
-		body, err := json.Marshal(q)
+		body, err := q.MarshalJSON() // not json.Marshal: its HTML escaping would change the params' text
 		if err != nil {
 			return Accepted{}, fault.Wrap(fault.Internal, err, "element %d could not be stored", i)
 		}

@@ -397,9 +397,12 @@ func TestProblemCodes(t *testing.T) {
 	// Every code a query can end with is produced above; the HTTP layer's
 	// own (authentication, roles, routes, media types) are tested there.
 	// The adapter registry's are the registry's (exchange/registry), a
-	// batch envelope's the envelope parser's (exchange/envelope).
+	// batch envelope's the envelope parser's (exchange/envelope), a job's
+	// (a reused key, a callback, an interrupted element) the jobs' tests
+	// (exchange/broker, cmd/pont).
 	httpOnly := []fault.Code{fault.Unauthenticated, fault.Forbidden, fault.NotFound, fault.MethodNotAllowed, fault.UnsupportedMediaType, fault.StoreUnavailable,
-		fault.ModuleRefused, fault.VersionExists, fault.ScopeTaken, fault.NoEarlierVersion, fault.TooManySubjects}
+		fault.ModuleRefused, fault.VersionExists, fault.ScopeTaken, fault.NoEarlierVersion, fault.TooManySubjects,
+		fault.IdempotencyKeyReused, fault.CallbackNotAllowed, fault.JobInterrupted}
 	for _, code := range fault.Codes() {
 		if !seen[code] && !slices.Contains(httpOnly, code) {
 			t.Errorf("no case produces %s", code)

@@ -49,6 +49,9 @@ type TransferV1 struct {
 	ConsentID string `json:"consent_id,omitempty"`
 	// CaseID is the requester's case (expedient) reference.
 	CaseID string `json:"case_id,omitempty"`
+	// JobID is the job the transfer was an element of (POST
+	// /v1/services/{service}/jobs); absent for a synchronous query.
+	JobID string `json:"job_id,omitempty"`
 	// SubjectIDType is the kind of the subject's identifier ("DNI", "NIE").
 	SubjectIDType string `json:"subject_id_type,omitempty"`
 	// Subject is the citizen's DNI or NIE.
