@@ -33,10 +33,11 @@ func loopback(host string) bool {
 
 // CallbackAllowed reports whether u is under one of bases (an
 // organisation's Callbacks): same scheme and host (port included), and a
-// path that starts with the base's path. Paths are compared as escaped, so
-// that an encoded "../" cannot climb out of the base.
+// path that starts with the base's path, both as sent and decoded, and
+// no ".." in either, so that neither "../" nor an encoded "%2e%2e" or
+// "%2f" climbs out of the base.
 func CallbackAllowed(bases []string, u *url.URL) bool {
-	if u.User != nil || u.Fragment != "" || strings.Contains(u.EscapedPath(), "..") {
+	if u.User != nil || u.Fragment != "" || strings.Contains(u.EscapedPath(), "..") || strings.Contains(u.Path, "..") {
 		return false
 	}
 	for _, raw := range bases {
@@ -44,7 +45,8 @@ func CallbackAllowed(bases []string, u *url.URL) bool {
 		if err != nil {
 			continue
 		}
-		if strings.EqualFold(b.Scheme, u.Scheme) && strings.EqualFold(b.Host, u.Host) && strings.HasPrefix(u.EscapedPath(), b.EscapedPath()) {
+		if strings.EqualFold(b.Scheme, u.Scheme) && strings.EqualFold(b.Host, u.Host) &&
+			strings.HasPrefix(u.EscapedPath(), b.EscapedPath()) && strings.HasPrefix(u.Path, b.Path) {
 			return true
 		}
 	}

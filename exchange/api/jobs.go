@@ -35,6 +35,8 @@ const (
 	CallbackHeader = "Pont-Callback"
 	// maxIdempotencyKey bounds the key, in bytes of printable ASCII.
 	maxIdempotencyKey = 255
+	// maxCallbackURL bounds the callback URL, in bytes.
+	maxCallbackURL = 1024
 )
 
 // jobRoutes mounts the asynchronous queries on r, for requesters.
@@ -191,6 +193,9 @@ func idempotencyKey(k string) (string, error) {
 func (s *server) callbackURL(principal auth.Principal, raw string) (string, error) {
 	if raw == "" {
 		return "", nil
+	}
+	if len(raw) > maxCallbackURL {
+		return "", fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: CallbackHeader, Message: "must be at most " + strconv.Itoa(maxCallbackURL) + " bytes"})
 	}
 	if s.cfg.CallbackKeys == nil {
 		return "", fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: CallbackHeader, Message: "is not served by this node: it has no key to sign callbacks; poll GET /v1/jobs/{id} instead"})

@@ -281,6 +281,22 @@ func TestJobRequests(t *testing.T) {
 	if s, p, _ := submit("bad key", []string{"12345678Z"}); s != 400 || !namesField(p, "Idempotency-Key") {
 		t.Fatalf("a bad key: %d %v", s, p)
 	}
+	// The same new key sent eight times at once makes one job.
+	var wg sync.WaitGroup
+	ids := make([]any, 8)
+	for i := range ids {
+		wg.Go(func() {
+			if s, out, _ := submit("exp-2026-78/race", []string{"45678901G"}); s == 202 {
+				ids[i] = out["id"]
+			}
+		})
+	}
+	wg.Wait()
+	for _, got := range ids {
+		if got == nil || got != ids[0] {
+			t.Fatalf("concurrent submissions with one key: %v", ids)
+		}
+	}
 	// Only the requesting organisation reads a job; others are told it
 	// does not exist, and other roles are forbidden.
 	id := first["id"].(string)
@@ -292,8 +308,22 @@ func TestJobRequests(t *testing.T) {
 	if status, _, _ := n.do("GET", "/v1/jobs/"+id, citizen, nil); status != 403 {
 		t.Fatalf("a citizen's read: %d", status)
 	}
-	if status, _, _ := n.do("GET", "/v1/jobs/not-a-job%00", tok, nil); status != 404 {
-		t.Fatalf("a NUL id: %d", status)
+	for _, bad := range []string{"not-a-job%00", "%ff%fe", strings.Repeat("a", 10000)} {
+		if status, _, _ := n.do("GET", "/v1/jobs/"+bad, tok, nil); status != 404 {
+			t.Fatalf("GET /v1/jobs/%.40s: %d", bad, status)
+		}
+	}
+	// A body over the jobs' limit is refused before it is read whole;
+	// NUL bytes and deep nesting in an element are named.
+	huge := `{"subjects":[` + strings.Repeat(`{"subject":{"id_type":"DNI","id":"12345678Z"}},`, 100_000) + `]}`
+	if status, p, _ := n.do("POST", "/v1/services/padro/jobs", tok, huge); status != 400 || !namesField(p, "body") {
+		t.Fatalf("a 4.8 MB body: %d %v", status, p)
+	}
+	nul := batchOf([]string{"12345678Z", "X1234567L"})
+	nul["subjects"].([]any)[1].(map[string]any)["case_id"] = "EXP\x00-1"
+	nul["subjects"].([]any)[0].(map[string]any)["params"] = map[string]any{"municipality": "08019", "deep": json.RawMessage(strings.Repeat("[", 5000) + strings.Repeat("]", 5000))}
+	if status, p, _ := n.do("POST", "/v1/services/padro/jobs", tok, nul); status != 400 || !namesField(p, "subjects[1].case_id") {
+		t.Fatalf("NUL and nesting in elements: %d %v", status, p)
 	}
 	job := n.waitJob(tok, id, time.Minute)
 	if job["counts"].(map[string]any)["ok"] != float64(2) {
