@@ -18,6 +18,7 @@ import (
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/jobs"
 	"github.com/pontexchange/pont/exchange/pipeline"
+	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/store"
 )
 
@@ -97,6 +98,13 @@ var stateText = map[string]string{
 // jobRequest reads and validates a submission as a whole: any problem in
 // any element refuses it all, naming each element by its index.
 func (s *server) jobRequest(w http.ResponseWriter, r *http.Request, principal auth.Principal, service string) (jobs.Request, error) {
+	// A submission is one request of the organisation's quota; its
+	// elements are paced by the jobs' own limits instead.
+	if s.cfg.Quota != nil {
+		if err := s.cfg.Quota.Check(quota.Requester, principal.Org); err != nil {
+			return jobs.Request{}, err
+		}
+	}
 	body, err := readBody(w, r, s.cfg.MaxJobBodyBytes)
 	if err != nil {
 		return jobs.Request{}, err

@@ -20,6 +20,7 @@ import (
 	"github.com/pontexchange/pont/exchange/api"
 	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/jobs"
+	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/store"
 	"github.com/pontexchange/pont/exchange/store/postgres"
 	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
@@ -508,5 +509,28 @@ func TestJobResultsExpire(t *testing.T) {
 	}
 	if found != 1 {
 		t.Fatalf("%d leaves record the deletion, want 1", found)
+	}
+}
+
+// TestJobsArePacedNotRefused checks that a job's elements do not spend the
+// requester's rate quota (a job is paced by its own limits), while its
+// submission does.
+func TestJobsArePacedNotRefused(t *testing.T) {
+	n := startDevWith(t, broker.Config{Quota: quota.Config{Requester: quota.Limit{Rate: 0.001, Burst: 1}}})
+	tok := n.requester(barcelona)
+	subjects := make([]string, 40)
+	for i := range subjects {
+		subjects[i] = dni(70000000 + i)
+	}
+	status, acc, _ := n.do("POST", "/v1/services/padro/jobs", tok, batchOf(subjects))
+	if status != http.StatusAccepted {
+		t.Fatalf("submit: %d %v", status, acc)
+	}
+	job := n.waitJob(tok, acc["id"].(string), time.Minute)
+	if got := job["counts"].(map[string]any)["subject_not_found"]; got != float64(len(subjects)) {
+		t.Fatalf("a job of 40 under a quota of 1: %v", job["counts"])
+	}
+	if status, p, _ := n.do("POST", "/v1/services/padro/jobs", tok, batchOf(subjects)); status != http.StatusTooManyRequests {
+		t.Fatalf("a submission over the quota: %d %v", status, p)
 	}
 }

@@ -41,9 +41,11 @@ type Element struct {
 // RunElement answers one element of a job and returns its transfer
 // record without committing it: the caller commits it, with the element's
 // result, before the answer or the error may leave. ans is the answer's
-// body with its receipt when err is nil.
+// body with its receipt when err is nil. The requester's quota is not
+// asked: a job is paced by its runner, and an element refused for a rate
+// would only make the requester ask again.
 func (p *Pipeline) RunElement(ctx context.Context, principal auth.Principal, service string, e Element) (rec store.Transfer, ans Answer, err error) {
-	rec, ans, err = p.run(ctx, principal, KindQuery, service, e.TransferID, func(rec *store.Transfer) (served, error) {
+	rec, ans, err = p.run(ctx, principal, KindQuery, service, e.TransferID, false, func(rec *store.Transfer) (served, error) {
 		describe(rec, e.Query)
 		rec.JobID = e.JobID
 		return p.answerParsed(ctx, principal, service, e.Query, e.BeforeCall, rec)

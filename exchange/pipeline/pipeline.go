@@ -208,7 +208,7 @@ type served struct {
 // body, records the SHA-256 of exactly the data bytes in it, and commits
 // the record before it returns anything.
 func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind, service string, answer func(*store.Transfer) (served, error)) (Answer, error) {
-	rec, ans, err := p.run(ctx, principal, kind, service, "", answer)
+	rec, ans, err := p.run(ctx, principal, kind, service, "", true, answer)
 	if cerr := p.commit(ctx, rec); cerr != nil {
 		return Answer{}, cerr
 	}
@@ -220,8 +220,9 @@ func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind,
 
 // run runs answer with a new transfer record (of id, or a fresh id when
 // id is empty), and answers the record, complete but not committed, with
-// the answer's body or the error that ended the request.
-func (p *Pipeline) run(ctx context.Context, principal auth.Principal, kind, service, id string, answer func(*store.Transfer) (served, error)) (store.Transfer, Answer, error) {
+// the answer's body or the error that ended the request. With quota, a
+// caller over its quota is refused first.
+func (p *Pipeline) run(ctx context.Context, principal auth.Principal, kind, service, id string, quota bool, answer func(*store.Transfer) (served, error)) (store.Transfer, Answer, error) {
 	start := p.cfg.Now()
 	if id == "" {
 		id = audit.NewID()
@@ -244,7 +245,10 @@ func (p *Pipeline) run(ctx context.Context, principal auth.Principal, kind, serv
 	}
 	var out served
 	var err error
-	if err = p.withinQuota(principal, kind); err == nil {
+	if quota {
+		err = p.withinQuota(principal, kind)
+	}
+	if err == nil {
 		out, err = answer(&rec)
 	}
 	var ans Answer
