@@ -194,6 +194,10 @@ http://%[1]s/v1/audit/proofs/inclusion?transfer_id=ID (same token).
 Check the whole transfer log against its key (%[3]s):
   bin/pont audit verify --server http://%[1]s --log-key %[3]s --token "$(curl -s -X POST http://%[1]s/dev/token -H 'Accept: text/plain' -H 'Content-Type: application/json' -d '{"role":"auditor","sub":"dpo-1"}')"
 
+Many subjects at once: the same envelope with "subjects":[{"subject":{…}},…] instead of "subject"
+answers up to 25 on /queries, and up to 1,000 as a job on http://%[1]s/v1/services/padro/jobs
+(202 at once; GET the Location it answers until "state" is "0003"; docs/jobs.md).
+
 More tokens: curl -s -X POST http://%[1]s/dev/token -H 'Accept: text/plain' -H 'Content-Type: application/json' -d '{"role":"auditor","sub":"dpo-1"}'
 The API: http://%[1]s/openapi.json   The services: http://%[1]s/v1/catalog/services
 
