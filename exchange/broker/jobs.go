@@ -20,7 +20,7 @@ import (
 // queue in the store's database, its workers and its sweep.
 func (b *Broker) startJobs(ctx context.Context, pipe *pipeline.Pipeline) (*jobs.Runner, *jobs.Notifier, error) {
 	cfg := b.cfg.Jobs
-	queue, closeQueue, err := jobs.QueueFor(b.store)
+	queue, closeQueue, err := jobs.QueueFor(ctx, b.store)
 	if err != nil {
 		return nil, nil, fmt.Errorf("broker: %w", err)
 	}

@@ -175,9 +175,12 @@ type Request struct {
 	CallbackURL    string
 }
 
-// ErrKeyReused: the idempotency key was used by the requester for another
-// request (a different body). fault code idempotency_key_reused.
-var errKeyReused = fault.New(fault.IdempotencyKeyReused, "the Idempotency-Key was already used for another request")
+// keyReused is the error of an idempotency key the requester used for
+// another request (another body or service); a new value each time, since
+// the HTTP layer may add to a fault's message.
+func keyReused() error {
+	return fault.New(fault.IdempotencyKeyReused, "the Idempotency-Key was already used by this organisation for another request (another body or service)")
+}
 
 // Accepted is the answer to a submitted job.
 type Accepted struct {
@@ -216,7 +219,7 @@ func (r *Runner) Submit(ctx context.Context, req Request) (Accepted, error) {
 	switch {
 	case errors.Is(err, store.ErrExists):
 		if stored.RequestSHA256 != job.RequestSHA256 || stored.Service != job.Service {
-			return Accepted{}, errKeyReused
+			return Accepted{}, keyReused()
 		}
 		return Accepted{Job: stored, Repeated: true, EstimatedAt: r.estimate(stored)}, nil
 	case err != nil:

@@ -241,12 +241,24 @@ func (h levelFloor) WithGroup(name string) slog.Handler {
 	return levelFloor{h.Handler.WithGroup(name), h.min}
 }
 
-// QueueFor answers the queue in the database of s: PostgreSQL's pool or
-// another handle on SQLite's file (closed by the returned func).
-func QueueFor(s any) (Queue, func() error, error) {
+// queuePoolConns bounds the queue's own PostgreSQL pool: river holds one
+// connection for LISTEN and fetches and completes chunks with a few more.
+const queuePoolConns = 4
+
+// QueueFor answers the queue in the database of s: on PostgreSQL a pool of
+// its own on the store's database (so that river's listener and polling
+// take none of the connections queries and records wait for), on SQLite
+// another handle on the store's file; the returned func closes it.
+func QueueFor(ctx context.Context, s any) (Queue, func() error, error) {
 	switch s := s.(type) {
 	case interface{ Pool() *pgxpool.Pool }:
-		return NewPostgresQueue(s.Pool()), func() error { return nil }, nil
+		cfg := s.Pool().Config().Copy()
+		cfg.MaxConns, cfg.MinConns = queuePoolConns, 0
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("jobs: the queue's connections: %w", err)
+		}
+		return NewPostgresQueue(pool), func() error { pool.Close(); return nil }, nil
 	case interface{ OpenDB() (*sql.DB, error) }:
 		db, err := s.OpenDB()
 		if err != nil {
