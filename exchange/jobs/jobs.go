@@ -416,8 +416,9 @@ func problemJSON(err error, transferID string) []byte {
 }
 
 // Sweep queues the chunks of unfinished jobs and the callbacks not yet
-// delivered (what a node that died between storing and queuing left), and
-// deletes the results whose retention ended. Every node's queue runs it
+// delivered (what a node that died between storing and queuing left, and
+// callbacks whose retries ran out, until the job's results are deleted),
+// and deletes the results whose retention ended. Every node's queue runs it
 // periodically; it is safe to run anywhere at any time.
 func (r *Runner) Sweep(ctx context.Context) error {
 	jobs, err := r.cfg.Store.UnfinishedJobs(ctx)
@@ -430,6 +431,9 @@ func (r *Runner) Sweep(ctx context.Context) error {
 				return fmt.Errorf("jobs: sweep: queue %s: %w", j.ID, err)
 			}
 			continue
+		}
+		if j.DeletedAt != nil {
+			continue // nothing left to fetch: the notification would only mislead
 		}
 		if err := r.cfg.Queue.insert(ctx, []river.InsertManyParams{{Args: callbackArgs{Job: j.ID}}}); err != nil {
 			return fmt.Errorf("jobs: sweep: queue callback of %s: %w", j.ID, err)
