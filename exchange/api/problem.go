@@ -13,37 +13,12 @@ import (
 )
 
 // Problem is an RFC 9457 problem document with Pont's extensions.
-type Problem struct {
-	Type       string             `json:"type"`
-	Title      string             `json:"title"`
-	Status     int                `json:"status"`
-	Detail     string             `json:"detail"`
-	Instance   string             `json:"instance,omitempty"`
-	Code       fault.Code         `json:"code"`
-	SCSPCode   string             `json:"scsp_code,omitempty"`
-	Errors     []fault.FieldError `json:"errors,omitempty"`
-	Reasons    []fault.Reason     `json:"reasons,omitempty"`
-	TransferID string             `json:"transfer_id,omitempty"`
-}
+type Problem = fault.Problem
 
 // problemOf builds the problem document for err.
 func problemOf(r *http.Request, err error) Problem {
-	fe, ok := fault.As(err)
-	if !ok {
-		fe = fault.Wrap(fault.Internal, err, "internal error")
-	}
-	spec := fault.SpecOf(fe.Code)
-	p := Problem{
-		Type:     "urn:pont:problem:" + string(fe.Code),
-		Title:    spec.Title,
-		Status:   spec.Status,
-		Detail:   fe.Message,
-		Instance: instance(r),
-		Code:     fe.Code,
-		SCSPCode: spec.SCSP,
-		Errors:   fe.Fields,
-		Reasons:  fe.Reasons,
-	}
+	p := fault.ProblemOf(err)
+	p.Instance = instance(r)
 	var failure *pipeline.Failure
 	if errors.As(err, &failure) {
 		p.TransferID = failure.TransferID

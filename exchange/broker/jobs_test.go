@@ -22,8 +22,6 @@ import (
 	"github.com/pontexchange/pont/exchange/jobs"
 	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/store"
-	"github.com/pontexchange/pont/exchange/store/postgres"
-	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
 	"github.com/pontexchange/pont/exchange/store/sqlite"
 )
 
@@ -73,22 +71,7 @@ func (n *node) waitJob(token, id string, within time.Duration) map[string]any {
 // 1,000-subject job over found, unknown, objecting and slow subjects ends
 // with one result and one transfer record per subject, on both stores.
 func TestJobOfAThousandSubjects(t *testing.T) {
-	for name, open := range map[string]func(t *testing.T) store.Store{
-		"sqlite": func(t *testing.T) store.Store {
-			st, err := sqlite.New(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "pont.db")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return st
-		},
-		"postgres": func(t *testing.T) store.Store {
-			st, err := postgres.New(context.Background(), postgres.Config{URL: pgtest.NewDatabase(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return st
-		},
-	} {
+	for name, open := range bothStores {
 		t.Run(name, func(t *testing.T) {
 			st := open(t)
 			n := startDevWith(t, broker.Config{Store: st, Jobs: broker.JobsConfig{PerSource: 8, ChunkSize: 50}})

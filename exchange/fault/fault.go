@@ -320,3 +320,33 @@ func cut(s string) string {
 	}
 	return s[:i]
 }
+
+// Problem is an RFC 9457 problem document with Pont's extensions: how
+// every refusal is answered, over HTTP and in a job's results.
+type Problem struct {
+	Type       string       `json:"type"`
+	Title      string       `json:"title"`
+	Status     int          `json:"status"`
+	Detail     string       `json:"detail"`
+	Instance   string       `json:"instance,omitempty"`
+	Code       Code         `json:"code"`
+	SCSPCode   string       `json:"scsp_code,omitempty"`
+	Errors     []FieldError `json:"errors,omitempty"`
+	Reasons    []Reason     `json:"reasons,omitempty"`
+	TransferID string       `json:"transfer_id,omitempty"`
+}
+
+// ProblemOf answers the problem document of err (an internal error for
+// anything that is not an *Error, its cause left out); Instance and
+// TransferID are the caller's to set.
+func ProblemOf(err error) Problem {
+	fe, ok := As(err)
+	if !ok {
+		fe = Wrap(Internal, err, "internal error")
+	}
+	spec := SpecOf(fe.Code)
+	return Problem{
+		Type: "urn:pont:problem:" + string(fe.Code), Title: spec.Title, Status: spec.Status, Detail: fe.Message,
+		Code: fe.Code, SCSPCode: spec.SCSP, Errors: fe.Fields, Reasons: fe.Reasons,
+	}
+}

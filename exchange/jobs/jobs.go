@@ -387,31 +387,12 @@ func (r *Runner) runElement(ctx context.Context, job store.Job, principal auth.P
 // its call to the source.
 var interrupted = fault.New(fault.JobInterrupted, "the node running this element stopped during its call to the source; whether the source answered is not known, no data left Pont, and the element was not asked again: ask for this subject again")
 
-// Problem is the problem document stored as a failed element's result:
-// the fields of an HTTP problem that concern the element.
-type Problem struct {
-	Type       string             `json:"type"`
-	Title      string             `json:"title"`
-	Status     int                `json:"status"`
-	Detail     string             `json:"detail"`
-	Code       fault.Code         `json:"code"`
-	SCSPCode   string             `json:"scsp_code,omitempty"`
-	Errors     []fault.FieldError `json:"errors,omitempty"`
-	Reasons    []fault.Reason     `json:"reasons,omitempty"`
-	TransferID string             `json:"transfer_id,omitempty"`
-}
-
+// problemJSON is a failed element's result: the problem document a
+// synchronous query would have answered.
 func problemJSON(err error, transferID string) []byte {
-	fe, ok := fault.As(err)
-	if !ok {
-		fe = fault.Wrap(fault.Internal, err, "internal error")
-	}
-	spec := fault.SpecOf(fe.Code)
-	b, _ := json.Marshal(Problem{
-		Type: "urn:pont:problem:" + string(fe.Code), Title: spec.Title, Status: spec.Status,
-		Detail: fe.Message, Code: fe.Code, SCSPCode: spec.SCSP, Errors: fe.Fields, Reasons: fe.Reasons,
-		TransferID: transferID,
-	}) // strings and ints always encode
+	p := fault.ProblemOf(err)
+	p.TransferID = transferID
+	b, _ := json.Marshal(p) // strings, ints and slices of them always encode
 	return b
 }
 
