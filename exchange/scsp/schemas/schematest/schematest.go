@@ -19,7 +19,7 @@ import (
 )
 
 // Install says how to get xmllint.
-const Install = "apt-get install libxml2-utils"
+const Install = "Debian: apt-get install libxml2-utils"
 
 // Validate fails t unless xml is valid against rootFile (e.g.
 // "peticion.xsd") of certificate code's schemas in revision.
