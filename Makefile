@@ -20,6 +20,10 @@ adapters: pont
 run: build
 	$(BIN)/pont dev
 
+# A test whose tool is missing here is skipped with what to install
+# (internal/testenv): Debian's nodejs npm, curl, clang lld wasi-libc
+# libclang-rt-14-dev-wasm32, libxml2-utils (xmllint) and xmlsec1. .ci/run
+# installs them all, and there a missing tool fails the test.
 test: vet fmt-check
 	$(GO) test -count=1 -timeout 9m $(PKGS)
 
