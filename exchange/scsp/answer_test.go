@@ -245,3 +245,11 @@ func TestFault(t *testing.T) {
 		})
 	}
 }
+
+func TestFaultNamesEveryField(t *testing.T) {
+	err := fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "subject.id", Message: "is required"}, fault.FieldError{Field: "purpose", Message: "is required"})
+	doc := string(Fault(err, Atributos{}, testNow))
+	if !strings.Contains(doc, "<LiteralError>subject.id: is required; purpose: is required</LiteralError>") {
+		t.Fatalf("fault does not name each field:\n%s", doc)
+	}
+}

@@ -76,7 +76,7 @@ func literalOf(err error) string {
 			text = se.Element + ": " + se.Message
 		}
 	} else if fe, ok := fault.As(err); ok {
-		text = fe.Message
+		text = fieldsText(fe)
 		if text == "" {
 			text = fault.SpecOf(fe.Code).Title
 		}

@@ -190,15 +190,20 @@ func refusal(err error, element string) error {
 	if code == "" {
 		code = CodeUndefined
 	}
-	msg := fe.Message
-	if len(fe.Fields) > 1 {
-		parts := make([]string, len(fe.Fields))
-		for i, f := range fe.Fields {
-			parts[i] = f.Field + ": " + f.Message
-		}
-		msg = strings.Join(parts, "; ")
+	return &Error{SCSP: code, Element: element, Message: fieldsText(fe), fault: fe}
+}
+
+// fieldsText is a refusal's message, naming each bad field when there are
+// several (the message alone only counts them).
+func fieldsText(fe *fault.Error) string {
+	if len(fe.Fields) < 2 {
+		return fe.Message
 	}
-	return &Error{SCSP: code, Element: element, Message: msg, fault: fe}
+	parts := make([]string, len(fe.Fields))
+	for i, f := range fe.Fields {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return strings.Join(parts, "; ")
 }
 
 // subject maps Titular: DNI is a DNI, NIF a DNI too unless it is a
