@@ -27,7 +27,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-//go:embed services/*.json authorisations.json purposes.json owners.json
+//go:embed services/*.json authorisations.json purposes.json owners.json scsp_purposes.json
 var embedded embed.FS
 
 // Files are the catalog embedded in the binary, in the layout Load reads:
@@ -48,6 +48,8 @@ type Catalog struct {
 	Owners map[string]*Owner
 
 	policyData map[string]any
+	// scspPurposes are the rows of scsp_purposes.json (PurposeForFinalidad).
+	scspPurposes []scspPurpose
 }
 
 // Purpose describes one purpose code that queries may give.
@@ -87,7 +89,7 @@ func Default() (*Catalog, error) {
 
 // Load reads and checks a catalog from fsys, which holds services/*.json
 // (one file per service, named after it), purposes.json,
-// authorisations.json and, optionally, owners.json. Every schema is compiled here, once; any
+// authorisations.json and, optionally, owners.json and scsp_purposes.json. Every schema is compiled here, once; any
 // inconsistency (an unknown purpose or service, a duplicate scope, an
 // owner's key that is not an Ed25519 public key, a schema that does not
 // compile) is an error naming the file and the field.
@@ -130,6 +132,9 @@ func Load(fsys fs.FS) (*Catalog, error) {
 		return nil, fmt.Errorf("authorisations.json: %w", err)
 	}
 	if err := c.loadOwners(fsys); err != nil {
+		return nil, err
+	}
+	if err := c.loadSCSPPurposes(fsys); err != nil {
 		return nil, err
 	}
 	c.policyData = c.buildPolicyData()
