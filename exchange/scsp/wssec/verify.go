@@ -141,14 +141,19 @@ func Verify(envelope []byte, roots *x509.CertPool, now time.Time) (Verified, err
 	if len(refs) > maxReferences {
 		return Verified{}, fmt.Errorf("wssec: %d References, at most %d accepted", len(refs), maxReferences)
 	}
-	var body []byte
-	var tsSigned bool
-	for _, ref := range refs {
+	// Every reference resolves to one element before any digest is
+	// computed, so that a duplicated identifier is named as such.
+	targets := make([]*etree.Element, len(refs))
+	for i, ref := range refs {
 		uri, _ := attr(ref, "", "URI")
-		target, err := resolve(uri, "Reference")
-		if err != nil {
+		if targets[i], err = resolve(uri, "Reference"); err != nil {
 			return Verified{}, err
 		}
+	}
+	var body []byte
+	var tsSigned bool
+	for i, ref := range refs {
+		target := targets[i]
 		name := describe(target, env.body, ts)
 		digested, err := checkDigest(ref, target, name)
 		if err != nil {
