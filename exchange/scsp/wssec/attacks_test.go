@@ -300,7 +300,6 @@ func TestVerifyAcceptsWithinSkew(t *testing.T) {
 	}
 }
 
-
 // TestResignIsSound checks the helpers the attacks use: an envelope
 // digested and signed again unchanged still verifies, so that the attacks
 // above fail for the reason they name.
