@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -80,8 +83,10 @@ type serveConfig struct {
 	// sealing interval and retention (docs/transfer-log.md).
 	TransferLog transferLogConfig `json:"transfer_log"`
 	// Jobs tunes the asynchronous queries (docs/jobs.md).
-	Jobs     jobsConfig `json:"jobs"`
-	LogLevel string     `json:"log_level"`
+	Jobs jobsConfig `json:"jobs"`
+	// SCSP opens the SCSP v3 SOAP door (docs/scsp.md); absent: closed.
+	SCSP     *scspConfig `json:"scsp"`
+	LogLevel string      `json:"log_level"`
 	// MetricsListen, when set, is the address on which /metrics is
 	// served, on a listener of its own; the API's listener never serves it.
 	MetricsListen string `json:"metrics_listen"`
@@ -237,6 +242,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := cfg.Jobs.apply(&bcfg); err != nil {
 		return err
+	}
+	if cfg.SCSP != nil {
+		if bcfg.SCSP, err = cfg.SCSP.door(); err != nil {
+			return err
+		}
 	}
 	if err := cfg.TransferLog.apply(&bcfg); err != nil {
 		return err
@@ -417,6 +427,11 @@ func loadServeConfig(path string) (serveConfig, error) {
 	}
 	rel(&cfg.TransferLog.SigningKeyFile)
 	rel(&cfg.Jobs.CallbackKeyFile)
+	if cfg.SCSP != nil {
+		rel(&cfg.SCSP.TrustedCAsFile)
+		rel(&cfg.SCSP.CertFile)
+		rel(&cfg.SCSP.KeyFile)
+	}
 	for i := range cfg.TransferLog.Witnesses {
 		rel(&cfg.TransferLog.Witnesses[i].KeyFile)
 	}
@@ -560,4 +575,40 @@ func (j jobsConfig) apply(cfg *broker.Config) error {
 	}
 	cfg.Jobs.CallbackKeyID = j.CallbackKeyID
 	return nil
+}
+
+// scspConfig is the file's "scsp" section.
+type scspConfig struct {
+	// TrustedCAsFile holds the PEM certificates of the authorities whose
+	// certificates identify requesting organisations.
+	TrustedCAsFile string `json:"trusted_cas_file"`
+	// CertFile and KeyFile are the node's certificate and private key
+	// (PEM; PKCS #8, PKCS #1 or SEC 1), which sign its answers.
+	CertFile string `json:"cert_file"`
+	KeyFile  string `json:"key_file"`
+}
+
+// door reads the section's files, naming the key that is wrong.
+func (c scspConfig) door() (*api.SCSPDoor, error) {
+	raw, err := os.ReadFile(c.TrustedCAsFile)
+	if err != nil {
+		return nil, fmt.Errorf("scsp.trusted_cas_file: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(raw) {
+		return nil, fmt.Errorf("scsp.trusted_cas_file %s: no PEM certificate in it", c.TrustedCAsFile)
+	}
+	pair, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("scsp.cert_file and scsp.key_file: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, fmt.Errorf("scsp.cert_file %s: %w", c.CertFile, err)
+	}
+	key, ok := pair.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("scsp.key_file %s: not a signing key", c.KeyFile)
+	}
+	return &api.SCSPDoor{Roots: roots, Cert: leaf, Key: key}, nil
 }

@@ -428,6 +428,21 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	if err := os.WriteFile(badGuard, []byte(`{"guard":{"source_failure_ratio":1.5}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	noCAs := filepath.Join(dir, "nocas.json")
+	if err := os.WriteFile(noCAs, []byte(`{"scsp":{"trusted_cas_file":"missing.pem","cert_file":"n.pem","key_file":"n.key"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(dir, "notpem.json")
+	if err := os.WriteFile(filepath.Join(dir, "cas.txt"), []byte("no certificate here"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(notPEM, []byte(`{"scsp":{"trusted_cas_file":"cas.txt","cert_file":"n.pem","key_file":"n.key"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badJobs := filepath.Join(dir, "badjobs.json")
+	if err := os.WriteFile(badJobs, []byte(`{"jobs":{"chunk_timeout":"5m","rescue_after":"1m"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("PONT_DATABASE_URL", "")
 	t.Setenv("PONT_CURSOR_SECRET", "")
 	for _, c := range []struct {
@@ -441,6 +456,9 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{[]string{"serve", "--config", noPort, "--database", "postgres://x"}, "debug_listen: address 127.0.0.1: missing port in address"},
 		{[]string{"serve", "--config", badSource, "--database", "postgres://x"}, `source_addresses: broker: source address "https://padro.example.org": not a host name`},
 		{[]string{"serve", "--config", badGuard, "--database", "postgres://x"}, "guard.source_failure_ratio: 1.5 is not in (0, 1]"},
+		{[]string{"serve", "--config", noCAs, "--database", "postgres://x"}, "scsp.trusted_cas_file: open"},
+		{[]string{"serve", "--config", notPEM, "--database", "postgres://x"}, "no PEM certificate in it"},
+		{[]string{"serve", "--config", badJobs, "--database", "postgres://x"}, "jobs.rescue_after (1m) must be longer than jobs.chunk_timeout (5m)"},
 	} {
 		code, _, errs := pontRun(t, c.args...)
 		if code != 1 || !strings.Contains(errs, c.want) {

@@ -98,6 +98,8 @@ type Config struct {
 	// CallbackKeys signs jobs' callbacks; its public keys are served at
 	// /v1/jobs/callback-keys. nil: none.
 	CallbackKeys *jobs.Notifier
+	// SCSP turns on the SCSP v3 SOAP door (/scsp/v3/{CODE}); nil: off.
+	SCSP *SCSPDoor
 }
 
 // New returns the HTTP handler of the whole API.
@@ -131,6 +133,9 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(cfg.Registry)
 	}
+	if d := cfg.SCSP; d != nil && (d.Roots == nil || d.Cert == nil || d.Key == nil) {
+		return nil, errNoDoor
+	}
 	cursors, err := newCursorCodec(cfg.CursorSecret)
 	if err != nil {
 		return nil, err
@@ -158,6 +163,9 @@ func New(cfg Config) (http.Handler, error) {
 		r.Post("/dev/token", s.devToken)
 	}
 
+	if cfg.SCSP != nil {
+		s.scspRoutes(r)
+	}
 	r.Route("/v1", func(r chi.Router) {
 		r.Get("/catalog/services", s.listServices)
 		if cfg.CallbackKeys != nil {

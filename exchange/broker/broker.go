@@ -123,6 +123,8 @@ type Config struct {
 	Retention time.Duration
 	// Jobs tunes the asynchronous queries.
 	Jobs JobsConfig
+	// SCSP, when set, opens the SCSP v3 SOAP door (api.SCSPDoor).
+	SCSP *api.SCSPDoor
 	// Node names this node in transfer records. Defaults to the host name.
 	Node   string
 	Logger *slog.Logger
@@ -352,7 +354,7 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		DevIssuer: b.devIss, Registry: reg, Metrics: metrics, Logger: cfg.Logger,
 		Ready: ready, CursorSecret: cfg.CursorSecret, PrivateMetrics: cfg.PrivateMetrics,
 		Log: b.store, Events: b.audit, Node: cfg.Node, Adapters: b.registry,
-		Jobs: runner, CallbackKeys: notifier,
+		Jobs: runner, CallbackKeys: notifier, SCSP: cfg.SCSP,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)

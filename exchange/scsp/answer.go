@@ -369,14 +369,29 @@ func padroRetorno(data json.RawMessage) (any, error) {
 		return s
 	})
 	if a.Entity != nil {
-		d.EntColectiva = codeName(a.Entity.Collective, 2, "collective entity", same)
-		d.EntSingular = codeName(a.Entity.Singular, 2, "singular entity", same)
-		d.Nucleo = codeName(a.Entity.Nucleus, 2, "nucleus", same)
+		// A source may give an entity by its six-digit code in the INE's
+		// nomenclátor, CCSSNN: collective entity, singular entity, nucleus;
+		// SCSP gives each level its own two digits.
+		part := func(from int) func(string) string {
+			return func(s string) string {
+				if len(s) == 6 && digitsOnly(s) {
+					return s[from : from+2]
+				}
+				return s
+			}
+		}
+		d.EntColectiva = codeName(a.Entity.Collective, 2, "collective entity", part(0))
+		d.EntSingular = codeName(a.Entity.Singular, 2, "singular entity", part(2))
+		d.Nucleo = codeName(a.Entity.Nucleus, 2, "nucleus", part(4))
 	}
 	if err != nil {
 		return nil, err
 	}
 	if ad := a.Address; ad != nil {
+		// Municipal registers number streets with six digits where the
+		// INE's street code has five: a numeric code whose extra leading
+		// digits are zeros is the same number in five.
+		ad.StreetCode = trimZeros(ad.StreetCode, 5)
 		for _, f := range []struct {
 			what, v string
 			n       int
@@ -401,6 +416,27 @@ func padroRetorno(data json.RawMessage) (any, error) {
 		d.UltimaVariacion = &ultimaVariacion{Codigo: lv.Code, Descripcion: lv.Description, Fecha: strings.ReplaceAll(lv.Date, "-", "")}
 	}
 	return d, nil
+}
+
+// trimZeros drops the leading zeros of a numeric code longer than n, as
+// far as n; any other code is answered as it is.
+func trimZeros(s string, n int) string {
+	if !digitsOnly(s) {
+		return s
+	}
+	for len(s) > n && s[0] == '0' {
+		s = s[1:]
+	}
+	return s
+}
+
+func digitsOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // fit cuts s to n characters.

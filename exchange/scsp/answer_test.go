@@ -253,3 +253,25 @@ func TestFaultNamesEveryField(t *testing.T) {
 		t.Fatalf("fault does not name each field:\n%s", doc)
 	}
 }
+
+// TestPadroCodesOfTheRegisters checks that the six-digit codes municipal
+// registers give (an entity's CCSSNN, a street's 0NNNNN) are written in
+// SCSP's two- and five-digit elements without changing their value, and
+// that a code that would change is refused.
+func TestPadroCodesOfTheRegisters(t *testing.T) {
+	data := `{"province":{"code":"08","name":"Barcelona"},"municipality":{"code":"08019","name":"Barcelona"},` +
+		`"entity":{"singular":{"code":"000101","name":"Barcelona"},"nucleus":{"code":"01","name":"Barcelona"}},` +
+		`"address":{"street_code":"048503","street_type":"C","street_name":"de Mallorca","number":"401","postcode":"08013"}}`
+	got, err := padroRetorno(json.RawMessage(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := got.(domicilio)
+	if d.EntSingular == nil || d.EntSingular.Codigo != "01" || d.Nucleo.Codigo != "01" || d.Direccion.Via.Codigo != "48503" {
+		t.Fatalf("%+v %+v %+v", d.EntSingular, d.Nucleo, d.Direccion.Via)
+	}
+	bad := strings.Replace(data, `"048503"`, `"148503"`, 1)
+	if _, err := padroRetorno(json.RawMessage(bad)); err == nil {
+		t.Fatal("a six-digit street code without a leading zero was written")
+	}
+}

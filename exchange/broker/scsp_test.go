@@ -1,0 +1,154 @@
+package broker_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pontexchange/pont/exchange/api"
+	"github.com/pontexchange/pont/exchange/broker"
+	"github.com/pontexchange/pont/exchange/scsp/wssec"
+	"github.com/pontexchange/pont/exchange/scsp/wssec/devca"
+	"github.com/pontexchange/pont/exchange/store"
+)
+
+// TestSCSPDoor sends signed SCSP v3 Peticiones for the residence
+// certificate to a node: the one signed by the requesting organisation is
+// answered with a signed Respuesta carrying the residence and recorded as
+// any query; the rest are SOAP faults with their SCSP codes.
+func TestSCSPDoor(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := devca.NewCA(dir + "/ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bcn, err := ca.Issue("Ajuntament de Barcelona - sello", "P0801900B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	girona, err := ca.Issue("Ajuntament de Girona - sello", "P1708500B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := ca.Issue("Pont node", "Q0801175A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := devca.NewCA(dir + "/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := other.Issue("Ajuntament de Barcelona - sello", "P0801900B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startDevWith(t, broker.Config{SCSP: &api.SCSPDoor{Roots: ca.Pool(), Cert: node.Cert, Key: node.Key}})
+
+	raw, err := os.ReadFile("../scsp/testdata/padro.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peticion := string(raw)
+	sign := func(doc string, leaf devca.Leaf) []byte {
+		t.Helper()
+		signed, err := wssec.Sign([]byte(doc), leaf.Cert, leaf.Key, time.Now(), 5*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signed
+	}
+	post := func(code string, body []byte) (int, string) {
+		t.Helper()
+		resp, err := http.Post(n.base+"/scsp/v3/"+code, "text/xml; charset=utf-8", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out)
+	}
+
+	status, answer := post("SVDSECOPA01WS01", sign(peticion, bcn))
+	if status != http.StatusOK {
+		t.Fatalf("a signed residence request: %d\n%s", status, answer)
+	}
+	verified, err := wssec.Verify([]byte(answer), ca.Pool(), time.Now())
+	if err != nil {
+		t.Fatalf("the answer's signature: %v\n%s", err, answer)
+	}
+	if org, _ := wssec.OrganisationOf(verified.Certificate); org != "Q0801175A" {
+		t.Errorf("the answer is signed by %q", org)
+	}
+	// The school-meal aid's purpose sees where she lives, not her address:
+	// minimisation holds on this door as on the JSON API.
+	body := string(verified.Body)
+	if !strings.Contains(body, "<MunicipioRespuesta><Codigo>019</Codigo>") || strings.Contains(body, "Direccion") || strings.Contains(body, "Mallorca") {
+		t.Errorf("the social-benefits answer:\n%s", body)
+	}
+	demo := strings.NewReplacer(
+		"<pet:CodProcedimiento>AJUT-MENJADOR</pet:CodProcedimiento>", "<pet:CodProcedimiento>DEMO</pet:CodProcedimiento>",
+		"<pet:Finalidad>Ajuts de menjador escolar, curs 2026-2027</pet:Finalidad>", "<pet:Finalidad>demo</pet:Finalidad>",
+	).Replace(peticion)
+	status, answer = post("SVDSECOPA01WS01", sign(demo, bcn))
+	if status != http.StatusOK {
+		t.Fatalf("a signed demonstration request: %d\n%s", status, answer)
+	}
+	for _, want := range []string{"Domicilio", "Direccion", "Mallorca", "PONT-TEST-0000000001", "0003"} {
+		if !strings.Contains(answer, want) {
+			t.Errorf("the demonstration answer lacks %q:\n%s", want, answer)
+		}
+	}
+	recs := searchSubject(t, n, "12345678Z")
+	// Both answered requests are transfers, newest first.
+	if len(recs) != 2 || recs[0].ProcedureCode != "DEMO" || recs[1].ProcedureCode != "AJUT-MENJADOR" ||
+		recs[0].RequesterOrg != "P0801900B" || recs[0].Outcome != "ok" || recs[1].Outcome != "ok" {
+		t.Fatalf("the SOAP queries' records: %+v", recs)
+	}
+
+	for _, c := range []struct {
+		name, code string
+		body       []byte
+		scsp       string
+	}{
+		{"unsigned", "SVDSECOPA01WS01", []byte(peticion), "0305"},
+		{"signed by another CA's certificate", "SVDSECOPA01WS01", sign(peticion, stranger), "0305"},
+		{"signed by another organisation than the Solicitante", "SVDSECOPA01WS01", sign(peticion, girona), "0305"},
+		{"the body changed after signing", "SVDSECOPA01WS01", bytes.Replace(sign(peticion, bcn), []byte("12345678Z"), []byte("45678901G"), 1), "0305"},
+		{"another certificate's endpoint", "SVDSCDDWS01", sign(peticion, bcn), "0401"},
+		{"a certificate no service answers", "SVDXXXXX", sign(peticion, bcn), "0401"},
+		{"not XML", "SVDSECOPA01WS01", []byte("hola"), "0305"},
+		{"a source in maintenance", "SVDSECOPA01WS01", sign(strings.Replace(peticion, "12345678Z", "22222222J", 1), bcn), "0901"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			status, out := post(c.code, c.body)
+			if status == http.StatusOK || !strings.Contains(out, "Fault") || !strings.Contains(out, "<CodigoEstado>"+c.scsp+"</CodigoEstado>") && !strings.Contains(out, "CodigoEstado>"+c.scsp+"<") {
+				t.Fatalf("%d\n%s", status, out)
+			}
+		})
+	}
+}
+
+// searchSubject answers the records of subject, newest first, through the
+// auditor's API's store.
+func searchSubject(t *testing.T, n *node, subject string) []store.Transfer {
+	t.Helper()
+	tok := n.token(map[string]string{"role": "auditor", "sub": "dpo-1"})
+	status, out, _ := n.do("GET", "/v1/audit/transfers?subject="+subject, tok, nil)
+	if status != http.StatusOK {
+		t.Fatalf("audit search: %d %v", status, out)
+	}
+	var recs []store.Transfer
+	for _, it := range out["items"].([]any) {
+		m := it.(map[string]any)
+		recs = append(recs, store.Transfer{
+			ProcedureCode: str(m["procedure"]), RequesterOrg: str(m["requester"]), Outcome: str(m["outcome"]),
+		})
+	}
+	return recs
+}
+
+func str(v any) string { s, _ := v.(string); return s }
