@@ -89,6 +89,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	fmt.Fprint(stdout, exampleQuery(ln.Addr().String(), token, filepath.Join(*data, "log.vkey")))
+	fmt.Fprintf(stdout, "The SCSP v3 door (docs/scsp.md): sign the residence request of the Ajuntament de Barcelona with xmlsec1 and send it:\n\n%s\n",
+		broker.DevSCSPCommands(*data, "http://"+ln.Addr().String()))
 	return b.Serve(ctx, ln)
 }
 

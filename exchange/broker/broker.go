@@ -344,6 +344,11 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 	if rc, ok := b.store.(store.ReadinessChecker); ok {
 		ready = rc.Ready
 	}
+	if cfg.SCSP == nil && cfg.DevIssuer != nil {
+		if cfg.SCSP, err = devSCSP(cfg.DataDir, cfg.Catalog); err != nil {
+			return nil, err
+		}
+	}
 	runner, notifier, err := b.startJobs(ctx, pipe)
 	if err != nil {
 		return nil, err

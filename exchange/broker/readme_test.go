@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"github.com/pontexchange/pont/internal/testenv"
 	"go/scanner"
 	"go/token"
 	"io/fs"
@@ -12,13 +11,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pontexchange/pont/exchange/broker"
+	"github.com/pontexchange/pont/internal/testenv"
 )
 
 // TestReadmeExamplesWork runs the README's shell examples, exactly as
 // printed but for the address, against a running dev node: a newcomer's
 // first commands must work.
 func TestReadmeExamplesWork(t *testing.T) {
-	testenv.NeedTools(t, "Debian: apt-get install curl", "curl")
+	testenv.NeedTools(t, "Debian: apt-get install curl xmlsec1", "curl", "xmlsec1")
 	raw, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -29,12 +31,20 @@ func TestReadmeExamplesWork(t *testing.T) {
 			script = append(script, m[1])
 		}
 	}
+	// The SCSP example is the one pont dev prints.
+	if !strings.Contains(string(raw), broker.DevSCSPCommands(".pont-dev", "http://127.0.0.1:8080")) {
+		t.Errorf("README.md's SCSP example is not what pont dev prints:\n%s", broker.DevSCSPCommands(".pont-dev", "http://127.0.0.1:8080"))
+	}
 	if len(script) < 3 {
 		t.Fatalf("found %d examples in README.md, want the token, query, refusal and audit examples", len(script))
 	}
-	n := startDev(t)
+	// The examples run where make run does: beside its .pont-dev.
+	dir := t.TempDir()
+	n := startDevWith(t, broker.Config{DataDir: filepath.Join(dir, ".pont-dev")})
 	body := strings.ReplaceAll(strings.Join(script, "\necho\n"), "http://127.0.0.1:8080", n.base)
-	out, err := exec.Command("bash", "-euo", "pipefail", "-c", body).CombinedOutput()
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", body)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the README's examples failed: %v\n%s", err, out)
 	}
@@ -43,6 +53,7 @@ func TestReadmeExamplesWork(t *testing.T) {
 		`"code":"legal_basis_required"`,
 		`"items":[`, `"decision":"deny"`, `"decision":"allow"`,
 		`"service":"padro","state":"`, `"total":3`,
+		`Respuesta`, `<Domicilio>`, `<Direccion>`, `de Mallorca`,
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the examples' output lacks %s:\n%s", want, out)
