@@ -38,6 +38,8 @@ type SCSPDoor struct {
 // WS-Security signature is its credential.
 func (s *server) scspRoutes(r chi.Router) {
 	r.Post("/scsp/v3/{code}", s.scspRequest)
+	r.Get("/scsp/v3/{code}", s.scspWSDL)
+	r.Get("/scsp/v3/{code}/schemas/{file}", s.scspSchema)
 }
 
 // scspRequest answers one synchronous SCSP v3 Peticion: its signature is
