@@ -65,6 +65,9 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 	registered := map[string]bool{} // "get /path"
 	err := chi.Walk(routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		if strings.HasPrefix(route, "/scsp/") {
+			return nil // the SCSP door is SOAP, described by its WSDL (docs/scsp.md)
+		}
 		registered[strings.ToLower(method)+" "+route] = true
 		return nil
 	})
