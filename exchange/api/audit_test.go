@@ -612,6 +612,9 @@ func fullTransfer() store.Transfer {
 		Reasons:        []store.Reason{{Code: "consent_expired", Message: "the consent expired"}, {Code: "purpose_not_allowed", Message: "no"}},
 		PolicyRevision: "c4a1f07e9b2d", Outcome: "consent_expired", SCSPCode: "0236", HTTPStatus: http.StatusForbidden,
 		LatencyMicros: 1843, DataSHA256: strings.Repeat("cd", 32),
+		// The SCSP request it answered: not served by the search and the
+		// export (yet); the leaf entry carries it (docs/transfer-log.md).
+		SCSPRequestID: "PONT-20260301-000000000007", SCSPSolicitudID: "SOL-20260301-0001",
 		// The log's commitment to the personal fields: the transfer log's
 		// leaves and receipts serve them (docs/transfer-log.md), the
 		// search and export do not.
