@@ -21,6 +21,7 @@ import (
 const auditUsage = `usage:
   pont audit search [--server URL] [--token TOKEN] [--subject DNI] [--requester NIF] [--official ID]
                     [--procedure CODE] [--service NAME] [--purpose CODE] [--decision allow|deny]
+                    [--scsp_request_id ID]
                     [--from TIME] [--to TIME] [--limit N] [--format table|json|csv]
   pont audit show   [--server URL] [--token TOKEN] ID
   pont audit verify [--server URL] [--token TOKEN] --log-key FILE [--witness-key FILE]...
@@ -41,6 +42,7 @@ var searchFilters = []struct{ name, usage string }{
 	{"service", "the service (padro, titulacions, ...)"},
 	{"purpose", "the purpose code"},
 	{"decision", "allow or deny"},
+	{"scsp_request_id", "the SCSP request's IdPeticion"},
 	{"from", "from this time on (RFC 3339 or a date, inclusive)"},
 	{"to", "before this time (RFC 3339 or a date, exclusive)"},
 }

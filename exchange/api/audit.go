@@ -72,6 +72,9 @@ func transferV1(t store.Transfer) types.TransferV1 {
 		SCSPCode:       t.SCSPCode,
 		LatencyMicros:  t.LatencyMicros,
 		DataSHA256:     t.DataSHA256,
+
+		SCSPRequestID:   t.SCSPRequestID,
+		SCSPSolicitudID: t.SCSPSolicitudID,
 	}
 }
 
@@ -98,6 +101,9 @@ var auditFilters = map[string]func(f *store.Filter, v string) error{
 		f.Decision = v
 		return nil
 	},
+	// The records of one SCSP request, by its IdPeticion.
+	"scsp_request_id": func(f *store.Filter, v string) error { f.SCSPRequestID = v; return nil },
+
 	"from":   func(f *store.Filter, v string) (err error) { f.From, err = parseTime(v); return err },
 	"to":     func(f *store.Filter, v string) (err error) { f.To, err = parseTime(v); return err },
 	"limit":  func(f *store.Filter, v string) (err error) { f.Limit, err = parseLimit(v, maxPageLimit); return err },
@@ -213,7 +219,7 @@ var csvHeader = []string{
 	"procedure", "procedure_name", "purpose", "legal_basis", "law_reference", "consent_id",
 	"case_id", "subject_id_type", "subject", "service", "adapter", "adapter_version",
 	"module_sha256", "decision", "reasons", "policy_revision", "outcome", "scsp_code",
-	"latency_us", "data_sha256", "http_status", "job_id",
+	"latency_us", "data_sha256", "http_status", "job_id", "scsp_request_id", "scsp_solicitud_id",
 }
 
 // exportTransfers streams the selection of a search as CSV, newest first,
@@ -314,7 +320,7 @@ func csvRecord(t types.TransferV1) []string {
 		t.Procedure, t.ProcedureName, t.Purpose, t.LegalBasis, t.LawReference, t.ConsentID,
 		t.CaseID, t.SubjectIDType, t.Subject, t.Service, t.Adapter, t.AdapterVersion,
 		t.ModuleSHA256, t.Decision, strings.Join(reasons, "; "), t.PolicyRevision, t.Outcome, t.SCSPCode,
-		strconv.FormatInt(t.LatencyMicros, 10), t.DataSHA256, httpStatus, t.JobID,
+		strconv.FormatInt(t.LatencyMicros, 10), t.DataSHA256, httpStatus, t.JobID, t.SCSPRequestID, t.SCSPSolicitudID,
 	}
 	for i := range row {
 		row[i] = csvCell(row[i])

@@ -53,10 +53,10 @@ func TestParseFilter(t *testing.T) {
 		{name: "nothing", query: "", want: store.Filter{Limit: 100}},
 		{
 			name:  "every filter",
-			query: "subject=12345678Z&requester=P0801900B&official=38000001E&procedure=DEMO&service=padro&purpose=demo&decision=deny&from=2026-01-01&to=2026-02-01T00:00:00%2B01:00&limit=7",
+			query: "subject=12345678Z&requester=P0801900B&official=38000001E&procedure=DEMO&service=padro&purpose=demo&decision=deny&scsp_request_id=PONT-42&from=2026-01-01&to=2026-02-01T00:00:00%2B01:00&limit=7",
 			want: store.Filter{
 				Subject: "12345678Z", Requester: "P0801900B", Official: "38000001E", Procedure: "DEMO",
-				Service: "padro", Purpose: "demo", Decision: store.Deny,
+				Service: "padro", Purpose: "demo", Decision: store.Deny, SCSPRequestID: "PONT-42",
 				From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 1, 31, 23, 0, 0, 0, time.UTC),
 				Limit: 7,
 			},
@@ -70,6 +70,7 @@ func TestParseFilter(t *testing.T) {
 		{name: "limit 1001", query: "limit=1001", bad: []string{"limit"}},
 		{name: "limit not a number", query: "limit=ten", bad: []string{"limit"}},
 		{name: "given twice", query: "service=padro&service=titulacions", bad: []string{"service"}},
+		{name: "scsp request given twice", query: "scsp_request_id=A&scsp_request_id=B", bad: []string{"scsp_request_id"}},
 		{name: "to before from", query: "from=2026-02-01&to=2026-01-01", bad: []string{"to"}},
 		{name: "to equal to from", query: "from=2026-02-01&to=2026-02-01", bad: []string{"to"}},
 		{name: "forged cursor", query: "cursor=" + unsigned, bad: []string{"cursor"}},
@@ -528,6 +529,61 @@ func TestExportCSV(t *testing.T) {
 	})
 }
 
+// TestSearchBySCSPRequest: ?scsp_request_id= answers the records of one
+// SCSP request, all of them and only them, in JSON and in CSV, each with
+// the request's and its own solicitud's ids.
+func TestSearchBySCSPRequest(t *testing.T) {
+	s := startAuditServer(t)
+	recs := s.fill(t, 40)
+	for i := range recs {
+		recs[i].SCSPRequestID = []string{"", "PONT-A", "PONT-B"}[i%3]
+		if recs[i].SCSPRequestID != "" {
+			recs[i].SCSPSolicitudID = fmt.Sprintf("SOL-%02d", i)
+		}
+		recs[i].ID = fmt.Sprintf("0196%04x-0000-7000-8000-%012x", 40-i, 40-i)
+	}
+	if err := s.store.AppendTransfers(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	var want []store.Transfer
+	for _, r := range recs { // newest first
+		if r.SCSPRequestID == "PONT-A" {
+			want = append(want, r)
+		}
+	}
+	resp := s.get(t, "/v1/audit/transfers?scsp_request_id=PONT-A&limit=5", "")
+	var page types.TransferPageV1
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("search: %d %v", resp.StatusCode, err)
+	}
+	if len(page.Items) != 5 || page.NextCursor == nil {
+		t.Fatalf("first page: %d items, next %v; want 5 and a next page", len(page.Items), page.NextCursor)
+	}
+	for i, it := range page.Items {
+		if it.ID != want[i].ID || it.SCSPRequestID != "PONT-A" || it.SCSPSolicitudID != want[i].SCSPSolicitudID {
+			t.Errorf("item %d = %s %q %q, want %s PONT-A %q", i, it.ID, it.SCSPRequestID, it.SCSPSolicitudID, want[i].ID, want[i].SCSPSolicitudID)
+		}
+	}
+	col := map[string]int{}
+	for i, name := range csvHeader {
+		col[name] = i
+	}
+	rows := readCSV(t, s.get(t, "/v1/audit/transfers?scsp_request_id=PONT-A", "text/csv"))
+	if len(rows) != len(want) {
+		t.Fatalf("CSV: %d rows, want %d", len(rows), len(want))
+	}
+	for i, row := range rows {
+		if row[col["id"]] != want[i].ID || row[col["scsp_request_id"]] != "PONT-A" || row[col["scsp_solicitud_id"]] != want[i].SCSPSolicitudID {
+			t.Errorf("CSV row %d = %s %q %q, want %s", i, row[col["id"]], row[col["scsp_request_id"]], row[col["scsp_solicitud_id"]], want[i].ID)
+		}
+	}
+	resp = s.get(t, "/v1/audit/transfers?scsp_request_id=PONT-C", "")
+	page = types.TransferPageV1{}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || len(page.Items) != 0 {
+		t.Errorf("an SCSP request with no record: %d items, %v", len(page.Items), err)
+	}
+}
+
 func TestCursorsOverHTTP(t *testing.T) {
 	s := startAuditServer(t)
 	recs := s.fill(t, 25)
@@ -612,6 +668,8 @@ func fullTransfer() store.Transfer {
 		Reasons:        []store.Reason{{Code: "consent_expired", Message: "the consent expired"}, {Code: "purpose_not_allowed", Message: "no"}},
 		PolicyRevision: "c4a1f07e9b2d", Outcome: "consent_expired", SCSPCode: "0236", HTTPStatus: http.StatusForbidden,
 		LatencyMicros: 1843, DataSHA256: strings.Repeat("cd", 32),
+		// The SCSP request it answered.
+		SCSPRequestID: "PONT-20260301-000000000007", SCSPSolicitudID: "SOL-20260301-0001",
 		// The log's commitment to the personal fields: the transfer log's
 		// leaves and receipts serve them (docs/transfer-log.md), the
 		// search and export do not.
@@ -650,6 +708,7 @@ func TestTransferV1(t *testing.T) {
 		"requester": "P0801900B", "official_id": "38000001E", "official_name": "Anna Puig",
 		"procedure": "DEMO", "procedure_name": "Demostració", "purpose": "demo", "legal_basis": "consent",
 		"law_reference": "Llei 7/1985, art. 16", "consent_id": "c-42", "case_id": "EXP-2026-00001", "job_id": "01950000-0000-7000-8000-0000000000bb",
+		"scsp_request_id": "PONT-20260301-000000000007", "scsp_solicitud_id": "SOL-20260301-0001",
 		"subject_id_type": "DNI", "subject": "12345678Z", "service": "discapacitat", "adapter": "discapacitat-09",
 		"adapter_version": "1.0.0", "module_sha256": strings.Repeat("ab", 32), "decision": "deny",
 		"reasons": []any{

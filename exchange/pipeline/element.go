@@ -16,7 +16,27 @@ import (
 // validated (an element of a batch), exactly as Query answers a body:
 // recorded, and committed before anything is returned.
 func (p *Pipeline) QueryParsed(ctx context.Context, principal auth.Principal, service string, q envelope.Query) (Answer, error) {
-	return p.recorded(ctx, principal, KindQuery, service, func(rec *store.Transfer) (served, error) {
+	return p.QueryParsedWith(ctx, principal, service, q, Origin{})
+}
+
+// Origin is the request a query was asked in, beyond its envelope, as its
+// transfer record names it. The zero Origin is a query of Pont's own API.
+type Origin struct {
+	// SCSPRequestID is the Atributos/IdPeticion (up to 26 characters) of
+	// the SCSP v3 Peticion the query answers, and SCSPSolicitudID the
+	// Transmision/IdSolicitud (up to 40) of its SolicitudTransmision: a
+	// query that came through the SCSP door. They are recorded as given
+	// (store.Transfer.SCSPRequestID, SCSPSolicitudID).
+	SCSPRequestID   string
+	SCSPSolicitudID string
+}
+
+// QueryParsedWith answers like QueryParsed, with a record that names
+// origin, whatever the query ends with (a refusal for the requester's
+// quota included): so that the record of an SCSP request is found by its
+// IdPeticion (store.Filter.SCSPRequestID).
+func (p *Pipeline) QueryParsedWith(ctx context.Context, principal auth.Principal, service string, q envelope.Query, origin Origin) (Answer, error) {
+	return p.recordedFrom(ctx, principal, KindQuery, service, origin, func(rec *store.Transfer) (served, error) {
 		describe(rec, q)
 		return p.answerParsed(ctx, principal, service, q, nil, rec)
 	})
@@ -45,7 +65,7 @@ type Element struct {
 // asked: a job is paced by its runner, and an element refused for a rate
 // would only make the requester ask again.
 func (p *Pipeline) RunElement(ctx context.Context, principal auth.Principal, service string, e Element) (rec store.Transfer, ans Answer, err error) {
-	rec, ans, err = p.run(ctx, principal, KindQuery, service, e.TransferID, false, func(rec *store.Transfer) (served, error) {
+	rec, ans, err = p.run(ctx, principal, KindQuery, service, e.TransferID, Origin{}, false, func(rec *store.Transfer) (served, error) {
 		describe(rec, e.Query)
 		rec.JobID = e.JobID
 		return p.answerParsed(ctx, principal, service, e.Query, e.BeforeCall, rec)

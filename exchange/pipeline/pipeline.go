@@ -208,7 +208,12 @@ type served struct {
 // body, records the SHA-256 of exactly the data bytes in it, and commits
 // the record before it returns anything.
 func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind, service string, answer func(*store.Transfer) (served, error)) (Answer, error) {
-	rec, ans, err := p.run(ctx, principal, kind, service, "", true, answer)
+	return p.recordedFrom(ctx, principal, kind, service, Origin{}, answer)
+}
+
+// recordedFrom is recorded with a record that names origin.
+func (p *Pipeline) recordedFrom(ctx context.Context, principal auth.Principal, kind, service string, origin Origin, answer func(*store.Transfer) (served, error)) (Answer, error) {
+	rec, ans, err := p.run(ctx, principal, kind, service, "", origin, true, answer)
 	if cerr := p.commit(ctx, rec); cerr != nil {
 		return Answer{}, cerr
 	}
@@ -219,10 +224,10 @@ func (p *Pipeline) recorded(ctx context.Context, principal auth.Principal, kind,
 }
 
 // run runs answer with a new transfer record (of id, or a fresh id when
-// id is empty), and answers the record, complete but not committed, with
-// the answer's body or the error that ended the request. With quota, a
-// caller over its quota is refused first.
-func (p *Pipeline) run(ctx context.Context, principal auth.Principal, kind, service, id string, quota bool, answer func(*store.Transfer) (served, error)) (store.Transfer, Answer, error) {
+// id is empty) that names origin, and answers the record, complete but not
+// committed, with the answer's body or the error that ended the request.
+// With quota, a caller over its quota is refused first.
+func (p *Pipeline) run(ctx context.Context, principal auth.Principal, kind, service, id string, origin Origin, quota bool, answer func(*store.Transfer) (served, error)) (store.Transfer, Answer, error) {
 	start := p.cfg.Now()
 	if id == "" {
 		id = audit.NewID()
@@ -235,6 +240,9 @@ func (p *Pipeline) run(ctx context.Context, principal auth.Principal, kind, serv
 		RequesterOrg: principal.Org,
 		Decision:     store.Deny,
 		Salt:         make([]byte, store.SaltSize),
+
+		SCSPRequestID:   origin.SCSPRequestID,
+		SCSPSolicitudID: origin.SCSPSolicitudID,
 	}
 	_, _ = rand.Read(rec.Salt) // crypto/rand never fails on the systems Go supports
 	_, known := p.cfg.Catalog.Service(service)

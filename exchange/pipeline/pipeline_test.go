@@ -600,3 +600,75 @@ func TestRefuse(t *testing.T) {
 		t.Error("a refused request reached an adapter")
 	}
 }
+
+// TestQueryParsedWith: a query asked in an SCSP request is recorded with
+// the request's IdPeticion and IdSolicitud however it ends (served,
+// refused by the policy, refused for the quota), the receipt is the leaf of
+// that record, and QueryParsed names no SCSP request.
+func TestQueryParsedWith(t *testing.T) {
+	origin := Origin{SCSPRequestID: "PONT-20261207-000000000042", SCSPSolicitudID: "SOL-0001"}
+	parse := func(body []byte) envelope.Query {
+		q, err := envelope.Parse(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	cases := []struct {
+		name  string
+		body  []byte
+		setup func(*rig)
+		want  string // the record's outcome
+	}{
+		{name: "served", body: query(t), setup: func(r *rig) { r.answers("padro-17079", padroAnswer) }, want: OutcomeOK},
+		{name: "refused by the policy", body: query(t, "purpose", "public-employment"), want: string(fault.PurposeNotAllowed)},
+		{name: "refused for the quota", body: query(t), setup: func(r *rig) {
+			q, err := quota.New(quota.Config{Organisations: map[string]quota.Limit{requester.Org: {Rate: 0.001, Burst: 1}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.Allow(quota.Requester, requester.Org)
+			r.p.cfg.Quota = q
+		}, want: string(fault.RateLimited)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t)
+			if c.setup != nil {
+				c.setup(r)
+			}
+			ans, err := r.p.QueryParsedWith(context.Background(), requester, "padro", parse(c.body), origin)
+			rec := r.log.last(t)
+			if rec.Outcome != c.want {
+				t.Fatalf("outcome %s (%v), want %s", rec.Outcome, err, c.want)
+			}
+			if rec.SCSPRequestID != origin.SCSPRequestID || rec.SCSPSolicitudID != origin.SCSPSolicitudID {
+				t.Errorf("record names SCSP request %q, solicitud %q; want %+v", rec.SCSPRequestID, rec.SCSPSolicitudID, origin)
+			}
+			if err != nil {
+				return
+			}
+			var body AnswerV1
+			if err := json.Unmarshal(ans.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			entry, err := translog.Entry(&rec, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if leaf := translog.LeafHash(entry); !bytes.Equal(body.Receipt.LeafHash, leaf[:]) {
+				t.Error("the receipt is not the leaf of the record that names the SCSP request")
+			}
+		})
+	}
+	t.Run("QueryParsed", func(t *testing.T) {
+		r := newRig(t)
+		r.answers("padro-17079", padroAnswer)
+		if _, err := r.p.QueryParsed(context.Background(), requester, "padro", parse(query(t))); err != nil {
+			t.Fatal(err)
+		}
+		if rec := r.log.last(t); rec.SCSPRequestID != "" || rec.SCSPSolicitudID != "" {
+			t.Errorf("QueryParsed's record names SCSP request %q, solicitud %q", rec.SCSPRequestID, rec.SCSPSolicitudID)
+		}
+	})
+}

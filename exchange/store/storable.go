@@ -109,6 +109,7 @@ func storable(t *Transfer) bool {
 		t.ProcedureName, t.Purpose, t.LegalBasis, t.LawReference, t.ConsentID, t.CaseID,
 		t.SubjectIDType, t.SubjectID, t.Service, t.Adapter, t.AdapterVersion, t.ModuleSHA256,
 		t.Decision, t.PolicyRevision, t.Outcome, t.SCSPCode, t.DataSHA256, t.PersonalSHA256, t.JobID,
+		t.SCSPRequestID, t.SCSPSolicitudID,
 	} {
 		if !kept(s) {
 			return false
@@ -159,6 +160,7 @@ func alter(t Transfer) Transfer {
 		{"decision", &t.Decision}, {"policy_revision", &t.PolicyRevision}, {"outcome", &t.Outcome},
 		{"scsp_code", &t.SCSPCode}, {"data_sha256", &t.DataSHA256},
 		{"personal_sha256", &t.PersonalSHA256}, {"job_id", &t.JobID},
+		{"scsp_request_id", &t.SCSPRequestID}, {"scsp_solicitud_id", &t.SCSPSolicitudID},
 	}
 	var escaped, cut []string
 	note := func(column string, ch TextChange) {

@@ -79,6 +79,15 @@ type Transfer struct {
 	LatencyMicros  int64     `json:"latency_us"`
 	DataSHA256     string    `json:"data_sha256,omitempty"`
 
+	// SCSPRequestID is the Atributos/IdPeticion (up to 26 characters) of
+	// the SCSP v3 Peticion the record answered, and SCSPSolicitudID the
+	// Transmision/IdSolicitud (up to 40) of its SolicitudTransmision
+	// (docs/scsp.md); both empty for a request that did not come through
+	// the SCSP door. They name a request, not a person: not personal, and
+	// kept when the record is pruned.
+	SCSPRequestID   string `json:"scsp_request_id,omitempty"`
+	SCSPSolicitudID string `json:"scsp_solicitud_id,omitempty"`
+
 	// Salt is SaltSize random bytes hashed with the record's personal
 	// fields into its leaf (see Event.Salt); empty once pruned.
 	Salt []byte `json:"-"`
@@ -115,6 +124,10 @@ type Filter struct {
 	From, To  time.Time
 	Limit     int     // 1..MaxPageSize; backends treat 0 as DefaultPageSize
 	After     *Cursor // continue after this position
+
+	// SCSPRequestID selects the records of one SCSP request: those whose
+	// Transfer.SCSPRequestID (the Peticion's IdPeticion) it is.
+	SCSPRequestID string
 }
 
 // Page is one page of a search, newest first.

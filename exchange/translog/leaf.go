@@ -125,6 +125,15 @@ func (enc encoder) transferEntry(b []byte, t *store.Transfer) []byte {
 	if t.JobID != "" {
 		b = enc.str(b, "job", t.JobID)
 	}
+	// Written only for an answer to an SCSP request, each when set, so
+	// that every entry written before the SCSP door existed keeps its
+	// bytes.
+	if t.SCSPRequestID != "" {
+		b = enc.str(b, "scsp_request", t.SCSPRequestID)
+	}
+	if t.SCSPSolicitudID != "" {
+		b = enc.str(b, "scsp_solicitud", t.SCSPSolicitudID)
+	}
 	b = enc.personal(b, t, nil)
 	b[len(b)-1] = '}'
 	return b

@@ -86,6 +86,56 @@ func TestJobTransferEntry(t *testing.T) {
 	}
 }
 
+// TestSCSPTransferEntry: the answer to an SCSP request carries its
+// IdPeticion as "scsp_request" and its IdSolicitud as "scsp_solicitud",
+// after "job", each only when set; neither is personal (the commitment is
+// the one of the same record without them), and pruning keeps them in the
+// entry.
+func TestSCSPTransferEntry(t *testing.T) {
+	plain, _ := Entry(transfer(), nil)
+	personal := `,"personal":"` + Commit(transfer(), nil) + `"}`
+	head, ok := strings.CutSuffix(string(plain), personal)
+	if !ok {
+		t.Fatalf("entry without an SCSP request does not end with its commitment: %s", plain)
+	}
+	for _, c := range []struct {
+		name                    string
+		job, request, solicitud string
+		members                 string
+	}{
+		{"both", "", "PONT-20261207-000000000042", "SOL-0001",
+			`,"scsp_request":"PONT-20261207-000000000042","scsp_solicitud":"SOL-0001"`},
+		{"a job's element", "0199a1b2-c3d4-7e5f-8a9b-00000000j0b1", "PONT-1", "SOL-\"2\"",
+			`,"job":"0199a1b2-c3d4-7e5f-8a9b-00000000j0b1","scsp_request":"PONT-1","scsp_solicitud":"SOL-\"2\""`},
+		{"request only", "", "PONT-1", "", `,"scsp_request":"PONT-1"`},
+		{"solicitud only", "", "", "SOL-1", `,"scsp_solicitud":"SOL-1"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tr := transfer()
+			tr.JobID, tr.SCSPRequestID, tr.SCSPSolicitudID = c.job, c.request, c.solicitud
+			entry, err := Entry(tr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := head + c.members + personal; string(entry) != want {
+				t.Fatalf("entry =\n%s\nwant\n%s", entry, want)
+			}
+			if !json.Valid(entry) {
+				t.Fatal("not JSON")
+			}
+			if Commit(tr, nil) != Commit(transfer(), nil) {
+				t.Error("the SCSP request changes the commitment to the personal fields")
+			}
+			pruned := *tr
+			pruned.SubjectID, pruned.SubjectIDType, pruned.OfficialID, pruned.OfficialName, pruned.CaseID = "", "", "", "", ""
+			pruned.Reasons, pruned.DataSHA256, pruned.Salt, pruned.PersonalSHA256 = nil, "", nil, Commit(tr, nil)
+			if again, _ := Entry(&pruned, nil); !bytes.Equal(again, entry) {
+				t.Errorf("the pruned record's entry differs:\n%s\n%s", again, entry)
+			}
+		})
+	}
+}
+
 // TestJobResultsDeletedEntry pins the entry of a job's results deleted:
 // its members in the documented order, no personal field but the empty
 // ones every event commits to.

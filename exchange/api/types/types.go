@@ -52,6 +52,14 @@ type TransferV1 struct {
 	// JobID is the job the transfer was an element of (POST
 	// /v1/services/{service}/jobs); absent for a synchronous query.
 	JobID string `json:"job_id,omitempty"`
+	// SCSPRequestID is the Atributos/IdPeticion of the SCSP v3 Peticion
+	// the transfer answered (POST /scsp/v3/{code}); absent for a request
+	// that did not come through the SCSP door.
+	SCSPRequestID string `json:"scsp_request_id,omitempty"`
+	// SCSPSolicitudID is the Transmision/IdSolicitud of the Peticion's
+	// SolicitudTransmision the transfer answered; absent like
+	// SCSPRequestID.
+	SCSPSolicitudID string `json:"scsp_solicitud_id,omitempty"`
 	// SubjectIDType is the kind of the subject's identifier ("DNI", "NIE").
 	SubjectIDType string `json:"subject_id_type,omitempty"`
 	// Subject is the citizen's DNI or NIE.

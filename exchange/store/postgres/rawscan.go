@@ -79,6 +79,9 @@ var rawColumns = func() []rawColumn {
 		"data_sha256":     func(t *store.Transfer) *string { return &t.DataSHA256 },
 		"personal_sha256": func(t *store.Transfer) *string { return &t.PersonalSHA256 },
 		"job_id":          func(t *store.Transfer) *string { return &t.JobID },
+
+		"scsp_request_id":   func(t *store.Transfer) *string { return &t.SCSPRequestID },
+		"scsp_solicitud_id": func(t *store.Transfer) *string { return &t.SCSPSolicitudID },
 	}
 	other := map[string]rawKind{"at": rawTime, "reasons": rawJSON, "http_status": rawInt4, "latency_us": rawInt8, "salt": rawBytes}
 	cols := make([]rawColumn, len(query.Columns))

@@ -45,6 +45,7 @@ func TestRawDecodingReadsAsScan(t *testing.T) {
 		},
 		func(r *store.Transfer) { r.Salt = []byte("0123456789abcdef") },
 		func(r *store.Transfer) { r.JobID = "0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b" },
+		func(r *store.Transfer) { r.SCSPRequestID, r.SCSPSolicitudID = "PONT-2026-000000000000042", "SOL-0001" },
 	} {
 		r := base
 		r.ID = fmt.Sprintf("0199a1b2-c3d4-7e5f-8a9b-%012d", i)

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, exec Exec) {
 		{"NotFound", testNotFound},
 		{"EmptyBatch", testEmptyBatch},
 		{"Filters", testFilters},
+		{"SCSPRequest", testSCSPRequest},
 		{"TimeRange", testTimeRange},
 		{"Order", testOrder},
 		{"Paging", testPaging},
@@ -148,7 +149,11 @@ func full(n int, at time.Time) store.Transfer {
 		HTTPStatus:     403,
 		LatencyMicros:  1234567,
 		DataSHA256:     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-		Salt:           []byte("0123456789abcdef"),
+		// The SCSP request it answered: IdPeticion (26 characters at most)
+		// and IdSolicitud (40 at most).
+		SCSPRequestID:   "PONT-20260314-000000000042",
+		SCSPSolicitudID: "SOL-20260314-0000000000000000000000000001",
+		Salt:            []byte("0123456789abcdef"),
 		// Set here so that the round trip covers it: a store keeps it as
 		// given, and only pruning sets it otherwise.
 		PersonalSHA256: "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03",
@@ -250,7 +255,8 @@ func model(recs []store.Transfer, f store.Filter) []string {
 		match := func(filter, value string) bool { return filter == "" || filter == value }
 		if !match(f.Subject, r.SubjectID) || !match(f.Requester, r.RequesterOrg) ||
 			!match(f.Official, r.OfficialID) || !match(f.Procedure, r.ProcedureCode) ||
-			!match(f.Service, r.Service) || !match(f.Purpose, r.Purpose) || !match(f.Decision, r.Decision) {
+			!match(f.Service, r.Service) || !match(f.Purpose, r.Purpose) || !match(f.Decision, r.Decision) ||
+			!match(f.SCSPRequestID, r.SCSPRequestID) {
 			continue
 		}
 		if !f.From.IsZero() && r.Time.Before(f.From) {
@@ -363,6 +369,13 @@ func dataset() []store.Transfer {
 		r.Service = []string{"padro", "titulacions", "discapacitat"}[i/2%3]
 		r.Purpose = []string{"social-benefits", "grants"}[i/3%2]
 		r.Decision = []string{store.Allow, store.Deny}[i/5%2]
+		// Records of three SCSP requests, several each, and records that
+		// came through no SCSP request.
+		r.SCSPRequestID = []string{"", "PONT-REQ-0001", "PONT-REQ-0002", "PONT-REQ-0003"}[i/6%4]
+		r.SCSPSolicitudID = ""
+		if r.SCSPRequestID != "" {
+			r.SCSPSolicitudID = fmt.Sprintf("SOL-%d", i%6)
+		}
 		recs = append(recs, r)
 	}
 	return recs
@@ -386,6 +399,9 @@ func testFilters(t *testing.T, s store.Store) {
 		{"purpose", store.Filter{Purpose: "grants"}},
 		{"decision allow", store.Filter{Decision: store.Allow}},
 		{"decision deny", store.Filter{Decision: store.Deny}},
+		{"scsp request", store.Filter{SCSPRequestID: "PONT-REQ-0002"}},
+		{"scsp request and service", store.Filter{SCSPRequestID: "PONT-REQ-0001", Service: "padro"}},
+		{"scsp request and time", store.Filter{SCSPRequestID: "PONT-REQ-0003", From: mid}},
 		{"from", store.Filter{From: mid}},
 		{"to", store.Filter{To: mid}},
 		{"subject and requester", store.Filter{Subject: "12345678Z", Requester: "P0801900B"}},
@@ -396,6 +412,7 @@ func testFilters(t *testing.T, s store.Store) {
 			From: want(recs[0]).Time, To: want(recs[59]).Time.Add(time.Hour)}},
 		{"no match", store.Filter{Subject: "00000000T"}},
 		{"no match combined", store.Filter{Subject: "12345678Z", Requester: "nobody"}},
+		{"no match scsp request", store.Filter{SCSPRequestID: "PONT-REQ-0001-other"}},
 	}
 	nonEmpty := 0
 	for _, tt := range tests {
@@ -415,8 +432,45 @@ func testFilters(t *testing.T, s store.Store) {
 			}
 		})
 	}
-	if nonEmpty < len(tests)-2 {
+	if nonEmpty < len(tests)-3 { // all but the three "no match"
 		t.Errorf("fixture: only %d filters select something", nonEmpty)
+	}
+}
+
+// testSCSPRequest: the records of one SCSP request, each naming its
+// IdPeticion and its own IdSolicitud, are found by the request's id, all of
+// them and only them, page after page, each with both ids as written; a
+// record without a request is found by no request id.
+func testSCSPRequest(t *testing.T, s store.Store) {
+	var recs, mine []store.Transfer
+	for i := range 12 {
+		r := full(200+i, base.Add(time.Duration(i%5)*time.Minute)) // times repeated
+		r.SCSPRequestID = []string{"PONT-A", "PONT-B", "", "PONT-A0"}[i%4]
+		r.SCSPSolicitudID = ""
+		if r.SCSPRequestID != "" {
+			r.SCSPSolicitudID = fmt.Sprintf("SOL-%02d", i)
+		}
+		if r.SCSPRequestID == "PONT-A" {
+			mine = append(mine, r)
+		}
+		recs = append(recs, r)
+	}
+	mustAppend(t, s, recs...)
+	sortNewestFirst(mine)
+	got := collect(t, s, store.Filter{SCSPRequestID: "PONT-A", Limit: 2})
+	if !slices.Equal(ids(got), ids(mine)) {
+		t.Fatalf("records of PONT-A\n got %v\nwant %v", ids(got), ids(mine))
+	}
+	for i, r := range got {
+		checkEqual(t, "record of PONT-A", r, mine[i])
+	}
+	for _, other := range []string{"PONT-", "pont-a", "PONT-A ", "SOL-00"} {
+		if p := search(t, s, store.Filter{SCSPRequestID: other}); len(p.Items) != 0 {
+			t.Errorf("SCSPRequestID %q found %v, want none", other, ids(p.Items))
+		}
+	}
+	if got := collect(t, s, store.Filter{}); len(got) != len(recs) {
+		t.Errorf("no filter: %d records, want %d", len(got), len(recs))
 	}
 }
 

@@ -83,6 +83,18 @@ func testUnstorable(t *testing.T, s store.Store) {
 			note:   escapedAs + "job_id",
 		},
 		{
+			name: "NUL and invalid UTF-8 in the SCSP request",
+			change: func(r *store.Transfer) {
+				r.SCSPRequestID, r.SCSPSolicitudID = "PONT\x00-\x00", "SOL-\xff\xfe"
+			},
+			check: func(t *testing.T, got store.Transfer) {
+				eq(t, "scsp request", got.SCSPRequestID, `PONT\x00-\x00`)
+				eq(t, "scsp solicitud", got.SCSPSolicitudID, `SOL-\xff\xfe`)
+			},
+			note:   escapedAs + "scsp_request_id, scsp_solicitud_id",
+			filter: store.Filter{SCSPRequestID: "PONT\x00-\x00"},
+		},
+		{
 			name:   "very long requester with NUL",
 			change: func(r *store.Transfer) { r.RequesterOrg = "\x00" + long },
 			check: func(t *testing.T, got store.Transfer) {

@@ -41,7 +41,7 @@ var Columns = []string{
 	"consent_id", "case_id", "subject_id_type", "subject_id", "service", "adapter",
 	"adapter_version", "module_sha256", "decision", "reasons", "policy_revision",
 	"outcome", "scsp_code", "http_status", "latency_us", "data_sha256",
-	"salt", "personal_sha256", "job_id",
+	"salt", "personal_sha256", "job_id", "scsp_request_id", "scsp_solicitud_id",
 }
 
 // ColumnList is Columns joined for a SELECT or INSERT.
@@ -129,7 +129,7 @@ func Args(t store.Transfer, d Dialect) ([]any, error) {
 		t.ConsentID, t.CaseID, t.SubjectIDType, t.SubjectID, t.Service, t.Adapter,
 		t.AdapterVersion, t.ModuleSHA256, t.Decision, string(rj), t.PolicyRevision,
 		t.Outcome, t.SCSPCode, t.HTTPStatus, t.LatencyMicros, t.DataSHA256,
-		salt(t.Salt), t.PersonalSHA256, t.JobID,
+		salt(t.Salt), t.PersonalSHA256, t.JobID, t.SCSPRequestID, t.SCSPSolicitudID,
 	}, nil
 }
 
@@ -157,7 +157,7 @@ func Scan(row Row, at any, when func() time.Time) (store.Transfer, error) {
 		&t.ConsentID, &t.CaseID, &t.SubjectIDType, &t.SubjectID, &t.Service, &t.Adapter,
 		&t.AdapterVersion, &t.ModuleSHA256, &t.Decision, &reasons, &t.PolicyRevision,
 		&t.Outcome, &t.SCSPCode, &t.HTTPStatus, &t.LatencyMicros, &t.DataSHA256,
-		&t.Salt, &t.PersonalSHA256, &t.JobID,
+		&t.Salt, &t.PersonalSHA256, &t.JobID, &t.SCSPRequestID, &t.SCSPSolicitudID,
 	)
 	if err != nil {
 		return store.Transfer{}, err
@@ -203,6 +203,7 @@ func Search(table string, f store.Filter, d Dialect) (string, []any) {
 		{"service", f.Service},
 		{"purpose", f.Purpose},
 		{"decision", f.Decision},
+		{"scsp_request_id", f.SCSPRequestID},
 	} {
 		if eq.value != "" {
 			// As stored: a value with bytes a text column refuses finds
