@@ -15,6 +15,7 @@ import (
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/envelope"
 	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/pipeline"
 	"github.com/pontexchange/pont/exchange/scsp"
 	"github.com/pontexchange/pont/exchange/scsp/wssec"
 )
@@ -55,7 +56,8 @@ func (s *server) scspRequest(w http.ResponseWriter, r *http.Request) {
 		writeSOAP(w, scsp.HTTPStatus(err), scsp.Fault(err, atr, now))
 	}
 	code := chi.URLParam(r, "code")
-	if !s.certificateServed(code) {
+	service := s.serviceOfCertificate(code)
+	if service == "" {
 		refuse(fault.New(fault.UnknownService, "no service of this node answers certificate %q (GET /v1/catalog/services lists them)", fault.SafeText(code)))
 		return
 	}
@@ -74,35 +76,45 @@ func (s *server) scspRequest(w http.ResponseWriter, r *http.Request) {
 		refuse(fault.New(fault.Unauthenticated, "the signing certificate names no organisation's NIF (organizationIdentifier VATES-<NIF> or serialNumber)"))
 		return
 	}
+	// From here the requester is known: every refusal is recorded, as a
+	// refused JSON query is, naming the SCSP request as far as it was read.
+	principal := auth.Principal{Role: auth.RoleRequester, Org: org, Sub: "scsp:" + fault.SafeText(verified.Certificate.Subject.CommonName)}
+	var origin pipeline.Origin
+	refuseRecorded := func(err error) {
+		refuse(s.cfg.Pipeline.RefuseFrom(r.Context(), principal, pipeline.KindQuery, service, origin, err))
+	}
 	// Only the Body that was signed is read: never the envelope around
 	// it, where a forged Body could wait.
 	p, err := scsp.ParsePeticion(soapEnvelope(verified.Body))
 	if p != nil {
 		atr = p.Atributos
+		origin.SCSPRequestID = p.Atributos.IdPeticion
+		if len(p.Solicitudes.SolicitudTransmision) > 0 {
+			origin.SCSPSolicitudID = p.Solicitudes.SolicitudTransmision[0].DatosGenericos.Transmision.IdSolicitud
+		}
 	}
 	if err != nil {
-		refuse(err)
+		refuseRecorded(err)
 		return
 	}
 	if p.Atributos.CodigoCertificado != code {
-		refuse(fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "Atributos/CodigoCertificado", Message: "is " + fault.SafeText(p.Atributos.CodigoCertificado) + ", not this endpoint's " + code}))
+		refuseRecorded(fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "Atributos/CodigoCertificado", Message: "is " + fault.SafeText(p.Atributos.CodigoCertificado) + ", not this endpoint's " + code}))
 		return
 	}
 	if n := len(p.Solicitudes.SolicitudTransmision); n != 1 {
-		refuse(fault.New(fault.TooManySubjects, "a synchronous request holds one SolicitudTransmision, not %d", n))
+		refuseRecorded(fault.New(fault.TooManySubjects, "a synchronous request holds one SolicitudTransmision, not %d", n))
 		return
 	}
 	req, err := p.Queries(s.cfg.Catalog, s.consentFor(r.Context()))
 	if err != nil {
-		refuse(err)
+		refuseRecorded(err)
 		return
 	}
 	if req.Requester != org {
-		refuse(fault.New(fault.Unauthenticated, "the request names requester %s but is signed with the certificate of %s", fault.SafeText(req.Requester), org))
+		refuseRecorded(fault.New(fault.Unauthenticated, "the request names requester %s but is signed with the certificate of %s", fault.SafeText(req.Requester), org))
 		return
 	}
-	principal := auth.Principal{Role: auth.RoleRequester, Org: org, Sub: "scsp:" + fault.SafeText(verified.Certificate.Subject.CommonName)}
-	ans, err := s.cfg.Pipeline.QueryParsed(r.Context(), principal, req.Service, req.Queries[0])
+	ans, err := s.cfg.Pipeline.QueryParsedWith(r.Context(), principal, req.Service, req.Queries[0], origin)
 	if err != nil {
 		refuse(err)
 		return
@@ -125,15 +137,15 @@ func (s *server) scspRequest(w http.ResponseWriter, r *http.Request) {
 	writeSOAP(w, http.StatusOK, signed)
 }
 
-// certificateServed reports whether a catalog service answers the SCSP
-// certificate code.
-func (s *server) certificateServed(code string) bool {
+// serviceOfCertificate names the catalog service that answers the SCSP
+// certificate code, or "" when none does.
+func (s *server) serviceOfCertificate(code string) string {
 	for _, name := range s.cfg.Catalog.ServiceNames() {
 		if svc, _ := s.cfg.Catalog.Service(name); svc.SCSPCertificate == code {
-			return true
+			return name
 		}
 	}
-	return false
+	return ""
 }
 
 // consentFor finds, for an element whose Consentimiento is Si, the consent

@@ -111,7 +111,7 @@ var wsdlTemplate = template.Must(template.New("wsdl").Parse(`<?xml version="1.0"
 // certificate a catalog service answers, or false. The door reads the
 // older revision, the one every certificate of the catalog is published in.
 func (s *server) scspSchemaDir(code string) (string, bool) {
-	if !s.certificateServed(code) {
+	if s.serviceOfCertificate(code) == "" {
 		return "", false
 	}
 	dir, err := schemas.Files(code, schemas.Older)

@@ -109,6 +109,14 @@ func TestSCSPDoor(t *testing.T) {
 		t.Fatalf("the SOAP queries' records: %+v", recs)
 	}
 
+	// The records name the SCSP request and its SolicitudTransmision.
+	tok := n.token(map[string]string{"role": "auditor", "sub": "dpo-1"})
+	status, out, _ := n.do("GET", "/v1/audit/transfers?scsp_request_id=PONT-TEST-0000000001", tok, nil)
+	items, _ := out["items"].([]any)
+	if status != http.StatusOK || len(items) != 2 || items[0].(map[string]any)["scsp_solicitud_id"] != "PONT-TEST-0000000001-1" {
+		t.Fatalf("the records of the SCSP request: %d %v", status, out)
+	}
+
 	for _, c := range []struct {
 		name, code string
 		body       []byte
@@ -129,6 +137,14 @@ func TestSCSPDoor(t *testing.T) {
 				t.Fatalf("%d\n%s", status, out)
 			}
 		})
+	}
+	// A request refused once its signature said who sent it is recorded
+	// as that organisation's attempt; an unsigned one is nobody's.
+	status, out, _ = n.do("GET", "/v1/audit/transfers?requester=P1708500B", tok, nil)
+	items, _ = out["items"].([]any)
+	if status != http.StatusOK || len(items) != 1 || items[0].(map[string]any)["outcome"] != "unauthenticated" ||
+		items[0].(map[string]any)["scsp_request_id"] != "PONT-TEST-0000000001" {
+		t.Fatalf("Girona's refused attempt: %d %v", status, out)
 	}
 }
 

@@ -181,7 +181,14 @@ func (p *Pipeline) SelfAccess(ctx context.Context, principal auth.Principal, ser
 // returns err carrying the record's transfer id (a *Failure), or
 // fault.StoreUnavailable when the record could not be committed.
 func (p *Pipeline) Refuse(ctx context.Context, principal auth.Principal, kind, service string, err error) error {
-	_, rerr := p.recorded(ctx, principal, kind, service, func(rec *store.Transfer) (served, error) {
+	return p.RefuseFrom(ctx, principal, kind, service, Origin{}, err)
+}
+
+// RefuseFrom is Refuse for a request that came through another door
+// (origin names it in the record), such as an SCSP Peticion refused after
+// its signature told who sent it.
+func (p *Pipeline) RefuseFrom(ctx context.Context, principal auth.Principal, kind, service string, origin Origin, err error) error {
+	_, rerr := p.recordedFrom(ctx, principal, kind, service, origin, func(rec *store.Transfer) (served, error) {
 		if kind == KindSelfAccess {
 			rec.SubjectIDType, rec.SubjectID, rec.LegalBasis = idType(principal.Sub), principal.Sub, "self"
 		}
