@@ -18,6 +18,7 @@ import (
 	"github.com/pontexchange/pont/exchange/pipeline"
 	"github.com/pontexchange/pont/exchange/scsp"
 	"github.com/pontexchange/pont/exchange/scsp/wssec"
+	"github.com/pontexchange/pont/exchange/store"
 )
 
 // SCSPDoor turns on the SCSP v3 SOAP door: POST /scsp/v3/{CODE}, one
@@ -112,6 +113,19 @@ func (s *server) scspRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Requester != org {
 		refuseRecorded(fault.New(fault.Unauthenticated, "the request names requester %s but is signed with the certificate of %s", fault.SafeText(req.Requester), org))
+		return
+	}
+	// An IdPeticion names one request of its requester for good (SCSP
+	// 0229 when it comes again): a replay within the Timestamp's minutes
+	// is not answered twice. Two copies arriving in the same instant may
+	// both pass this look-up; each is recorded all the same.
+	seen, err := s.cfg.Transfers.SearchTransfers(r.Context(), store.Filter{Requester: org, SCSPRequestID: origin.SCSPRequestID, Limit: 1})
+	if err != nil {
+		refuse(fault.Wrap(fault.StoreUnavailable, err, "the transfer log could not be read"))
+		return
+	}
+	if len(seen.Items) > 0 {
+		refuseRecorded(fault.New(fault.IdempotencyKeyReused, "IdPeticion %s was already used by %s: a new request needs a new IdPeticion", fault.SafeText(origin.SCSPRequestID), org))
 		return
 	}
 	ans, err := s.cfg.Pipeline.QueryParsedWith(r.Context(), principal, req.Service, req.Queries[0], origin)

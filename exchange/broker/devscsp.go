@@ -68,7 +68,8 @@ func devSCSP(dataDir string, cat *catalog.Catalog) (*api.SCSPDoor, error) {
 // DevSCSPCommands answers the shell commands that sign the development
 // request of a node whose data directory is dataDir (as the command line
 // names it) as the Ajuntament de Barcelona, with xmlsec1, and send it to
-// the node at base.
+// the node at base. Each run gives the request an IdPeticion of its own
+// (the time in milliseconds): the door answers a repeated one with 0229.
 func DevSCSPCommands(dataDir, base string) string {
 	dir := filepath.Join(dataDir, devSCSPDir)
 	key := filepath.Join(dir, "ajuntament-de-barcelona-key.pem")
@@ -80,7 +81,7 @@ func DevSCSPCommands(dataDir, base string) string {
 		}
 	}
 	return fmt.Sprintf(`sed -e "s/CREATED/$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ)/" -e "s/EXPIRES/$(date -u -d '+5 minutes' +%%Y-%%m-%%dT%%H:%%M:%%SZ)/" \
-  %s > peticion.xml
+  -e "s/PONT-DEV-0000000001/PONT-DEV-$(date +%%s%%N | cut -c1-13)/" %s > peticion.xml
 xmlsec1 --sign --privkey-pem %s,%s \
   %s \
   --output peticion-signed.xml peticion.xml

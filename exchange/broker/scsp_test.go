@@ -89,7 +89,12 @@ func TestSCSPDoor(t *testing.T) {
 	if !strings.Contains(body, "<MunicipioRespuesta><Codigo>019</Codigo>") || strings.Contains(body, "Direccion") || strings.Contains(body, "Mallorca") {
 		t.Errorf("the social-benefits answer:\n%s", body)
 	}
+	// The same signed request again: its IdPeticion was used (0229).
+	if status, out := post("SVDSECOPA01WS01", sign(peticion, bcn)); status == http.StatusOK || !strings.Contains(out, "CodigoEstado>0229<") {
+		t.Fatalf("a repeated IdPeticion: %d\n%s", status, out)
+	}
 	demo := strings.NewReplacer(
+		"<pet:IdPeticion>PONT-TEST-0000000001</pet:IdPeticion>", "<pet:IdPeticion>PONT-TEST-0000000002</pet:IdPeticion>",
 		"<pet:CodProcedimiento>AJUT-MENJADOR</pet:CodProcedimiento>", "<pet:CodProcedimiento>DEMO</pet:CodProcedimiento>",
 		"<pet:Finalidad>Ajuts de menjador escolar, curs 2026-2027</pet:Finalidad>", "<pet:Finalidad>demo</pet:Finalidad>",
 	).Replace(peticion)
@@ -97,7 +102,7 @@ func TestSCSPDoor(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("a signed demonstration request: %d\n%s", status, answer)
 	}
-	for _, want := range []string{"Domicilio", "Direccion", "Mallorca", "PONT-TEST-0000000001", "0003"} {
+	for _, want := range []string{"Domicilio", "Direccion", "Mallorca", "PONT-TEST-0000000002", "0003"} {
 		if !strings.Contains(answer, want) {
 			t.Errorf("the demonstration answer lacks %q:\n%s", want, answer)
 		}
@@ -113,7 +118,8 @@ func TestSCSPDoor(t *testing.T) {
 	tok := n.token(map[string]string{"role": "auditor", "sub": "dpo-1"})
 	status, out, _ := n.do("GET", "/v1/audit/transfers?scsp_request_id=PONT-TEST-0000000001", tok, nil)
 	items, _ := out["items"].([]any)
-	if status != http.StatusOK || len(items) != 2 || items[0].(map[string]any)["scsp_solicitud_id"] != "PONT-TEST-0000000001-1" {
+	if status != http.StatusOK || len(items) != 2 || items[0].(map[string]any)["outcome"] != "idempotency_key_reused" ||
+		items[1].(map[string]any)["outcome"] != "ok" || items[1].(map[string]any)["scsp_solicitud_id"] != "PONT-TEST-0000000001-1" {
 		t.Fatalf("the records of the SCSP request: %d %v", status, out)
 	}
 
@@ -129,7 +135,7 @@ func TestSCSPDoor(t *testing.T) {
 		{"another certificate's endpoint", "SVDSCDDWS01", sign(peticion, bcn), "0401"},
 		{"a certificate no service answers", "SVDXXXXX", sign(peticion, bcn), "0401"},
 		{"not XML", "SVDSECOPA01WS01", []byte("hola"), "0305"},
-		{"a source in maintenance", "SVDSECOPA01WS01", sign(strings.Replace(peticion, "12345678Z", "22222222J", 1), bcn), "0901"},
+		{"a source in maintenance", "SVDSECOPA01WS01", sign(strings.NewReplacer("12345678Z", "22222222J", "PONT-TEST-0000000001<", "PONT-TEST-0000000003<").Replace(peticion), bcn), "0901"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			status, out := post(c.code, c.body)
