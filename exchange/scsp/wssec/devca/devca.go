@@ -26,6 +26,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/pontexchange/pont/exchange/scsp/wssec"
 )
@@ -188,7 +191,15 @@ func IDAttrFlags() []string {
 	}
 }
 
+// fileName makes a common name a file name: lower-case letters, digits
+// and '-', accents dropped (Inclusió gives inclusio).
 func fileName(cn string) string {
+	cn = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Mn, r) {
+			return -1
+		}
+		return r
+	}, norm.NFD.String(cn))
 	return strings.Trim(strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
