@@ -66,6 +66,9 @@ func TestRetornoMatchesThePublishedSchemas(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if tc.code != "SVDTUWS03" { // its older peticion.xsd has no DatosEspecificos
+				schematest.Validate(t, tc.code, schemas.Older, "peticion.xsd", bodyChild(t, req))
+			}
 			p, err := ParsePeticion(req)
 			if err != nil {
 				t.Fatal(err)
