@@ -37,7 +37,8 @@ type Result struct {
 // TransmisionDatos echoes its element's DatosGenericos, with the
 // Transmision's IdTransmision (TransmissionID of the transfer id) and
 // FechaGeneracion (now) filled in, and carries DatosEspecificos built from
-// the answer's data for the services that have a rendering (padro); the
+// the answer's data for the services that have a rendering (padro,
+// discapacitat, familia-nombrosa, titulacions); the
 // others carry only their Estado (docs/scsp.md). The error is an *Error
 // with SCSP code 0227 when the answer cannot be written.
 func (p *Peticion) Respuesta(service string, results []Result, now time.Time) ([]byte, error) {
@@ -62,7 +63,7 @@ func (p *Peticion) Respuesta(service string, results []Result, now time.Time) ([
 		if err != nil {
 			return nil, answerError(at+"/DatosGenericos/Transmision/IdTransmision", "%v", err)
 		}
-		inner, err := retorno(render, results[i].Data)
+		inner, err := retorno(render, results[i].Data, sols[i].DatosEspecificos.Nodes)
 		if err != nil {
 			return nil, answerError(at+"/DatosEspecificos", "%v", err)
 		}
@@ -231,12 +232,12 @@ const notRendered = fault.SCSPProcessedText + ": Pont does not yet write this se
 
 // retorno returns the content of an element's DatosEspecificos: Retorno,
 // with Estado and, when the service has a rendering, its data.
-func retorno(render func(json.RawMessage) (any, error), data json.RawMessage) ([]byte, error) {
+func retorno(render renderer, data json.RawMessage, de []Node) ([]byte, error) {
 	out := retornoOut{Estado: estadoOut{CodigoEstado: fault.SCSPProcessed, LiteralError: fault.SCSPProcessedText}}
 	if render == nil {
 		out.Estado.LiteralError = notRendered
 	} else {
-		v, err := render(data)
+		v, err := render(data, de)
 		if err != nil {
 			return nil, err
 		}
@@ -253,10 +254,17 @@ type retornoOut struct {
 	Data    any
 }
 
-// renderers write a service's answer data as its DatosEspecificos'
-// Retorno content after Estado, by service name.
-var renderers = map[string]func(json.RawMessage) (any, error){
-	"padro": padroRetorno,
+// A renderer writes a service's answer data as its DatosEspecificos'
+// Retorno content after Estado; de is the request element's
+// DatosEspecificos, for what it asks of the answer.
+type renderer func(data json.RawMessage, de []Node) (any, error)
+
+// renderers are the services' renderers, by service name.
+var renderers = map[string]renderer{
+	"padro":            padroRetorno,
+	"discapacitat":     discapacitatRetorno,
+	"familia-nombrosa": familiaNombrosaRetorno,
+	"titulacions":      titulacionsRetorno,
 }
 
 // padroAnswer is the part of padro's answer schema SVDSECOPA01WS01 has
@@ -342,7 +350,7 @@ type ultimaVariacion struct {
 // names longer than the schema allows are cut to its length. The INE's
 // municipality code is 3 digits, the last 3 of Pont's 5; dates are written
 // AAAAMMDD, as the schema's other dates.
-func padroRetorno(data json.RawMessage) (any, error) {
+func padroRetorno(data json.RawMessage, _ []Node) (any, error) {
 	var a padroAnswer
 	if err := json.Unmarshal(data, &a); err != nil {
 		return nil, fmt.Errorf("the padró answer cannot be read: %v", err)

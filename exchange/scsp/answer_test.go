@@ -262,7 +262,7 @@ func TestPadroCodesOfTheRegisters(t *testing.T) {
 	data := `{"province":{"code":"08","name":"Barcelona"},"municipality":{"code":"08019","name":"Barcelona"},` +
 		`"entity":{"singular":{"code":"000101","name":"Barcelona"},"nucleus":{"code":"01","name":"Barcelona"}},` +
 		`"address":{"street_code":"048503","street_type":"C","street_name":"de Mallorca","number":"401","postcode":"08013"}}`
-	got, err := padroRetorno(json.RawMessage(data))
+	got, err := padroRetorno(json.RawMessage(data), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestPadroCodesOfTheRegisters(t *testing.T) {
 		t.Fatalf("%+v %+v %+v", d.EntSingular, d.Nucleo, d.Direccion.Via)
 	}
 	bad := strings.Replace(data, `"048503"`, `"148503"`, 1)
-	if _, err := padroRetorno(json.RawMessage(bad)); err == nil {
+	if _, err := padroRetorno(json.RawMessage(bad), nil); err == nil {
 		t.Fatal("a six-digit street code without a leading zero was written")
 	}
 }
