@@ -362,8 +362,7 @@ func padroRetorno(data json.RawMessage, _ []Node) (any, error) {
 			return nil
 		}
 		code := cut(c.Code)
-		if utf8.RuneCountInString(code) > codeLen {
-			err = fmt.Errorf("the %s code %q does not fit SCSP's %d characters", what, c.Code, codeLen)
+		if err = fitCode(what+" code", code, codeLen); err != nil {
 			return nil
 		}
 		return &codigoNombre{Codigo: code, Nombre: fit(c.Name, 70)}
@@ -400,12 +399,9 @@ func padroRetorno(data json.RawMessage, _ []Node) (any, error) {
 		// INE's street code has five: a numeric code whose extra leading
 		// digits are zeros is the same number in five.
 		ad.StreetCode = trimZeros(ad.StreetCode, 5)
-		for _, f := range []struct {
-			what, v string
-			n       int
-		}{{"street code", ad.StreetCode, 5}, {"street type", ad.StreetType, 5}, {"postcode", ad.Postcode, 5}} {
-			if utf8.RuneCountInString(f.v) > f.n {
-				return nil, fmt.Errorf("the %s %q does not fit SCSP's %d characters", f.what, f.v, f.n)
+		for _, c := range []codeLimit{{"street code", ad.StreetCode, 5}, {"street type", ad.StreetType, 5}, {"postcode", ad.Postcode, 5}} {
+			if err := fitCode(c.what, c.v, c.n); err != nil {
+				return nil, err
 			}
 		}
 		dir := &direccion{
