@@ -296,7 +296,9 @@ func (r *Runner) runChunk(ctx context.Context, args chunkArgs, claim string) err
 			err := r.runElement(ctx, job, principal, e, el, perr, source, claim)
 			if err != nil {
 				mu.Lock()
-				firstErr = cmpErr(firstErr, err)
+				if firstErr == nil {
+					firstErr = err
+				}
 				mu.Unlock()
 			}
 		}(e)
@@ -306,13 +308,6 @@ func (r *Runner) runChunk(ctx context.Context, args chunkArgs, claim string) err
 		return firstErr
 	}
 	return ctx.Err()
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // runElement runs one element and stores its result with its record.
