@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -95,11 +94,8 @@ func TestJobSurvivesAKilledNode(t *testing.T) {
 			"jobs":      map[string]any{"chunk_timeout": "4s", "rescue_after": "6s", "sweep_every": "2s", "chunk_size": 20, "per_source": 4},
 			"log_level": "info",
 		}
-		raw, _ := json.Marshal(cfg)
 		path := filepath.Join(dir, name+".json")
-		if err := os.WriteFile(path, raw, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeJSON(t, path, cfg)
 		return path
 	}
 	a := &serveProc{name: "node-a", config: nodeConfig("node-a")}

@@ -124,11 +124,8 @@ func TestSealerKilledUnderLoad(t *testing.T) {
 			"transfer_log":     map[string]any{"signing_key_file": logKey + ".key", "seal_interval": "200ms"},
 			"log_level":        "info",
 		}
-		raw, _ := json.Marshal(cfg)
 		path := filepath.Join(dir, name+".json")
-		if err := os.WriteFile(path, raw, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeJSON(t, path, cfg)
 		return path
 	}
 	nodes := []*serveProc{
