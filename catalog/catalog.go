@@ -125,6 +125,9 @@ func Load(fsys fs.FS) (*Catalog, error) {
 		c.Services[s.Name] = &s
 	}
 
+	if err := c.checkCertificates(); err != nil {
+		return nil, err
+	}
 	if err := decodeFile(fsys, "authorisations.json", &c.Authorisations); err != nil {
 		return nil, err
 	}

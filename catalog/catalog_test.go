@@ -373,7 +373,7 @@ func TestValidateAnswer(t *testing.T) {
 		{"padro stray field", "padro", strings.Replace(padro, `"postcode": "08013"`, `"postcode": "08013", "phone": "600000000"`, 1), []string{"data.address.phone is not allowed"}},
 		{"disability ok", "discapacitat", strings.Replace(disc, "%s", "45", 1), nil},
 		{"disability 250", "discapacitat", strings.Replace(disc, "%s", "250", 1), []string{"data.degree", "100"}},
-		{"titles item", "titulacions", `{"titles": [{"university": {"code": "022", "name": "UB"}, "title": {"code": "1", "name": "Grau"}, "type": {"code": "ZZ", "name": "?"}, "completion_date": "2012-06-30", "registry_number": "1"}]}`, []string{"data.titles[0].type.code must be one of"}},
+		{"titles item", "titulacions", `{"titles": [{"kind": "university", "university": {"code": "022", "name": "UB"}, "title": {"code": "1", "name": "Grau"}, "type": {"code": "ZZ", "name": "?"}, "completion_date": "2012-06-30", "registry_number": "1"}]}`, []string{"data.titles[0].type.code must be one of"}},
 		{"many violations are capped", "padro", `{"a":1,"b":2,"c":3,"d":4,"e":5}`, []string{"and ", " more"}},
 		{"not an object", "prestacions", `[]`, []string{"must be a JSON object"}},
 		{"negative amount", "prestacions", `{"benefits": [{"code": "A01", "name": "Jubilació", "type": "contributory", "managing_body": {"code": "INSS", "name": "INSS"}, "gross_amount": -10, "net_amount": 5, "payments": 14, "effective_date": "2019-01-01"}]}`, []string{"data.benefits[0].gross_amount"}},

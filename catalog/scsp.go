@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -86,4 +87,36 @@ func isWordByte(b byte) bool {
 // white space made one space, trimmed.
 func finalidadKey(s string) string {
 	return strings.ToLower(strings.Join(strings.Fields(s), " "))
+}
+
+// ServiceOfCertificate returns the service that answers the SCSP
+// certificate code: the one whose scsp_certificate it is, or that lists it
+// in scsp_also_answers. ok is false when none does.
+func (c *Catalog) ServiceOfCertificate(code string) (svc *Service, ok bool) {
+	if code == "" {
+		return nil, false
+	}
+	for _, name := range c.ServiceNames() {
+		s, _ := c.Service(name)
+		if s.SCSPCertificate == code || slices.Contains(s.SCSPAlsoAnswers, code) {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// checkCertificates refuses a catalog in which two services answer the
+// same SCSP certificate: the SOAP door would not know which to ask.
+func (c *Catalog) checkCertificates() error {
+	by := map[string]string{}
+	for _, name := range c.ServiceNames() {
+		s := c.Services[name]
+		for _, code := range append([]string{s.SCSPCertificate}, s.SCSPAlsoAnswers...) {
+			if other, ok := by[code]; ok {
+				return fmt.Errorf("services/%s.json: SCSP certificate %s is already answered by service %s", name, code, other)
+			}
+			by[code] = name
+		}
+	}
+	return nil
 }

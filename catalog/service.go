@@ -27,6 +27,10 @@ type Service struct {
 	Title           string `json:"title"`
 	Description     string `json:"description"`
 	SCSPCertificate string `json:"scsp_certificate"`
+	// SCSPAlsoAnswers are further SCSP certificates the service answers a
+	// part of its data for (titulacions: the non-university titles of
+	// SVDTNUWS03 beside the university ones of SVDTUWS03).
+	SCSPAlsoAnswers []string `json:"scsp_also_answers,omitempty"`
 	// SpecialCategory marks GDPR art. 9 data, for which presumed
 	// consultation is never enough.
 	SpecialCategory bool `json:"special_category"`

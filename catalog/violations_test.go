@@ -38,8 +38,15 @@ func TestAnswerViolations(t *testing.T) {
 			[]Violation{{"/address", "additionalProperties"}}},
 		{"type in a list", "prestacions", `{"benefits": [{"code": "A01", "name": "Jubilació", "type": "contributory", "managing_body": {"code": "INSS", "name": "INSS"}, "gross_amount": "` + street + `", "net_amount": 5, "payments": 14, "effective_date": "2019-01-01"}]}`,
 			[]Violation{{"/benefits/0/gross_amount", "type"}}},
-		{"enum", "titulacions", `{"titles": [{"university": {"code": "022", "name": "UB"}, "title": {"code": "1", "name": "Grau"}, "type": {"code": "` + street + `", "name": "?"}, "completion_date": "2012-06-30", "registry_number": "1"}]}`,
+		{"enum", "titulacions", `{"titles": [{"kind": "university", "university": {"code": "022", "name": "UB"}, "title": {"code": "1", "name": "Grau"}, "type": {"code": "` + street + `", "name": "?"}, "completion_date": "2012-06-30", "registry_number": "1"}]}`,
 			[]Violation{{"/titles/0/type/code", "enum"}}},
+		{"non-university title", "titulacions", `{"titles": [{"kind": "non_university", "centre": {"code": "08013275", "name": "Institut Escola del Treball"}, "title": {"code": "IFC03S", "name": "Técnico Superior"}, "type": {"code": "TS", "name": "Técnico Superior"}, "completion_date": "2011-06-22", "registry_number": "2011613942"}]}`, nil},
+		{"university title without its university", "titulacions", `{"titles": [{"kind": "university", "title": {"code": "1", "name": "Grau"}, "type": {"code": "0H", "name": "Grado"}, "completion_date": "2012-06-30", "registry_number": "1"}]}`,
+			[]Violation{{"/titles/0/university", "required"}}},
+		{"non-university title with a university", "titulacions", `{"titles": [{"kind": "non_university", "university": {"code": "022", "name": "UB"}, "title": {"code": "1", "name": "Grau"}, "type": {"code": "TS", "name": "Técnico Superior"}, "completion_date": "2012-06-30", "registry_number": "1"}]}`,
+			[]Violation{{"/titles/0/university", "false"}}},
+		{"title without its kind", "titulacions", `{"titles": [{"university": {"code": "022", "name": "UB"}, "title": {"code": "1", "name": "Grau"}, "type": {"code": "0H", "name": "Grado"}, "completion_date": "2012-06-30", "registry_number": "1"}]}`,
+			[]Violation{{"/titles/0/kind", "required"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

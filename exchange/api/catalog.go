@@ -16,6 +16,7 @@ type serviceView struct {
 	Title           string                         `json:"title"`
 	Description     string                         `json:"description"`
 	SCSPCertificate string                         `json:"scsp_certificate"`
+	SCSPAlsoAnswers []string                       `json:"scsp_also_answers,omitempty"`
 	SpecialCategory bool                           `json:"special_category"`
 	RoutingKey      string                         `json:"routing_key,omitempty"`
 	Params          json.RawMessage                `json:"params"`
@@ -52,7 +53,7 @@ func (s *server) listServices(w http.ResponseWriter, r *http.Request) {
 		svc, _ := s.cfg.Catalog.Service(name)
 		v := serviceView{
 			Name: svc.Name, Title: svc.Title, Description: svc.Description,
-			SCSPCertificate: svc.SCSPCertificate, SpecialCategory: svc.SpecialCategory,
+			SCSPCertificate: svc.SCSPCertificate, SCSPAlsoAnswers: svc.SCSPAlsoAnswers, SpecialCategory: svc.SpecialCategory,
 			RoutingKey: svc.RoutingKey, Params: svc.Params, Answer: svc.Answer,
 			Purposes: svc.Purposes, Laws: svc.Laws,
 		}

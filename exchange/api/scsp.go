@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -15,8 +16,11 @@ import (
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/envelope"
 	"github.com/pontexchange/pont/exchange/fault"
+	"github.com/pontexchange/pont/exchange/jobs"
 	"github.com/pontexchange/pont/exchange/pipeline"
+	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/scsp"
+	"github.com/pontexchange/pont/exchange/scsp/schemas"
 	"github.com/pontexchange/pont/exchange/scsp/wssec"
 	"github.com/pontexchange/pont/exchange/store"
 )
@@ -44,13 +48,16 @@ func (s *server) scspRoutes(r chi.Router) {
 	r.Get("/scsp/v3/{code}/schemas/{file}", s.scspSchema)
 }
 
-// scspRequest answers one synchronous SCSP v3 Peticion: its signature is
-// checked, its one SolicitudTransmision mapped onto Pont's envelope and
-// answered through the pipeline exactly as a JSON query (recorded before
-// it is answered), and the Respuesta signed. Every refusal is a SOAP fault
-// with SCSP Atributos/Estado.
+// scspRequest answers a request to an SCSP v3 endpoint: its signature is
+// checked first, then the operation it asks for is served (scsp.Operation:
+// the SOAPAction header, else the Body's element). A synchronous Peticion's
+// one SolicitudTransmision is mapped onto Pont's envelope and answered
+// through the pipeline exactly as a JSON query (recorded before it is
+// answered); an asynchronous one of up to 1000 becomes a job
+// (scspSubmit); a SolicitudRespuesta fetches a job's answer (scspFetch).
+// Every answer is signed; every refusal is a SOAP fault with SCSP
+// Atributos/Estado.
 func (s *server) scspRequest(w http.ResponseWriter, r *http.Request) {
-	door := s.cfg.SCSP
 	now := time.Now()
 	var atr scsp.Atributos
 	refuse := func(err error) {
@@ -67,7 +74,7 @@ func (s *server) scspRequest(w http.ResponseWriter, r *http.Request) {
 		refuse(fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "body", Message: "could not be read, or is larger than the limit of " + itoa(wssec.MaxEnvelopeBytes) + " bytes"}))
 		return
 	}
-	verified, err := wssec.Verify(body, door.Roots, now)
+	verified, err := wssec.Verify(body, s.cfg.SCSP.Roots, now)
 	if err != nil {
 		refuse(fault.Wrap(fault.Unauthenticated, err, "the request's WS-Security signature is not valid: %s", fault.SafeText(err.Error())))
 		return
@@ -86,7 +93,17 @@ func (s *server) scspRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	// Only the Body that was signed is read: never the envelope around
 	// it, where a forged Body could wait.
-	p, err := scsp.ParsePeticion(soapEnvelope(verified.Body))
+	envelope := soapEnvelope(verified.Body)
+	op, err := scsp.Operation(r.Header.Get("SOAPAction"), envelope)
+	if err != nil {
+		refuseRecorded(err)
+		return
+	}
+	if op == scsp.OpFetch {
+		s.scspFetch(w, r, principal, code, envelope, now)
+		return
+	}
+	p, err := scsp.ParsePeticion(envelope)
 	if p != nil {
 		atr = p.Atributos
 		origin.SCSPRequestID = p.Atributos.IdPeticion
@@ -102,8 +119,13 @@ func (s *server) scspRequest(w http.ResponseWriter, r *http.Request) {
 		refuseRecorded(fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "Atributos/CodigoCertificado", Message: "is " + fault.SafeText(p.Atributos.CodigoCertificado) + ", not this endpoint's " + code}))
 		return
 	}
-	if n := len(p.Solicitudes.SolicitudTransmision); n != 1 {
-		refuseRecorded(fault.New(fault.TooManySubjects, "a synchronous request holds one SolicitudTransmision, not %d", n))
+	n := len(p.Solicitudes.SolicitudTransmision)
+	switch {
+	case op == scsp.OpSync && n != 1:
+		refuseRecorded(fault.New(fault.TooManySubjects, "a synchronous request holds one SolicitudTransmision, not %d: send more as %s", n, scsp.OpAsync))
+		return
+	case op == scsp.OpAsync && (s.cfg.Jobs == nil || !scspAsyncCertificate(code)):
+		refuseRecorded(scsp.NotServed(scsp.OpAsync))
 		return
 	}
 	req, err := p.Queries(s.cfg.Catalog, s.consentFor(r.Context()))
@@ -112,20 +134,21 @@ func (s *server) scspRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Requester != org {
-		refuseRecorded(fault.New(fault.Unauthenticated, "the request names requester %s but is signed with the certificate of %s", fault.SafeText(req.Requester), org))
+		// A valid signature of another organisation: it is known who
+		// asks, and that it may not ask in another's name (SCSP 0301).
+		refuseRecorded(fault.New(fault.Forbidden, "the request names requester %s but is signed with the certificate of %s: an organisation asks in its own name only", fault.SafeText(req.Requester), org))
 		return
 	}
-	// An IdPeticion names one request of its requester for good (SCSP
-	// 0229 when it comes again): a replay within the Timestamp's minutes
-	// is not answered twice. Two copies arriving in the same instant may
-	// both pass this look-up; each is recorded all the same.
-	seen, err := s.cfg.Transfers.SearchTransfers(r.Context(), store.Filter{Requester: org, SCSPRequestID: origin.SCSPRequestID, Limit: 1})
-	if err != nil {
-		refuse(fault.Wrap(fault.StoreUnavailable, err, "the transfer log could not be read"))
+	if err := s.scspUnused(r.Context(), org, origin.SCSPRequestID); err != nil {
+		if fault.CodeOf(err) == fault.StoreUnavailable {
+			refuse(err)
+		} else {
+			refuseRecorded(err)
+		}
 		return
 	}
-	if len(seen.Items) > 0 {
-		refuseRecorded(fault.New(fault.IdempotencyKeyReused, "IdPeticion %s was already used by %s: a new request needs a new IdPeticion", fault.SafeText(origin.SCSPRequestID), org))
+	if op == scsp.OpAsync {
+		s.scspSubmit(w, r, principal, p, verified.Body, req, now, refuseRecorded)
 		return
 	}
 	ans, err := s.cfg.Pipeline.QueryParsedWith(r.Context(), principal, req.Service, req.Queries[0], origin)
@@ -133,11 +156,211 @@ func (s *server) scspRequest(w http.ResponseWriter, r *http.Request) {
 		refuse(err)
 		return
 	}
-	doc, err := p.Respuesta(req.Service, []scsp.Result{{TransferID: ans.TransferID, Data: ans.Data}}, now)
+	doc, err := p.Respuesta([]scsp.Result{{TransferID: ans.TransferID, Data: ans.Data}}, now)
 	if err != nil {
 		refuse(err)
 		return
 	}
+	s.writeSigned(w, doc, now, refuse)
+}
+
+// scspUnused refuses an IdPeticion its requester used before (SCSP 0229):
+// an IdPeticion names one request for good, so a replay within the
+// Timestamp's minutes is not answered twice. It is looked for among the
+// records (a synchronous request) and the jobs (an asynchronous one); two
+// asynchronous requests with one IdPeticion are told apart by the store
+// itself, as one job's key. Two synchronous copies arriving in the same
+// instant may both pass this look-up; each is recorded all the same.
+func (s *server) scspUnused(ctx context.Context, org, id string) error {
+	used := func() error {
+		return fault.New(fault.IdempotencyKeyReused, "IdPeticion %s was already used by %s: a new request needs a new IdPeticion", fault.SafeText(id), org)
+	}
+	seen, err := s.cfg.Transfers.SearchTransfers(ctx, store.Filter{Requester: org, SCSPRequestID: id, Limit: 1})
+	if err != nil {
+		return fault.Wrap(fault.StoreUnavailable, err, "the transfer log could not be read")
+	}
+	if len(seen.Items) > 0 {
+		return used()
+	}
+	if s.cfg.Jobs != nil {
+		_, err := s.cfg.Jobs.ByKey(ctx, auth.Principal{Org: org}, jobs.SCSPKey(id))
+		switch fault.CodeOf(err) {
+		case "":
+			return used()
+		case fault.NotFound:
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+// scspSubmit makes an asynchronous Peticion a job, one element per
+// SolicitudTransmision, keyed by its IdPeticion, and acknowledges it with
+// a signed ConfirmacionPeticion whose TiempoEstimadoRespuesta is the job's
+// estimate. The submission is one request of the organisation's quota, as
+// a JSON job's; its elements are paced by the jobs' own limits.
+func (s *server) scspSubmit(w http.ResponseWriter, r *http.Request, principal auth.Principal, p *scsp.Peticion, body []byte, req *scsp.Request, now time.Time, refuseRecorded func(error)) {
+	if s.cfg.Quota != nil {
+		if err := s.cfg.Quota.Check(quota.Requester, principal.Org); err != nil {
+			refuseRecorded(err)
+			return
+		}
+	}
+	sols := p.Solicitudes.SolicitudTransmision
+	ids := make([]string, len(sols))
+	for i := range sols {
+		ids[i] = sols[i].DatosGenericos.Transmision.IdSolicitud
+	}
+	acc, err := s.cfg.Jobs.Submit(r.Context(), jobs.Request{
+		Principal: principal, Service: req.Service, Elements: req.Queries, Body: body,
+		IdempotencyKey: jobs.SCSPKey(p.Atributos.IdPeticion),
+		SCSP:           &jobs.SCSPOrigin{RequestID: p.Atributos.IdPeticion, SolicitudIDs: ids, Peticion: body},
+	})
+	if err == nil && acc.Repeated {
+		// The same request again, sent while the first was accepted:
+		// SCSP answers a used IdPeticion with 0229 whatever it holds.
+		err = fault.New(fault.IdempotencyKeyReused, "IdPeticion %s was already used by %s: a new request needs a new IdPeticion", fault.SafeText(p.Atributos.IdPeticion), principal.Org)
+	}
+	if err != nil {
+		if c := fault.CodeOf(err); c == fault.StoreUnavailable || c == fault.Internal {
+			writeSOAP(w, scsp.HTTPStatus(err), scsp.Fault(err, p.Atributos, now))
+		} else {
+			refuseRecorded(err)
+		}
+		return
+	}
+	s.writeSigned(w, p.ConfirmacionPeticion(acc.EstimatedAt.Sub(now), now), now, func(err error) {
+		writeSOAP(w, scsp.HTTPStatus(err), scsp.Fault(err, p.Atributos, now))
+	})
+}
+
+// scspFetch answers a SolicitudRespuesta: the Respuesta of principal's
+// asynchronous Peticion once every element is done, each element's
+// DatosEspecificos from its result (or its refusal's code and text), or,
+// while it is in process, a Respuesta with state 0002 and a new
+// TiempoEstimadoRespuesta. The answers were recorded as each element ran:
+// fetching them records nothing new.
+func (s *server) scspFetch(w http.ResponseWriter, r *http.Request, principal auth.Principal, code string, envelope []byte, now time.Time) {
+	var atr scsp.Atributos
+	refuse := func(err error) {
+		writeSOAP(w, scsp.HTTPStatus(err), scsp.Fault(err, atr, now))
+	}
+	sr, err := scsp.ParseSolicitudRespuesta(envelope)
+	if sr != nil {
+		atr = scsp.Atributos{IdPeticion: sr.Atributos.IdPeticion, CodigoCertificado: sr.Atributos.CodigoCertificado}
+	}
+	switch {
+	case err != nil:
+		refuse(err)
+		return
+	case sr.Atributos.CodigoCertificado != code:
+		refuse(fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "SolicitudRespuesta/Atributos/CodigoCertificado", Message: "is " + fault.SafeText(sr.Atributos.CodigoCertificado) + ", not this endpoint's " + code}))
+		return
+	case s.cfg.Jobs == nil || !scspAsyncCertificate(code):
+		refuse(scsp.NotServed(scsp.OpFetch))
+		return
+	}
+	job, err := s.cfg.Jobs.ByKey(r.Context(), principal, jobs.SCSPKey(sr.Atributos.IdPeticion))
+	if fault.CodeOf(err) == fault.NotFound {
+		err = fault.New(fault.NotFound, "%s sent no asynchronous request with IdPeticion %s to this node", principal.Org, fault.SafeText(sr.Atributos.IdPeticion))
+	}
+	if err != nil {
+		refuse(err)
+		return
+	}
+	if job.Service != s.serviceOfCertificate(code) {
+		refuse(fault.Invalid(fault.InvalidRequest, fault.FieldError{Field: "SolicitudRespuesta/Atributos/CodigoCertificado", Message: "names another certificate than the request's"}))
+		return
+	}
+	if !job.Finished() {
+		s.writeSigned(w, sr.Pending(job.Total, s.cfg.Jobs.Estimate(job).Sub(now), now), now, refuse)
+		return
+	}
+	raw, err := s.cfg.Jobs.Peticion(r.Context(), job)
+	if err == nil && raw == nil {
+		err = fault.New(fault.NotFound, "the answer to IdPeticion %s was deleted at the end of its retention", fault.SafeText(sr.Atributos.IdPeticion))
+	}
+	if err != nil {
+		refuse(err)
+		return
+	}
+	p, err := scsp.ParsePeticion(soapEnvelope(raw))
+	if err != nil {
+		refuse(fault.Wrap(fault.Internal, err, "the stored request could not be read"))
+		return
+	}
+	elements, err := s.cfg.Jobs.Results(r.Context(), job, 0, 0)
+	if err != nil {
+		refuse(err)
+		return
+	}
+	results, err := scspResults(elements, len(p.Solicitudes.SolicitudTransmision))
+	if err != nil {
+		refuse(err)
+		return
+	}
+	doc, err := p.Respuesta(results, now)
+	if err != nil {
+		refuse(err)
+		return
+	}
+	s.writeSigned(w, doc, now, refuse)
+}
+
+// scspResults turns a finished job's elements into the Respuesta's
+// results: an answered element's data, or a refused or failed one's SCSP
+// code and problem text.
+func scspResults(elements []store.JobElement, n int) ([]scsp.Result, error) {
+	if len(elements) != n || elements == nil {
+		return nil, fault.New(fault.Internal, "the job has %d results for %d elements", len(elements), n)
+	}
+	results := make([]scsp.Result, n)
+	for i, e := range elements {
+		if e.Result == nil {
+			return nil, fault.New(fault.NotFound, "the results were deleted at the end of their retention")
+		}
+		results[i].TransferID = e.TransferID
+		if e.Outcome == pipeline.OutcomeOK {
+			var a struct {
+				Data json.RawMessage `json:"data"`
+			}
+			if err := json.Unmarshal(e.Result, &a); err != nil {
+				return nil, fault.Wrap(fault.Internal, err, "the result of element %d could not be read", i)
+			}
+			results[i].Data = a.Data
+			continue
+		}
+		var prob fault.Problem
+		_ = json.Unmarshal(e.Result, &prob) // a problem the runner wrote; its text is all that is read
+		results[i].Code, results[i].Literal = e.SCSPCode, prob.Detail
+		if results[i].Code == "" {
+			results[i].Code = scsp.CodeUndefined
+		}
+		if results[i].Literal == "" {
+			results[i].Literal = prob.Title
+		}
+	}
+	return results, nil
+}
+
+// scspAsyncCertificate reports whether certificate code has an
+// asynchronous mode: its published schemas include the
+// ConfirmacionPeticion's and the SolicitudRespuesta's (the benefits
+// certificate Q2827002CINSS001 is synchronous only).
+func scspAsyncCertificate(code string) bool {
+	dir, err := schemas.Files(code, schemas.Older)
+	if err != nil {
+		return false
+	}
+	files := scspSchemaFiles(dir)
+	return files[xsdConfirmacion] && files[xsdSolicitud]
+}
+
+// writeSigned signs doc with the node's certificate and writes it; refuse
+// answers when it cannot be signed.
+func (s *server) writeSigned(w http.ResponseWriter, doc []byte, now time.Time, refuse func(error)) {
+	door := s.cfg.SCSP
 	ttl := door.AnswerTTL
 	if ttl <= 0 {
 		ttl = 5 * time.Minute
@@ -154,10 +377,8 @@ func (s *server) scspRequest(w http.ResponseWriter, r *http.Request) {
 // serviceOfCertificate names the catalog service that answers the SCSP
 // certificate code, or "" when none does.
 func (s *server) serviceOfCertificate(code string) string {
-	for _, name := range s.cfg.Catalog.ServiceNames() {
-		if svc, _ := s.cfg.Catalog.Service(name); svc.SCSPCertificate == code {
-			return name
-		}
+	if svc, ok := s.cfg.Catalog.ServiceOfCertificate(code); ok {
+		return svc.Name
 	}
 	return ""
 }

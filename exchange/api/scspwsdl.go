@@ -24,14 +24,15 @@ import (
 const nsWSDL = "http://intermediacion.redsara.es/scsp/wsdl"
 
 // The files of a certificate's schemas the WSDL's types import, in the
-// order the platform's WSDLs import them. The asynchronous mode's
-// confirmacion-peticion.xsd and solicitud-respuesta.xsd are not imported:
-// the door does not serve that mode.
+// order the platform's WSDLs import them; the asynchronous mode's two only
+// for a certificate published with them.
 const (
 	xsdDatosEspecificos = "datos-especificos.xsd"
 	xsdPeticion         = "peticion.xsd"
 	xsdRespuesta        = "respuesta.xsd"
 	xsdFaultAtributos   = "soapfaultatributos.xsd"
+	xsdConfirmacion     = "confirmacion-peticion.xsd"
+	xsdSolicitud        = "solicitud-respuesta.xsd"
 )
 
 // wsdlImport is one xsd:import of the WSDL's types.
@@ -42,19 +43,30 @@ type wsdlImport struct {
 // wsdlData fills wsdlTemplate. Every string is already XML-escaped.
 type wsdlData struct {
 	NSWSDL, NSPeticion, NSRespuesta, NSFaultAtributos string
+	NSConfirmacion, NSSolicitud                       string
 	Code                                              string
 	Address                                           string
 	Imports                                           []wsdlImport
 	// Fault: the certificate has soapfaultatributos.xsd, whose Atributos
 	// is the detail of the door's faults.
 	Fault bool
+	// Async: the node serves the certificate's asynchronous mode
+	// (peticionAsincrona, solicitudRespuesta).
+	Async bool
+	// Operations are the operations served, in the WSDL's order.
+	Operations []wsdlOperation
 }
 
+// wsdlOperation is one operation and its messages.
+type wsdlOperation struct{ Name, Input, Output string }
+
 // wsdlTemplate is a WSDL 1.1 document with a SOAP 1.1 document/literal
-// binding of the one operation the door serves, peticionSincrona.
+// binding of the operations the door serves: peticionSincrona, and for a
+// certificate with an asynchronous mode peticionAsincrona and
+// solicitudRespuesta. The SOAPAction of each is its name.
 var wsdlTemplate = template.Must(template.New("wsdl").Parse(`<?xml version="1.0" encoding="UTF-8"?>
-<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:tns="{{.NSWSDL}}" xmlns:pet="{{.NSPeticion}}" xmlns:resp="{{.NSRespuesta}}"{{if .Fault}} xmlns:sf="{{.NSFaultAtributos}}"{{end}} targetNamespace="{{.NSWSDL}}">
-  <wsdl:documentation>SCSP v3 certificate {{.Code}}, synchronous requests only, served by Pont. A Peticion is signed with WS-Security (an X.509 signature over the Body and the Timestamp); the node signs its Respuesta the same way.</wsdl:documentation>
+<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:tns="{{.NSWSDL}}" xmlns:pet="{{.NSPeticion}}" xmlns:resp="{{.NSRespuesta}}"{{if .Async}} xmlns:conf="{{.NSConfirmacion}}" xmlns:sr="{{.NSSolicitud}}"{{end}}{{if .Fault}} xmlns:sf="{{.NSFaultAtributos}}"{{end}} targetNamespace="{{.NSWSDL}}">
+  <wsdl:documentation>SCSP v3 certificate {{.Code}}, {{if .Async}}synchronous and asynchronous requests{{else}}synchronous requests only{{end}}, served by Pont. A Peticion is signed with WS-Security (an X.509 signature over the Body and the Timestamp); the node signs its Respuesta the same way.</wsdl:documentation>
   <wsdl:types>
     <xsd:schema>
 {{- range .Imports}}
@@ -68,36 +80,48 @@ var wsdlTemplate = template.Must(template.New("wsdl").Parse(`<?xml version="1.0"
   <wsdl:message name="respuestaMessage">
     <wsdl:part name="Respuesta" element="resp:Respuesta"/>
   </wsdl:message>
+{{- if .Async}}
+  <wsdl:message name="confirmacionPeticionMessage">
+    <wsdl:part name="ConfirmacionPeticion" element="conf:ConfirmacionPeticion"/>
+  </wsdl:message>
+  <wsdl:message name="solicitudRespuestaMessage">
+    <wsdl:part name="SolicitudRespuesta" element="sr:SolicitudRespuesta"/>
+  </wsdl:message>
+{{- end}}
 {{- if .Fault}}
   <wsdl:message name="faultSCSPMessage">
     <wsdl:part name="fault" element="sf:Atributos"/>
   </wsdl:message>
 {{- end}}
   <wsdl:portType name="{{.Code}}Port">
-    <wsdl:operation name="peticionSincrona">
-      <wsdl:input message="tns:peticionMessage"/>
-      <wsdl:output message="tns:respuestaMessage"/>
-{{- if .Fault}}
+{{- range .Operations}}
+    <wsdl:operation name="{{.Name}}">
+      <wsdl:input message="tns:{{.Input}}"/>
+      <wsdl:output message="tns:{{.Output}}"/>
+{{- if $.Fault}}
       <wsdl:fault name="FaultSCSP" message="tns:faultSCSPMessage"/>
 {{- end}}
     </wsdl:operation>
+{{- end}}
   </wsdl:portType>
   <wsdl:binding name="{{.Code}}Binding" type="tns:{{.Code}}Port">
     <soap:binding style="document" transport="http://schemas.xmlsoap.org/soap/http"/>
-    <wsdl:operation name="peticionSincrona">
-      <soap:operation soapAction="peticionSincrona" style="document"/>
+{{- range .Operations}}
+    <wsdl:operation name="{{.Name}}">
+      <soap:operation soapAction="{{.Name}}" style="document"/>
       <wsdl:input>
         <soap:body use="literal"/>
       </wsdl:input>
       <wsdl:output>
         <soap:body use="literal"/>
       </wsdl:output>
-{{- if .Fault}}
+{{- if $.Fault}}
       <wsdl:fault name="FaultSCSP">
         <soap:fault name="FaultSCSP" use="literal"/>
       </wsdl:fault>
 {{- end}}
     </wsdl:operation>
+{{- end}}
   </wsdl:binding>
   <wsdl:service name="{{.Code}}">
     <wsdl:port name="{{.Code}}" binding="tns:{{.Code}}Binding">
@@ -165,14 +189,23 @@ func (s *server) scspWSDL(w http.ResponseWriter, r *http.Request) {
 		NSFaultAtributos: xmlEscape(scsp.NSFaultAtributos),
 		Code:             xmlEscape(code),
 		Address:          xmlEscape(endpoint),
+		NSConfirmacion:   xmlEscape(scsp.NSConfirmacionPeticion),
+		NSSolicitud:      xmlEscape(scsp.NSSolicitudRespuesta),
 		Fault:            files[xsdFaultAtributos],
+		Async:            s.cfg.Jobs != nil && scspAsyncCertificate(code),
+		Operations:       []wsdlOperation{{scsp.OpSync, "peticionMessage", "respuestaMessage"}},
 	}
-	for _, imp := range []struct{ ns, file string }{
+	imports := []struct{ ns, file string }{
 		{scsp.NSDatosEspecificos, xsdDatosEspecificos},
 		{scsp.NSPeticion, xsdPeticion},
 		{scsp.NSRespuesta, xsdRespuesta},
 		{scsp.NSFaultAtributos, xsdFaultAtributos},
-	} {
+	}
+	if d.Async {
+		d.Operations = append(d.Operations, wsdlOperation{scsp.OpAsync, "peticionMessage", "confirmacionPeticionMessage"}, wsdlOperation{scsp.OpFetch, "solicitudRespuestaMessage", "respuestaMessage"})
+		imports = append(imports, struct{ ns, file string }{scsp.NSConfirmacionPeticion, xsdConfirmacion}, struct{ ns, file string }{scsp.NSSolicitudRespuesta, xsdSolicitud})
+	}
+	for _, imp := range imports {
 		if files[imp.file] {
 			d.Imports = append(d.Imports, wsdlImport{Namespace: xmlEscape(imp.ns), Location: xmlEscape(endpoint + "/schemas/" + imp.file)})
 		}

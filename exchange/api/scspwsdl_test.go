@@ -251,7 +251,6 @@ func TestSCSPWSDLRefuses(t *testing.T) {
 
 	for _, code := range []string{
 		"SVDXXXXX",
-		"SVDTNUWS03",                        // schemas shipped, but no service of the catalog answers it
 		"SVDINESECOPACONVIVENCIAACTUALWS01", // the later revision's reference, no service
 		"..%2Folder%2FSVDSECOPA01WS01",
 	} {
@@ -282,7 +281,6 @@ func TestSCSPWSDLRefuses(t *testing.T) {
 		"SVDSECOPA01WS01/schemas/%2Fpeticion.xsd",
 		"SVDSECOPA01WS01/schemas/PETICION.XSD",
 		"SVDTUWS03/schemas/soapfaultatributos.xsd", // another certificate has it, SVDTUWS03 does not
-		"SVDTNUWS03/schemas/peticion.xsd",
 		"SVDINESECOPACONVIVENCIAACTUALWS01/schemas/peticion.xsd",
 		"..%2Flater%2FSVDINESECOPACONVIVENCIAACTUALWS01/schemas/peticion.xsd",
 		"%2e%2e/SVDSECOPA01WS01/schemas/peticion.xsd",

@@ -1,7 +1,7 @@
 package broker
 
 import (
-	_ "embed"
+	"embed"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -14,19 +14,25 @@ import (
 	"github.com/pontexchange/pont/exchange/scsp/wssec/devca"
 )
 
-// devPeticion is the residence request that a development node writes,
-// signed by nobody yet: DevSCSPCommands fills in its Timestamp and signs it
-// with xmlsec1 as the Ajuntament de Barcelona.
+// devExamples are the example requests a development node writes, one for
+// each certificate of the catalog's services, signed by nobody yet:
+// devscsp/envelope.xml.tmpl is the SOAP envelope with its WS-Security
+// header to fill in, devscsp/<CODE>.xml the Peticion of each certificate,
+// from the Ajuntament de Barcelona, procedure DEMO. DevSCSPCommandsFor
+// fills in the Timestamp and signs one with xmlsec1.
 //
-//go:embed devscsp-peticion.xml.tmpl
-var devPeticion string
+//go:embed devscsp
+var devExamples embed.FS
+
+// DevSCSPCertificates are the certificate codes a development node writes
+// an example request for, peticion-<CODE>.xml in DataDir/scsp.
+var DevSCSPCertificates = []string{"SVDSECOPA01WS01", "SVDTUWS03", "SVDTNUWS03", "SVDSCDDWS01", "SVDSCTFNWS01", "Q2827002CINSS001"}
 
 // The development node's SCSP material, in DataDir/scsp.
 const (
 	devSCSPDir      = "scsp"
 	devNodeName     = "Pont development node"
 	devNodeNIF      = "S0800000J"
-	devPeticionFile = "peticion-SVDSECOPA01WS01.xml"
 	devRequester    = "P0801900B"
 )
 
@@ -55,22 +61,49 @@ func devSCSP(dataDir string, cat *catalog.Catalog) (*api.SCSPDoor, error) {
 			return nil, fmt.Errorf("broker: development certificate of %s: %w", org, err)
 		}
 		if org == devRequester {
-			token := base64.StdEncoding.EncodeToString(leaf.Cert.Raw)
-			doc := strings.Replace(devPeticion, "{{.Token}}", token, 1)
-			if err := os.WriteFile(filepath.Join(dir, devPeticionFile), []byte(doc), 0o600); err != nil {
-				return nil, fmt.Errorf("broker: development request: %w", err)
+			if err := writeDevExamples(dir, base64.StdEncoding.EncodeToString(leaf.Cert.Raw)); err != nil {
+				return nil, err
 			}
 		}
 	}
 	return &api.SCSPDoor{Roots: ca.Pool(), Cert: node.Cert, Key: node.Key}, nil
 }
 
+// writeDevExamples writes the example request of every certificate into
+// dir, carrying the requester's certificate token.
+func writeDevExamples(dir, token string) error {
+	envelope, err := devExamples.ReadFile("devscsp/envelope.xml.tmpl")
+	if err != nil {
+		return fmt.Errorf("broker: development requests: %w", err)
+	}
+	for _, code := range DevSCSPCertificates {
+		peticion, err := devExamples.ReadFile("devscsp/" + code + ".xml")
+		if err != nil {
+			return fmt.Errorf("broker: development request %s: %w", code, err)
+		}
+		doc := strings.NewReplacer("{{.Token}}", token, "{{.Peticion}}", string(peticion)).Replace(string(envelope))
+		if err := os.WriteFile(filepath.Join(dir, devPeticionFile(code)), []byte(doc), 0o600); err != nil {
+			return fmt.Errorf("broker: development request %s: %w", code, err)
+		}
+	}
+	return nil
+}
+
+func devPeticionFile(code string) string { return "peticion-" + code + ".xml" }
+
 // DevSCSPCommands answers the shell commands that sign the development
-// request of a node whose data directory is dataDir (as the command line
-// names it) as the Ajuntament de Barcelona, with xmlsec1, and send it to
-// the node at base. Each run gives the request an IdPeticion of its own
-// (the time in milliseconds): the door answers a repeated one with 0229.
+// residence request of a node whose data directory is dataDir (as the
+// command line names it) as the Ajuntament de Barcelona, with xmlsec1, and
+// send it to the node at base.
 func DevSCSPCommands(dataDir, base string) string {
+	return DevSCSPCommandsFor(dataDir, base, "SVDSECOPA01WS01")
+}
+
+// DevSCSPCommandsFor is DevSCSPCommands for the example request of the
+// certificate code, one of DevSCSPCertificates. Each run gives the request
+// an IdPeticion of its own (the time in milliseconds): the door answers a
+// repeated one with 0229.
+func DevSCSPCommandsFor(dataDir, base, code string) string {
 	dir := filepath.Join(dataDir, devSCSPDir)
 	key := filepath.Join(dir, "ajuntament-de-barcelona-key.pem")
 	cert := filepath.Join(dir, "ajuntament-de-barcelona.pem")
@@ -85,6 +118,6 @@ func DevSCSPCommands(dataDir, base string) string {
 xmlsec1 --sign --privkey-pem %s,%s \
   %s \
   --output peticion-signed.xml peticion.xml
-curl -s -X POST %s/scsp/v3/SVDSECOPA01WS01 -H 'Content-Type: text/xml; charset=utf-8' --data-binary @peticion-signed.xml
-`, filepath.Join(dir, devPeticionFile), key, cert, strings.Join(ids, " \\\n  "), base)
+curl -s -X POST %s/scsp/v3/%s -H 'Content-Type: text/xml; charset=utf-8' --data-binary @peticion-signed.xml
+`, filepath.Join(dir, devPeticionFile(code)), key, cert, strings.Join(ids, " \\\n  "), base, code)
 }

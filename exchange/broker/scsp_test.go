@@ -5,15 +5,20 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pontexchange/pont/exchange/api"
 	"github.com/pontexchange/pont/exchange/broker"
+	"github.com/pontexchange/pont/exchange/scsp/schemas"
+	"github.com/pontexchange/pont/exchange/scsp/schemas/schematest"
 	"github.com/pontexchange/pont/exchange/scsp/wssec"
 	"github.com/pontexchange/pont/exchange/scsp/wssec/devca"
 	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/internal/testenv"
 )
 
 // TestSCSPDoor sends signed SCSP v3 Peticiones for the residence
@@ -130,7 +135,7 @@ func TestSCSPDoor(t *testing.T) {
 	}{
 		{"unsigned", "SVDSECOPA01WS01", []byte(peticion), "0305"},
 		{"signed by another CA's certificate", "SVDSECOPA01WS01", sign(peticion, stranger), "0305"},
-		{"signed by another organisation than the Solicitante", "SVDSECOPA01WS01", sign(peticion, girona), "0305"},
+		{"signed by another organisation than the Solicitante", "SVDSECOPA01WS01", sign(peticion, girona), "0301"},
 		{"the body changed after signing", "SVDSECOPA01WS01", bytes.Replace(sign(peticion, bcn), []byte("12345678Z"), []byte("45678901G"), 1), "0305"},
 		{"another certificate's endpoint", "SVDSCDDWS01", sign(peticion, bcn), "0401"},
 		{"a certificate no service answers", "SVDXXXXX", sign(peticion, bcn), "0401"},
@@ -148,7 +153,7 @@ func TestSCSPDoor(t *testing.T) {
 	// as that organisation's attempt; an unsigned one is nobody's.
 	status, out, _ = n.do("GET", "/v1/audit/transfers?requester=P1708500B", tok, nil)
 	items, _ = out["items"].([]any)
-	if status != http.StatusOK || len(items) != 1 || items[0].(map[string]any)["outcome"] != "unauthenticated" ||
+	if status != http.StatusOK || len(items) != 1 || items[0].(map[string]any)["outcome"] != "forbidden" ||
 		items[0].(map[string]any)["scsp_request_id"] != "PONT-TEST-0000000001" {
 		t.Fatalf("Girona's refused attempt: %d %v", status, out)
 	}
@@ -174,3 +179,52 @@ func searchSubject(t *testing.T, n *node, subject string) []store.Transfer {
 }
 
 func str(v any) string { s, _ := v.(string); return s }
+
+// TestSCSPExamplesOfEveryCertificate signs the example request of each
+// certificate that a development node writes, with xmlsec1 and the
+// commands pont dev prints, sends it, and holds the answer to the
+// certificate's published respuesta.xsd and its signature to xmlsec1.
+func TestSCSPExamplesOfEveryCertificate(t *testing.T) {
+	testenv.NeedTools(t, "Debian: apt-get install curl xmlsec1", "curl", "xmlsec1")
+	dir := t.TempDir()
+	n := startDevWith(t, broker.Config{DataDir: filepath.Join(dir, ".pont-dev")})
+	nodeCert := filepath.Join(dir, ".pont-dev", "scsp", "pont-development-node.pem")
+	for _, code := range broker.DevSCSPCertificates {
+		t.Run(code, func(t *testing.T) {
+			script := broker.DevSCSPCommandsFor(".pont-dev", n.base, code)
+			cmd := exec.Command("bash", "-euo", "pipefail", "-c", strings.TrimSpace(script)+" > respuesta.xml")
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			answer, err := os.ReadFile(filepath.Join(dir, "respuesta.xml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(answer, []byte("Respuesta")) || bytes.Contains(answer, []byte("Fault")) {
+				t.Fatalf("not a Respuesta:\n%s", answer)
+			}
+			schematest.Validate(t, code, schemas.Older, "respuesta.xsd", schematest.BodyChild(t, answer))
+			verify := append([]string{"--verify", "--pubkey-cert-pem", nodeCert}, append(devca.IDAttrFlags(), "respuesta.xml")...)
+			cmd = exec.Command("xmlsec1", verify...)
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("xmlsec1 does not verify the answer's signature: %v\n%s\n%s", err, out, answer)
+			}
+			// The DEMO procedure sees every field: the answer has data, not
+			// an Estado alone.
+			for _, want := range map[string][]string{
+				"SVDSECOPA01WS01":  {"<Domicilio>", "de Mallorca"},
+				"SVDTUWS03":        {"<ListaTitulos>", "<RegistroUniversitario>"},
+				"SVDTNUWS03":       {"<ListaTitulos>", "<NumeroRegistroMec>"},
+				"SVDSCDDWS01":      {"<GradoDiscapacidad>"},
+				"SVDSCTFNWS01":     {"<TituloFamiliaNumerosaRetorno>"},
+				"Q2827002CINSS001": {"<Pension>", "<Cod-prest>"},
+			}[code] {
+				if !bytes.Contains(answer, []byte(want)) {
+					t.Errorf("the answer lacks %s:\n%s", want, answer)
+				}
+			}
+		})
+	}
+}

@@ -69,11 +69,17 @@ func TestSCSPWSDLOnNode(t *testing.T) {
 	if len(w.Ports) != 1 || w.Ports[0].Address.Location != endpoint {
 		t.Errorf("soap:address %+v, want %s", w.Ports, endpoint)
 	}
-	if len(w.Operations) != 1 || w.Operations[0].Name != "peticionSincrona" {
+	// A node runs jobs: the residence certificate's asynchronous mode is
+	// served, and its two schemas imported.
+	if len(w.Operations) != 3 || w.Operations[0].Name != "peticionSincrona" || w.Operations[1].Name != "peticionAsincrona" || w.Operations[2].Name != "solicitudRespuesta" {
 		t.Errorf("operations %+v", w.Operations)
 	}
-	if len(w.Imports) != 4 {
+	if len(w.Imports) != 6 {
 		t.Errorf("imports %+v", w.Imports)
+	}
+	// The benefits certificate is published without one.
+	if _, _, benefits := get(n.base + "/scsp/v3/Q2827002CINSS001?wsdl"); !bytes.Contains(benefits, []byte(`operation name="peticionSincrona"`)) || bytes.Contains(benefits, []byte("peticionAsincrona")) {
+		t.Errorf("the benefits WSDL:\n%s", benefits)
 	}
 	dir, err := schemas.Files(code, schemas.Older)
 	if err != nil {
@@ -96,7 +102,7 @@ func TestSCSPWSDLOnNode(t *testing.T) {
 
 	for _, p := range []string{
 		"/scsp/v3/SVDXXXXX?wsdl",
-		"/scsp/v3/SVDTNUWS03?wsdl",
+		"/scsp/v3/SVDINESECOPACONVIVENCIAACTUALWS01?wsdl",
 		"/scsp/v3/" + code + "/schemas/SOURCE.md",
 		"/scsp/v3/" + code + "/schemas/../../../SOURCE.md",
 		"/scsp/v3/" + code + "/schemas/..%2F..%2F..%2FSOURCE.md",

@@ -173,6 +173,21 @@ type Request struct {
 	Body           []byte
 	IdempotencyKey string
 	CallbackURL    string
+	// SCSP is set for a job that came through the SCSP door as an
+	// asynchronous Peticion.
+	SCSP *SCSPOrigin
+}
+
+// SCSPOrigin is what a job from the SCSP door keeps of its Peticion.
+type SCSPOrigin struct {
+	// RequestID is the Peticion's IdPeticion, recorded with every
+	// element's transfer.
+	RequestID string
+	// SolicitudIDs are the elements' IdSolicitud, in order.
+	SolicitudIDs []string
+	// Peticion is the verified Body of the Peticion, kept with the
+	// results (and deleted with them) to write the Respuesta.
+	Peticion []byte
 }
 
 // keyReused is the error of an idempotency key the requester used for
@@ -199,6 +214,9 @@ func (r *Runner) Submit(ctx context.Context, req Request) (Accepted, error) {
 	if len(req.Elements) == 0 || len(req.Elements) > MaxSubjects {
 		return Accepted{}, fault.New(fault.TooManySubjects, "a job asks about 1 to %d subjects, not %d", MaxSubjects, len(req.Elements))
 	}
+	if req.SCSP != nil && len(req.SCSP.SolicitudIDs) != len(req.Elements) {
+		return Accepted{}, fault.New(fault.Internal, "%d IdSolicitud for %d elements", len(req.SCSP.SolicitudIDs), len(req.Elements))
+	}
 	sum := sha256.Sum256(req.Body)
 	now := r.cfg.Now().UTC().Truncate(time.Microsecond)
 	job := store.Job{
@@ -207,6 +225,9 @@ func (r *Runner) Submit(ctx context.Context, req Request) (Accepted, error) {
 		RequestSHA256: hex.EncodeToString(sum[:]), IdempotencyKey: req.IdempotencyKey,
 		RetainFor: r.cfg.RetainFor, CreatedAt: now,
 	}
+	if req.SCSP != nil {
+		job.SCSPRequestID, job.SCSPPeticion = req.SCSP.RequestID, req.SCSP.Peticion
+	}
 	elements := make([]store.JobElement, len(req.Elements))
 	for i, q := range req.Elements {
 		body, err := q.MarshalJSON() // not json.Marshal: its HTML escaping would change the params' text
@@ -214,6 +235,9 @@ func (r *Runner) Submit(ctx context.Context, req Request) (Accepted, error) {
 			return Accepted{}, fault.Wrap(fault.Internal, err, "element %d could not be stored", i)
 		}
 		elements[i] = store.JobElement{JobID: job.ID, Index: i, TransferID: audit.NewID(), Query: body, State: store.ElementPending}
+		if req.SCSP != nil {
+			elements[i].SCSPSolicitudID = req.SCSP.SolicitudIDs[i]
+		}
 	}
 	stored, err := r.cfg.Store.CreateJob(ctx, job, elements)
 	switch {
@@ -282,7 +306,8 @@ func (r *Runner) runChunk(ctx context.Context, args chunkArgs, claim string) err
 			break
 		}
 		q, perr := envelope.Parse(e.Query)
-		el := pipeline.Element{Query: q, TransferID: e.TransferID, JobID: job.ID}
+		el := pipeline.Element{Query: q, TransferID: e.TransferID, JobID: job.ID,
+			Origin: pipeline.Origin{SCSPRequestID: job.SCSPRequestID, SCSPSolicitudID: e.SCSPSolicitudID}}
 		source := r.cfg.Pipeline.SourceOf(job.Service, q.Params)
 		// The organisation's slot is taken here, before the goroutine, so
 		// that a chunk never starts more elements than the slots allow.
@@ -474,3 +499,30 @@ func (r *Runner) Estimate(job store.Job) time.Time {
 }
 
 var _ Pipeline = (*pipeline.Pipeline)(nil)
+
+// SCSPKey is the idempotency key of the job of an asynchronous SCSP
+// Peticion: its IdPeticion, under a prefix of its own.
+func SCSPKey(idPeticion string) string { return "scsp:" + idPeticion }
+
+// ByKey answers principal's job whose idempotency key is key:
+// a fault.NotFound when there is none.
+func (r *Runner) ByKey(ctx context.Context, principal auth.Principal, key string) (store.Job, error) {
+	job, err := r.cfg.Store.JobByKey(ctx, principal.Org, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Job{}, fault.New(fault.NotFound, "no job of this organisation with that key")
+	}
+	if err != nil {
+		return store.Job{}, fault.Wrap(fault.StoreUnavailable, err, "the job could not be read")
+	}
+	return job, nil
+}
+
+// Peticion answers the SCSP Peticion job came with: nil once its results
+// were deleted, and for a job of the JSON API.
+func (r *Runner) Peticion(ctx context.Context, job store.Job) ([]byte, error) {
+	b, err := r.cfg.Store.JobPeticion(ctx, job.ID)
+	if err != nil {
+		return nil, fault.Wrap(fault.StoreUnavailable, err, "the job's request could not be read")
+	}
+	return b, nil
+}

@@ -51,6 +51,8 @@ type Element struct {
 	TransferID string
 	// JobID links the record to its job.
 	JobID string
+	// Origin names the SCSP request the element came in, if any.
+	Origin Origin
 	// BeforeCall, when set, runs once the policy allowed the element and
 	// before its adapter is called: the job's claim on the call. When it
 	// fails the element ends unrecorded, with an error for which NotRun
@@ -65,7 +67,7 @@ type Element struct {
 // asked: a job is paced by its runner, and an element refused for a rate
 // would only make the requester ask again.
 func (p *Pipeline) RunElement(ctx context.Context, principal auth.Principal, service string, e Element) (rec store.Transfer, ans Answer, err error) {
-	rec, ans, err = p.run(ctx, principal, KindQuery, service, e.TransferID, Origin{}, false, func(rec *store.Transfer) (served, error) {
+	rec, ans, err = p.run(ctx, principal, KindQuery, service, e.TransferID, e.Origin, false, func(rec *store.Transfer) (served, error) {
 		describe(rec, e.Query)
 		rec.JobID = e.JobID
 		return p.answerParsed(ctx, principal, service, e.Query, e.BeforeCall, rec)
@@ -107,6 +109,7 @@ func (p *Pipeline) Interrupted(principal auth.Principal, service string, e Eleme
 		JobID:        e.JobID,
 		Salt:         make([]byte, store.SaltSize),
 	}
+	rec.SCSPRequestID, rec.SCSPSolicitudID = e.Origin.SCSPRequestID, e.Origin.SCSPSolicitudID
 	_, _ = rand.Read(rec.Salt)
 	if _, ok := p.cfg.Catalog.Service(service); ok {
 		rec.Service = service

@@ -5,6 +5,7 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -29,19 +30,23 @@ type Result struct {
 	// Data is the answer's data member (pipeline.AnswerV1.Data): what the
 	// purpose may see of the service's answer.
 	Data json.RawMessage
+	// Code and Literal are, for an element that was refused or failed (in
+	// an asynchronous request, where one element's failure does not fail
+	// the others), its SCSP code and the text of its refusal; Data is then
+	// not read.
+	Code, Literal string
 }
 
 // Respuesta renders the SOAP 1.1 envelope of the answer to p, whose
 // elements were answered by results, in order (one per
-// SolicitudTransmision), for service (Request.Service). Each
-// TransmisionDatos echoes its element's DatosGenericos, with the
-// Transmision's IdTransmision (TransmissionID of the transfer id) and
-// FechaGeneracion (now) filled in, and carries DatosEspecificos built from
-// the answer's data for the services that have a rendering (padro,
-// discapacitat, familia-nombrosa, titulacions); the
-// others carry only their Estado (docs/scsp.md). The error is an *Error
-// with SCSP code 0227 when the answer cannot be written.
-func (p *Peticion) Respuesta(service string, results []Result, now time.Time) ([]byte, error) {
+// SolicitudTransmision). Each TransmisionDatos echoes its element's
+// DatosGenericos, with the Transmision's IdTransmision (TransmissionID of
+// the transfer id) and FechaGeneracion (now) filled in, and carries the
+// DatosEspecificos of the request's certificate built from the answer's
+// data (docs/scsp.md gives each certificate's mapping); a failed element's
+// carries its code and text instead, in the certificate's Retorno. The
+// error is an *Error with SCSP code 0227 when the answer cannot be written.
+func (p *Peticion) Respuesta(results []Result, now time.Time) ([]byte, error) {
 	sols := p.Solicitudes.SolicitudTransmision
 	if len(results) != len(sols) {
 		return nil, answerError("", "%d results for %d SolicitudTransmision", len(results), len(sols))
@@ -56,14 +61,21 @@ func (p *Peticion) Respuesta(service string, results []Result, now time.Time) ([
 			CodigoCertificado: p.Atributos.CodigoCertificado,
 		},
 	}
-	render := renderers[service]
+	render := renderings[p.Atributos.CodigoCertificado]
+	if render == nil {
+		render = notRendered
+	}
 	for i := range sols {
 		at := fmt.Sprintf("Respuesta/Transmisiones/TransmisionDatos[%d]", i+1)
 		idt, err := TransmissionID(results[i].TransferID)
 		if err != nil {
 			return nil, answerError(at+"/DatosGenericos/Transmision/IdTransmision", "%v", err)
 		}
-		inner, err := retorno(render, results[i].Data, sols[i].DatosEspecificos.Nodes)
+		v, err := render(results[i], &sols[i], now)
+		if err != nil {
+			return nil, answerError(at+"/DatosEspecificos", "%v", err)
+		}
+		inner, err := xml.Marshal(v)
 		if err != nil {
 			return nil, answerError(at+"/DatosEspecificos", "%v", err)
 		}
@@ -226,24 +238,57 @@ func echo(g *DatosGenericos, idTransmision, fecha string) datosGenericosOut {
 	}
 }
 
-// notRendered is the LiteralError of a processed element whose service's
-// data Pont does not yet write in SCSP.
-const notRendered = fault.SCSPProcessedText + ": Pont does not yet write this service's data in SCSP; ask for it through the JSON API"
+// A rendering writes one element's Retorno, the content of its
+// DatosEspecificos in the answer, for a certificate.
+type rendering func(res Result, sol *SolicitudTransmision, now time.Time) (any, error)
 
-// retorno returns the content of an element's DatosEspecificos: Retorno,
-// with Estado and, when the service has a rendering, its data.
-func retorno(render renderer, data json.RawMessage, de []Node) ([]byte, error) {
-	out := retornoOut{Estado: estadoOut{CodigoEstado: fault.SCSPProcessed, LiteralError: fault.SCSPProcessedText}}
-	if render == nil {
-		out.Estado.LiteralError = notRendered
-	} else {
-		v, err := render(data, de)
+// renderings are the certificates' renderings, by certificate code.
+var renderings = map[string]rendering{
+	"SVDSECOPA01WS01":  estadoFirst(padroRetorno),
+	"SVDSCDDWS01":      estadoFirst(discapacitatRetorno),
+	"SVDSCTFNWS01":     estadoFirst(familiaNombrosaRetorno),
+	"SVDTUWS03":        estadoFirst(titulosRetorno(universityTitles)),
+	"SVDTNUWS03":       estadoFirst(titulosRetorno(nonUniversityTitles)),
+	"Q2827002CINSS001": pensionesRetorno,
+}
+
+// notRenderedText is the LiteralError of a processed element whose
+// certificate's data Pont does not write in SCSP.
+const notRenderedText = fault.SCSPProcessedText + ": Pont does not write this certificate's data in SCSP; ask for it through the JSON API"
+
+// notRendered is the rendering of a certificate Pont has no mapping for:
+// the Estado alone.
+var notRendered = estadoFirst(func(json.RawMessage, []Node) (any, error) { return nil, errNotRendered })
+
+var errNotRendered = errors.New("not rendered")
+
+// A renderer writes a service's answer data as its Retorno's content
+// after Estado; de is the request element's DatosEspecificos, for what it
+// asks of the answer.
+type renderer func(data json.RawMessage, de []Node) (any, error)
+
+// estadoFirst is the rendering of the certificates whose Retorno is an
+// Estado and the data after it: a failed element has its code and text as
+// the Estado (LiteralError cut to the schemas' 255 characters) and no
+// data.
+func estadoFirst(render renderer) rendering {
+	return func(res Result, sol *SolicitudTransmision, _ time.Time) (any, error) {
+		out := retornoOut{Estado: estadoOut{CodigoEstado: fault.SCSPProcessed, LiteralError: fault.SCSPProcessedText}}
+		if res.Code != "" {
+			out.Estado = estadoOut{CodigoEstado: res.Code, LiteralError: fit(res.Literal, 255)}
+			return out, nil
+		}
+		v, err := render(res.Data, sol.DatosEspecificos.Nodes)
+		if errors.Is(err, errNotRendered) {
+			out.Estado.LiteralError = notRenderedText
+			return out, nil
+		}
 		if err != nil {
 			return nil, err
 		}
 		out.Data = v
+		return out, nil
 	}
-	return xml.Marshal(out)
 }
 
 // retornoOut is written without a namespace of its own: it takes that of
@@ -252,19 +297,6 @@ type retornoOut struct {
 	XMLName xml.Name  `xml:"Retorno"`
 	Estado  estadoOut `xml:"Estado"`
 	Data    any
-}
-
-// A renderer writes a service's answer data as its DatosEspecificos'
-// Retorno content after Estado; de is the request element's
-// DatosEspecificos, for what it asks of the answer.
-type renderer func(data json.RawMessage, de []Node) (any, error)
-
-// renderers are the services' renderers, by service name.
-var renderers = map[string]renderer{
-	"padro":            padroRetorno,
-	"discapacitat":     discapacitatRetorno,
-	"familia-nombrosa": familiaNombrosaRetorno,
-	"titulacions":      titulacionsRetorno,
 }
 
 // padroAnswer is the part of padro's answer schema SVDSECOPA01WS01 has

@@ -55,7 +55,7 @@ func TestRespuestaResidence(t *testing.T) {
 		t.Fatal(err)
 	}
 	transfer := "01939a7e-1c2b-7d3e-8f40-123456789abc"
-	doc, err := p.Respuesta("padro", []Result{{TransferID: transfer, Data: json.RawMessage(padroData)}}, testNow)
+	doc, err := p.Respuesta([]Result{{TransferID: transfer, Data: json.RawMessage(padroData)}}, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,17 +136,18 @@ func TestRespuestaResidence(t *testing.T) {
 	}
 }
 
-func TestRespuestaServiceWithoutRendering(t *testing.T) {
+func TestRespuestaCertificateWithoutRendering(t *testing.T) {
 	p, err := ParsePeticion([]byte(readPadro(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := p.Respuesta("prestacions", []Result{{TransferID: "t-1", Data: json.RawMessage(`{"benefits":[]}`)}}, testNow)
+	p.Atributos.CodigoCertificado = "SVDXXXXWS01"
+	doc, err := p.Respuesta([]Result{{TransferID: "t-1", Data: json.RawMessage(`{"benefits":[]}`)}}, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wellFormed(t, doc)
-	if !bytes.Contains(doc, []byte("<Retorno><Estado><CodigoEstado>0003</CodigoEstado><LiteralError>Tramitada: Pont does not yet")) {
+	if !bytes.Contains(doc, []byte("<Retorno><Estado><CodigoEstado>0003</CodigoEstado><LiteralError>Tramitada: Pont does not write")) {
 		t.Errorf("no Estado-only Retorno:\n%s", doc)
 	}
 }
@@ -167,7 +168,7 @@ func TestRespuestaRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := p.Respuesta("padro", tt.results, testNow)
+			_, err := p.Respuesta(tt.results, testNow)
 			if SCSPCode(err) != CodeAnswer {
 				t.Fatalf("error %v, want SCSP %s", err, CodeAnswer)
 			}

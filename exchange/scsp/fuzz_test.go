@@ -38,7 +38,7 @@ func FuzzParsePeticion(f *testing.F) {
 				for i := range results {
 					results[i] = Result{TransferID: "01939a7e-1c2b-7d3e-8f40-123456789abc", Data: json.RawMessage(padroData)}
 				}
-				out, rerr := p.Respuesta(r.Service, results, testNow)
+				out, rerr := p.Respuesta(results, testNow)
 				if rerr != nil {
 					var se *Error
 					if !errors.As(rerr, &se) || se.SCSP != CodeAnswer {

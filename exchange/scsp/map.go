@@ -16,8 +16,8 @@ type Request struct {
 	// IdentificadorSolicitante of every element: the caller checks it
 	// against the organisation of the client's certificate.
 	Requester string
-	// Service is the catalog's service whose scsp_certificate is the
-	// request's CodigoCertificado.
+	// Service is the catalog's service that answers the request's
+	// CodigoCertificado (catalog.Catalog.ServiceOfCertificate).
 	Service string
 	// Queries are the elements' envelopes, in the request's order, each
 	// as envelope.Parse returned it.
@@ -49,15 +49,15 @@ var orgID = regexp.MustCompile(`^[A-Za-z][0-9]{7}[0-9A-Za-z]$`)
 // refusal (0231 for a bad document number, 0236 for a legal basis).
 func (p *Peticion) Queries(cat *catalog.Catalog, consents ConsentFinder) (*Request, error) {
 	cert := p.Atributos.CodigoCertificado
-	svc := serviceFor(cat, cert)
-	if svc == nil {
+	svc, ok := cat.ServiceOfCertificate(cert)
+	if !ok {
 		return nil, newError(CodeSchema, "Peticion/Atributos/CodigoCertificado", "%q is not the certificate of a service of Pont's catalog", cert)
 	}
 	sols := p.Solicitudes.SolicitudTransmision
 	r := &Request{Service: svc.Name, Queries: make([]envelope.Query, 0, len(sols))}
 	for i := range sols {
 		at := fmt.Sprintf("Peticion/Solicitudes/SolicitudTransmision[%d]", i+1)
-		q, org, err := mapElement(cat, svc, &sols[i], at, consents)
+		q, org, err := mapElement(cat, svc, cert, &sols[i], at, consents)
 		if err != nil {
 			return nil, err
 		}
@@ -69,16 +69,6 @@ func (p *Peticion) Queries(cat *catalog.Catalog, consents ConsentFinder) (*Reque
 		r.Queries = append(r.Queries, q)
 	}
 	return r, nil
-}
-
-// serviceFor returns the service whose certificate is cert.
-func serviceFor(cat *catalog.Catalog, cert string) *catalog.Service {
-	for _, name := range cat.ServiceNames() {
-		if s, _ := cat.Service(name); s.SCSPCertificate == cert {
-			return s
-		}
-	}
-	return nil
 }
 
 // fieldElements names, for each field of Pont's envelope, the SCSP
@@ -100,7 +90,7 @@ var fieldElements = map[string]string{
 	"subject.surname2":       "Titular/Apellido2",
 }
 
-func mapElement(cat *catalog.Catalog, svc *catalog.Service, st *SolicitudTransmision, at string, consents ConsentFinder) (envelope.Query, string, error) {
+func mapElement(cat *catalog.Catalog, svc *catalog.Service, cert string, st *SolicitudTransmision, at string, consents ConsentFinder) (envelope.Query, string, error) {
 	g := &st.DatosGenericos
 	gen := at + "/DatosGenericos"
 	sol := &g.Solicitante
@@ -108,8 +98,8 @@ func mapElement(cat *catalog.Catalog, svc *catalog.Service, st *SolicitudTransmi
 		return envelope.Query{}, "", newError(CodeSchema, gen+"/Solicitante/IdentificadorSolicitante", "%q is not a public body's NIF (a letter, 7 digits and a check character)", sol.IdentificadorSolicitante)
 	}
 	org := strings.ToUpper(sol.IdentificadorSolicitante)
-	if g.Transmision.CodigoCertificado != svc.SCSPCertificate {
-		return envelope.Query{}, "", newError(CodeSchema, gen+"/Transmision/CodigoCertificado", "is %q, but the request's is %q", g.Transmision.CodigoCertificado, svc.SCSPCertificate)
+	if g.Transmision.CodigoCertificado != cert {
+		return envelope.Query{}, "", newError(CodeSchema, gen+"/Transmision/CodigoCertificado", "is %q, but the request's is %q", g.Transmision.CodigoCertificado, cert)
 	}
 	purpose, ok := cat.PurposeForFinalidad(sol.Finalidad)
 	if !ok {

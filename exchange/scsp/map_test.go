@@ -150,6 +150,10 @@ func TestQueriesRefusals(t *testing.T) {
 		{"unknown certificate", []string{"<pet:CodigoCertificado>SVDSECOPA01WS01</pet:CodigoCertificado>\n      </pet:Atributos>", "<pet:CodigoCertificado>SVDXXX</pet:CodigoCertificado>\n      </pet:Atributos>"}, "0401", "Atributos/CodigoCertificado"},
 		{"element of another certificate", []string{"<pet:CodigoCertificado>SVDSECOPA01WS01</pet:CodigoCertificado>\n              <pet:IdSolicitud>", "<pet:CodigoCertificado>SVDTUWS03</pet:CodigoCertificado>\n              <pet:IdSolicitud>"}, "0401", "Transmision/CodigoCertificado"},
 		{"no Residencia", []string{"<des:Residencia>\n                <des:Provincia>08</des:Provincia>\n                <des:Municipio>019</des:Municipio>\n              </des:Residencia>", ""}, "0402", "DatosEspecificos/Solicitud/Residencia"},
+		// The schemas of the degrees and benefits certificates have no
+		// DatosEspecificos in a Peticion: it may be left out, but the
+		// residence needs the one that names the municipality.
+		{"no DatosEspecificos", []string{"<des:DatosEspecificos>", "<!--", "</des:DatosEspecificos>", "-->"}, "0402", "DatosEspecificos/Solicitud"},
 		{"no Municipio", []string{"<des:Municipio>019</des:Municipio>", ""}, "0402", "Residencia/Municipio"},
 		{"bad Provincia", []string{">08</des:Provincia>", ">8</des:Provincia>"}, "0401", "Residencia/Provincia"},
 		{"Residencia twice", []string{"</des:Residencia>", "</des:Residencia><des:Residencia><des:Provincia>17</des:Provincia></des:Residencia>"}, "0401", "Solicitud/Residencia"},

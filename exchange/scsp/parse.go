@@ -141,7 +141,7 @@ var specs = map[string]*spec{
 	"LiteralError":            {ns: NSPeticion, max: 1024, empty: true},
 	"TiempoEstimadoRespuesta": {ns: NSPeticion, max: 4, empty: true},
 	"Solicitudes":             node(NSPeticion, true, many("SolicitudTransmision")),
-	"SolicitudTransmision":    node(NSPeticion, false, req("DatosGenericos"), req("DatosEspecificos")),
+	"SolicitudTransmision":    node(NSPeticion, false, req("DatosGenericos"), opt("DatosEspecificos")),
 	"DatosEspecificos":        {ns: NSDatosEspecificos, opaque: true},
 	"DatosGenericos":          node(NSPeticion, false, req("Emisor"), req("Solicitante"), req("Titular"), req("Transmision")),
 	"Emisor":                  node(NSPeticion, false, req("NifEmisor"), req("NombreEmisor")),

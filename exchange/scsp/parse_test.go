@@ -56,7 +56,6 @@ func TestParseRefusals(t *testing.T) {
 		{"bad TipoDocumentacion", edit(t, padro, ">DNI<", ">Carnet<"), "0404", "Titular/TipoDocumentacion"},
 		{"missing Finalidad", edit(t, padro, "<pet:Finalidad>Ajuts de menjador escolar, curs 2026-2027</pet:Finalidad>", ""), "0402", "Solicitante/Finalidad"},
 		{"missing Funcionario", edit(t, padro, "<pet:Funcionario>", "<!--", "</pet:Funcionario>", "-->"), "0402", "Solicitante/Funcionario"},
-		{"missing DatosEspecificos", edit(t, padro, "<des:DatosEspecificos>", "<!--", "</des:DatosEspecificos>", "-->"), "0402", "SolicitudTransmision[1]/DatosEspecificos"},
 		{"empty IdExpediente", edit(t, padro, ">EXP-2026/000123<", ">   <"), "0402", "Solicitante/IdExpediente"},
 		{"NumElementos too high", edit(t, padro, "<pet:NumElementos>1<", "<pet:NumElementos>2<"), "0237", "Atributos/NumElementos"},
 		{"NumElementos too low", edit(t, padro, "</pet:Solicitudes>", solicitud+"</pet:Solicitudes>"), "0237", "Atributos/NumElementos"},

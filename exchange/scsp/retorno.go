@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pontexchange/pont/exchange/fault"
 )
 
 // fitCode refuses a code longer than n characters: a code cut short
@@ -345,22 +348,35 @@ func familiaNombrosaRetorno(data json.RawMessage, _ []Node) (any, error) {
 
 // titulacionsAnswer is titulacions' answer schema.
 type titulacionsAnswer struct {
-	Titles []struct {
-		University     *coded `json:"university"`
-		Centre         *coded `json:"centre"`
-		Title          *coded `json:"title"`
-		Type           *coded `json:"type"`
-		CompletionDate string `json:"completion_date"`
-		IssueDate      string `json:"issue_date"`
-		Country        string `json:"country"`
-		TitleNumber    string `json:"title_number"`
-		RegistryNumber string `json:"registry_number"`
-	} `json:"titles"`
+	Titles []titleAnswer `json:"titles"`
 }
 
-// listaTitulos is SVDTUWS03's ListaTitulos. Its DatosTitulacion,
-// DatosCentro and DatosTitulo are xs:all; they are written in the
-// schema's order all the same.
+type titleAnswer struct {
+	// Kind is university or non_university; an answer without it (an
+	// adapter older than non-university titles) has only university ones.
+	Kind           string `json:"kind"`
+	University     *coded `json:"university"`
+	Centre         *coded `json:"centre"`
+	Title          *coded `json:"title"`
+	Type           *coded `json:"type"`
+	CompletionDate string `json:"completion_date"`
+	IssueDate      string `json:"issue_date"`
+	Country        string `json:"country"`
+	TitleNumber    string `json:"title_number"`
+	RegistryNumber string `json:"registry_number"`
+}
+
+// university reports whether t is a university title.
+func (t *titleAnswer) university() bool {
+	if t.Kind == "" {
+		return t.University != nil
+	}
+	return t.Kind == "university"
+}
+
+// listaTitulos is SVDTUWS03's and SVDTNUWS03's ListaTitulos. Its
+// DatosTitulacion, DatosCentro and DatosTitulo are xs:all; they are
+// written in the schema's order all the same.
 type listaTitulos struct {
 	XMLName         xml.Name          `xml:"ListaTitulos"`
 	DatosTitulacion []datosTitulacion `xml:"DatosTitulacion"`
@@ -378,6 +394,8 @@ type datosCentro struct {
 	Centro            string `xml:"Centro,omitempty"`
 }
 
+// datosTitulo holds the elements of both certificates' DatosTitulo:
+// RegistroUniversitario is SVDTUWS03's, NumeroRegistroMec SVDTNUWS03's.
 type datosTitulo struct {
 	CodigoTitulacion      string `xml:"CodigoTitulacion,omitempty"`
 	Titulacion            string `xml:"Titulacion,omitempty"`
@@ -388,67 +406,244 @@ type datosTitulo struct {
 	CodigoPaisExpedicion  string `xml:"CodigoPaisExpedicion,omitempty"`
 	NumeroTitulo          string `xml:"NumeroTitulo,omitempty"`
 	RegistroUniversitario string `xml:"RegistroUniversitario,omitempty"`
+	NumeroRegistroMec     string `xml:"NumeroRegistroMec,omitempty"`
 }
 
-// titulacionsRetorno writes titulacions' answer data as SVDTUWS03's
-// ListaTitulos, a DatosTitulacion per title. Every element of it is
-// optional. Codes must fit their elements (university 4, centre 100,
-// title 11, type 4, country 3, title number 15, registry number 10);
-// names are cut to the schema's lengths (university and centre 250, title
-// 1000, type 100). PaisExpedicion (the country's name) is not written:
-// Pont's answer has only its ISO 3166-1 code.
-func titulacionsRetorno(data json.RawMessage, _ []Node) (any, error) {
-	var a titulacionsAnswer
-	if err := json.Unmarshal(data, &a); err != nil {
-		return nil, fmt.Errorf("the titulacions answer cannot be read: %v", err)
+// titleLimits are the lengths of a certificate's title elements: codes
+// must fit (a code cut short would be another code), names are cut.
+type titleLimits struct {
+	certificate                   string
+	university                    bool // which titles the certificate answers
+	universityCode, universityName int
+	centreCode, centreName         int
+	titleCode, titleName           int
+	typeCode, typeName             int
+	titleNumber, registryNumber    int
+}
+
+var (
+	universityTitles = titleLimits{
+		certificate: "SVDTUWS03", university: true,
+		universityCode: 4, universityName: 250, centreCode: 100, centreName: 250,
+		titleCode: 11, titleName: 1000, typeCode: 4, typeName: 100, titleNumber: 15, registryNumber: 10,
 	}
-	var l listaTitulos
-	for _, t := range a.Titles {
-		var d datosTitulacion
-		codes := []codeLimit{{"title number", t.TitleNumber, 15}, {"registry number", t.RegistryNumber, 10}, {"country", t.Country, 3}}
-		if u := t.University; u != nil {
-			codes = append(codes, codeLimit{"university code", u.Code, 4})
+	nonUniversityTitles = titleLimits{
+		certificate: "SVDTNUWS03",
+		centreCode:  10, centreName: 40, titleCode: 15, titleName: 100, typeCode: 4, typeName: 15, registryNumber: 15,
+	}
+)
+
+// titulosRetorno writes titulacions' answer data as the certificate's
+// ListaTitulos, a DatosTitulacion per title of the kind the certificate
+// answers (university titles for SVDTUWS03, the others for SVDTNUWS03):
+// every element of it is optional, and a subject with no title of that
+// kind gets an empty list. PaisExpedicion (the country's name) is not
+// written: Pont's answer has only its ISO 3166-1 code. A university title's
+// registry number is its RegistroUniversitario, a non-university one's
+// its NumeroRegistroMec; the title number exists for university titles
+// only.
+func titulosRetorno(lim titleLimits) renderer {
+	return func(data json.RawMessage, _ []Node) (any, error) {
+		var a titulacionsAnswer
+		if err := json.Unmarshal(data, &a); err != nil {
+			return nil, fmt.Errorf("the titulacions answer cannot be read: %v", err)
 		}
-		if c := t.Centre; c != nil {
-			codes = append(codes, codeLimit{"centre code", c.Code, 100})
-		}
-		if c := t.Title; c != nil {
-			codes = append(codes, codeLimit{"title code", c.Code, 11})
-		}
-		if c := t.Type; c != nil {
-			codes = append(codes, codeLimit{"title type code", c.Code, 4})
-		}
-		for _, c := range codes {
-			if err := fitCode(c.what, c.v, c.n); err != nil {
+		l := listaTitulos{DatosTitulacion: []datosTitulacion{}}
+		for i := range a.Titles {
+			t := &a.Titles[i]
+			if t.university() != lim.university {
+				continue
+			}
+			d, err := titleOf(t, lim)
+			if err != nil {
 				return nil, err
 			}
+			l.DatosTitulacion = append(l.DatosTitulacion, d)
 		}
-		if t.University != nil || t.Centre != nil {
-			c := &datosCentro{}
-			if u := t.University; u != nil {
-				c.CodigoUniversidad, c.Universidad = u.Code, fit(u.Name, 250)
-			}
-			if ce := t.Centre; ce != nil {
-				c.CodigoCentro, c.Centro = ce.Code, fit(ce.Name, 250)
-			}
-			d.DatosCentro = c
+		if len(l.DatosTitulacion) == 0 {
+			return nil, nil
 		}
-		dt := &d.DatosTitulo
-		if c := t.Title; c != nil {
-			dt.CodigoTitulacion, dt.Titulacion = c.Code, fit(c.Name, 1000)
+		return l, nil
+	}
+}
+
+func titleOf(t *titleAnswer, lim titleLimits) (datosTitulacion, error) {
+	var d datosTitulacion
+	codes := []codeLimit{{"registry number", t.RegistryNumber, lim.registryNumber}, {"country", t.Country, 3}}
+	if lim.university {
+		codes = append(codes, codeLimit{"title number", t.TitleNumber, lim.titleNumber})
+		if u := t.University; u != nil {
+			codes = append(codes, codeLimit{"university code", u.Code, lim.universityCode})
 		}
-		if c := t.Type; c != nil {
-			dt.CodigoTipoTitulo, dt.TipoTitulo = c.Code, fit(c.Name, 100)
+	}
+	if c := t.Centre; c != nil {
+		codes = append(codes, codeLimit{"centre code", c.Code, lim.centreCode})
+	}
+	if c := t.Title; c != nil {
+		codes = append(codes, codeLimit{"title code", c.Code, lim.titleCode})
+	}
+	if c := t.Type; c != nil {
+		codes = append(codes, codeLimit{"title type code", c.Code, lim.typeCode})
+	}
+	for _, c := range codes {
+		if err := fitCode(c.what, c.v, c.n); err != nil {
+			return d, err
+		}
+	}
+	u := t.University
+	if !lim.university {
+		u = nil
+	}
+	if u != nil || t.Centre != nil {
+		c := &datosCentro{}
+		if u != nil {
+			c.CodigoUniversidad, c.Universidad = u.Code, fit(u.Name, lim.universityName)
+		}
+		if ce := t.Centre; ce != nil {
+			c.CodigoCentro, c.Centro = ce.Code, fit(ce.Name, lim.centreName)
+		}
+		d.DatosCentro = c
+	}
+	dt := &d.DatosTitulo
+	if c := t.Title; c != nil {
+		dt.CodigoTitulacion, dt.Titulacion = c.Code, fit(c.Name, lim.titleName)
+	}
+	if c := t.Type; c != nil {
+		dt.CodigoTipoTitulo, dt.TipoTitulo = c.Code, fit(c.Name, lim.typeName)
+	}
+	var err error
+	if dt.FechaFinalizacion, err = fecha("completion date", t.CompletionDate); err != nil {
+		return d, err
+	}
+	if dt.FechaExpedicion, err = fecha("issue date", t.IssueDate); err != nil {
+		return d, err
+	}
+	dt.CodigoPaisExpedicion = t.Country
+	if lim.university {
+		dt.NumeroTitulo, dt.RegistroUniversitario = t.TitleNumber, t.RegistryNumber
+	} else {
+		dt.NumeroRegistroMec = t.RegistryNumber
+	}
+	return d, nil
+}
+
+// prestacionsAnswer is prestacions' answer schema. Amounts are read as
+// json.Number so that they are written as they were answered.
+type prestacionsAnswer struct {
+	Benefits []struct {
+		Code         string `json:"code"`
+		Name         string `json:"name"`
+		Type         string `json:"type"`
+		ManagingBody *coded `json:"managing_body"`
+		GrossAmount  json.Number `json:"gross_amount"`
+		NetAmount    json.Number `json:"net_amount"`
+		Payments     json.Number `json:"payments"`
+		Effective    string      `json:"effective_date"`
+		End          string      `json:"end_date"`
+	} `json:"benefits"`
+}
+
+// retornoPensiones is Q2827002CINSS001's Retorno: unlike the other
+// certificates', it has no Estado but a Codigo and Descripcion of its own,
+// and its Pensionista and Pensiones are required.
+type retornoPensiones struct {
+	XMLName     xml.Name    `xml:"Retorno"`
+	Codigo      string      `xml:"Codigo"`
+	Descripcion string      `xml:"Descripcion,omitempty"`
+	Pensionista pensionista `xml:"Pensionista"`
+	Pensiones   pensiones   `xml:"Pensiones"`
+}
+
+type pensionista struct {
+	FecProceso string `xml:"Fec-proceso"`
+	Apellido1  string `xml:"Apellido1"`
+	Apellido2  string `xml:"Apellido2"`
+	Nombre     string `xml:"Nombre"`
+}
+
+type pensiones struct {
+	Pension []pension `xml:"Pension"`
+}
+
+type pension struct {
+	CodPrest   string `xml:"Cod-prest"`
+	LitPrest   string `xml:"Lit-prest"`
+	TipPrest   string `xml:"Tip-prest"`
+	EntGest    string `xml:"Ent-gest"`
+	EntGestLit string `xml:"Ent-gest-lit"`
+	ImpBruto   string `xml:"Imp-bruto,omitempty"`
+	ImpLiquido string `xml:"Imp-liquido,omitempty"`
+	NumPagas   string `xml:"Num-pagas,omitempty"`
+	FecEfectos string `xml:"Fec-efectos,omitempty"`
+	FecFin     string `xml:"Fec-fin,omitempty"`
+}
+
+// benefitTypes are the INSS's words for Pont's benefit types.
+var benefitTypes = map[string]string{
+	"contributory":     "CONTRIBUTIVA",
+	"non_contributory": "NO CONTRIBUTIVA",
+	"assistance":       "ASISTENCIAL",
+	"other":            "OTRA",
+}
+
+// pensionesRetorno writes an element's answer as Q2827002CINSS001's
+// Retorno. The Pensionista is the Titular as the request named her (the
+// register's answer carries no name, and the requester's own words are
+// all that is echoed) and the day the answer was written (Fec-proceso,
+// AAAAMMDD as the certificate's other dates); a failed element has its
+// SCSP code and text as Codigo and Descripcion, and no pension.
+func pensionesRetorno(res Result, sol *SolicitudTransmision, now time.Time) (any, error) {
+	t := &sol.DatosGenericos.Titular
+	name := t.Nombre
+	if name == "" {
+		name = t.NombreCompleto
+	}
+	out := retornoPensiones{
+		Codigo: fault.SCSPProcessed, Descripcion: fault.SCSPProcessedText,
+		Pensionista: pensionista{FecProceso: now.Format("20060102"), Apellido1: t.Apellido1, Apellido2: t.Apellido2, Nombre: name},
+		Pensiones:   pensiones{Pension: []pension{}},
+	}
+	if res.Code != "" {
+		out.Codigo, out.Descripcion = res.Code, res.Literal
+		return out, nil
+	}
+	var a prestacionsAnswer
+	if err := json.Unmarshal(res.Data, &a); err != nil {
+		return nil, fmt.Errorf("the prestacions answer cannot be read: %v", err)
+	}
+	for _, b := range a.Benefits {
+		p := pension{
+			CodPrest: b.Code, LitPrest: b.Name, TipPrest: benefitTypes[b.Type],
+			NumPagas: b.Payments.String(),
+			FecEfectos: strings.ReplaceAll(b.Effective, "-", ""), FecFin: strings.ReplaceAll(b.End, "-", ""),
+		}
+		if p.TipPrest == "" {
+			p.TipPrest = b.Type
+		}
+		if m := b.ManagingBody; m != nil {
+			p.EntGest, p.EntGestLit = m.Code, m.Name
 		}
 		var err error
-		if dt.FechaFinalizacion, err = fecha("completion date", t.CompletionDate); err != nil {
+		if p.ImpBruto, err = amount("gross amount", b.GrossAmount); err != nil {
 			return nil, err
 		}
-		if dt.FechaExpedicion, err = fecha("issue date", t.IssueDate); err != nil {
+		if p.ImpLiquido, err = amount("net amount", b.NetAmount); err != nil {
 			return nil, err
 		}
-		dt.CodigoPaisExpedicion, dt.NumeroTitulo, dt.RegistroUniversitario = t.Country, t.TitleNumber, t.RegistryNumber
-		l.DatosTitulacion = append(l.DatosTitulacion, d)
+		out.Pensiones.Pension = append(out.Pensiones.Pension, p)
 	}
-	return l, nil
+	return out, nil
+}
+
+// amount writes a euro amount with two decimals and a point; an absent one
+// is left out.
+func amount(what string, n json.Number) (string, error) {
+	if n == "" {
+		return "", nil
+	}
+	f, err := n.Float64()
+	if err != nil || f < 0 {
+		return "", fmt.Errorf("the %s %q is not an amount in euros", what, n)
+	}
+	return strconv.FormatFloat(f, 'f', 2, 64), nil
 }

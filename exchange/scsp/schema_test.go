@@ -3,8 +3,6 @@ package scsp
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
-	"io"
 	"strings"
 	"testing"
 
@@ -13,56 +11,8 @@ import (
 	"github.com/pontexchange/pont/exchange/scsp/schemas/schematest"
 )
 
-// bodyChild answers the first element of a SOAP envelope's Body as a
-// document of its own: its bytes, with the namespace declarations of the
-// elements around it copied onto it, so that a schema can validate it.
-func bodyChild(t *testing.T, doc []byte) []byte {
-	t.Helper()
-	d := xml.NewDecoder(bytes.NewReader(doc))
-	var decls []string
-	inBody := false
-	for {
-		start := d.InputOffset()
-		tok, err := d.Token()
-		if err == io.EOF {
-			t.Fatalf("no element in the Body:\n%s", doc)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		se, ok := tok.(xml.StartElement)
-		if !ok {
-			continue
-		}
-		if !inBody {
-			for _, a := range se.Attr {
-				if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
-					name := "xmlns"
-					if a.Name.Space == "xmlns" {
-						name += ":" + a.Name.Local
-					}
-					decls = append(decls, name+`="`+a.Value+`"`)
-				}
-			}
-			inBody = se.Name.Space == NSSOAP && se.Name.Local == "Body"
-			continue
-		}
-		if err := d.Skip(); err != nil {
-			t.Fatal(err)
-		}
-		frag := string(doc[start:d.InputOffset()])
-		// After the element's name: its own declarations win over the copies,
-		// which xmllint accepts as long as no name is declared twice.
-		nameEnd := strings.IndexAny(frag, " \t\r\n>/")
-		var own []string
-		for _, dcl := range decls {
-			if !strings.Contains(frag[:strings.IndexByte(frag, '>')], strings.SplitN(dcl, "=", 2)[0]+"=") {
-				own = append(own, dcl)
-			}
-		}
-		return []byte(frag[:nameEnd] + " " + strings.Join(own, " ") + frag[nameEnd:])
-	}
-}
+// bodyChild is schematest.BodyChild.
+func bodyChild(t *testing.T, doc []byte) []byte { t.Helper(); return schematest.BodyChild(t, doc) }
 
 // TestDocumentsMatchThePublishedSchemas holds the residence request and
 // Pont's answer and fault to the certificate's published XSDs (the older
@@ -77,7 +27,7 @@ func TestDocumentsMatchThePublishedSchemas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := p.Respuesta("padro", []Result{{TransferID: "01939a7e-1c2b-7d3e-8f40-123456789abc", Data: json.RawMessage(padroData)}}, testNow)
+	doc, err := p.Respuesta([]Result{{TransferID: "01939a7e-1c2b-7d3e-8f40-123456789abc", Data: json.RawMessage(padroData)}}, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,7 @@ const (
 	CodeSchema       = "0401" // the request does not follow the schema
 	CodeRequired     = "0402" // a required element is missing or empty
 	CodeDocumentType = "0404" // a TipoDocumentacion Pont does not take
+	CodeNoAsync      = "0903" // the asynchronous mode is not served for this certificate
 	CodeUndefined    = "0904" // a refusal without a more precise SCSP code
 )
 

@@ -44,6 +44,18 @@ type Job struct {
 	// RetainFor is how long results are kept once the job is done.
 	RetainFor time.Duration
 	CreatedAt time.Time // UTC, microsecond precision
+	// SCSPRequestID is the Atributos/IdPeticion (up to 26 characters) of
+	// the SCSP v3 Peticion the job runs, asynchronously, for the SOAP
+	// door; "" for a job that did not come through the door. It names a
+	// request, not a person.
+	SCSPRequestID string
+	// SCSPPeticion is the SOAP Body of that Peticion, as verified (up to
+	// a few MB), from which the door writes the answer; nil for a job
+	// that did not come through the door. It holds personal data: it is
+	// deleted with the job's results (DeleteExpiredJobResults), and only
+	// JobPeticion answers it (GetJob, JobByKey and UnfinishedJobs leave
+	// it nil).
+	SCSPPeticion []byte
 
 	// Set by the store.
 	Done       int            // elements done
@@ -68,7 +80,12 @@ type JobElement struct {
 	// Query is the element's own envelope (JSON): the batch's shared
 	// members with the element's subject and its own overrides.
 	Query []byte
-	State string // ElementPending, ElementClaimed or ElementDone
+	// SCSPSolicitudID is the Transmision/IdSolicitud (up to 40
+	// characters) of the SolicitudTransmision the element runs, for a
+	// job of the SCSP door; "" otherwise. It names a request, not a
+	// person.
+	SCSPSolicitudID string
+	State           string // ElementPending, ElementClaimed or ElementDone
 	// Claim names the attempt that claimed the element ("" when pending).
 	Claim string
 
@@ -92,9 +109,17 @@ type Jobs interface {
 	// cannot keep byte for byte (UTF-8 without NUL), is refused, and
 	// nothing stored.
 	CreateJob(ctx context.Context, j Job, elements []JobElement) (Job, error)
-	// GetJob answers a job with Done, Counts and the times set, or
-	// ErrNotFound.
+	// GetJob answers a job with Done, Counts and the times set, without
+	// its SCSPPeticion (see JobPeticion), or ErrNotFound.
 	GetJob(ctx context.Context, id string) (Job, error)
+	// JobByKey answers the job of requester whose IdempotencyKey is key,
+	// as GetJob answers it, or ErrNotFound (always for an empty key,
+	// which names no job).
+	JobByKey(ctx context.Context, requester, key string) (Job, error)
+	// JobPeticion answers the SCSPPeticion of the job with id: nil, and no
+	// error, when the job has none or its results were deleted;
+	// ErrNotFound when there is no such job.
+	JobPeticion(ctx context.Context, id string) ([]byte, error)
 	// JobElements answers up to limit elements of job (all of them when
 	// limit <= 0) from index from on, in index order; none is an empty
 	// slice.
@@ -122,7 +147,8 @@ type Jobs interface {
 	// such job.
 	MarkJobNotified(ctx context.Context, job string, at time.Time) error
 	// DeleteExpiredJobResults deletes the results of the jobs whose
-	// ExpiresAt is before now, and appends for each an
+	// ExpiresAt is before now, and their SCSPPeticion, which holds
+	// personal data as the results do, and appends for each an
 	// EventJobResultsDeleted event (Node node, Time now, Count the job's
 	// elements) in the same transaction, and sets their DeletedAt to now.
 	// A job's results are deleted, and the event written, once. It

@@ -3,6 +3,7 @@ package wssec_test
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -245,5 +246,30 @@ func TestPontSignsXMLSec1Verifies(t *testing.T) {
 			}
 			xmlsec1(t, tc.leaf.VerifyCommand(file), true)
 		})
+	}
+}
+
+// TestLargeBody signs and verifies a Body of tens of thousands of elements,
+// as an asynchronous Peticion of 1000 SolicitudTransmision has, and holds
+// the signature to its contents.
+func TestLargeBody(t *testing.T) {
+	f := setup(t)
+	var b strings.Builder
+	b.WriteString(`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header/><soapenv:Body><p:Peticion xmlns:p="urn:p">`)
+	for i := range 1000 {
+		fmt.Fprintf(&b, "<p:S><p:A>%d</p:A><p:B><p:C>x</p:C><p:D>y</p:D></p:B></p:S>", i)
+	}
+	b.WriteString(`</p:Peticion></soapenv:Body></soapenv:Envelope>`)
+	now := time.Now()
+	signed, err := wssec.Sign([]byte(b.String()), f.leaf.Cert, f.leaf.Key, now, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wssec.Verify(signed, f.ca.Pool(), now); err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(signed), "<p:A>999</p:A>", "<p:A>998</p:A>", 1)
+	if _, err := wssec.Verify([]byte(changed), f.ca.Pool(), now); err == nil {
+		t.Fatal("a change in the 1000th element was not caught")
 	}
 }

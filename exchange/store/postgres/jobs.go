@@ -32,13 +32,17 @@ var (
 	// The conflict target is the partial unique index of idempotency keys:
 	// a repeated key is answered, a repeated id is refused like any
 	// repeated key of a record.
-	insertJobSQL = "INSERT INTO jobs (" + query.JobGivenList + ") VALUES (" + params(query.JobGiven) + `)
+	insertJobSQL = "INSERT INTO jobs (" + query.JobGivenList + ") VALUES (" + params(query.JobInserted) + `)
 		ON CONFLICT (requester, idempotency_key) WHERE idempotency_key <> '' DO NOTHING`
 	jobByKeySQL = "SELECT id FROM jobs WHERE requester = $1 AND idempotency_key = $2 AND idempotency_key <> ''"
 	// One statement, so that Done and Counts are of one snapshot.
-	getJobSQL = "SELECT " + query.JobColumnList + `, COALESCE((SELECT jsonb_object_agg(c.outcome, c.n)
+	selectJobSQL = "SELECT " + query.JobColumnList + `, COALESCE((SELECT jsonb_object_agg(c.outcome, c.n)
 		FROM (SELECT outcome, count(*) AS n FROM job_elements WHERE job_id = jobs.id AND state = 'done' GROUP BY outcome) c), '{}')
-		FROM jobs WHERE id = $1`
+		FROM jobs`
+	getJobSQL = selectJobSQL + " WHERE id = $1"
+	// The condition on the key is the partial index's, which it uses.
+	getJobByKeySQL = selectJobSQL + " WHERE requester = $1 AND idempotency_key = $2 AND idempotency_key <> ''"
+	peticionSQL    = "SELECT scsp_peticion FROM jobs WHERE id = $1"
 	// LIMIT NULL is no limit.
 	jobElementsSQL = "SELECT " + query.ElementSelectList + " FROM job_elements WHERE job_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3"
 	claimSQL       = "UPDATE job_elements SET state = 'claimed', claim = $3 WHERE job_id = $1 AND idx = $2 AND state = 'pending'"
@@ -59,7 +63,7 @@ var (
 	// A job whose deletion another node committed meanwhile is passed
 	// over: the update waits for that node's row lock, then finds
 	// deleted_at set.
-	expireJobsSQL = `UPDATE jobs SET deleted_at = $1 WHERE expires_at < $1 AND deleted_at IS NULL
+	expireJobsSQL = `UPDATE jobs SET deleted_at = $1, scsp_peticion = NULL WHERE expires_at < $1 AND deleted_at IS NULL
 		RETURNING id, requester, service, total`
 	deleteResultsSQL = "UPDATE job_elements SET result = NULL WHERE job_id = ANY($1::text[]) AND result IS NOT NULL"
 )
@@ -119,8 +123,8 @@ func (s *Store) CreateJob(ctx context.Context, j store.Job, elements []store.Job
 	return j, nil
 }
 
-// GetJob answers the job with id, its Done, Counts and times, or
-// store.ErrNotFound.
+// GetJob answers the job with id, its Done, Counts and times, without
+// its SCSPPeticion, or store.ErrNotFound.
 func (s *Store) GetJob(ctx context.Context, id string) (store.Job, error) {
 	notFound := fmt.Errorf("postgres: job %s: %w", id, store.ErrNotFound)
 	if !query.PlainText(id) {
@@ -134,6 +138,42 @@ func (s *Store) GetJob(ctx context.Context, id string) (store.Job, error) {
 		return store.Job{}, unavailable("get job "+id, err)
 	}
 	return j, nil
+}
+
+// JobByKey answers the job of requester whose idempotency key is key, as
+// GetJob answers it, or store.ErrNotFound: always for an empty key, and
+// for text CreateJob would have refused.
+func (s *Store) JobByKey(ctx context.Context, requester, key string) (store.Job, error) {
+	notFound := fmt.Errorf("postgres: %s's job of the idempotency key %q: %w", requester, key, store.ErrNotFound)
+	if key == "" || !query.PlainText(requester) || !query.PlainText(key) {
+		return store.Job{}, notFound
+	}
+	j, err := query.ScanJob(s.pool.QueryRow(ctx, getJobByKeySQL, requester, key), query.Postgres, true)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Job{}, notFound
+	}
+	if err != nil {
+		return store.Job{}, unavailable(fmt.Sprintf("%s's job of the idempotency key %q", requester, key), err)
+	}
+	return j, nil
+}
+
+// JobPeticion answers the SCSP Peticion kept with the job with id: nil
+// when it has none or its results were deleted, store.ErrNotFound when
+// there is no such job.
+func (s *Store) JobPeticion(ctx context.Context, id string) ([]byte, error) {
+	notFound := fmt.Errorf("postgres: job %s: %w", id, store.ErrNotFound)
+	if !query.PlainText(id) {
+		return nil, notFound
+	}
+	b, err := query.ScanPeticion(s.pool.QueryRow(ctx, peticionSQL, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, unavailable("the peticion of job "+id, err)
+	}
+	return b, nil
 }
 
 // JobElements answers up to limit elements of job (all when limit <= 0)
@@ -296,12 +336,12 @@ func (s *Store) MarkJobNotified(ctx context.Context, job string, at time.Time) e
 	return nil
 }
 
-// DeleteExpiredJobResults deletes, in one transaction, the results of
-// every job whose ExpiresAt is before now and whose results are not yet
-// deleted, sets their DeletedAt to now, and appends for each an
-// EventJobResultsDeleted event (written as AppendEvents writes events),
-// whose Count is the job's elements. Two nodes running it at once delete
-// each job's results, and record it, once.
+// DeleteExpiredJobResults deletes, in one transaction, the results and
+// the SCSP Peticion of every job whose ExpiresAt is before now and whose
+// results are not yet deleted, sets their DeletedAt to now, and appends
+// for each an EventJobResultsDeleted event (written as AppendEvents
+// writes events), whose Count is the job's elements. Two nodes running it
+// at once delete each job's results, and record it, once.
 func (s *Store) DeleteExpiredJobResults(ctx context.Context, now time.Time, node string) (int, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	var deleted int

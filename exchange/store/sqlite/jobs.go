@@ -20,13 +20,17 @@ var _ store.Jobs = (*Store)(nil)
 const elementsPerInsert = 500
 
 var (
-	insertJobSQL = "INSERT INTO jobs (" + query.JobGivenList + ") VALUES (" + marks(query.JobGiven) + `)
+	insertJobSQL = "INSERT INTO jobs (" + query.JobGivenList + ") VALUES (" + marks(query.JobInserted) + `)
 		ON CONFLICT (requester, idempotency_key) WHERE idempotency_key <> '' DO NOTHING`
 	jobByKeySQL = "SELECT id FROM jobs WHERE requester = ? AND idempotency_key = ? AND idempotency_key <> ''"
 	// One statement, so that Done and Counts are of one snapshot.
-	getJobSQL = "SELECT " + query.JobColumnList + `, (SELECT json_group_object(c.outcome, c.n)
+	selectJobSQL = "SELECT " + query.JobColumnList + `, (SELECT json_group_object(c.outcome, c.n)
 		FROM (SELECT outcome, count(*) AS n FROM job_elements WHERE job_id = jobs.id AND state = 'done' GROUP BY outcome) c)
-		FROM jobs WHERE id = ?`
+		FROM jobs`
+	getJobSQL = selectJobSQL + " WHERE id = ?"
+	// The condition on the key is the partial index's, which it uses.
+	getJobByKeySQL = selectJobSQL + " WHERE requester = ? AND idempotency_key = ? AND idempotency_key <> ''"
+	peticionSQL    = "SELECT scsp_peticion FROM jobs WHERE id = ?"
 	// LIMIT -1 is no limit.
 	jobElementsSQL = "SELECT " + query.ElementSelectList + " FROM job_elements WHERE job_id = ? AND idx >= ? ORDER BY idx LIMIT ?"
 	claimSQL       = "UPDATE job_elements SET state = 'claimed', claim = ? WHERE job_id = ? AND idx = ? AND state = 'pending'"
@@ -39,8 +43,9 @@ var (
 		WHERE id = ?2 RETURNING done = total`
 	unfinishedJobsSQL = "SELECT " + query.JobColumnList + ` FROM jobs
 		WHERE finished_at IS NULL OR (callback_url <> '' AND notified_at IS NULL) ORDER BY created_at, id`
-	markNotifiedSQL  = "UPDATE jobs SET notified_at = COALESCE(notified_at, ?) WHERE id = ?"
-	expireJobsSQL    = "UPDATE jobs SET deleted_at = ?1 WHERE expires_at < ?1 AND deleted_at IS NULL RETURNING id, requester, service, total"
+	markNotifiedSQL = "UPDATE jobs SET notified_at = COALESCE(notified_at, ?) WHERE id = ?"
+	expireJobsSQL   = `UPDATE jobs SET deleted_at = ?1, scsp_peticion = NULL WHERE expires_at < ?1 AND deleted_at IS NULL
+		RETURNING id, requester, service, total`
 	deleteResultsSQL = "UPDATE job_elements SET result = NULL WHERE job_id = ? AND result IS NOT NULL"
 )
 
@@ -147,8 +152,8 @@ func (s *Store) failed(op string, err error) error {
 	return unavailable(op, err)
 }
 
-// GetJob answers the job with id, its Done, Counts and times, or
-// store.ErrNotFound.
+// GetJob answers the job with id, its Done, Counts and times, without
+// its SCSPPeticion, or store.ErrNotFound.
 func (s *Store) GetJob(ctx context.Context, id string) (store.Job, error) {
 	j, err := query.ScanJob(s.r.QueryRowContext(ctx, getJobSQL, id), query.SQLite, true)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -158,6 +163,37 @@ func (s *Store) GetJob(ctx context.Context, id string) (store.Job, error) {
 		return store.Job{}, unavailable("get job "+id, err)
 	}
 	return j, nil
+}
+
+// JobByKey answers the job of requester whose idempotency key is key, as
+// GetJob answers it, or store.ErrNotFound: always for an empty key.
+func (s *Store) JobByKey(ctx context.Context, requester, key string) (store.Job, error) {
+	notFound := fmt.Errorf("sqlite: %s's job of the idempotency key %q: %w", requester, key, store.ErrNotFound)
+	if key == "" {
+		return store.Job{}, notFound
+	}
+	j, err := query.ScanJob(s.r.QueryRowContext(ctx, getJobByKeySQL, requester, key), query.SQLite, true)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Job{}, notFound
+	}
+	if err != nil {
+		return store.Job{}, unavailable(fmt.Sprintf("%s's job of the idempotency key %q", requester, key), err)
+	}
+	return j, nil
+}
+
+// JobPeticion answers the SCSP Peticion kept with the job with id: nil
+// when it has none or its results were deleted, store.ErrNotFound when
+// there is no such job.
+func (s *Store) JobPeticion(ctx context.Context, id string) ([]byte, error) {
+	b, err := query.ScanPeticion(s.r.QueryRowContext(ctx, peticionSQL, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: job %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, unavailable("the peticion of job "+id, err)
+	}
+	return b, nil
 }
 
 // JobElements answers up to limit elements of job (all when limit <= 0)
@@ -316,10 +352,10 @@ func (s *Store) MarkJobNotified(ctx context.Context, job string, at time.Time) e
 }
 
 // DeleteExpiredJobResults deletes, in one transaction on the writer, the
-// results of every job whose ExpiresAt is before now and whose results are
-// not yet deleted, sets their DeletedAt to now, and appends for each an
-// EventJobResultsDeleted event (written as AppendEvents writes events),
-// whose Count is the job's elements.
+// results and the SCSP Peticion of every job whose ExpiresAt is before now
+// and whose results are not yet deleted, sets their DeletedAt to now, and
+// appends for each an EventJobResultsDeleted event (written as
+// AppendEvents writes events), whose Count is the job's elements.
 func (s *Store) DeleteExpiredJobResults(ctx context.Context, now time.Time, node string) (int, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	var deleted int

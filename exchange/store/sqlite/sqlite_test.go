@@ -105,8 +105,8 @@ func TestReopen(t *testing.T) {
 	if err := db.QueryRow(`SELECT group_concat(version) FROM schema_migrations`).Scan(&versions); err != nil {
 		t.Fatalf("read schema_migrations: %v", err)
 	}
-	if versions != "1,2,3,4,5,6,7" {
-		t.Errorf("schema_migrations versions = %q, want %q", versions, "1,2,3,4,5,6,7")
+	if versions != "1,2,3,4,5,6,7,8" {
+		t.Errorf("schema_migrations versions = %q, want %q", versions, "1,2,3,4,5,6,7,8")
 	}
 	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&journal); err != nil || journal != "wal" {
 		t.Errorf("journal_mode = %q, %v; want wal", journal, err)

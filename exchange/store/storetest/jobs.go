@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -53,7 +54,8 @@ func created(j store.Job) store.Job {
 
 // pending is e as stored by CreateJob.
 func pending(e store.JobElement) store.JobElement {
-	return store.JobElement{JobID: e.JobID, Index: e.Index, TransferID: e.TransferID, Query: e.Query, State: store.ElementPending}
+	return store.JobElement{JobID: e.JobID, Index: e.Index, TransferID: e.TransferID, Query: e.Query,
+		SCSPSolicitudID: e.SCSPSolicitudID, State: store.ElementPending}
 }
 
 // checkJob compares a job the store answered with the expected one, its
@@ -75,8 +77,15 @@ func checkJob(t *testing.T, what string, got, exp store.Job) {
 			checkTime(t, what+": "+p.name, *p.got, *p.exp)
 		}
 	}
+	// A Peticion may weigh megabytes: compared on its own, and told by
+	// its length.
+	if (got.SCSPPeticion == nil) != (exp.SCSPPeticion == nil) || !bytes.Equal(got.SCSPPeticion, exp.SCSPPeticion) {
+		t.Errorf("%s: SCSPPeticion of %d bytes (nil %v), want %d bytes (nil %v)", what,
+			len(got.SCSPPeticion), got.SCSPPeticion == nil, len(exp.SCSPPeticion), exp.SCSPPeticion == nil)
+	}
 	got.CreatedAt, got.FinishedAt, got.ExpiresAt, got.DeletedAt, got.NotifiedAt = time.Time{}, nil, nil, nil, nil
 	exp.CreatedAt, exp.FinishedAt, exp.ExpiresAt, exp.DeletedAt, exp.NotifiedAt = time.Time{}, nil, nil, nil, nil
+	got.SCSPPeticion, exp.SCSPPeticion = nil, nil
 	if !reflect.DeepEqual(got, exp) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, exp)
 	}
@@ -839,4 +848,254 @@ func testLargeJobs(t *testing.T, s store.Store) {
 			t.Errorf("%d elements, want %d", len(all), total)
 		}
 	}
+}
+
+// scspJob returns job n of requester with total elements as the SCSP door
+// creates it: the Peticion's IdPeticion (26 characters) and Body (some
+// megabytes, with bytes no text holds), each element's IdSolicitud (40
+// characters).
+func scspJob(n int, requester string, total int, at time.Time) (store.Job, []store.JobElement) {
+	j, elements := job(n, requester, total, at)
+	j.SCSPRequestID = fmt.Sprintf("PETICION-%017d", n)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `<soapenv:Body xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><Peticion><Atributos><IdPeticion>%s</IdPeticion></Atributos><Solicitudes>`, j.SCSPRequestID)
+	for i := range elements {
+		elements[i].SCSPSolicitudID = fmt.Sprintf("%s-SOLICITUD-%04d", j.SCSPRequestID, i)
+		fmt.Fprintf(&b, "<SolicitudTransmision><Transmision><IdSolicitud>%s</IdSolicitud></Transmision><Titular>%08dZ \u00d1\x00</Titular></SolicitudTransmision>",
+			elements[i].SCSPSolicitudID, i)
+	}
+	for b.Len() < 3<<20 {
+		fmt.Fprintf(&b, "<!-- %d \x00\xff\xfe -->", b.Len())
+	}
+	b.WriteString("</Solicitudes></Peticion></soapenv:Body>")
+	j.SCSPPeticion = b.Bytes()
+	return j, elements
+}
+
+func jobPeticion(t *testing.T, s store.Store, id string) []byte {
+	t.Helper()
+	b, err := s.JobPeticion(context.Background(), id)
+	if err != nil {
+		t.Fatalf("JobPeticion(%s): %v", id, err)
+	}
+	return b
+}
+
+// withoutPeticion is j as GetJob answers it: without its Peticion.
+func withoutPeticion(j store.Job) store.Job {
+	j.SCSPPeticion = nil
+	return j
+}
+
+// testSCSPJobs: a job of the SCSP door keeps its IdPeticion, its Peticion
+// and its elements' IdSolicitud as given; GetJob, JobByKey and
+// UnfinishedJobs answer the IdPeticion but not the Peticion, which
+// JobPeticion answers until the job's results are deleted; JobByKey finds
+// a requester's job by its key, and nothing else; an SCSP id the store
+// cannot keep as given is refused, and nothing is stored.
+func testSCSPJobs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	j, elements := scspJob(1, "P0801900B", 3, base)
+	j.RetainFor = 0
+	checkJob(t, "CreateJob", mustCreateJob(t, s, j, elements), created(j))
+	got := getJob(t, s, j.ID)
+	if got.SCSPPeticion != nil {
+		t.Errorf("GetJob answers the Peticion (%d bytes): it reads it for every chunk", len(got.SCSPPeticion))
+	}
+	if got.SCSPRequestID != j.SCSPRequestID {
+		t.Errorf("GetJob: SCSPRequestID %q, want %q", got.SCSPRequestID, j.SCSPRequestID)
+	}
+	checkJob(t, "GetJob", got, withoutPeticion(created(j)))
+	want := make([]store.JobElement, len(elements))
+	for i, e := range elements {
+		want[i] = pending(e)
+	}
+	es := jobElements(t, s, j.ID, 0, 0)
+	if !reflect.DeepEqual(es, want) {
+		t.Errorf("JobElements:\n got %+v\nwant %+v", es, want)
+	}
+	for i, e := range es {
+		if e.SCSPSolicitudID != elements[i].SCSPSolicitudID {
+			t.Errorf("element %d: SCSPSolicitudID %q, want %q", i, e.SCSPSolicitudID, elements[i].SCSPSolicitudID)
+		}
+	}
+	if p := jobPeticion(t, s, j.ID); !bytes.Equal(p, j.SCSPPeticion) {
+		t.Errorf("JobPeticion: %d bytes, want the %d given, byte for byte", len(p), len(j.SCSPPeticion))
+	}
+
+	// A job of the JSON door, and one given an empty Peticion, have none.
+	plain, plainEls := job(2, "P0801900B", 1, base)
+	plain.IdempotencyKey = ""
+	checkJob(t, "CreateJob without SCSP", mustCreateJob(t, s, plain, plainEls), created(plain))
+	checkJob(t, "GetJob without SCSP", getJob(t, s, plain.ID), created(plain))
+	if p := jobPeticion(t, s, plain.ID); p != nil {
+		t.Errorf("JobPeticion of a job without one: %q, want nil", p)
+	}
+	if es := jobElements(t, s, plain.ID, 0, 0); len(es) != 1 || es[0].SCSPSolicitudID != "" {
+		t.Errorf("elements of a job without SCSP: %+v", es)
+	}
+	empty, emptyEls := scspJob(3, "P0801900B", 1, base)
+	empty.SCSPPeticion = []byte{}
+	mustCreateJob(t, s, empty, emptyEls)
+	if p := jobPeticion(t, s, empty.ID); len(p) != 0 {
+		t.Errorf("JobPeticion of a job given an empty one: %q", p)
+	}
+	for _, missing := range []string{jobID(99), "", "\x00", "a\xff"} {
+		if p, err := s.JobPeticion(ctx, missing); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("JobPeticion(%q): %d bytes, %v; want ErrNotFound", missing, len(p), err)
+		}
+	}
+
+	t.Run("JobByKey", func(t *testing.T) {
+		complete(t, s, done(elements[0], "", "ok"))
+		wantJob := getJob(t, s, j.ID)
+		if wantJob.Done != 1 || wantJob.Counts["ok"] != 1 {
+			t.Fatalf("GetJob after a completion: Done %d, Counts %v", wantJob.Done, wantJob.Counts)
+		}
+		byKey, err := s.JobByKey(ctx, j.Requester, j.IdempotencyKey)
+		if err != nil {
+			t.Fatalf("JobByKey(%s, %q): %v", j.Requester, j.IdempotencyKey, err)
+		}
+		checkJob(t, "JobByKey", byKey, wantJob)
+		// Another requester's job with the same key is its own.
+		other, otherEls := scspJob(4, "S0811001G", 1, base.Add(time.Hour))
+		other.IdempotencyKey = j.IdempotencyKey
+		mustCreateJob(t, s, other, otherEls)
+		byKey, err = s.JobByKey(ctx, other.Requester, j.IdempotencyKey)
+		if err != nil {
+			t.Fatalf("JobByKey(%s, %q): %v", other.Requester, j.IdempotencyKey, err)
+		}
+		checkJob(t, "JobByKey of the other requester", byKey, withoutPeticion(created(other)))
+		for _, c := range []struct{ name, requester, key string }{
+			{"an unknown key", j.Requester, "lot-unknown"},
+			{"another requester's key", "L01080193", j.IdempotencyKey},
+			{"a key of another requester only", j.Requester, "lot-4-only"},
+			{"an empty key, though jobs without a key exist", plain.Requester, ""},
+			{"an empty key of no job", "L01080193", ""},
+			{"a key with NUL", j.Requester, j.IdempotencyKey + "\x00"},
+			{"a key of invalid UTF-8", j.Requester, "lot-\xff"},
+			{"a requester of invalid UTF-8", "P08\xc3", j.IdempotencyKey},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				if c.key == "lot-4-only" {
+					o, oes := job(5, "S0811001G", 1, base)
+					o.IdempotencyKey = c.key
+					mustCreateJob(t, s, o, oes)
+				}
+				got, err := s.JobByKey(ctx, c.requester, c.key)
+				if !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("JobByKey(%q, %q): %s, %v; want ErrNotFound", c.requester, c.key, got.ID, err)
+				}
+			})
+		}
+	})
+
+	t.Run("key repeated", func(t *testing.T) {
+		// The Peticion of a request repeated with a used key is not
+		// stored: the first job's stays.
+		again, againEls := scspJob(6, j.Requester, 2, base.Add(time.Hour))
+		again.IdempotencyKey = j.IdempotencyKey
+		again.SCSPPeticion = []byte("<soapenv:Body>another</soapenv:Body>")
+		got, err := s.CreateJob(ctx, again, againEls)
+		if !errors.Is(err, store.ErrExists) {
+			t.Fatalf("CreateJob with a used key: %v, want ErrExists", err)
+		}
+		checkJob(t, "the job of the key", got, getJob(t, s, j.ID))
+		if p := jobPeticion(t, s, j.ID); !bytes.Equal(p, j.SCSPPeticion) {
+			t.Errorf("JobPeticion after a repeated key: %d bytes, want the first job's %d", len(p), len(j.SCSPPeticion))
+		}
+		if _, err := s.JobPeticion(ctx, again.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("JobPeticion of the job not created: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("UnfinishedJobs", func(t *testing.T) {
+		js, err := s.UnfinishedJobs(ctx)
+		if err != nil {
+			t.Fatalf("UnfinishedJobs: %v", err)
+		}
+		found := false
+		for _, u := range js {
+			if u.SCSPPeticion != nil {
+				t.Errorf("UnfinishedJobs answers the Peticion of %s (%d bytes)", u.ID, len(u.SCSPPeticion))
+			}
+			if u.ID == j.ID {
+				found = true
+				if u.SCSPRequestID != j.SCSPRequestID {
+					t.Errorf("UnfinishedJobs: SCSPRequestID %q, want %q", u.SCSPRequestID, j.SCSPRequestID)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("UnfinishedJobs lacks %s", j.ID)
+		}
+	})
+
+	t.Run("deleted with the results", func(t *testing.T) {
+		kept, keptEls := scspJob(7, "P0801900B", 1, base)
+		kept.RetainFor = time.Hour
+		kept.IdempotencyKey = "lot-7"
+		mustCreateJob(t, s, kept, keptEls)
+		complete(t, s, done(keptEls[0], "", "ok"))
+		for _, e := range elements[1:] {
+			complete(t, s, done(e, "", "ok"))
+		}
+		now := getJob(t, s, j.ID).ExpiresAt.Add(time.Microsecond)
+		if n, err := s.DeleteExpiredJobResults(ctx, now, "node-2"); err != nil || n != 1 {
+			t.Fatalf("DeleteExpiredJobResults: %d, %v; want 1", n, err)
+		}
+		if p := jobPeticion(t, s, j.ID); p != nil {
+			t.Errorf("JobPeticion after the results were deleted: %d bytes, want nil", len(p))
+		}
+		if p := jobPeticion(t, s, kept.ID); !bytes.Equal(p, kept.SCSPPeticion) {
+			t.Errorf("JobPeticion of a job not expired: %d bytes, want %d", len(p), len(kept.SCSPPeticion))
+		}
+		// The ids name a request, not a person: they stay.
+		after := getJob(t, s, j.ID)
+		if after.DeletedAt == nil || after.SCSPRequestID != j.SCSPRequestID {
+			t.Errorf("job after the deletion: DeletedAt %v, SCSPRequestID %q", after.DeletedAt, after.SCSPRequestID)
+		}
+		for i, e := range jobElements(t, s, j.ID, 0, 0) {
+			if e.SCSPSolicitudID != elements[i].SCSPSolicitudID || e.Result != nil {
+				t.Errorf("element %d after the deletion: SCSPSolicitudID %q, result %q", i, e.SCSPSolicitudID, e.Result)
+			}
+		}
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		for n, c := range []struct {
+			name   string
+			change func(j *store.Job, es []store.JobElement)
+		}{
+			{"NUL in the SCSP request id", func(j *store.Job, _ []store.JobElement) { j.SCSPRequestID = "PETICION\x00" }},
+			{"invalid UTF-8 in the SCSP request id", func(j *store.Job, _ []store.JobElement) { j.SCSPRequestID = "PETICION\xff" }},
+			{"a surrogate in the SCSP request id", func(j *store.Job, _ []store.JobElement) { j.SCSPRequestID = "PET\xed\xa0\x80" }},
+			{"NUL in an SCSP solicitud id", func(_ *store.Job, es []store.JobElement) { es[2].SCSPSolicitudID = "SOL\x00" }},
+			{"invalid UTF-8 in an SCSP solicitud id", func(_ *store.Job, es []store.JobElement) { es[2].SCSPSolicitudID = "SOL\xc3" }},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				// A job of its own: one wrongly stored would not hide the
+				// others.
+				j, elements := scspJob(10+n, "P0801900B", 3, base)
+				c.change(&j, elements)
+				_, err := s.CreateJob(ctx, j, elements)
+				if err == nil || errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrExists) {
+					t.Fatalf("CreateJob: %v, want a refusal", err)
+				}
+				t.Log(err)
+				if _, err := s.GetJob(ctx, j.ID); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("GetJob of the refused job: %v, want ErrNotFound", err)
+				}
+				if _, err := s.JobPeticion(ctx, j.ID); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("JobPeticion of the refused job: %v, want ErrNotFound", err)
+				}
+				if _, err := s.JobByKey(ctx, j.Requester, j.IdempotencyKey); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("JobByKey of the refused job: %v, want ErrNotFound", err)
+				}
+				if es := jobElements(t, s, j.ID, 0, 0); len(es) != 0 {
+					t.Errorf("the refused job has %d elements stored", len(es))
+				}
+			})
+		}
+	})
 }

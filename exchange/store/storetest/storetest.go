@@ -93,6 +93,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, exec Exec) {
 		{"DeleteExpiredJobResults", testDeleteExpiredJobResults},
 		{"JobBytes", testJobBytes},
 		{"LargeJobs", testLargeJobs},
+		{"SCSPJobs", testSCSPJobs},
 		{"Ping", testPing},
 		{"AfterClose", testAfterClose},
 	}
@@ -808,4 +809,8 @@ func testAfterClose(t *testing.T, s store.Store) {
 	unavailable("MarkJobNotified", s.MarkJobNotified(ctx, j.ID, base))
 	_, err = s.DeleteExpiredJobResults(ctx, base, "node-1")
 	unavailable("DeleteExpiredJobResults", err)
+	_, err = s.JobByKey(ctx, j.Requester, j.IdempotencyKey)
+	unavailable("JobByKey", err)
+	_, err = s.JobPeticion(ctx, j.ID)
+	unavailable("JobPeticion", err)
 }

@@ -1,6 +1,8 @@
 // Command adapter is the degrees adapter of the national registry of
-// official university titles: it asks the registry for the subject's titles
-// and answers the catalog's titulacions shape (SVDTUWS03).
+// official titles: it asks the registry for the subject's titles,
+// university and non-university, and answers the catalog's titulacions
+// shape (SVDTUWS03 for university titles, SVDTNUWS03 for non-university
+// ones).
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o titulacions.wasm .
 package main
@@ -21,7 +23,8 @@ func init() { sdk.Handle(handle) }
 // (jsonread) and writes its answer with sdk.Object, not with encoding/json:
 // inside the Wasm guest, reflection was most of the cost of a call.
 
-// titulo is the part of one of the registry's titles the adapter reads.
+// titulo is the part of one of the registry's titles the adapter reads. A
+// non-university title has no universidad: its Universidad stays empty.
 type titulo struct {
 	Universidad, Centro, Titulacion, Tipo codigo // Tipo: tipoTitulacion
 	FechaFinalizacion, FechaExpedicion    string
@@ -55,11 +58,17 @@ func handle(req *sdk.Request) (any, error) {
 	}
 	// The catalog's titulacions answer, each title's fields in the
 	// catalog's order; optional fields are left out when the registry has
-	// nothing for them.
+	// nothing for them. A title is a university one when the registry
+	// names its university, and only then does it carry one.
 	titles := make([]*sdk.Object, 0, len(list))
 	for _, t := range list {
 		o := &sdk.Object{}
-		o.Object("university", coded(t.Universidad))
+		if t.Universidad.Codigo != "" {
+			o.String("kind", "university")
+			o.Object("university", coded(t.Universidad))
+		} else {
+			o.String("kind", "non_university")
+		}
 		if t.Centro.Codigo != "" {
 			o.Object("centre", coded(t.Centro))
 		}

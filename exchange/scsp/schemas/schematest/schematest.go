@@ -6,7 +6,9 @@ package schematest
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -98,4 +100,66 @@ func Dir(t testing.TB, code, revision string) string {
 		t.Fatalf("schematest: writing %s: %v", src, err)
 	}
 	return dst
+}
+
+// nsSOAP is the SOAP 1.1 envelope namespace.
+const nsSOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+
+// BodyChild answers the first element of a SOAP envelope's Body as a
+// document of its own: its bytes, with the namespace declarations of the
+// elements around it copied onto it, so that a schema can validate it.
+func BodyChild(t testing.TB, doc []byte) []byte {
+	t.Helper()
+	d := xml.NewDecoder(bytes.NewReader(doc))
+	var decls []string
+	inBody := false
+	for {
+		start := d.InputOffset()
+		tok, err := d.Token()
+		if err == io.EOF {
+			t.Fatalf("no element in the Body:\n%s", doc)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		if !inBody {
+			// Only the Envelope's and the Body's declarations are in scope
+			// in the Body: a Header's (WS-Security's) are skipped with it.
+			if se.Name.Space != nsSOAP || (se.Name.Local != "Envelope" && se.Name.Local != "Body") {
+				if err := d.Skip(); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			for _, a := range se.Attr {
+				if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+					name := "xmlns"
+					if a.Name.Space == "xmlns" {
+						name += ":" + a.Name.Local
+					}
+					decls = append(decls, name+`="`+a.Value+`"`)
+				}
+			}
+			inBody = se.Name.Space == nsSOAP && se.Name.Local == "Body"
+			continue
+		}
+		if err := d.Skip(); err != nil {
+			t.Fatal(err)
+		}
+		frag := string(doc[start:d.InputOffset()])
+		// After the element's name: its own declarations win over the copies,
+		// which xmllint accepts as long as no name is declared twice.
+		nameEnd := strings.IndexAny(frag, " \t\r\n>/")
+		var own []string
+		for _, dcl := range decls {
+			if !strings.Contains(frag[:strings.IndexByte(frag, '>')], strings.SplitN(dcl, "=", 2)[0]+"=") {
+				own = append(own, dcl)
+			}
+		}
+		return []byte(frag[:nameEnd] + " " + strings.Join(own, " ") + frag[nameEnd:])
+	}
 }

@@ -12,21 +12,26 @@ import (
 
 // JobColumns are the jobs table's columns in the order of ScanJob; the
 // first JobGiven of them are the caller's, in the order of JobArgs, the
-// others the store's.
+// others the store's. scsp_peticion, the caller's too, is not among them:
+// it may weigh megabytes, and only JobPeticion reads it.
 var JobColumns = []string{
 	"id", "requester", "requested_by", "service", "callback_url", "total", "request_sha256",
-	"idempotency_key", "retain_for", "created_at",
+	"idempotency_key", "retain_for", "created_at", "scsp_request_id",
 	"done", "finished_at", "expires_at", "deleted_at", "notified_at",
 }
 
-// JobGiven is how many of JobColumns CreateJob writes.
-const JobGiven = 10
+// JobGiven is how many of JobColumns CreateJob writes; JobInserted how
+// many values JobArgs answers: theirs and the job's SCSPPeticion.
+const (
+	JobGiven    = 11
+	JobInserted = JobGiven + 1
+)
 
 // JobColumnList is JobColumns joined for a SELECT; JobGivenList the
-// caller's columns, for the INSERT.
+// caller's columns, scsp_peticion last, for the INSERT.
 var (
 	JobColumnList = strings.Join(JobColumns, ", ")
-	JobGivenList  = strings.Join(JobColumns[:JobGiven], ", ")
+	JobGivenList  = strings.Join(JobColumns[:JobGiven], ", ") + ", scsp_peticion"
 )
 
 // ElementColumns are the job_elements table's columns in the order of
@@ -34,11 +39,12 @@ var (
 // NULL, see ElementSelectList); the first ElementGiven of them are
 // CreateJob's, in the order of ElementArgs.
 var ElementColumns = []string{
-	"job_id", "idx", "transfer_id", "query", "state", "claim", "outcome", "http_status", "scsp_code", "result",
+	"job_id", "idx", "transfer_id", "query", "state", "scsp_solicitud_id",
+	"claim", "outcome", "http_status", "scsp_code", "result",
 }
 
 // ElementGiven is how many of ElementColumns CreateJob writes.
-const ElementGiven = 5
+const ElementGiven = 6
 
 // ElementSelectList selects what ScanElement reads: ElementColumns and
 // whether result is NULL, which tells a deleted (or not yet stored)
@@ -47,10 +53,11 @@ var ElementSelectList = strings.Join(ElementColumns, ", ") + ", result IS NULL"
 
 // CheckJob answers why the stores refuse to create j with elements, or
 // nil. The job's texts are keys (its id, its requester's idempotency key)
-// or what the job runner uses as given (the callback URL), so, as the
-// adapter registry's, they are refused when the stores could not keep
-// them byte for byte, never escaped; keys longer than store.MaxText are
-// refused too, since an index holds them. Every element is elements[i]
+// or what the job runner uses as given (the callback URL, the SCSP ids
+// the SOAP door answers with), so, as the adapter registry's, they are
+// refused when the stores could not keep them byte for byte, never
+// escaped; keys longer than store.MaxText are refused too, since an index
+// holds them. Every element is elements[i]
 // with Index i (and JobID j.ID, or empty), and has a transfer id of its
 // own: the store keeps one record per element.
 func CheckJob(j store.Job, elements []store.JobElement) error {
@@ -70,7 +77,7 @@ func CheckJob(j store.Job, elements []store.JobElement) error {
 	}
 	if err := checkTexts("ID", j.ID, "Requester", j.Requester, "RequestedBy", j.RequestedBy,
 		"Service", j.Service, "CallbackURL", j.CallbackURL, "RequestSHA256", j.RequestSHA256,
-		"IdempotencyKey", j.IdempotencyKey); err != nil {
+		"IdempotencyKey", j.IdempotencyKey, "SCSPRequestID", j.SCSPRequestID); err != nil {
 		return err
 	}
 	if err := checkKeys("ID", j.ID, "Requester", j.Requester, "IdempotencyKey", j.IdempotencyKey); err != nil {
@@ -86,7 +93,8 @@ func CheckJob(j store.Job, elements []store.JobElement) error {
 		case e.TransferID == "":
 			return fmt.Errorf("elements[%d] has no TransferID", i)
 		}
-		if err := checkTexts(fmt.Sprintf("elements[%d].TransferID", i), e.TransferID); err != nil {
+		if err := checkTexts(fmt.Sprintf("elements[%d].TransferID", i), e.TransferID,
+			fmt.Sprintf("elements[%d].SCSPSolicitudID", i), e.SCSPSolicitudID); err != nil {
 			return err
 		}
 		if err := checkKeys(fmt.Sprintf("elements[%d].TransferID", i), e.TransferID); err != nil {
@@ -112,30 +120,60 @@ func checkKeys(fields ...string) error {
 }
 
 // NewJob answers j as CreateJob stores it and answers it: CreatedAt in
-// UTC and RetainFor at microsecond precision, nothing done, no count
-// (an empty map), none of the store's times set.
+// UTC and RetainFor at microsecond precision, an empty SCSPPeticion nil
+// (none: see PeticionArg), nothing done, no count (an empty map), none of
+// the store's times set.
 func NewJob(j store.Job) store.Job {
 	j.CreatedAt = j.CreatedAt.UTC().Truncate(time.Microsecond)
 	j.RetainFor = j.RetainFor.Truncate(time.Microsecond)
+	if len(j.SCSPPeticion) == 0 {
+		j.SCSPPeticion = nil
+	}
 	j.Done, j.Counts = 0, map[string]int{}
 	j.FinishedAt, j.ExpiresAt, j.DeletedAt, j.NotifiedAt = nil, nil, nil, nil
 	return j
 }
 
-// JobArgs returns the values of j's first JobGiven columns, in order:
-// RetainFor in microseconds, the time converted by d. j must pass
-// CheckJob.
+// JobArgs returns the JobInserted values of JobGivenList, in order:
+// RetainFor in microseconds, the time converted by d, SCSPPeticion as
+// PeticionArg makes it. j must pass CheckJob.
 func JobArgs(j store.Job, d Dialect) []any {
 	return []any{
 		j.ID, j.Requester, j.RequestedBy, j.Service, j.CallbackURL, j.Total, j.RequestSHA256,
-		j.IdempotencyKey, j.RetainFor.Microseconds(), d.Time(j.CreatedAt),
+		j.IdempotencyKey, j.RetainFor.Microseconds(), d.Time(j.CreatedAt), j.SCSPRequestID,
+		PeticionArg(j.SCSPPeticion),
 	}
+}
+
+// PeticionArg is a Peticion as the jobs' scsp_peticion column holds it:
+// NULL (an untyped nil, which both drivers write as NULL, where SQLite's
+// would write a nil []byte as an empty blob) when there is none or it is
+// empty, so that a job has a Peticion or none, never an empty one.
+func PeticionArg(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// ScanPeticion reads a job's scsp_peticion: nil when NULL (none, or
+// deleted with the results), never empty.
+func ScanPeticion(row Row) ([]byte, error) {
+	var b []byte
+	if err := row.Scan(&b); err != nil {
+		return nil, err
+	}
+	if len(b) == 0 {
+		return nil, nil
+	}
+	return b, nil
 }
 
 // ScanJob reads one row selected with JobColumnList and, when counts is
 // true, one more value: the done elements by outcome, a JSON object (see
 // the stores' GetJob). Times come back in UTC; Counts is nil unless
-// counts is true, and then never nil.
+// counts is true, and then never nil; SCSPPeticion is nil (see
+// ScanPeticion).
 func ScanJob(row Row, d Dialect, counts bool) (store.Job, error) {
 	var j store.Job
 	var retain int64
@@ -146,7 +184,7 @@ func ScanJob(row Row, d Dialect, counts bool) (store.Job, error) {
 	deleted, deletedAt := d.TimeDest()
 	notified, notifiedAt := d.TimeDest()
 	dest := []any{&j.ID, &j.Requester, &j.RequestedBy, &j.Service, &j.CallbackURL, &j.Total, &j.RequestSHA256,
-		&j.IdempotencyKey, &retain, created, &j.Done, finished, expires, deleted, notified}
+		&j.IdempotencyKey, &retain, created, &j.SCSPRequestID, &j.Done, finished, expires, deleted, notified}
 	if counts {
 		dest = append(dest, &byOutcome)
 	}
@@ -177,7 +215,7 @@ func ElementArgs(job string, index int, e store.JobElement) []any {
 	if q == nil {
 		q = []byte{}
 	}
-	return []any{job, index, e.TransferID, q, store.ElementPending}
+	return []any{job, index, e.TransferID, q, store.ElementPending, e.SCSPSolicitudID}
 }
 
 // ScanElement reads one row selected with ElementSelectList. An empty
@@ -186,8 +224,8 @@ func ElementArgs(job string, index int, e store.JobElement) []any {
 func ScanElement(row Row) (store.JobElement, error) {
 	var e store.JobElement
 	var noResult bool
-	if err := row.Scan(&e.JobID, &e.Index, &e.TransferID, &e.Query, &e.State, &e.Claim, &e.Outcome,
-		&e.HTTPStatus, &e.SCSPCode, &e.Result, &noResult); err != nil {
+	if err := row.Scan(&e.JobID, &e.Index, &e.TransferID, &e.Query, &e.State, &e.SCSPSolicitudID, &e.Claim,
+		&e.Outcome, &e.HTTPStatus, &e.SCSPCode, &e.Result, &noResult); err != nil {
 		return store.JobElement{}, err
 	}
 	if len(e.Query) == 0 {
