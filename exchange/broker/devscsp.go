@@ -30,16 +30,17 @@ var DevSCSPCertificates = []string{"SVDSECOPA01WS01", "SVDTUWS03", "SVDTNUWS03",
 
 // The development node's SCSP material, in DataDir/scsp.
 const (
-	devSCSPDir      = "scsp"
-	devNodeName     = "Pont development node"
-	devNodeNIF      = "S0800000J"
-	devRequester    = "P0801900B"
+	devSCSPDir   = "scsp"
+	devNodeName  = "Pont development node"
+	devNodeNIF   = "S0800000J"
+	devRequester = "P0801900B"
 )
 
 // devSCSP opens the SCSP door of a development node: a development CA in
 // dataDir/scsp (kept across restarts), a seal certificate for every
 // organisation of the catalog's authorisations and one for the node, and
-// a residence request of the Ajuntament de Barcelona ready to be signed.
+// an example request of the Ajuntament de Barcelona for every certificate
+// of DevSCSPCertificates, ready to be signed.
 func devSCSP(dataDir string, cat *catalog.Catalog) (*api.SCSPDoor, error) {
 	dir := filepath.Join(dataDir, devSCSPDir)
 	ca, err := devca.OpenCA(dir)

@@ -412,8 +412,8 @@ type datosTitulo struct {
 // titleLimits are the lengths of a certificate's title elements: codes
 // must fit (a code cut short would be another code), names are cut.
 type titleLimits struct {
-	certificate                   string
-	university                    bool // which titles the certificate answers
+	certificate                    string
+	university                     bool // which titles the certificate answers
 	universityCode, universityName int
 	centreCode, centreName         int
 	titleCode, titleName           int
@@ -531,10 +531,10 @@ func titleOf(t *titleAnswer, lim titleLimits) (datosTitulacion, error) {
 // json.Number so that they are written as they were answered.
 type prestacionsAnswer struct {
 	Benefits []struct {
-		Code         string `json:"code"`
-		Name         string `json:"name"`
-		Type         string `json:"type"`
-		ManagingBody *coded `json:"managing_body"`
+		Code         string      `json:"code"`
+		Name         string      `json:"name"`
+		Type         string      `json:"type"`
+		ManagingBody *coded      `json:"managing_body"`
 		GrossAmount  json.Number `json:"gross_amount"`
 		NetAmount    json.Number `json:"net_amount"`
 		Payments     json.Number `json:"payments"`
@@ -614,7 +614,7 @@ func pensionesRetorno(res Result, sol *SolicitudTransmision, now time.Time) (any
 	for _, b := range a.Benefits {
 		p := pension{
 			CodPrest: b.Code, LitPrest: b.Name, TipPrest: benefitTypes[b.Type],
-			NumPagas: b.Payments.String(),
+			NumPagas:   b.Payments.String(),
 			FecEfectos: strings.ReplaceAll(b.Effective, "-", ""), FecFin: strings.ReplaceAll(b.End, "-", ""),
 		}
 		if p.TipPrest == "" {
