@@ -24,7 +24,7 @@ const (
 	MaxPurpose       = 64
 	MaxLawReference  = 250 // Finalidad
 	MaxConsentID     = 128
-	MaxCaseID        = 25  // IdExpediente
+	MaxCaseID        = 65  // IdExpediente (its later revision; the older one has 25)
 	MaxOfficialName  = 122 // NombreCompletoFuncionario
 	MaxSubjectName   = 40  // Nombre, Apellido1, Apellido2
 )

@@ -177,7 +177,7 @@ func TestParseRejects(t *testing.T) {
 
 		// Case.
 		{"no case id", envelopeWith(t, "case_id", deleted), fault.InvalidRequest, []string{"case_id"}, "required"},
-		{"case id too long", envelopeWith(t, "case_id", long(26)), fault.InvalidRequest, []string{"case_id"}, "at most 25"},
+		{"case id too long", envelopeWith(t, "case_id", long(66)), fault.InvalidRequest, []string{"case_id"}, "at most 65"},
 
 		// Official.
 		{"no official", envelopeWith(t, "official", deleted), fault.InvalidRequest, []string{"official"}, "required"},

@@ -144,7 +144,7 @@ func TestQueriesRefusals(t *testing.T) {
 		{"bad check letter", []string{">12345678Z<", ">12345678A<"}, "0231", "Titular/Documentacion"},
 		{"NIE given as DNI", []string{">12345678Z<", ">X1234567L<"}, "0231", "Titular/Documentacion"},
 		{"unknown Finalidad", []string{"Ajuts de menjador escolar, curs 2026-2027", "Curiositat"}, "0401", "Solicitante/Finalidad"},
-		{"case id over Pont's 25", []string{"EXP-2026/000123", "EXP-2026/000123-LLARG-DE-MES-DE-25"}, "0401", "Solicitante/IdExpediente"},
+		{"case id over the later revision's 65", []string{"EXP-2026/000123", "EXP-2026/000123-" + strings.Repeat("X", 50)}, "0401", "Solicitante/IdExpediente"},
 		{"official's id", []string{">00000000T<", ">00000000A<"}, "0401", "Funcionario/NifFuncionario"},
 		{"requester not a NIF", []string{">P0801900B<", ">AJ-BCN<"}, "0401", "Solicitante/IdentificadorSolicitante"},
 		{"unknown certificate", []string{"<pet:CodigoCertificado>SVDSECOPA01WS01</pet:CodigoCertificado>\n      </pet:Atributos>", "<pet:CodigoCertificado>SVDXXX</pet:CodigoCertificado>\n      </pet:Atributos>"}, "0401", "Atributos/CodigoCertificado"},
