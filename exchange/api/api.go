@@ -51,6 +51,9 @@ type Config struct {
 	Verifier  *auth.Verifier
 	// DevIssuer, when set, enables POST /dev/token. Development only.
 	DevIssuer *auth.DevIssuer
+	// Pages, when set, mounts the web pages (package web) on the same
+	// router, beside the API.
+	Pages func(chi.Router)
 	Registry  *prometheus.Registry
 	Metrics   *Metrics // from NewMetrics(Registry); created when nil
 	Logger    *slog.Logger
@@ -165,6 +168,9 @@ func New(cfg Config) (http.Handler, error) {
 
 	if cfg.SCSP != nil {
 		s.scspRoutes(r)
+	}
+	if cfg.Pages != nil {
+		cfg.Pages(r)
 	}
 	r.Route("/v1", func(r chi.Router) {
 		r.Get("/catalog/services", s.listServices)

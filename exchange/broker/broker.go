@@ -123,6 +123,9 @@ type Config struct {
 	Retention time.Duration
 	// Jobs tunes the asynchronous queries.
 	Jobs JobsConfig
+	// Pages configures the web pages (a development node serves them
+	// with a key of its own).
+	Pages PagesConfig
 	// SCSP, when set, opens the SCSP v3 SOAP door (api.SCSPDoor).
 	SCSP *api.SCSPDoor
 	// Node names this node in transfer records. Defaults to the host name.
@@ -354,12 +357,16 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		return nil, err
 	}
 	b.metrics = api.MetricsHandler(reg)
+	pages, err := b.pages(cfg, &b.handler)
+	if err != nil {
+		return nil, err
+	}
 	b.handler, err = api.New(api.Config{
 		Pipeline: pipe, Citizens: people, Catalog: cfg.Catalog, Transfers: b.store, Verifier: verifier, Quota: limiter,
 		DevIssuer: b.devIss, Registry: reg, Metrics: metrics, Logger: cfg.Logger,
 		Ready: ready, CursorSecret: cfg.CursorSecret, PrivateMetrics: cfg.PrivateMetrics,
 		Log: b.store, Events: b.audit, Node: cfg.Node, Adapters: b.registry,
-		Jobs: runner, CallbackKeys: notifier, SCSP: cfg.SCSP,
+		Jobs: runner, CallbackKeys: notifier, SCSP: cfg.SCSP, Pages: pages,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)

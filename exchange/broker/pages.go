@@ -1,0 +1,104 @@
+package broker
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/pontexchange/pont/catalog"
+	"github.com/pontexchange/pont/exchange/auth"
+	"github.com/pontexchange/pont/exchange/web"
+)
+
+// PagesConfig configures the web pages of a production node.
+type PagesConfig struct {
+	// SessionKey signs the pages' session cookies (at least 32 bytes, the
+	// same on every node behind one address). Without one a production
+	// node serves no pages; a development node makes one in DataDir.
+	SessionKey []byte
+}
+
+// devPeople are the fixture people a development node's sign-in page
+// offers, besides an auditor and each data owner of the catalog: the
+// citizens of the reference adapters' test data (plugins/README.md).
+var devPeople = []web.DevUser{
+	{Principal: auth.Principal{Role: auth.RoleCitizen, Sub: "12345678Z"}, Name: "Anna Puig Soler"},
+	{Principal: auth.Principal{Role: auth.RoleCitizen, Sub: "45678901G"}, Name: "Jordi Vidal Roca"},
+	{Principal: auth.Principal{Role: auth.RoleCitizen, Sub: "23456789D"}, Name: "Marta Ferrer Coll"},
+	{Principal: auth.Principal{Role: auth.RoleCitizen, Sub: "34567890V"}, Name: "Pere Serra Bosch"},
+	{Principal: auth.Principal{Role: auth.RoleAuditor, Sub: "dpo-1"}, Name: "Delegada de protecció de dades"},
+}
+
+// pages builds the web pages of the node, or nil when it serves none;
+// handler is the API's handler, which the pages call in-process once it
+// exists.
+func (b *Broker) pages(cfg Config, handler *http.Handler) (func(chi.Router), error) {
+	key := cfg.Pages.SessionKey
+	var people []web.DevUser
+	if cfg.DevIssuer != nil {
+		var err error
+		if key == nil {
+			if key, err = devSessionKey(cfg.DataDir); err != nil {
+				return nil, err
+			}
+		}
+		people = append(append(people, devPeople...), devOwners(cfg.Catalog)...)
+	}
+	if key == nil {
+		return nil, nil
+	}
+	p, err := web.New(web.Config{
+		API:        http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler).ServeHTTP(w, r) }),
+		Catalog:    cfg.Catalog,
+		SessionKey: key,
+		DevUsers:   people,
+		Insecure:   cfg.DevIssuer != nil,
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	return p.Routes, nil
+}
+
+// devOwners are the catalog's data owners, as publishers.
+func devOwners(cat *catalog.Catalog) []web.DevUser {
+	ids := make([]string, 0, len(cat.Owners))
+	for id := range cat.Owners {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	out := make([]web.DevUser, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, web.DevUser{Principal: auth.Principal{Role: auth.RolePublisher, Org: id, Sub: "owner-" + id}, Name: cat.Owners[id].Name})
+	}
+	return out
+}
+
+// devSessionKey reads or makes a development node's session key in
+// dataDir, so that a sign-in outlives a restart.
+func devSessionKey(dataDir string) ([]byte, error) {
+	path := filepath.Join(dataDir, "session.key")
+	key, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+		if err := os.WriteFile(path, key, 0o600); err != nil {
+			return nil, fmt.Errorf("broker: session key: %w", err)
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("broker: session key: %w", err)
+	}
+	if len(key) < 32 {
+		return nil, fmt.Errorf("broker: session key %s: shorter than 32 bytes", path)
+	}
+	return key, nil
+}

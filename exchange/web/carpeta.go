@@ -1,0 +1,480 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/pontexchange/pont/exchange/api/types"
+	"github.com/pontexchange/pont/exchange/auth"
+	"github.com/pontexchange/pont/exchange/pipeline"
+)
+
+// carpetaRoutes are the citizen's pages. Each reads and changes through
+// /v1/me, as her: the same checks, and the same records.
+func (p *Pages) carpetaRoutes(r chi.Router) {
+	r.Get("/", p.myData)
+	r.Get("/transfers", p.myTransfers)
+	r.Get("/consents", p.myConsents)
+	r.Post("/consents", p.createConsent)
+	r.Post("/consents/{id}/revoke", p.revokeConsent)
+	r.Get("/objections", p.myObjections)
+	r.Post("/objections", p.createObjection)
+	r.Post("/objections/{id}/withdraw", p.withdrawObjection)
+}
+
+// dataCard is one service's card on the data page.
+type dataCard struct {
+	Service, Title string
+	// Needs names the routing param the service needs and the page's form
+	// has not given ("municipality", "region"); the card then asks for it.
+	Needs string
+	// Fields are the answer's data, as rows; empty with Problem set when
+	// the read was refused.
+	Fields  []field
+	Problem *problem
+	// TransferID is the record of this read.
+	TransferID string
+}
+
+// field is one row of a card: a label and a value, or a group of rows.
+type field struct {
+	Label, Value string
+	Rows         []field
+	// Items are the entries of a list, each a group of rows.
+	Items [][]field
+}
+
+// place is a municipality or region the data page's form offers.
+type place struct {
+	Code, Name string
+	Selected   bool
+}
+
+type dataPage struct {
+	Cards          []dataCard
+	Municipalities []place
+	Regions        []place
+}
+
+// myData answers GET /carpeta: a card per service of the catalog, each her
+// own data read through GET /v1/me/data/{service} (a self-access, recorded
+// as such). Services routed by a municipality or a region are read once
+// she has said which (the form at the top), since only she knows where
+// she is registered.
+func (p *Pages) myData(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.signedIn(w, r, auth.RoleCitizen)
+	if !ok {
+		return
+	}
+	v.Title = v.T("carpeta.title")
+	q := r.URL.Query()
+	chosen := map[string]string{"municipality": q.Get("municipality"), "region": q.Get("region")}
+	page := dataPage{Municipalities: p.places("municipality", chosen["municipality"]), Regions: p.places("region", chosen["region"])}
+	names := p.cfg.Catalog.ServiceNames()
+	page.Cards = make([]dataCard, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		svc, _ := p.cfg.Catalog.Service(name)
+		card := &page.Cards[i]
+		card.Service, card.Title = name, v.T("service."+name)
+		path := "/v1/me/data/" + url.PathEscape(name)
+		if key := svc.RoutingKey; key != "" {
+			if chosen[key] == "" {
+				card.Needs = key
+				continue
+			}
+			path += "?" + url.Values{key: {chosen[key]}}.Encode()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := p.call(r.Context(), v.Session.Principal, http.MethodGet, path, nil, "")
+			if !res.OK() {
+				pr := res.Problem()
+				card.Problem = &pr
+				return
+			}
+			var ans pipeline.AnswerV1
+			if err := res.decode(&ans); err != nil {
+				card.Problem = &problem{Detail: v.T("carpeta.unreadable")}
+				return
+			}
+			card.TransferID = ans.TransferID
+			card.Fields = v.fields(name, ans.Data)
+		}()
+	}
+	wg.Wait()
+	v.Data = page
+	p.render(w, r, http.StatusOK, "carpeta", v)
+}
+
+// places are the scopes of the catalog's sources for a routing key, named
+// by the organisation that serves them.
+func (p *Pages) places(key, selected string) []place {
+	seen := map[string]bool{}
+	var out []place
+	for _, name := range p.cfg.Catalog.ServiceNames() {
+		svc, _ := p.cfg.Catalog.Service(name)
+		if svc.RoutingKey != key {
+			continue
+		}
+		for _, src := range svc.Sources {
+			if src.Scope == "*" || seen[src.Scope] {
+				continue
+			}
+			seen[src.Scope] = true
+			out = append(out, place{Code: src.Scope, Name: p.placeName(key, src.Scope), Selected: src.Scope == selected})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
+	return out
+}
+
+// placeName names a scope: a region by the INE's name of its community, a
+// municipality by the organisation that serves its padró.
+func (p *Pages) placeName(key, scope string) string {
+	if key == "region" {
+		if n, ok := communities[scope]; ok {
+			return n
+		}
+	}
+	for _, o := range p.cfg.Catalog.Owners {
+		for _, scopes := range o.Serves {
+			for _, s := range scopes {
+				if s == scope {
+					return o.Name
+				}
+			}
+		}
+	}
+	return scope
+}
+
+// communities are the INE's codes of the autonomous communities and
+// cities, which the regional services route by.
+var communities = map[string]string{
+	"01": "Andalucía", "02": "Aragón", "03": "Asturias", "04": "Illes Balears", "05": "Canarias",
+	"06": "Cantabria", "07": "Castilla y León", "08": "Castilla-La Mancha", "09": "Catalunya",
+	"10": "Comunitat Valenciana", "11": "Extremadura", "12": "Galicia", "13": "Comunidad de Madrid",
+	"14": "Región de Murcia", "15": "Navarra", "16": "Euskadi", "17": "La Rioja", "18": "Ceuta", "19": "Melilla",
+}
+
+// fields turns an answer's data into labelled rows: a {code, name} pair is
+// its name and code, dates are written in the page's language, amounts
+// in euros, booleans yes or no, known codes by their names.
+func (v *view) fields(service string, data json.RawMessage) []field {
+	var m map[string]any
+	d := json.NewDecoder(strings.NewReader(string(data)))
+	d.UseNumber()
+	if err := d.Decode(&m); err != nil {
+		return []field{{Label: v.T("carpeta.data"), Value: string(data)}}
+	}
+	return v.rows(m)
+}
+
+func (v *view) rows(m map[string]any) []field {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]field, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, v.field(k, m[k]))
+	}
+	return out
+}
+
+func (v *view) field(key string, x any) field {
+	f := field{Label: v.T("field." + key)}
+	switch val := x.(type) {
+	case map[string]any:
+		if name, ok := val["name"].(string); ok && len(val) == 2 {
+			if code, ok := val["code"].(string); ok {
+				f.Value = name + " (" + code + ")"
+				return f
+			}
+		}
+		f.Rows = v.rows(val)
+	case []any:
+		for _, it := range val {
+			if obj, ok := it.(map[string]any); ok {
+				f.Items = append(f.Items, v.rows(obj))
+			} else {
+				f.Items = append(f.Items, []field{{Label: f.Label, Value: v.scalar(key, it)}})
+			}
+		}
+	default:
+		f.Value = v.scalar(key, val)
+	}
+	return f
+}
+
+// scalar writes one value of field key.
+func (v *view) scalar(key string, x any) string {
+	switch val := x.(type) {
+	case bool:
+		if val {
+			return v.T("yes")
+		}
+		return v.T("no")
+	case json.Number:
+		if strings.HasSuffix(key, "_amount") {
+			if f, err := val.Float64(); err == nil {
+				return v.Amount(f)
+			}
+		}
+		if key == "degree" {
+			return val.String() + " %"
+		}
+		return val.String()
+	case string:
+		if strings.HasSuffix(key, "_date") || key == "date" {
+			return v.Date(val)
+		}
+		if id := "value." + key + "." + val; v.T(id) != id {
+			return v.T(id)
+		}
+		return val
+	case nil:
+		return ""
+	}
+	return ""
+}
+
+type transfersPage struct {
+	Items    []types.CitizenTransferV1
+	Services []string
+	Filter   struct{ Service, From, To string }
+	Next     string
+}
+
+// myTransfers answers GET /carpeta/transfers: who consulted her data,
+// from GET /v1/me/transfers with the same filters and keyset paging.
+func (p *Pages) myTransfers(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.signedIn(w, r, auth.RoleCitizen)
+	if !ok {
+		return
+	}
+	v.Title = v.T("transfers.title")
+	q := r.URL.Query()
+	page := transfersPage{Services: p.cfg.Catalog.ServiceNames()}
+	page.Filter.Service, page.Filter.From, page.Filter.To = q.Get("service"), q.Get("from"), q.Get("to")
+	apiQ := url.Values{"limit": {"50"}}
+	if page.Filter.Service != "" {
+		apiQ.Set("service", page.Filter.Service)
+	}
+	for _, k := range []string{"from", "to"} {
+		if d := q.Get(k); d != "" {
+			t, err := time.ParseInLocation(time.DateOnly, d, madrid)
+			if err != nil {
+				v.Problem = problem{Detail: v.T("transfers.bad_date")}
+				v.Data = page
+				p.render(w, r, http.StatusBadRequest, "transfers", v)
+				return
+			}
+			if k == "to" {
+				t = t.AddDate(0, 0, 1)
+			}
+			apiQ.Set(k, t.UTC().Format(time.RFC3339))
+		}
+	}
+	if c := q.Get("cursor"); c != "" {
+		apiQ.Set("cursor", c)
+	}
+	res := p.call(r.Context(), v.Session.Principal, http.MethodGet, "/v1/me/transfers?"+apiQ.Encode(), nil, "")
+	if !res.OK() {
+		p.fail(w, r, v, res)
+		return
+	}
+	var out types.CitizenTransferPageV1
+	if err := res.decode(&out); err != nil {
+		p.fail(w, r, v, apiResult{Status: http.StatusBadGateway})
+		return
+	}
+	page.Items = out.Items
+	if out.NextCursor != nil {
+		next := url.Values{}
+		for k, vals := range q {
+			if k != "cursor" {
+				next[k] = vals
+			}
+		}
+		next.Set("cursor", *out.NextCursor)
+		page.Next = "/carpeta/transfers?" + next.Encode()
+	}
+	v.Data = page
+	p.render(w, r, http.StatusOK, "transfers", v)
+}
+
+type consentsPage struct {
+	Items []types.ConsentV1
+	// Offers are what she may consent to: each requester's procedures and
+	// the purposes the catalog lets them use.
+	Offers      []consentOffer
+	AllServices []string
+}
+
+type consentOffer struct {
+	Requester, RequesterName, Procedure, ProcedureName string
+	Services, Purposes                                 []string
+}
+
+// myConsents answers GET /carpeta/consents.
+func (p *Pages) myConsents(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.signedIn(w, r, auth.RoleCitizen)
+	if !ok {
+		return
+	}
+	p.consentsPage(w, r, v, http.StatusOK)
+}
+
+func (p *Pages) consentsPage(w http.ResponseWriter, r *http.Request, v *view, status int) {
+	v.Title = v.T("consents.title")
+	res := p.call(r.Context(), v.Session.Principal, http.MethodGet, "/v1/me/consents", nil, "")
+	if !res.OK() {
+		p.fail(w, r, v, res)
+		return
+	}
+	var list types.ConsentListV1
+	_ = res.decode(&list)
+	page := consentsPage{Items: list.Items, AllServices: p.cfg.Catalog.ServiceNames()}
+	orgs := make([]string, 0, len(p.cfg.Catalog.Authorisations))
+	for org := range p.cfg.Catalog.Authorisations {
+		orgs = append(orgs, org)
+	}
+	sort.Strings(orgs)
+	for _, org := range orgs {
+		a := p.cfg.Catalog.Authorisations[org]
+		procs := make([]string, 0, len(a.Procedures))
+		for code := range a.Procedures {
+			procs = append(procs, code)
+		}
+		sort.Strings(procs)
+		for _, code := range procs {
+			pr := a.Procedures[code]
+			page.Offers = append(page.Offers, consentOffer{Requester: org, RequesterName: a.Name, Procedure: code, ProcedureName: pr.Name, Services: pr.Services, Purposes: pr.Purposes})
+		}
+	}
+	v.Data = page
+	p.render(w, r, status, "consents", v)
+}
+
+// createConsent answers POST /carpeta/consents: one consent for a
+// requester's procedure, its services, purpose and end date, through POST
+// /v1/me/consents.
+func (p *Pages) createConsent(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.changing(w, r, auth.RoleCitizen)
+	if !ok {
+		return
+	}
+	offer, _, _ := strings.Cut(r.PostFormValue("offer"), "|")
+	requester, procedure, _ := strings.Cut(offer, "/")
+	_, purpose, _ := strings.Cut(r.PostFormValue("offer"), "|")
+	expires := r.PostFormValue("expires")
+	req := map[string]any{"requester": requester, "procedure": procedure, "services": r.PostForm["services"], "purpose": purpose}
+	if t, err := time.ParseInLocation(time.DateOnly, expires, madrid); err == nil {
+		req["expires_at"] = t.AddDate(0, 0, 1).Add(-time.Second).UTC().Format(time.RFC3339)
+	} else {
+		req["expires_at"] = expires
+	}
+	res := p.call(r.Context(), v.Session.Principal, http.MethodPost, "/v1/me/consents", req, "")
+	if !res.OK() {
+		v.Problem = res.Problem()
+		p.consentsPage(w, r, v, res.Status)
+		return
+	}
+	redirect(w, r, "/carpeta/consents?done=consent_created")
+}
+
+// revokeConsent answers POST /carpeta/consents/{id}/revoke.
+func (p *Pages) revokeConsent(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.changing(w, r, auth.RoleCitizen)
+	if !ok {
+		return
+	}
+	res := p.call(r.Context(), v.Session.Principal, http.MethodDelete, "/v1/me/consents/"+url.PathEscape(chi.URLParam(r, "id")), nil, "")
+	if !res.OK() {
+		v.Problem = res.Problem()
+		p.consentsPage(w, r, v, res.Status)
+		return
+	}
+	redirect(w, r, "/carpeta/consents?done=consent_revoked")
+}
+
+type objectionsPage struct {
+	Items      []types.ObjectionV1
+	Services   []string
+	Procedures []string
+}
+
+// myObjections answers GET /carpeta/objections.
+func (p *Pages) myObjections(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.signedIn(w, r, auth.RoleCitizen)
+	if !ok {
+		return
+	}
+	p.objectionsPage(w, r, v, http.StatusOK)
+}
+
+func (p *Pages) objectionsPage(w http.ResponseWriter, r *http.Request, v *view, status int) {
+	v.Title = v.T("objections.title")
+	res := p.call(r.Context(), v.Session.Principal, http.MethodGet, "/v1/me/objections", nil, "")
+	if !res.OK() {
+		p.fail(w, r, v, res)
+		return
+	}
+	var list types.ObjectionListV1
+	_ = res.decode(&list)
+	procs := map[string]bool{}
+	for _, a := range p.cfg.Catalog.Authorisations {
+		for code := range a.Procedures {
+			procs[code] = true
+		}
+	}
+	page := objectionsPage{Items: list.Items, Services: p.cfg.Catalog.ServiceNames()}
+	for code := range procs {
+		page.Procedures = append(page.Procedures, code)
+	}
+	sort.Strings(page.Procedures)
+	v.Data = page
+	p.render(w, r, status, "objections", v)
+}
+
+// createObjection answers POST /carpeta/objections.
+func (p *Pages) createObjection(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.changing(w, r, auth.RoleCitizen)
+	if !ok {
+		return
+	}
+	req := map[string]any{"service": r.PostFormValue("service"), "procedure": r.PostFormValue("procedure")}
+	res := p.call(r.Context(), v.Session.Principal, http.MethodPost, "/v1/me/objections", req, "")
+	if !res.OK() {
+		v.Problem = res.Problem()
+		p.objectionsPage(w, r, v, res.Status)
+		return
+	}
+	redirect(w, r, "/carpeta/objections?done=objection_recorded")
+}
+
+// withdrawObjection answers POST /carpeta/objections/{id}/withdraw.
+func (p *Pages) withdrawObjection(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.changing(w, r, auth.RoleCitizen)
+	if !ok {
+		return
+	}
+	res := p.call(r.Context(), v.Session.Principal, http.MethodDelete, "/v1/me/objections/"+url.PathEscape(chi.URLParam(r, "id")), nil, "")
+	if !res.OK() {
+		v.Problem = res.Problem()
+		p.objectionsPage(w, r, v, res.Status)
+		return
+	}
+	redirect(w, r, "/carpeta/objections?done=objection_withdrawn")
+}
