@@ -53,10 +53,10 @@ type Config struct {
 	DevIssuer *auth.DevIssuer
 	// Pages, when set, mounts the web pages (package web) on the same
 	// router, beside the API.
-	Pages func(chi.Router)
-	Registry  *prometheus.Registry
-	Metrics   *Metrics // from NewMetrics(Registry); created when nil
-	Logger    *slog.Logger
+	Pages    func(chi.Router)
+	Registry *prometheus.Registry
+	Metrics  *Metrics // from NewMetrics(Registry); created when nil
+	Logger   *slog.Logger
 	// Ready reports whether the node can serve: for a store that is a
 	// store.ReadinessChecker, its schema in place and its log able to
 	// commit. GET /readyz answers 503 {"status":"unavailable"} when it
