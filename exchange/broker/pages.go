@@ -58,6 +58,7 @@ func (b *Broker) pages(cfg Config, handler *http.Handler) (func(chi.Router), err
 		Catalog:    cfg.Catalog,
 		SessionKey: key,
 		DevUsers:   people,
+		LogKey:     cfg.LogVerifier,
 		Insecure:   cfg.DevIssuer != nil,
 		Logger:     cfg.Logger,
 	})

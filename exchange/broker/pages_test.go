@@ -160,6 +160,26 @@ func TestCarpetaPages(t *testing.T) {
 		t.Errorf("the refused query is not among her transfers:\n%s", page)
 	}
 
+	// The refusal's detail carries its receipt, checked against the log's
+	// key once the record is sealed.
+	detail := regexp.MustCompile(`href="(/carpeta/transfers/[0-9a-f-]{36})"`).FindStringSubmatch(page)
+	if detail == nil {
+		t.Fatalf("no detail link:\n%s", page)
+	}
+	for i := 0; ; i++ {
+		_, d, _ := anna.get(detail[1])
+		if strings.Contains(d, "La prova s&#39;ha comprovat amb la clau del registre") && strings.Contains(d, "objection_registered") {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("the receipt is not verified:\n%s", d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if status, _, _ := jordiGet(t, n, detail[1]); status != http.StatusNotFound {
+		t.Errorf("another citizen opens Anna's transfer: %d", status)
+	}
+
 	// She withdraws it.
 	withdraw := regexp.MustCompile(`action="(/carpeta/objections/[^"]+/withdraw)"`).FindStringSubmatch(page + mustGet(t, anna, "/carpeta/objections"))
 	if withdraw == nil {
@@ -271,3 +291,11 @@ func TestPublicPages(t *testing.T) {
 
 // nextMonth is a date a month from now, as a date input writes it.
 func nextMonth() string { return time.Now().AddDate(0, 1, 0).Format(time.DateOnly) }
+
+// jordiGet opens path as another citizen, Jordi.
+func jordiGet(t *testing.T, n *node, path string) (int, string, string) {
+	t.Helper()
+	b := newBrowser(t, n, "ca")
+	b.signIn("Jordi Vidal Roca")
+	return b.get(path)
+}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"github.com/pontexchange/pont/exchange/api/types"
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/pipeline"
+	"github.com/pontexchange/pont/exchange/translog"
 )
 
 // carpetaRoutes are the citizen's pages. Each reads and changes through
@@ -21,6 +23,7 @@ import (
 func (p *Pages) carpetaRoutes(r chi.Router) {
 	r.Get("/", p.myData)
 	r.Get("/transfers", p.myTransfers)
+	r.Get("/transfers/{id}", p.myTransfer)
 	r.Get("/consents", p.myConsents)
 	r.Post("/consents", p.createConsent)
 	r.Post("/consents/{id}/revoke", p.revokeConsent)
@@ -107,7 +110,7 @@ func (p *Pages) myData(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			card.TransferID = ans.TransferID
-			card.Fields = v.fields(name, ans.Data)
+			card.Fields = v.fields(propertyOrder(svc.Answer), ans.Data)
 		}()
 	}
 	wg.Wait()
@@ -166,33 +169,87 @@ var communities = map[string]string{
 	"14": "Región de Murcia", "15": "Navarra", "16": "Euskadi", "17": "La Rioja", "18": "Ceuta", "19": "Melilla",
 }
 
-// fields turns an answer's data into labelled rows: a {code, name} pair is
-// its name and code, dates are written in the page's language, amounts
-// in euros, booleans yes or no, known codes by their names.
-func (v *view) fields(service string, data json.RawMessage) []field {
+// fields turns an answer's data into labelled rows, in the order of the
+// catalog's answer schema (order): a {code, name} pair is its name and
+// code, dates are written in the page's language, amounts in euros,
+// booleans yes or no, known codes by their names.
+func (v *view) fields(order map[string]int, data json.RawMessage) []field {
 	var m map[string]any
-	d := json.NewDecoder(strings.NewReader(string(data)))
+	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	if err := d.Decode(&m); err != nil {
 		return []field{{Label: v.T("carpeta.data"), Value: string(data)}}
 	}
-	return v.rows(m)
+	return v.rows(order, m)
 }
 
-func (v *view) rows(m map[string]any) []field {
+func (v *view) rows(order map[string]int, m map[string]any) []field {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	sort.Slice(keys, func(i, j int) bool {
+		ri, iok := order[keys[i]]
+		rj, jok := order[keys[j]]
+		if iok != jok {
+			return iok
+		}
+		if ri != rj {
+			return ri < rj
+		}
+		return keys[i] < keys[j]
+	})
 	out := make([]field, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, v.field(k, m[k]))
+		out = append(out, v.field(order, k, m[k]))
 	}
 	return out
 }
 
-func (v *view) field(key string, x any) field {
+// propertyOrder ranks the property names of a JSON schema by where they
+// first appear in it: the order its author wrote them in.
+func propertyOrder(schema json.RawMessage) map[string]int {
+	order := map[string]int{}
+	d := json.NewDecoder(bytes.NewReader(schema))
+	var value func(props bool) error
+	value = func(props bool) error {
+		tok, err := d.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'):
+			for d.More() {
+				k, err := d.Token()
+				if err != nil {
+					return err
+				}
+				key, _ := k.(string)
+				if props {
+					if _, seen := order[key]; !seen {
+						order[key] = len(order)
+					}
+				}
+				if err := value(!props && key == "properties"); err != nil {
+					return err
+				}
+			}
+			_, err = d.Token()
+		case json.Delim('['):
+			for d.More() {
+				if err := value(false); err != nil {
+					return err
+				}
+			}
+			_, err = d.Token()
+		}
+		return err
+	}
+	_ = value(false) // a catalog's schemas are valid JSON; a broken one only loses the order
+	return order
+}
+
+func (v *view) field(order map[string]int, key string, x any) field {
 	f := field{Label: v.T("field." + key)}
 	switch val := x.(type) {
 	case map[string]any:
@@ -202,15 +259,18 @@ func (v *view) field(key string, x any) field {
 				return f
 			}
 		}
-		f.Rows = v.rows(val)
+		f.Rows = v.rows(order, val)
 	case []any:
+		var words []string
 		for _, it := range val {
 			if obj, ok := it.(map[string]any); ok {
-				f.Items = append(f.Items, v.rows(obj))
+				f.Items = append(f.Items, v.rows(order, obj))
 			} else {
-				f.Items = append(f.Items, []field{{Label: f.Label, Value: v.scalar(key, it)}})
+				words = append(words, v.scalar(key, it))
 			}
 		}
+		// A list of values (the types of a disability) is one line.
+		f.Value = strings.Join(words, ", ")
 	default:
 		f.Value = v.scalar(key, val)
 	}
@@ -477,4 +537,84 @@ func (p *Pages) withdrawObjection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	redirect(w, r, "/carpeta/objections?done=objection_withdrawn")
+}
+
+type transferPage struct {
+	Transfer types.CitizenTransferV1
+	// Receipt is the record's place in the transfer log, when sealed.
+	Receipt *translog.Receipt
+	// Verified is the checkpoint the receipt verifies against with the
+	// node's log key; VerifyError why it does not. Both empty when the node
+	// has no key to check with.
+	Verified    *translog.Checkpoint
+	VerifyError string
+	// Pending: the record is not sealed yet (a second or so).
+	Pending bool
+}
+
+// myTransfer answers GET /carpeta/transfers/{id}: one consultation of her
+// data, and its receipt from the transfer log (GET
+// /v1/me/transfers/{id}/proof), checked here against the log's key: the
+// proof that the record is in the log every auditor verifies, and cannot
+// be taken out of it unnoticed.
+func (p *Pages) myTransfer(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.signedIn(w, r, auth.RoleCitizen)
+	if !ok {
+		return
+	}
+	v.Title = v.T("transfer.title")
+	id := chi.URLParam(r, "id")
+	// The list is the API's way to read one of hers: her records only.
+	var page transferPage
+	found := false
+	// Ten pages of 500 are years of a citizen's consultations.
+	for cursor, pages := "", 0; !found && pages < 10; pages++ {
+		q := url.Values{"limit": {"500"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		res := p.call(r.Context(), v.Session.Principal, http.MethodGet, "/v1/me/transfers?"+q.Encode(), nil, "")
+		if !res.OK() {
+			p.fail(w, r, v, res)
+			return
+		}
+		var list types.CitizenTransferPageV1
+		if err := res.decode(&list); err != nil {
+			p.fail(w, r, v, apiResult{Status: http.StatusBadGateway})
+			return
+		}
+		for _, t := range list.Items {
+			if t.ID == id {
+				page.Transfer, found = t, true
+				break
+			}
+		}
+		if list.NextCursor == nil {
+			break
+		}
+		cursor = *list.NextCursor
+	}
+	if !found {
+		p.notFound(w, r)
+		return
+	}
+	res := p.call(r.Context(), v.Session.Principal, http.MethodGet, "/v1/me/transfers/"+url.PathEscape(id)+"/proof", nil, "")
+	switch {
+	case res.OK():
+		var rc translog.Receipt
+		if err := res.decode(&rc); err == nil {
+			page.Receipt = &rc
+			if p.cfg.LogKey != nil {
+				if cp, err := rc.Verify(p.cfg.LogKey, nil, 0); err != nil {
+					page.VerifyError = err.Error()
+				} else {
+					page.Verified = &cp
+				}
+			}
+		}
+	case res.Status == http.StatusNotFound:
+		page.Pending = true
+	}
+	v.Data = page
+	p.render(w, r, http.StatusOK, "transfer", v)
 }

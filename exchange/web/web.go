@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/pontexchange/pont/catalog"
 	"github.com/pontexchange/pont/exchange/api"
@@ -50,6 +51,10 @@ type Config struct {
 	// DevUsers, when set, offers a development sign-in page that picks
 	// one of them. Development only.
 	DevUsers []DevUser
+	// LogKey verifies the transfer log's checkpoints, so that a page can
+	// say whether a record's receipt verifies; nil: receipts are shown
+	// without that check.
+	LogKey note.Verifier
 	// Insecure lets cookies travel over plain HTTP (a development node on
 	// http://127.0.0.1); otherwise they are Secure.
 	Insecure bool
