@@ -88,6 +88,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stdout, "The pages: open http://%s/ and sign in as a fixture citizen (Anna Puig Soler), the auditor or a data owner (docs/web.md).\n\n", ln.Addr().String())
 	fmt.Fprint(stdout, exampleQuery(ln.Addr().String(), token, filepath.Join(*data, "log.vkey")))
 	fmt.Fprintf(stdout, "The SCSP v3 door (docs/scsp.md): sign the residence request of the Ajuntament de Barcelona with xmlsec1 and send it:\n\n%s\n",
 		broker.DevSCSPCommands(*data, "http://"+ln.Addr().String()))
