@@ -54,6 +54,17 @@ var flashes = map[string]bool{
 // placeholder name and value.
 func (v *view) T(id string, args ...any) string { return translate(v.loc, id, args...) }
 
+// Name names a code of a kind (service, purpose, basis, role) in the
+// page's language: the code itself when it has no message (a catalog
+// changed after the messages were written), never the message's id.
+func (v *view) Name(kind, code string) string {
+	id := kind + "." + code
+	if s := v.T(id); s != id {
+		return s
+	}
+	return code
+}
+
 // Languages are the switcher's links.
 func (v *view) Languages() []langLink {
 	out := make([]langLink, 0, len(languages))
