@@ -22,9 +22,12 @@ run: build
 
 # A test whose tool is missing here is skipped with what to install
 # (internal/testenv): Debian's nodejs npm, curl, clang lld wasi-libc
-# libclang-rt-14-dev-wasm32, libxml2-utils (xmllint) and xmlsec1. .ci/run
-# installs them all, and there a missing tool fails the test.
+# libclang-rt-14-dev-wasm32, libxml2-utils (xmllint), xmlsec1 and chromium
+# (the browser tests of e2e/, with Node.js 20+). .ci/run installs them all,
+# and there a missing tool fails the test (PONT_REQUIRE_BROWSER=1 does that
+# for the browser tests alone).
 test: vet fmt-check
+	@command -v chromium >/dev/null || echo "make test: Chromium is not installed, so the browser tests (e2e/) are SKIPPED. Debian: sudo apt-get install chromium"
 	$(GO) test -count=1 -timeout 9m $(PKGS)
 
 vet:

@@ -32,6 +32,7 @@ import (
 	"github.com/pontexchange/pont/exchange/store/postgres"
 	"github.com/pontexchange/pont/exchange/translog"
 	"github.com/pontexchange/pont/exchange/wasmhost"
+	"github.com/pontexchange/pont/exchange/web"
 	"github.com/pontexchange/pont/exchange/witness"
 )
 
@@ -85,8 +86,10 @@ type serveConfig struct {
 	// Jobs tunes the asynchronous queries (docs/jobs.md).
 	Jobs jobsConfig `json:"jobs"`
 	// SCSP opens the SCSP v3 SOAP door (docs/scsp.md); absent: closed.
-	SCSP     *scspConfig `json:"scsp"`
-	LogLevel string      `json:"log_level"`
+	SCSP *scspConfig `json:"scsp"`
+	// Web serves the pages (docs/web.md); absent: none.
+	Web      *webConfig `json:"web"`
+	LogLevel string     `json:"log_level"`
 	// MetricsListen, when set, is the address on which /metrics is
 	// served, on a listener of its own; the API's listener never serves it.
 	MetricsListen string `json:"metrics_listen"`
@@ -245,6 +248,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if cfg.SCSP != nil {
 		if bcfg.SCSP, err = cfg.SCSP.door(); err != nil {
+			return err
+		}
+	}
+	if cfg.Web != nil {
+		if bcfg.Pages, err = cfg.Web.pages(); err != nil {
 			return err
 		}
 	}
@@ -432,6 +440,12 @@ func loadServeConfig(path string) (serveConfig, error) {
 		rel(&cfg.SCSP.CertFile)
 		rel(&cfg.SCSP.KeyFile)
 	}
+	if cfg.Web != nil {
+		rel(&cfg.Web.SessionKeyFile)
+		if cfg.Web.OIDC != nil {
+			rel(&cfg.Web.OIDC.ClientSecretFile)
+		}
+	}
 	for i := range cfg.TransferLog.Witnesses {
 		rel(&cfg.TransferLog.Witnesses[i].KeyFile)
 	}
@@ -611,4 +625,58 @@ func (c scspConfig) door() (*api.SCSPDoor, error) {
 		return nil, fmt.Errorf("scsp.key_file %s: not a signing key", c.KeyFile)
 	}
 	return &api.SCSPDoor{Roots: roots, Cert: leaf, Key: key}, nil
+}
+
+// webConfig is the file's "web" section.
+type webConfig struct {
+	// SessionKeyFile holds the key that signs the pages' session
+	// cookies: at least 32 random bytes (head -c 32 /dev/urandom), the
+	// same on every node behind one address.
+	SessionKeyFile string `json:"session_key_file"`
+	// OIDC signs people in with an OpenID provider; absent: nobody can
+	// sign in (the catalog's pages are served all the same).
+	OIDC *oidcConfig `json:"oidc"`
+}
+
+// oidcConfig is the file's spelling of web.OIDC; the client secret is read
+// from a file, as every other secret of the configuration.
+type oidcConfig struct {
+	Issuer           string   `json:"issuer"`
+	ClientID         string   `json:"client_id"`
+	ClientSecretFile string   `json:"client_secret_file"`
+	RedirectURL      string   `json:"redirect_url"`
+	Scopes           []string `json:"scopes"`
+	SubjectClaim     string   `json:"subject_claim"`
+	RoleClaim        string   `json:"role_claim"`
+	OrgClaim         string   `json:"org_claim"`
+	NameClaim        string   `json:"name_claim"`
+}
+
+// pages reads the section's files, naming the key that is wrong.
+func (c webConfig) pages() (broker.PagesConfig, error) {
+	key, err := os.ReadFile(c.SessionKeyFile)
+	if err != nil {
+		return broker.PagesConfig{}, fmt.Errorf("web.session_key_file: %w", err)
+	}
+	if len(key) < 32 {
+		return broker.PagesConfig{}, fmt.Errorf("web.session_key_file %s: %d bytes, at least 32 are needed", c.SessionKeyFile, len(key))
+	}
+	out := broker.PagesConfig{SessionKey: key}
+	if o := c.OIDC; o != nil {
+		out.OIDC = &web.OIDC{
+			Issuer: o.Issuer, ClientID: o.ClientID, RedirectURL: o.RedirectURL, Scopes: o.Scopes,
+			SubjectClaim: o.SubjectClaim, RoleClaim: o.RoleClaim, OrgClaim: o.OrgClaim, NameClaim: o.NameClaim,
+		}
+		if o.ClientSecretFile != "" {
+			secret, err := os.ReadFile(o.ClientSecretFile)
+			if err != nil {
+				return broker.PagesConfig{}, fmt.Errorf("web.oidc.client_secret_file: %w", err)
+			}
+			out.OIDC.ClientSecret = strings.TrimSpace(string(secret))
+		}
+		if err := out.OIDC.Check(); err != nil {
+			return broker.PagesConfig{}, fmt.Errorf("web.oidc: %w", err)
+		}
+	}
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -443,12 +444,30 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	if err := os.WriteFile(badJobs, []byte(`{"jobs":{"chunk_timeout":"5m","rescue_after":"1m"}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	shortKey := filepath.Join(dir, "short.key")
+	if err := os.WriteFile(shortKey, []byte("0123456789"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	webShort := filepath.Join(dir, "webshort.json")
+	if err := os.WriteFile(webShort, []byte(`{"web":{"session_key_file":"short.key"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	longKey := filepath.Join(dir, "long.key")
+	if err := os.WriteFile(longKey, bytes.Repeat([]byte("k"), 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	webOIDC := filepath.Join(dir, "weboidc.json")
+	if err := os.WriteFile(webOIDC, []byte(`{"web":{"session_key_file":"long.key","oidc":{"issuer":"http://idp.example.org","client_id":"pont","redirect_url":"https://pont.example.org/signin/oidc/callback"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("PONT_DATABASE_URL", "")
 	t.Setenv("PONT_CURSOR_SECRET", "")
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
+		{[]string{"serve", "--config", webShort, "--database", "postgres://x"}, "web.session_key_file " + shortKey + ": 10 bytes, at least 32 are needed"},
+		{[]string{"serve", "--config", webOIDC, "--database", "postgres://x"}, "web.oidc: "},
 		{[]string{"serve"}, "no database: give --database, PONT_DATABASE_URL or database_url"},
 		{[]string{"serve", "--config", filepath.Join(dir, "missing.json"), "--database", "postgres://x"}, "configuration: open"},
 		{[]string{"serve", "--config", short, "--database", "postgres://x"}, "cursor_secret: 8 bytes, at least 16 are needed"},

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,11 +53,13 @@ type Config struct {
 	// DevIssuer, when set, enables POST /dev/token. Development only.
 	DevIssuer *auth.DevIssuer
 	// Pages, when set, mounts the web pages (package web) on the same
-	// router, beside the API.
-	Pages    func(chi.Router)
-	Registry *prometheus.Registry
-	Metrics  *Metrics // from NewMetrics(Registry); created when nil
-	Logger   *slog.Logger
+	// router, beside the API; PagesNotFound answers a browser's request
+	// for a path that is neither a page nor the API's.
+	Pages         func(chi.Router)
+	PagesNotFound http.Handler
+	Registry      *prometheus.Registry
+	Metrics       *Metrics // from NewMetrics(Registry); created when nil
+	Logger        *slog.Logger
 	// Ready reports whether the node can serve: for a store that is a
 	// store.ReadinessChecker, its schema in place and its log able to
 	// commit. GET /readyz answers 503 {"status":"unavailable"} when it
@@ -150,6 +153,12 @@ func New(cfg Config) (http.Handler, error) {
 	r.Use(s.recoverer)
 	r.Use(s.observe)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		// A browser that asks for a page that does not exist gets the
+		// pages' own answer; the API's paths always answer JSON.
+		if cfg.PagesNotFound != nil && !strings.HasPrefix(r.URL.Path, "/v1/") && strings.Contains(r.Header.Get("Accept"), "text/html") {
+			cfg.PagesNotFound.ServeHTTP(w, r)
+			return
+		}
 		writeProblem(w, r, s.log, notFound("no route for %s on this path", fault.SafeText(r.Method)))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {

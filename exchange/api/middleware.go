@@ -44,6 +44,12 @@ func AsPrincipal(ctx context.Context, p auth.Principal) context.Context {
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p, ok := r.Context().Value(signedIn{}).(auth.Principal); ok {
+			// Held to a token's rules: a publisher of no owner would
+			// otherwise list every owner's adapters.
+			if problems := p.Problems(); len(problems) > 0 {
+				writeProblem(w, r, s.log, fault.Invalid(fault.Unauthenticated, problems...))
+				return
+			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 			return
 		}

@@ -72,6 +72,12 @@ func (p Principal) normalize() Principal {
 	return p
 }
 
+// Problems answers what is wrong with p as a principal (a role it does not
+// know, or without the claims it needs), each naming its claim; none for a
+// valid one. A principal that did not come from a verified token (the web
+// pages' session) is held to the same rules.
+func (p Principal) Problems() []fault.FieldError { return p.check() }
+
 // check returns the problems of a normalised principal's claims, each
 // naming its claim: the role must be known and carry the claims it needs.
 func (p Principal) check() []fault.FieldError {

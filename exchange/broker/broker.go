@@ -357,7 +357,7 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		return nil, err
 	}
 	b.metrics = api.MetricsHandler(reg)
-	pages, err := b.pages(cfg, &b.handler)
+	pages, pagesNotFound, err := b.pages(cfg, &b.handler)
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +366,7 @@ func New(ctx context.Context, cfg Config) (b *Broker, err error) {
 		DevIssuer: b.devIss, Registry: reg, Metrics: metrics, Logger: cfg.Logger,
 		Ready: ready, CursorSecret: cfg.CursorSecret, PrivateMetrics: cfg.PrivateMetrics,
 		Log: b.store, Events: b.audit, Node: cfg.Node, Adapters: b.registry,
-		Jobs: runner, CallbackKeys: notifier, SCSP: cfg.SCSP, Pages: pages,
+		Jobs: runner, CallbackKeys: notifier, SCSP: cfg.SCSP, Pages: pages, PagesNotFound: pagesNotFound,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)

@@ -22,6 +22,9 @@ type PagesConfig struct {
 	// same on every node behind one address). Without one a production
 	// node serves no pages; a development node makes one in DataDir.
 	SessionKey []byte
+	// OIDC, when set, lets people sign in with an OpenID Connect
+	// provider (see web.OIDC).
+	OIDC *web.OIDC
 }
 
 // devPeople are the fixture people a development node's sign-in page
@@ -38,34 +41,43 @@ var devPeople = []web.DevUser{
 // pages builds the web pages of the node, or nil when it serves none;
 // handler is the API's handler, which the pages call in-process once it
 // exists.
-func (b *Broker) pages(cfg Config, handler *http.Handler) (func(chi.Router), error) {
+func (b *Broker) pages(cfg Config, handler *http.Handler) (func(chi.Router), http.Handler, error) {
 	key := cfg.Pages.SessionKey
 	var people []web.DevUser
 	if cfg.DevIssuer != nil {
 		var err error
 		if key == nil {
 			if key, err = devSessionKey(cfg.DataDir); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		people = append(append(people, devPeople...), devOwners(cfg.Catalog)...)
 	}
 	if key == nil {
-		return nil, nil
+		if cfg.Pages.OIDC != nil {
+			return nil, nil, errors.New("broker: Pages.OIDC needs Pages.SessionKey")
+		}
+		return nil, nil, nil
+	}
+	if cfg.Pages.OIDC != nil {
+		if err := cfg.Pages.OIDC.Check(); err != nil {
+			return nil, nil, fmt.Errorf("broker: %w", err)
+		}
 	}
 	p, err := web.New(web.Config{
 		API:        http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler).ServeHTTP(w, r) }),
 		Catalog:    cfg.Catalog,
 		SessionKey: key,
 		DevUsers:   people,
+		OIDC:       cfg.Pages.OIDC,
 		LogKey:     cfg.LogVerifier,
 		Insecure:   cfg.DevIssuer != nil,
 		Logger:     cfg.Logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("broker: %w", err)
+		return nil, nil, fmt.Errorf("broker: %w", err)
 	}
-	return p.Routes, nil
+	return p.Routes, http.HandlerFunc(p.NotFound), nil
 }
 
 // devOwners are the catalog's data owners, as publishers.
@@ -77,7 +89,7 @@ func devOwners(cat *catalog.Catalog) []web.DevUser {
 	sort.Strings(ids)
 	out := make([]web.DevUser, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, web.DevUser{Principal: auth.Principal{Role: auth.RolePublisher, Org: id, Sub: "owner-" + id}, Name: cat.Owners[id].Name})
+		out = append(out, web.DevUser{Principal: auth.Principal{Role: auth.RolePublisher, Owner: id, Sub: "owner-" + id}, Name: cat.Owners[id].Name})
 	}
 	return out
 }

@@ -283,7 +283,14 @@ func TestPublicPages(t *testing.T) {
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "script-src 'self'") {
 		t.Errorf("CSP %q", csp)
 	}
-	// The API's own paths keep their JSON answers.
+	// A browser's unknown path is a page (in Catalan, the language the
+	// switch was left at); the API's own paths keep their
+	// JSON answers.
+	req, _ := http.NewRequest("GET", n.base+"/no-such-page", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	if status, page, _ := b.send(req); status != http.StatusNotFound || !strings.Contains(page, "Aquesta pàgina no existeix") {
+		t.Errorf("an unknown page: %d\n%s", status, page)
+	}
 	if st, out, _ := n.do("GET", "/v1/nope", "", nil); st != http.StatusNotFound || out["code"] == nil {
 		t.Errorf("an unknown API path: %d %v", st, out)
 	}

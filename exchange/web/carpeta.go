@@ -380,6 +380,8 @@ type consentsPage struct {
 	// the purposes the catalog lets them use.
 	Offers      []consentOffer
 	AllServices []string
+	// Names are the requesting organisations' names, by NIF.
+	Names map[string]string
 }
 
 type consentOffer struct {
@@ -405,7 +407,10 @@ func (p *Pages) consentsPage(w http.ResponseWriter, r *http.Request, v *view, st
 	}
 	var list types.ConsentListV1
 	_ = res.decode(&list)
-	page := consentsPage{Items: list.Items, AllServices: p.cfg.Catalog.ServiceNames()}
+	page := consentsPage{Items: list.Items, AllServices: p.cfg.Catalog.ServiceNames(), Names: map[string]string{}}
+	for org, a := range p.cfg.Catalog.Authorisations {
+		page.Names[org] = a.Name
+	}
 	orgs := make([]string, 0, len(p.cfg.Catalog.Authorisations))
 	for org := range p.cfg.Catalog.Authorisations {
 		orgs = append(orgs, org)

@@ -57,6 +57,7 @@ func (s sessions) issue(w http.ResponseWriter, principal auth.Principal, name st
 		Expiration(sess.Expires).
 		Claim("role", string(principal.Role)).
 		Claim("org", principal.Org).
+		Claim("owner", principal.Owner).
 		Claim("name", name).
 		Claim("csrf", sess.CSRF).
 		Build()
@@ -88,10 +89,13 @@ func (s sessions) read(r *http.Request) (session, bool) {
 		s, _ := v.(string)
 		return s
 	}
-	p := auth.Principal{Role: auth.Role(str("role")), Org: str("org"), Sub: tok.Subject()}
+	p := auth.Principal{Role: auth.Role(str("role")), Org: str("org"), Owner: str("owner"), Sub: tok.Subject()}
 	switch p.Role {
 	case auth.RoleCitizen, auth.RoleAuditor, auth.RolePublisher:
 	default:
+		return session{}, false
+	}
+	if len(p.Problems()) > 0 {
 		return session{}, false
 	}
 	sess := session{Principal: p, Name: str("name"), CSRF: str("csrf"), Expires: tok.Expiration()}

@@ -40,7 +40,7 @@ func (p *Pages) signInPage(w http.ResponseWriter, r *http.Request) {
 	v := p.newView(w, r)
 	v.Title = v.T("signin.title")
 	v.CSRF = p.sessions.preToken(w, r)
-	v.Data = signInData{Dev: p.cfg.DevUsers}
+	v.Data = signInData{Dev: p.cfg.DevUsers, OIDC: p.cfg.OIDC != nil}
 	p.render(w, r, http.StatusOK, "signin", v)
 }
 
@@ -72,7 +72,7 @@ func (p *Pages) devSignIn(w http.ResponseWriter, r *http.Request) {
 	v := p.newView(w, r)
 	v.Title = v.T("signin.title")
 	v.CSRF = p.sessions.preToken(w, r)
-	v.Data = signInData{Dev: p.cfg.DevUsers}
+	v.Data = signInData{Dev: p.cfg.DevUsers, OIDC: p.cfg.OIDC != nil}
 	v.Problem = problem{Detail: v.T("signin.pick")}
 	p.render(w, r, http.StatusBadRequest, "signin", v)
 }
@@ -126,6 +126,12 @@ func (p *Pages) forbidden(w http.ResponseWriter, r *http.Request) {
 	v.Title = v.T("error.title")
 	v.Problem = problem{Detail: v.T("error.forbidden")}
 	p.render(w, r, http.StatusForbidden, "error", v)
+}
+
+// NotFound answers a page that does not exist, for the paths outside the
+// pages' and the API's routes.
+func (p *Pages) NotFound(w http.ResponseWriter, r *http.Request) {
+	p.headers(http.HandlerFunc(p.notFound)).ServeHTTP(w, r)
 }
 
 func (p *Pages) notFound(w http.ResponseWriter, r *http.Request) {

@@ -55,6 +55,9 @@ type Config struct {
 	// say whether a record's receipt verifies; nil: receipts are shown
 	// without that check.
 	LogKey note.Verifier
+	// OIDC, when set, offers sign-in with an OpenID Connect provider
+	// (GET /signin/oidc and its callback); see OIDC.
+	OIDC *OIDC
 	// Insecure lets cookies travel over plain HTTP (a development node on
 	// http://127.0.0.1); otherwise they are Secure.
 	Insecure bool
@@ -91,6 +94,11 @@ func New(cfg Config) (*Pages, error) {
 	case len(cfg.SessionKey) < 32:
 		return nil, errors.New("web: SessionKey must be at least 32 bytes")
 	}
+	if cfg.OIDC != nil {
+		if err := cfg.OIDC.Check(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -126,10 +134,16 @@ func (p *Pages) Routes(r chi.Router) {
 		if p.cfg.DevUsers != nil {
 			r.Post("/signin/dev", p.devSignIn)
 		}
+		if p.cfg.OIDC != nil {
+			r.Get("/signin/oidc", p.oidcStart)
+			r.Get("/signin/oidc/callback", p.oidcCallback)
+		}
 		r.Post("/signout", p.signOut)
 		r.Get("/catalog", p.catalogPage)
 		r.Get("/catalog/{service}", p.servicePage)
 		r.Route("/carpeta", p.carpetaRoutes)
+		r.Route("/audit", p.auditRoutes)
+		r.Route("/console", p.consoleRoutes)
 	})
 	sub, _ := fs.Sub(assetFS, "assets")
 	r.Handle("/assets/*", http.StripPrefix("/assets/", assetHandler(sub)))

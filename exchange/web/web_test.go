@@ -70,7 +70,7 @@ func TestEveryMessageInEveryLanguage(t *testing.T) {
 	for code := range cat.Purposes {
 		used["purpose."+code] = true
 	}
-	for _, id := range []string{"basis.presumed", "basis.law", "basis.consent", "role.citizen", "role.auditor", "role.publisher"} {
+	for _, id := range []string{"basis.presumed", "basis.law", "basis.consent", "basis.self", "role.citizen", "role.auditor", "role.publisher"} {
 		used[id] = true
 	}
 	for f := range flashes {

@@ -1,0 +1,304 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/pontexchange/pont/exchange/auth"
+)
+
+// consoleRoutes are the data owner's pages: her adapters, their versions,
+// and the activations and rollbacks she makes, through /v1/adapters as
+// her owner, with the same checks and the same records as the API.
+func (p *Pages) consoleRoutes(r chi.Router) {
+	r.Get("/", p.consoleList)
+	r.Get("/adapters/{name}", p.consoleAdapter)
+	r.Post("/adapters/{name}/versions/{version}/activate", p.consoleActivate)
+	r.Post("/adapters/{name}/rollback", p.consoleRollback)
+}
+
+// The adapters as GET /v1/adapters and GET /v1/adapters/{name} answer them.
+type adapterJSON struct {
+	Name        string           `json:"name"`
+	Owner       string           `json:"owner"`
+	Active      string           `json:"active"`
+	Loaded      string           `json:"loaded"`
+	Versions    []versionJSON    `json:"versions"`
+	Activations []activationJSON `json:"activations"`
+}
+
+type versionJSON struct {
+	Version      string    `json:"version"`
+	Services     []string  `json:"services"`
+	Scope        string    `json:"scope"`
+	ModuleSHA256 string    `json:"module_sha256"`
+	KeyID        string    `json:"key_id"`
+	Signed       bool      `json:"signed"`
+	PublishedAt  time.Time `json:"published_at"`
+	PublishedBy  string    `json:"published_by"`
+	Active       bool      `json:"active"`
+}
+
+type activationJSON struct {
+	Seq     int64     `json:"seq"`
+	Version string    `json:"version"`
+	Kind    string    `json:"kind"`
+	At      time.Time `json:"at"`
+	Actor   string    `json:"actor"`
+}
+
+// ownerPrincipal is the principal the console calls the API as: a
+// publisher acts for the owner her session names. A session without one
+// is not read (sessions.read holds it to auth.Principal.Problems), and
+// the API refuses such a principal too; the page refuses first all the
+// same.
+func ownerPrincipal(s *session) (auth.Principal, bool) {
+	pr := s.Principal
+	return pr, pr.Role == auth.RolePublisher && pr.Owner != ""
+}
+
+// adapterRow is one adapter of the console's list.
+type adapterRow struct {
+	Name, Scope, ScopeName string
+	Services               []string
+	Versions               []string
+	Active, Loaded         string
+	// State is adapterState's; StateText says it in the page's language.
+	State, StateText string
+}
+
+type consolePage struct {
+	OwnerName string
+	Items     []adapterRow
+}
+
+// consoleList answers GET /console: her owner's adapters, from GET
+// /v1/adapters.
+func (p *Pages) consoleList(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.signedIn(w, r, auth.RolePublisher)
+	if !ok {
+		return
+	}
+	principal, ok := ownerPrincipal(v.Session)
+	if !ok {
+		p.forbidden(w, r)
+		return
+	}
+	v.Title = v.T("console.title")
+	page := consolePage{OwnerName: p.ownerName(principal.Owner)}
+	res := p.call(r.Context(), principal, http.MethodGet, "/v1/adapters", nil, "")
+	if !res.OK() {
+		v.Problem = v.refusal("console", res)
+		v.Data = page
+		p.render(w, r, res.Status, "console", v)
+		return
+	}
+	var list struct {
+		Adapters []adapterJSON `json:"adapters"`
+	}
+	if err := res.decode(&list); err != nil {
+		v.Problem = problem{Detail: v.T("console.unreadable")}
+		v.Data = page
+		p.render(w, r, http.StatusBadGateway, "console", v)
+		return
+	}
+	for _, a := range list.Adapters {
+		row := adapterRow{Name: a.Name, Active: a.Active, Loaded: a.Loaded, State: adapterState(a)}
+		row.StateText = v.stateText(a)
+		if cur, ok := a.current(); ok {
+			row.Services, row.Scope = cur.Services, cur.Scope
+			row.ScopeName = p.scopeName(cur)
+		}
+		for _, ver := range a.Versions {
+			row.Versions = append(row.Versions, ver.Version)
+		}
+		page.Items = append(page.Items, row)
+	}
+	v.Data = page
+	p.render(w, r, http.StatusOK, "console", v)
+}
+
+// current is the version that describes the adapter: the active one, else
+// the latest published.
+func (a adapterJSON) current() (versionJSON, bool) {
+	for _, ver := range a.Versions {
+		if ver.Version == a.Active {
+			return ver, true
+		}
+	}
+	if len(a.Versions) == 0 {
+		return versionJSON{}, false
+	}
+	return a.Versions[len(a.Versions)-1], true
+}
+
+// adapterState says whether the adapter serves: "serving" (this node
+// serves the active version), "inactive" (no version is active), or
+// "pending" (a version is active, and this node does not serve it yet).
+func adapterState(a adapterJSON) string {
+	switch {
+	case a.Active == "":
+		return "inactive"
+	case a.Loaded == a.Active:
+		return "serving"
+	}
+	return "pending"
+}
+
+// stateText says adapterState in the page's language.
+func (v *view) stateText(a adapterJSON) string {
+	switch adapterState(a) {
+	case "inactive":
+		return v.T("console.state.inactive")
+	case "serving":
+		return v.T("console.state.serving", "Version", a.Active)
+	}
+	if a.Loaded == "" {
+		return v.T("console.state.not_loaded", "Version", a.Active)
+	}
+	return v.T("console.state.pending", "Version", a.Active, "Loaded", a.Loaded)
+}
+
+// scopeName names a version's scope: everyone, or the place it serves.
+func (p *Pages) scopeName(ver versionJSON) string {
+	if ver.Scope == "*" || ver.Scope == "" {
+		return ""
+	}
+	key := ""
+	for _, s := range ver.Services {
+		if svc, ok := p.cfg.Catalog.Service(s); ok && svc.RoutingKey != "" {
+			key = svc.RoutingKey
+			break
+		}
+	}
+	if name := p.placeName(key, ver.Scope); name != ver.Scope {
+		return name
+	}
+	return ""
+}
+
+func (p *Pages) ownerName(id string) string {
+	if o, ok := p.cfg.Catalog.Owners[id]; ok && o.Name != "" {
+		return o.Name
+	}
+	return id
+}
+
+type consoleAdapterPage struct {
+	Name, Active, Loaded, State string
+	StateText                   string
+	Scope, ScopeName            string
+	Services                    []string
+	// Versions are newest first.
+	Versions []versionJSON
+	// Previous is the version a rollback goes back to; "" when none.
+	Previous string
+	// Activations are newest first.
+	Activations []activationJSON
+}
+
+// consoleAdapter answers GET /console/adapters/{name}.
+func (p *Pages) consoleAdapter(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.signedIn(w, r, auth.RolePublisher)
+	if !ok {
+		return
+	}
+	p.adapterPage(w, r, v, http.StatusOK)
+}
+
+// adapterPage renders one adapter, from GET /v1/adapters/{name}, with
+// status (a refused change shows the page again with its problem).
+func (p *Pages) adapterPage(w http.ResponseWriter, r *http.Request, v *view, status int) {
+	principal, ok := ownerPrincipal(v.Session)
+	if !ok {
+		p.forbidden(w, r)
+		return
+	}
+	name := chi.URLParam(r, "name")
+	v.Title = v.T("console.adapter.title", "Name", name)
+	res := p.call(r.Context(), principal, http.MethodGet, "/v1/adapters/"+url.PathEscape(name), nil, "")
+	if !res.OK() {
+		v.Problem = v.refusal("console", res)
+		p.render(w, r, res.Status, "error", v)
+		return
+	}
+	var a adapterJSON
+	if err := res.decode(&a); err != nil {
+		v.Problem = problem{Detail: v.T("console.unreadable")}
+		p.render(w, r, http.StatusBadGateway, "error", v)
+		return
+	}
+	page := consoleAdapterPage{Name: a.Name, Active: a.Active, Loaded: a.Loaded, State: adapterState(a),
+		StateText: v.stateText(a), Previous: previousVersion(a.Activations)}
+	if cur, ok := a.current(); ok {
+		page.Services, page.Scope, page.ScopeName = cur.Services, cur.Scope, p.scopeName(cur)
+	}
+	page.Versions = slices.Clone(a.Versions)
+	for i := range page.Versions {
+		page.Versions[i].Active = page.Versions[i].Version == a.Active
+	}
+	slices.Reverse(page.Versions)
+	page.Activations = slices.Clone(a.Activations)
+	slices.Reverse(page.Activations)
+	v.Data = page
+	p.render(w, r, status, "console_adapter", v)
+}
+
+// previousVersion is the version a rollback would go back to after acts
+// (oldest first), as the registry replays them: an activation pushes its
+// version, a rollback pops one. The API decides; this only says which
+// button to offer.
+func previousVersion(acts []activationJSON) string {
+	var stack []string
+	for _, a := range acts {
+		if a.Kind == "rollback" {
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		stack = append(stack, a.Version)
+	}
+	if len(stack) < 2 {
+		return ""
+	}
+	return stack[len(stack)-2]
+}
+
+// consoleActivate answers POST
+// /console/adapters/{name}/versions/{version}/activate.
+func (p *Pages) consoleActivate(w http.ResponseWriter, r *http.Request) {
+	name, version := chi.URLParam(r, "name"), chi.URLParam(r, "version")
+	p.consoleChange(w, r, "/v1/adapters/"+url.PathEscape(name)+"/versions/"+url.PathEscape(version)+"/activate", "adapter_activated")
+}
+
+// consoleRollback answers POST /console/adapters/{name}/rollback.
+func (p *Pages) consoleRollback(w http.ResponseWriter, r *http.Request) {
+	p.consoleChange(w, r, "/v1/adapters/"+url.PathEscape(chi.URLParam(r, "name"))+"/rollback", "adapter_rolled_back")
+}
+
+// consoleChange makes a change through the API (a form with her token),
+// and shows the adapter again: after a redirect with done when made, with
+// the refusal when not.
+func (p *Pages) consoleChange(w http.ResponseWriter, r *http.Request, apiPath, done string) {
+	v, ok := p.changing(w, r, auth.RolePublisher)
+	if !ok {
+		return
+	}
+	principal, ok := ownerPrincipal(v.Session)
+	if !ok {
+		p.forbidden(w, r)
+		return
+	}
+	res := p.call(r.Context(), principal, http.MethodPost, apiPath, nil, "")
+	if !res.OK() {
+		v.Problem = v.refusal("console", res)
+		p.adapterPage(w, r, v, res.Status)
+		return
+	}
+	redirect(w, r, "/console/adapters/"+url.PathEscape(chi.URLParam(r, "name"))+"?done="+done)
+}
