@@ -17,7 +17,9 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/pontexchange/pont/catalog"
 	"github.com/pontexchange/pont/exchange/broker"
+	"github.com/pontexchange/pont/exchange/web"
 )
 
 // openAPIDoc is the part of an OpenAPI document the tests read.
@@ -63,10 +65,14 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if !ok {
 		t.Fatalf("the broker's handler is a %T, not a chi router", h)
 	}
+	pages := pageRoutes(t)
 	registered := map[string]bool{} // "get /path"
 	err := chi.Walk(routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		if strings.HasPrefix(route, "/scsp/") {
 			return nil // the SCSP door is SOAP, described by its WSDL (docs/scsp.md)
+		}
+		if pages[method+" "+route] {
+			return nil // the pages are HTML for people (docs/web.md)
 		}
 		registered[strings.ToLower(method)+" "+route] = true
 		return nil
@@ -369,4 +375,31 @@ func schemaValidator(t *testing.T, doc openAPIDoc) func(t *testing.T, schema str
 			t.Errorf("the answer breaks the %s schema of /openapi.json: %v\n%s", name, err, raw)
 		}
 	}
+}
+
+// pageRoutes answers the routes the web pages mount (with the development
+// sign-in), "GET /carpeta/" and the like.
+func pageRoutes(t *testing.T) map[string]bool {
+	t.Helper()
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := web.New(web.Config{API: http.NotFoundHandler(), Catalog: cat, SessionKey: bytes.Repeat([]byte("k"), 32), DevUsers: []web.DevUser{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := chi.NewRouter()
+	p.Routes(r)
+	out := map[string]bool{}
+	if err := chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		out[method+" "+route] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !out["GET /carpeta/"] || !out["POST /signin/dev"] {
+		t.Fatalf("the pages' routes were not found: %v", out)
+	}
+	return out
 }
