@@ -19,8 +19,8 @@ import (
 )
 
 // adapterRoutes are the data owners' routes: a publisher publishes,
-// activates and rolls back its owner's adapters and reads them; an
-// auditor reads every owner's.
+// activates and rolls back its owner's adapters, reads them and their
+// activity; an auditor reads every owner's adapters.
 func (s *server) adapterRoutes(r chi.Router) {
 	r.Group(func(r chi.Router) {
 		r.Use(requireRole(s.log, auth.RolePublisher))
@@ -28,6 +28,7 @@ func (s *server) adapterRoutes(r chi.Router) {
 		r.Post("/adapters", s.publishAdapter)
 		r.Post("/adapters/{name}/versions/{version}/activate", s.activateAdapter)
 		r.Post("/adapters/{name}/rollback", s.rollbackAdapter)
+		r.Get("/adapters/{name}/activity", s.adapterActivity)
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(requireRole(s.log, auth.RolePublisher, auth.RoleAuditor))

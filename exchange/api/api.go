@@ -34,6 +34,7 @@ import (
 type Transfers interface {
 	SearchTransfers(ctx context.Context, f store.Filter) (store.Page, error)
 	GetTransfer(ctx context.Context, id string) (store.Transfer, error)
+	AdapterActivity(ctx context.Context, adapter string, from, to time.Time) (store.AdapterActivity, error)
 }
 
 // EventAppender writes one event of the log and returns once it is

@@ -81,6 +81,7 @@ type loaded struct {
 	version store.AdapterVersion // without its module
 	adapter *wasmhost.Adapter
 	seq     int64 // its latest activation's: the later wins a scope
+	at      time.Time
 }
 
 // New loads the versions active in the store and installs them. A version
@@ -213,7 +214,7 @@ func (r *Registry) load(ctx context.Context, v store.AdapterVersion) (*loaded, e
 		return nil, err
 	}
 	v.Module = nil
-	l := &loaded{version: v, adapter: a}
+	l := &loaded{version: v, adapter: a, at: time.Now().UTC()}
 	if len(acts) > 0 {
 		l.seq = acts[len(acts)-1].Seq
 	}
@@ -740,6 +741,28 @@ func (r *Registry) Served() map[string]store.AdapterVersion {
 		}
 	}
 	return out
+}
+
+// Pool is the live pool of a version this node serves from, and its calls.
+type Pool struct {
+	// Stats are the pool's figures now and its counters since LoadedAt
+	// (Stats.Version is the version).
+	Stats    wasmhost.Stats
+	LoadedAt time.Time // when this node loaded the version, UTC
+}
+
+// Pool answers the pool of the version this node serves adapter name
+// from, as Loaded names it; false when this node serves none. Its figures
+// are this node's only, since it loaded that version.
+func (r *Registry) Pool(name string) (Pool, bool) {
+	r.mu.Lock()
+	l, ok := r.loaded[name]
+	ok = ok && r.installed[name]
+	r.mu.Unlock()
+	if !ok {
+		return Pool{}, false
+	}
+	return Pool{Stats: l.adapter.Stats(), LoadedAt: l.at}, true
 }
 
 // Adapters answers the loaded adapters, for metrics.

@@ -99,6 +99,32 @@ type Transfer struct {
 // Pruned reports whether the record's personal fields were removed.
 func (t Transfer) Pruned() bool { return len(t.Salt) == 0 }
 
+// OutcomeOK is the Outcome of a record whose request was answered (as
+// pipeline.OutcomeOK); any other Outcome is the problem code that ended it.
+const OutcomeOK = "ok"
+
+// AdapterActivity is what the transfer log says of one adapter's calls
+// over a window of time (Store.AdapterActivity): every record that names
+// the adapter is one call, whatever its outcome.
+type AdapterActivity struct {
+	// Calls counts the records.
+	Calls int64
+	// ByOutcome counts them by Outcome: OutcomeOK or the problem code;
+	// never nil, and without zero counts.
+	ByOutcome map[string]int64
+	// Latency is taken over the answered calls (OutcomeOK) only; all zero
+	// when there were none.
+	Latency Latency
+}
+
+// Latency summarises the LatencyMicros of a set of records, in
+// microseconds: P50 and P95 are discrete percentiles (the smallest
+// latency that at least that fraction of the records do not exceed, as
+// PostgreSQL's percentile_disc), Max the largest.
+type Latency struct {
+	P50, P95, Max int64
+}
+
 // Cursor is a keyset position in the newest-first order (Time desc, ID desc).
 type Cursor struct {
 	Time time.Time
@@ -145,6 +171,11 @@ type Store interface {
 	SearchTransfers(ctx context.Context, f Filter) (Page, error)
 	// GetTransfer answers one record or ErrNotFound.
 	GetTransfer(ctx context.Context, id string) (Transfer, error)
+	// AdapterActivity answers what the log holds of adapter's calls in
+	// [from, to): the records whose Adapter it is and whose Time is in the
+	// window. An empty window, or one without such records, answers zeros.
+	// adapter must not be empty and from must not be after to.
+	AdapterActivity(ctx context.Context, adapter string, from, to time.Time) (AdapterActivity, error)
 	// Citizens holds consents and objections.
 	Citizens
 	// Log is the tamper-evident log over the transfers and events.

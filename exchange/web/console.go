@@ -1,9 +1,12 @@
 package web
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -12,8 +15,9 @@ import (
 )
 
 // consoleRoutes are the data owner's pages: her adapters, their versions,
-// and the activations and rollbacks she makes, through /v1/adapters as
-// her owner, with the same checks and the same records as the API.
+// their calls of the last hour, and the activations and rollbacks she
+// makes, through /v1/adapters as her owner, with the same checks and the
+// same records as the API.
 func (p *Pages) consoleRoutes(r chi.Router) {
 	r.Get("/", p.consoleList)
 	r.Get("/adapters/{name}", p.consoleAdapter)
@@ -69,6 +73,145 @@ type adapterRow struct {
 	Active, Loaded         string
 	// State is adapterState's; StateText says it in the page's language.
 	State, StateText string
+	// LastHour says its calls and errors of the last hour, or that they
+	// could not be read.
+	LastHour string
+}
+
+// activityJSON is an adapter's activity as GET
+// /v1/adapters/{name}/activity answers it.
+type activityJSON struct {
+	From      time.Time        `json:"from"`
+	To        time.Time        `json:"to"`
+	Calls     int64            `json:"calls"`
+	ByOutcome map[string]int64 `json:"by_outcome"`
+	LatencyUS struct {
+		P50 int64 `json:"p50"`
+		P95 int64 `json:"p95"`
+		Max int64 `json:"max"`
+	} `json:"latency_us"`
+	Pool *poolJSON `json:"pool"`
+}
+
+// poolJSON is the pool of the version this node serves an adapter from.
+type poolJSON struct {
+	Version   string            `json:"version"`
+	LoadedAt  time.Time         `json:"loaded_at"`
+	InUse     int               `json:"in_use"`
+	Idle      int               `json:"idle"`
+	Created   uint64            `json:"created"`
+	Discarded uint64            `json:"discarded"`
+	Calls     map[string]uint64 `json:"calls"`
+}
+
+// errors counts the calls that were not answered with data.
+func (a activityJSON) errors() int64 { return a.Calls - a.ByOutcome[okOutcome] }
+
+// okOutcome is the outcome of an answered call.
+const okOutcome = "ok"
+
+// activity asks the API for the last hour of the adapter name; false when
+// it did not answer it.
+func (p *Pages) activity(r *http.Request, principal auth.Principal, name string) (activityJSON, bool) {
+	res := p.call(r.Context(), principal, http.MethodGet, "/v1/adapters/"+url.PathEscape(name)+"/activity", nil, "")
+	var a activityJSON
+	if !res.OK() || res.decode(&a) != nil {
+		return activityJSON{}, false
+	}
+	return a, true
+}
+
+// activityBox is the last hour of one adapter, as its page shows it.
+type activityBox struct {
+	// Unavailable: the API did not answer it.
+	Unavailable   bool
+	From, To      string
+	Calls, Errors int64
+	// Outcomes are the calls by outcome, the answered first, then the
+	// most frequent.
+	Outcomes []outcomeCount
+	// Answered: some calls were, and P50, P95 and Max say their latency.
+	Answered      bool
+	P50, P95, Max string
+	// Pool is nil when this node serves no version of the adapter.
+	Pool *poolBox
+}
+
+// outcomeCount is a number of calls that ended with one outcome.
+type outcomeCount struct {
+	Code  string
+	OK    bool
+	Count int64
+}
+
+// poolBox is the pool of the version this node serves the adapter from.
+type poolBox struct {
+	Version, Since     string
+	InUse, Idle        int
+	Created, Discarded uint64
+	// Calls are those it ran since it was loaded, by outcome, without
+	// the outcomes that had none.
+	Calls []outcomeCount
+}
+
+// outcomes sorts counts by outcome: the answered first, then the most
+// frequent, then by code; zero counts are left out.
+func outcomes[N int64 | uint64](counts map[string]N) []outcomeCount {
+	out := make([]outcomeCount, 0, len(counts))
+	for code, n := range counts {
+		if n > 0 {
+			out = append(out, outcomeCount{Code: code, OK: code == okOutcome, Count: int64(n)})
+		}
+	}
+	slices.SortFunc(out, func(a, b outcomeCount) int {
+		switch {
+		case a.OK != b.OK:
+			if a.OK {
+				return -1
+			}
+			return 1
+		case a.Count != b.Count:
+			return cmp.Compare(b.Count, a.Count)
+		}
+		return strings.Compare(a.Code, b.Code)
+	})
+	return out
+}
+
+// activityBox is a in the page's language.
+func (v *view) activityBox(a activityJSON) activityBox {
+	box := activityBox{From: v.Moment(a.From), To: v.Moment(a.To), Calls: a.Calls, Errors: a.errors(),
+		Outcomes: outcomes(a.ByOutcome), Answered: a.ByOutcome[okOutcome] > 0}
+	if box.Answered {
+		box.P50, box.P95, box.Max = v.latency(a.LatencyUS.P50), v.latency(a.LatencyUS.P95), v.latency(a.LatencyUS.Max)
+	}
+	if pl := a.Pool; pl != nil {
+		box.Pool = &poolBox{Version: pl.Version, Since: v.Moment(pl.LoadedAt), InUse: pl.InUse, Idle: pl.Idle,
+			Created: pl.Created, Discarded: pl.Discarded, Calls: outcomes(pl.Calls)}
+	}
+	return box
+}
+
+// latency writes microseconds as milliseconds with one decimal, or, from
+// a second on, as seconds with two, with the page language's decimal
+// separator.
+func (v *view) latency(us int64) string {
+	id, s := "console.ms", strconv.FormatFloat(float64(us)/1e3, 'f', 1, 64)
+	if us >= 1e6 {
+		id, s = "console.s", strconv.FormatFloat(float64(us)/1e6, 'f', 2, 64)
+	}
+	if v.Lang != "en" {
+		s = strings.Replace(s, ".", ",", 1)
+	}
+	return v.T(id, "N", s)
+}
+
+// OutcomeName names an outcome: answered, or its code.
+func (v *view) OutcomeName(code string) string {
+	if code == okOutcome {
+		return v.T("console.outcome_ok")
+	}
+	return code
 }
 
 type consolePage struct {
@@ -115,6 +258,11 @@ func (p *Pages) consoleList(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, ver := range a.Versions {
 			row.Versions = append(row.Versions, ver.Version)
+		}
+		// One look at the log's time index per adapter: an owner has few.
+		row.LastHour = v.T("console.last_hour_unavailable")
+		if act, ok := p.activity(r, principal, a.Name); ok {
+			row.LastHour = v.T("console.last_hour", "Calls", act.Calls, "Errors", act.errors())
 		}
 		page.Items = append(page.Items, row)
 	}
@@ -199,6 +347,8 @@ type consoleAdapterPage struct {
 	Previous string
 	// Activations are newest first.
 	Activations []activationJSON
+	// Activity is the last hour's calls and this node's pool.
+	Activity activityBox
 }
 
 // consoleAdapter answers GET /console/adapters/{name}.
@@ -244,6 +394,11 @@ func (p *Pages) adapterPage(w http.ResponseWriter, r *http.Request, v *view, sta
 	slices.Reverse(page.Versions)
 	page.Activations = slices.Clone(a.Activations)
 	slices.Reverse(page.Activations)
+	if act, ok := p.activity(r, principal, a.Name); ok {
+		page.Activity = v.activityBox(act)
+	} else {
+		page.Activity.Unavailable = true
+	}
 	v.Data = page
 	p.render(w, r, status, "console_adapter", v)
 }

@@ -1,5 +1,6 @@
 // Package storetest is the conformance suite of store.Store: one black-box
-// test, through the public interface only (transfer log here, consents and
+// test, through the public interface only (transfer log here and an
+// adapter's activity in activity.go, consents and
 // objections in citizens.go, the tamper-evident log in log.go and
 // prune.go, the adapter registry in adapters.go, asynchronous jobs in
 // jobs.go), that every backend runs, so that pont dev (SQLite) and
@@ -58,6 +59,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, exec Exec) {
 		{"Unstorable", testUnstorable},
 		{"CanceledContext", testCanceledContext},
 		{"ConcurrentAppends", testConcurrentAppends},
+		{"AdapterActivity", testAdapterActivity},
+		{"AdapterActivityMany", testAdapterActivityMany},
 		{"ConsentRoundTrip", testConsentRoundTrip},
 		{"ConsentNotFound", testConsentNotFound},
 		{"ListConsents", testListConsents},
@@ -757,6 +760,9 @@ func testAfterClose(t *testing.T, s store.Store) {
 	}
 	if _, err := s.SearchTransfers(ctx, store.Filter{}); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("SearchTransfers after Close: err = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.AdapterActivity(ctx, "padro-08019", base, base.Add(time.Hour)); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("AdapterActivity after Close: err = %v, want ErrUnavailable", err)
 	}
 	if err := s.Ping(ctx); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("Ping after Close: err = %v, want ErrUnavailable", err)
