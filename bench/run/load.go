@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -36,6 +37,32 @@ type Phase struct {
 	// transport errors.
 	Outcomes map[string]int `json:"outcomes"`
 	Errors   int            `json:"errors"` // requests that were not Answered
+	// CPU is what each process of the machine spent in the phase
+	// (pont serve's line is the baseline's in the baseline's phases).
+	CPU *CPUTimes `json:"cpu,omitempty"`
+}
+
+// measured runs attack as a phase whose CPU is measured process by
+// process: the server (pont serve or the baseline), PostgreSQL (the
+// database's backends and the server's own processes), this process (the
+// load generator) and the simulated sources.
+func measured(ctx context.Context, databaseURL string, serverPID, sourcesPID int, run func() Phase) (Phase, error) {
+	m, err := startCPUOf(ctx, databaseURL, serverPID, sourcesPID, true)
+	if err != nil {
+		return Phase{}, err
+	}
+	ph := run()
+	cpu := m.Stop()
+	ph.CPU = &cpu
+	return ph, nil
+}
+
+// perAnswer is a CPU time, in seconds, per answer of ph, in µs.
+func perAnswer(seconds float64, ph Phase) float64 {
+	if ph.Answered == 0 {
+		return 0
+	}
+	return seconds * 1e6 / float64(ph.Answered)
 }
 
 // mix is the request mix of the load run: the five services, equally, each

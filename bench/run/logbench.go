@@ -79,10 +79,11 @@ type SealUnderWrites struct {
 // machine the wall time depends on the neighbours; the CPU time a record
 // much less.
 type CPUTimes struct {
-	Bench    float64 `json:"bench"`           // this process: the sealer, or the verifier
-	Serve    float64 `json:"serve,omitempty"` // pont serve
-	Postgres float64 `json:"postgres"`        // the backends connected to the measured database
-	Load     float64 `json:"load_average_1m"` // /proc/loadavg when the measure began
+	Bench    float64 `json:"bench"`             // this process: the sealer, or the verifier
+	Serve    float64 `json:"serve,omitempty"`   // pont serve
+	Postgres float64 `json:"postgres"`          // the backends connected to the measured database (and, for the load, the server's own processes)
+	Sources  float64 `json:"sources,omitempty"` // the simulated sources (load phases)
+	Load     float64 `json:"load_average_1m"`   // /proc/loadavg when the measure began
 	Unknown  bool    `json:"postgres_unreadable,omitempty"`
 }
 
@@ -630,10 +631,16 @@ func (b *countingBody) Read(p []byte) (int, error) {
 // (the sealer's, released after each Step) still counts up to its last
 // reading.
 type cpuMeter struct {
-	conn     *pgx.Conn
-	servePID int
+	conn       *pgx.Conn
+	servePID   int
+	sourcesPID int
+	// aux counts PostgreSQL's own processes too (WAL writer,
+	// checkpointer, background writer: pg_stat_activity's rows without a
+	// database), whose work a load of commits causes.
+	aux      bool
 	self0    time.Duration
 	serve0   time.Duration
+	sources0 time.Duration
 	load     float64
 
 	first, last map[int32]time.Duration // each backend's CPU when first and last read
@@ -642,11 +649,17 @@ type cpuMeter struct {
 }
 
 func startCPU(ctx context.Context, databaseURL string, servePID int) (*cpuMeter, error) {
+	return startCPUOf(ctx, databaseURL, servePID, 0, false)
+}
+
+// startCPUOf is startCPU that also measures the simulated sources
+// (sourcesPID, when not 0) and, with aux, PostgreSQL's own processes.
+func startCPUOf(ctx context.Context, databaseURL string, servePID, sourcesPID int, aux bool) (*cpuMeter, error) {
 	conn, err := pgx.Connect(ctx, databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("cpu: connect: %w", err)
 	}
-	m := &cpuMeter{conn: conn, servePID: servePID, first: map[int32]time.Duration{}, last: map[int32]time.Duration{},
+	m := &cpuMeter{conn: conn, servePID: servePID, sourcesPID: sourcesPID, aux: aux, first: map[int32]time.Duration{}, last: map[int32]time.Duration{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if raw, err := os.ReadFile("/proc/loadavg"); err == nil {
 		_, _ = fmt.Sscan(string(raw), &m.load)
@@ -655,6 +668,9 @@ func startCPU(ctx context.Context, databaseURL string, servePID int) (*cpuMeter,
 	m.self0 = selfCPU()
 	if servePID > 0 {
 		m.serve0, _ = procCPU(int32(servePID))
+	}
+	if sourcesPID > 0 {
+		m.sources0, _ = procCPU(int32(sourcesPID))
 	}
 	go func() {
 		defer close(m.done)
@@ -676,7 +692,11 @@ func startCPU(ctx context.Context, databaseURL string, servePID int) (*cpuMeter,
 // sample reads the CPU time of every backend of the database but the
 // meter's own.
 func (m *cpuMeter) sample(ctx context.Context, initial bool) {
-	rows, err := m.conn.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+	q := "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+	if m.aux {
+		q = "SELECT pid FROM pg_stat_activity WHERE (datname = current_database() OR datname IS NULL) AND pid <> pg_backend_pid()"
+	}
+	rows, err := m.conn.Query(ctx, q)
 	if err != nil {
 		m.unknown = true
 		return
@@ -713,6 +733,11 @@ func (m *cpuMeter) Stop() CPUTimes {
 		d, _ := procCPU(int32(m.servePID))
 		serve = d - m.serve0
 	}
+	var sources time.Duration
+	if m.sourcesPID > 0 {
+		d, _ := procCPU(int32(m.sourcesPID))
+		sources = d - m.sources0
+	}
 	close(m.stop)
 	<-m.done
 	m.conn.Close(context.Background())
@@ -720,7 +745,7 @@ func (m *cpuMeter) Stop() CPUTimes {
 	for pid, d := range m.last {
 		pg += d - m.first[pid]
 	}
-	return CPUTimes{Bench: self.Seconds(), Serve: serve.Seconds(), Postgres: pg.Seconds(), Load: m.load, Unknown: m.unknown}
+	return CPUTimes{Bench: self.Seconds(), Serve: serve.Seconds(), Postgres: pg.Seconds(), Sources: sources.Seconds(), Load: m.load, Unknown: m.unknown}
 }
 
 func selfCPU() time.Duration {

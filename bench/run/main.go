@@ -50,6 +50,9 @@ type LoadResults struct {
 	Pont         Phase   `json:"pont_max"`
 	PontHalf     Phase   `json:"pont_half"`
 	Baseline     Phase   `json:"baseline_max"`
+	// BaselineHalf is the baseline at Pont's half rate: beside PontHalf,
+	// the latency Pont adds at the same offered load.
+	BaselineHalf Phase   `json:"baseline_half"`
 	Ratio        float64 `json:"throughput_ratio"`   // Pont max / baseline max
 	PoolMax      int     `json:"pool_max,omitempty"` // limits.pool_max given to pont serve (0: its default)
 	RSSIdleMiB   float64 `json:"rss_idle_mib"`       // VmRSS once ready, before any query
@@ -297,7 +300,10 @@ func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.
 		}
 	}
 	cpu := fetchProfile(ctx, debug, fmt.Sprintf("profile?seconds=%d", int(profiled.Seconds())), prof.cpu, 0)
-	lr.Pont = attack("pont max", "pont", m, 0, workers, phase)
+	srcPID := sources.cmd.Process.Pid
+	if lr.Pont, err = measured(ctx, u, pid, srcPID, func() Phase { return attack("pont max", "pont", m, 0, workers, phase) }); err != nil {
+		return nil, err
+	}
 	if perf != nil {
 		if err := perf.Wait(); err != nil {
 			return nil, fmt.Errorf("perf: %w", err)
@@ -312,7 +318,9 @@ func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.
 	half := max(1, int(lr.Pont.Throughput/2))
 	logf("pont: %.0f answers/s at most; now %d/s", lr.Pont.Throughput, half)
 	trace := fetchProfile(ctx, debug, "trace?seconds=3", prof.trace, phase/2)
-	lr.PontHalf = attack("pont half", "pont", m, half, workers, phase)
+	if lr.PontHalf, err = measured(ctx, u, pid, srcPID, func() Phase { return attack("pont half", "pont", m, half, workers, phase) }); err != nil {
+		return nil, err
+	}
 	if err := trace(); err != nil {
 		return nil, err
 	} else if prof.trace != "" {
@@ -345,7 +353,14 @@ func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.
 	}
 	logf("baseline at %s: warm-up 3s, then maximum rate", base.base)
 	attack("warm-up", "baseline", bm, 0, workers, 3*time.Second)
-	lr.Baseline = attack("baseline max", "baseline", bm, 0, workers, phase)
+	basePID := base.cmd.Process.Pid
+	if lr.Baseline, err = measured(ctx, u, basePID, srcPID, func() Phase { return attack("baseline max", "baseline", bm, 0, workers, phase) }); err != nil {
+		return nil, err
+	}
+	logf("baseline: now at Pont's half rate, %d/s", half)
+	if lr.BaselineHalf, err = measured(ctx, u, basePID, srcPID, func() Phase { return attack("baseline half", "baseline", bm, half, workers, phase) }); err != nil {
+		return nil, err
+	}
 	if lr.Baseline.Throughput > 0 {
 		lr.Ratio = lr.Pont.Throughput / lr.Baseline.Throughput
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -153,7 +154,7 @@ func markdown(r Results, jsonPath string) string {
 	if l := r.Load; l != nil {
 		p("End to end, over loopback, %.0f s a phase, the same mix of queries over the five services (%d distinct subjects; about two thirds unknown to the sources, answered 404 subject_not_found after the whole pipeline):\n\n", l.PhaseSeconds, l.Subjects)
 		p("| phase | rate | requests | answers/s | p50 | p95 | p99 | max | errors | outcomes |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-		for _, ph := range []Phase{l.Pont, l.PontHalf, l.Baseline} {
+		for _, ph := range []Phase{l.Pont, l.PontHalf, l.Baseline, l.BaselineHalf} {
 			p("| %s | %s | %d | %.0f | %.1f ms | %.1f ms | %.1f ms | %.1f ms | %d | %s |\n",
 				ph.Name, ph.Rate, ph.Requests, ph.Throughput, ph.P50ms, ph.P95ms, ph.P99ms, ph.MaxMs, ph.Errors, outcomes(ph.Outcomes))
 		}
@@ -167,6 +168,12 @@ func markdown(r Results, jsonPath string) string {
 				ph.Name, ph.Rate, ph.Requests, ph.Throughput, ph.P50ms, ph.P95ms, ph.P99ms, ph.MaxMs, ph.Errors, outcomes(ph.Outcomes))
 			p("\nJobs: %d jobs of %s subjects (%s in all) on the padró of Barcelona for another organisation, submitted at the start of the phase above: all done in %.1f s, **%.0f subjects a second**, while the synchronous p99 was %.2f× its value without them. Outcomes: %s.\n", j.Jobs, thousands(jobSize), thousands(int64(j.Subjects)), j.Seconds, j.PerSecond, j.P99Ratio, outcomes(j.Counts))
 		}
+		if l.BaselineHalf.Answered > 0 {
+			p("\nAt the same offered rate (Pont's half, %s), Pont adds **%.1f ms** at p50 (%.1f against %.1f ms) and **%.1f ms** at p99 (%.1f against %.1f ms) to a direct call.\n",
+				l.PontHalf.Rate, l.PontHalf.P50ms-l.BaselineHalf.P50ms, l.PontHalf.P50ms, l.BaselineHalf.P50ms,
+				l.PontHalf.P99ms-l.BaselineHalf.P99ms, l.PontHalf.P99ms, l.BaselineHalf.P99ms)
+		}
+		cpuTable(p, l)
 		p("\nPont's maximum throughput is **%.0f %%** of the baseline's. Resident memory of `pont serve` (pool_max %s): %.0f MiB once ready, %.0f MiB at the largest sample under load, VmHWM %.0f MiB.\n\n", 100*l.Ratio, pool, l.RSSIdleMiB, l.RSSPeakMiB, l.HWMMiB)
 	}
 	if s := r.Start; s != nil {
@@ -306,4 +313,28 @@ func rewriteDoc(path, table string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// cpuTable writes the machine-wide CPU of each phase, per answer: each
+// process's user and system time over the phase (from /proc and
+// getrusage), divided by the phase's answers.
+func cpuTable(p func(string, ...any), l *LoadResults) {
+	phases := []Phase{l.Pont, l.PontHalf, l.Baseline, l.BaselineHalf}
+	if slices.IndexFunc(phases, func(ph Phase) bool { return ph.CPU != nil }) < 0 {
+		return
+	}
+	p("\nCPU per answer, machine-wide, in µs (each process's user and system time over the phase, divided by its answers; the server is `pont serve` or the baseline):\n\n")
+	p("| phase | answers | server | PostgreSQL | load generator | simulated sources | all | load average |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, ph := range phases {
+		c := ph.CPU
+		if c == nil || ph.Answered == 0 {
+			continue
+		}
+		pg := fmt.Sprintf("%.0f", perAnswer(c.Postgres, ph))
+		if c.Unknown {
+			pg += " (incomplete)"
+		}
+		all := c.Serve + c.Postgres + c.Bench + c.Sources
+		p("| %s | %d | %.0f | %s | %.0f | %.0f | %.0f | %.2f |\n", ph.Name, ph.Answered, perAnswer(c.Serve, ph), pg, perAnswer(c.Bench, ph), perAnswer(c.Sources, ph), perAnswer(all, ph), c.Load)
+	}
 }
