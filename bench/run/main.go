@@ -61,6 +61,11 @@ type LoadResults struct {
 	// Jobs: 10,000 subjects of asynchronous jobs worked while synchronous
 	// queries arrive at the half rate.
 	Jobs *JobsResult `json:"jobs,omitempty"`
+	// Profiled is a shorter maximum-rate phase during which pont serve's
+	// CPU profile is taken (apart from Pont's maximum, so that profiling
+	// does not lower it); Stages split its CPU by stage.
+	Profiled *Phase  `json:"pont_max_profiled,omitempty"`
+	Stages   []Stage `json:"stages,omitempty"`
 }
 
 func main() {
@@ -256,11 +261,11 @@ func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.
 	}
 	defer cleanup()
 
-	var debug string
-	if prof.cpu != "" || prof.trace != "" {
-		if debug, err = freePort(); err != nil {
-			return nil, err
-		}
+	// pont serve always serves its profiles here: the stages of a query
+	// are read from a CPU profile of a phase of its own.
+	debug, err := freePort()
+	if err != nil {
+		return nil, err
 	}
 	sources, sourcesAddr, err := startSources(ctx, pontBin)
 	if err != nil {
@@ -314,6 +319,9 @@ func runLoad(ctx context.Context, pontBin, modulesDir, admin string, phase time.
 		return nil, err
 	} else if prof.cpu != "" {
 		logf("CPU profile of pont serve in %s: go tool pprof -top %s", prof.cpu, prof.cpu)
+	}
+	if err := profileStages(ctx, debug, lr, u, pid, srcPID, m, workers, logf); err != nil {
+		return nil, err
 	}
 	half := max(1, int(lr.Pont.Throughput/2))
 	logf("pont: %.0f answers/s at most; now %d/s", lr.Pont.Throughput, half)
@@ -372,4 +380,31 @@ func goBinary() string {
 		return g
 	}
 	return "go"
+}
+
+// profileStages runs a 10-second maximum-rate phase while pont serve's CPU
+// profile is taken, and splits pont serve's CPU per answer in it by stage.
+func profileStages(ctx context.Context, debug string, lr *LoadResults, databaseURL string, pid, srcPID int, m *mix, workers uint64, logf func(string, ...any)) error {
+	f, err := os.CreateTemp("", "pont-bench-stages-*.pprof")
+	if err != nil {
+		return err
+	}
+	path := f.Name()
+	f.Close()
+	logf("CPU profile of pont serve for the stages in %s: go tool pprof -top %s", path, path)
+	const seconds = 10
+	wait := fetchProfile(ctx, debug, fmt.Sprintf("profile?seconds=%d", seconds), path, 0)
+	ph, err := measured(ctx, databaseURL, pid, srcPID, func() Phase { return attack("pont max, profiled", "pont", m, 0, workers, seconds*time.Second) })
+	if err != nil {
+		return err
+	}
+	if err := wait(); err != nil {
+		return err
+	}
+	lr.Profiled = &ph
+	if lr.Stages, err = stagesOf(path, perAnswer(ph.CPU.Serve, ph)); err != nil {
+		return err
+	}
+	logf("stages of pont serve's CPU from a %d s profile: %d stages", seconds, len(lr.Stages))
+	return nil
 }

@@ -174,6 +174,7 @@ func markdown(r Results, jsonPath string) string {
 				l.PontHalf.P99ms-l.BaselineHalf.P99ms, l.PontHalf.P99ms, l.BaselineHalf.P99ms)
 		}
 		cpuTable(p, l)
+		stageTable(p, l)
 		p("\nPont's maximum throughput is **%.0f %%** of the baseline's. Resident memory of `pont serve` (pool_max %s): %.0f MiB once ready, %.0f MiB at the largest sample under load, VmHWM %.0f MiB.\n\n", 100*l.Ratio, pool, l.RSSIdleMiB, l.RSSPeakMiB, l.HWMMiB)
 	}
 	if s := r.Start; s != nil {
@@ -336,5 +337,18 @@ func cpuTable(p func(string, ...any), l *LoadResults) {
 		}
 		all := c.Serve + c.Postgres + c.Bench + c.Sources
 		p("| %s | %d | %.0f | %s | %.0f | %.0f | %.0f | %.2f |\n", ph.Name, ph.Answered, perAnswer(c.Serve, ph), pg, perAnswer(c.Bench, ph), perAnswer(c.Sources, ph), perAnswer(all, ph), c.Load)
+	}
+}
+
+// stageTable writes how pont serve's CPU per answer splits by stage.
+func stageTable(p func(string, ...any), l *LoadResults) {
+	if len(l.Stages) == 0 || l.Profiled == nil || l.Profiled.CPU == nil {
+		return
+	}
+	ph := l.Profiled
+	p("\nInside `pont serve`, by stage (a CPU profile of a %.0f s phase at the maximum rate, %.0f answers/s, %.0f µs of `pont serve`'s CPU an answer; each sample charged to the stage of the frame nearest its leaf that a stage names, `bench/run/stages.go`):\n\n", ph.Seconds, ph.Throughput, perAnswer(ph.CPU.Serve, *ph))
+	p("| stage | share | µs per answer |\n| --- | --- | --- |\n")
+	for _, s := range l.Stages {
+		p("| %s | %.1f %% | %.0f |\n", s.Name, 100*s.Share, s.MicrosPerAnswer)
 	}
 }
