@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/pontexchange/pont/exchange/api/types"
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/fault"
 )
@@ -18,48 +19,6 @@ const (
 	MinActivityWindow     = time.Minute
 	MaxActivityWindow     = 24 * time.Hour
 )
-
-// adapterActivityV is an adapter's activity as GET
-// /v1/adapters/{name}/activity answers it: its calls over the window, from
-// the transfer log that every node writes to, and the pool of the version
-// this node serves from, this node's only, since it loaded that version.
-type adapterActivityV struct {
-	Adapter string `json:"adapter"`
-	// Window is the window's length as a Go duration ("1h0m0s"); From
-	// (inclusive) and To (exclusive) its bounds.
-	Window string    `json:"window"`
-	From   time.Time `json:"from"`
-	To     time.Time `json:"to"`
-	// Calls counts the records of the log that name the adapter; ByOutcome
-	// counts them by outcome ("ok" or the problem code), without zeros.
-	Calls     int64            `json:"calls"`
-	ByOutcome map[string]int64 `json:"by_outcome"`
-	// LatencyUS is over the answered calls ("ok") only.
-	LatencyUS latencyV `json:"latency_us"`
-	// Pool is nil when this node serves no version of the adapter.
-	Pool *poolV `json:"pool"`
-}
-
-// latencyV are the answered calls' latencies, in microseconds (the
-// records' latency_us): discrete percentiles and the largest.
-type latencyV struct {
-	P50 int64 `json:"p50"`
-	P95 int64 `json:"p95"`
-	Max int64 `json:"max"`
-}
-
-// poolV is the live pool of the version a node serves from, and the calls
-// it ran since the node loaded it.
-type poolV struct {
-	Node      string            `json:"node"`
-	Version   string            `json:"version"`
-	LoadedAt  time.Time         `json:"loaded_at"`
-	InUse     int               `json:"in_use"`
-	Idle      int               `json:"idle"`
-	Created   uint64            `json:"created"`
-	Discarded uint64            `json:"discarded"`
-	Calls     map[string]uint64 `json:"calls"`
-}
 
 // adapterActivity answers GET /v1/adapters/{name}/activity to a publisher
 // whose owner owns the adapter; another owner's adapter is not found, as
@@ -87,17 +46,17 @@ func (s *server) adapterActivity(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, fault.Wrap(fault.StoreUnavailable, err, "the transfer log could not be read"))
 		return
 	}
-	out := adapterActivityV{
+	out := types.AdapterActivityV1{
 		Adapter: info.Name, Window: window.String(), From: from, To: to,
 		Calls: act.Calls, ByOutcome: act.ByOutcome,
-		LatencyUS: latencyV{P50: act.Latency.P50, P95: act.Latency.P95, Max: act.Latency.Max},
+		LatencyUS: types.LatencyV1{P50: act.Latency.P50, P95: act.Latency.P95, Max: act.Latency.Max},
 	}
 	if out.ByOutcome == nil {
 		out.ByOutcome = map[string]int64{}
 	}
 	if pool, ok := s.cfg.Adapters.Pool(info.Name); ok {
 		st := pool.Stats
-		out.Pool = &poolV{Node: s.cfg.Node, Version: st.Version, LoadedAt: pool.LoadedAt, InUse: st.InUse, Idle: st.Idle,
+		out.Pool = &types.AdapterPoolV1{Node: s.cfg.Node, Version: st.Version, LoadedAt: pool.LoadedAt, InUse: st.InUse, Idle: st.Idle,
 			Created: st.Created, Discarded: st.Discarded, Calls: st.Calls}
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/pontexchange/pont/exchange/api/types"
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/quota"
@@ -102,7 +103,7 @@ func (s *server) listAdapters(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	out := make([]adapterView, 0, len(infos))
+	out := make([]types.AdapterV1, 0, len(infos))
 	for _, info := range infos {
 		out = append(out, newAdapterView(info))
 	}
@@ -122,62 +123,27 @@ func (s *server) getAdapter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := newAdapterView(info)
-	v.Activations = make([]activationV, 0, len(info.Activations))
+	v.Activations = make([]types.ActivationV1, 0, len(info.Activations))
 	for _, a := range info.Activations {
 		v.Activations = append(v.Activations, activationView(a))
 	}
 	writeJSON(w, http.StatusOK, v)
 }
 
-// adapterView is an adapter as the API shows it.
-type adapterView struct {
-	Name  string `json:"name"`
-	Owner string `json:"owner"`
-	// Active is the version every node is to serve from ("" when none);
-	// Loaded the one this node serves from.
-	Active      string        `json:"active"`
-	Loaded      string        `json:"loaded"`
-	Versions    []versionV    `json:"versions"`
-	Activations []activationV `json:"activations,omitempty"`
-}
-
-type versionV struct {
-	Name         string    `json:"name"`
-	Version      string    `json:"version"`
-	Owner        string    `json:"owner"`
-	Services     []string  `json:"services"`
-	Scope        string    `json:"scope"`
-	ModuleSHA256 string    `json:"module_sha256"`
-	KeyID        string    `json:"key_id"`
-	Signed       bool      `json:"signed"`
-	PublishedAt  time.Time `json:"published_at"`
-	PublishedBy  string    `json:"published_by"`
-	Active       bool      `json:"active"`
-}
-
-type activationV struct {
-	Seq     int64     `json:"seq"`
-	Adapter string    `json:"adapter"`
-	Version string    `json:"version"`
-	Kind    string    `json:"kind"`
-	At      time.Time `json:"at"`
-	Actor   string    `json:"actor"`
-}
-
-func newAdapterView(info registry.AdapterInfo) adapterView {
-	v := adapterView{Name: info.Name, Owner: info.Owner, Active: info.Active, Loaded: info.Loaded, Versions: make([]versionV, 0, len(info.Versions))}
+func newAdapterView(info registry.AdapterInfo) types.AdapterV1 {
+	v := types.AdapterV1{Name: info.Name, Owner: info.Owner, Active: info.Active, Loaded: info.Loaded, Versions: make([]types.AdapterVersionV1, 0, len(info.Versions))}
 	for _, ver := range info.Versions {
 		v.Versions = append(v.Versions, versionView(ver, info.Active))
 	}
 	return v
 }
 
-func versionView(v store.AdapterVersion, active string) versionV {
-	return versionV{Name: v.Name, Version: v.Version, Owner: v.Owner, Services: v.Services, Scope: v.Scope,
+func versionView(v store.AdapterVersion, active string) types.AdapterVersionV1 {
+	return types.AdapterVersionV1{Name: v.Name, Version: v.Version, Owner: v.Owner, Services: v.Services, Scope: v.Scope,
 		ModuleSHA256: v.ModuleSHA256, KeyID: v.KeyID, Signed: v.Signature != "", PublishedAt: v.PublishedAt,
 		PublishedBy: v.PublishedBy, Active: active != "" && v.Version == active}
 }
 
-func activationView(a store.Activation) activationV {
-	return activationV{Seq: a.Seq, Adapter: a.Name, Version: a.Version, Kind: a.Kind, At: a.At, Actor: a.Actor}
+func activationView(a store.Activation) types.ActivationV1 {
+	return types.ActivationV1{Seq: a.Seq, Adapter: a.Name, Version: a.Version, Kind: a.Kind, At: a.At, Actor: a.Actor}
 }

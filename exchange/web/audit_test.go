@@ -140,16 +140,16 @@ func TestAuditAPIQuery(t *testing.T) {
 }
 
 func TestPreviousVersion(t *testing.T) {
-	acts := func(kinds ...string) []activationJSON {
-		var out []activationJSON
+	acts := func(kinds ...string) []types.ActivationV1 {
+		var out []types.ActivationV1
 		for _, k := range kinds {
 			kind, version, _ := strings.Cut(k, " ")
-			out = append(out, activationJSON{Kind: kind, Version: version})
+			out = append(out, types.ActivationV1{Kind: kind, Version: version})
 		}
 		return out
 	}
 	for _, c := range []struct {
-		acts []activationJSON
+		acts []types.ActivationV1
 		want string
 	}{
 		{nil, ""},

@@ -7,10 +7,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/pontexchange/pont/exchange/api/types"
 	"github.com/pontexchange/pont/exchange/auth"
 )
 
@@ -23,36 +23,6 @@ func (p *Pages) consoleRoutes(r chi.Router) {
 	r.Get("/adapters/{name}", p.consoleAdapter)
 	r.Post("/adapters/{name}/versions/{version}/activate", p.consoleActivate)
 	r.Post("/adapters/{name}/rollback", p.consoleRollback)
-}
-
-// The adapters as GET /v1/adapters and GET /v1/adapters/{name} answer them.
-type adapterJSON struct {
-	Name        string           `json:"name"`
-	Owner       string           `json:"owner"`
-	Active      string           `json:"active"`
-	Loaded      string           `json:"loaded"`
-	Versions    []versionJSON    `json:"versions"`
-	Activations []activationJSON `json:"activations"`
-}
-
-type versionJSON struct {
-	Version      string    `json:"version"`
-	Services     []string  `json:"services"`
-	Scope        string    `json:"scope"`
-	ModuleSHA256 string    `json:"module_sha256"`
-	KeyID        string    `json:"key_id"`
-	Signed       bool      `json:"signed"`
-	PublishedAt  time.Time `json:"published_at"`
-	PublishedBy  string    `json:"published_by"`
-	Active       bool      `json:"active"`
-}
-
-type activationJSON struct {
-	Seq     int64     `json:"seq"`
-	Version string    `json:"version"`
-	Kind    string    `json:"kind"`
-	At      time.Time `json:"at"`
-	Actor   string    `json:"actor"`
 }
 
 // ownerPrincipal is the principal the console calls the API as: a
@@ -78,45 +48,19 @@ type adapterRow struct {
 	LastHour string
 }
 
-// activityJSON is an adapter's activity as GET
-// /v1/adapters/{name}/activity answers it.
-type activityJSON struct {
-	From      time.Time        `json:"from"`
-	To        time.Time        `json:"to"`
-	Calls     int64            `json:"calls"`
-	ByOutcome map[string]int64 `json:"by_outcome"`
-	LatencyUS struct {
-		P50 int64 `json:"p50"`
-		P95 int64 `json:"p95"`
-		Max int64 `json:"max"`
-	} `json:"latency_us"`
-	Pool *poolJSON `json:"pool"`
-}
-
-// poolJSON is the pool of the version this node serves an adapter from.
-type poolJSON struct {
-	Version   string            `json:"version"`
-	LoadedAt  time.Time         `json:"loaded_at"`
-	InUse     int               `json:"in_use"`
-	Idle      int               `json:"idle"`
-	Created   uint64            `json:"created"`
-	Discarded uint64            `json:"discarded"`
-	Calls     map[string]uint64 `json:"calls"`
-}
-
-// errors counts the calls that were not answered with data.
-func (a activityJSON) errors() int64 { return a.Calls - a.ByOutcome[okOutcome] }
+// unanswered counts the calls that were not answered with data.
+func unanswered(a types.AdapterActivityV1) int64 { return a.Calls - a.ByOutcome[okOutcome] }
 
 // okOutcome is the outcome of an answered call.
 const okOutcome = "ok"
 
 // activity asks the API for the last hour of the adapter name; false when
 // it did not answer it.
-func (p *Pages) activity(r *http.Request, principal auth.Principal, name string) (activityJSON, bool) {
+func (p *Pages) activity(r *http.Request, principal auth.Principal, name string) (types.AdapterActivityV1, bool) {
 	res := p.call(r.Context(), principal, http.MethodGet, "/v1/adapters/"+url.PathEscape(name)+"/activity", nil, "")
-	var a activityJSON
+	var a types.AdapterActivityV1
 	if !res.OK() || res.decode(&a) != nil {
-		return activityJSON{}, false
+		return types.AdapterActivityV1{}, false
 	}
 	return a, true
 }
@@ -179,8 +123,8 @@ func outcomes[N int64 | uint64](counts map[string]N) []outcomeCount {
 }
 
 // activityBox is a in the page's language.
-func (v *view) activityBox(a activityJSON) activityBox {
-	box := activityBox{From: v.Moment(a.From), To: v.Moment(a.To), Calls: a.Calls, Errors: a.errors(),
+func (v *view) activityBox(a types.AdapterActivityV1) activityBox {
+	box := activityBox{From: v.Moment(a.From), To: v.Moment(a.To), Calls: a.Calls, Errors: unanswered(a),
 		Outcomes: outcomes(a.ByOutcome), Answered: a.ByOutcome[okOutcome] > 0}
 	if box.Answered {
 		box.P50, box.P95, box.Max = v.latency(a.LatencyUS.P50), v.latency(a.LatencyUS.P95), v.latency(a.LatencyUS.Max)
@@ -241,7 +185,7 @@ func (p *Pages) consoleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var list struct {
-		Adapters []adapterJSON `json:"adapters"`
+		Adapters []types.AdapterV1 `json:"adapters"`
 	}
 	if err := res.decode(&list); err != nil {
 		v.Problem = problem{Detail: v.T("console.unreadable")}
@@ -252,7 +196,7 @@ func (p *Pages) consoleList(w http.ResponseWriter, r *http.Request) {
 	for _, a := range list.Adapters {
 		row := adapterRow{Name: a.Name, Active: a.Active, Loaded: a.Loaded, State: adapterState(a)}
 		row.StateText = v.stateText(a)
-		if cur, ok := a.current(); ok {
+		if cur, ok := currentVersion(a); ok {
 			row.Services, row.Scope = cur.Services, cur.Scope
 			row.ScopeName = p.scopeName(cur)
 		}
@@ -262,7 +206,7 @@ func (p *Pages) consoleList(w http.ResponseWriter, r *http.Request) {
 		// One look at the log's time index per adapter: an owner has few.
 		row.LastHour = v.T("console.last_hour_unavailable")
 		if act, ok := p.activity(r, principal, a.Name); ok {
-			row.LastHour = v.T("console.last_hour", "Calls", act.Calls, "Errors", act.errors())
+			row.LastHour = v.T("console.last_hour", "Calls", act.Calls, "Errors", unanswered(act))
 		}
 		page.Items = append(page.Items, row)
 	}
@@ -270,16 +214,16 @@ func (p *Pages) consoleList(w http.ResponseWriter, r *http.Request) {
 	p.render(w, r, http.StatusOK, "console", v)
 }
 
-// current is the version that describes the adapter: the active one, else
-// the latest published.
-func (a adapterJSON) current() (versionJSON, bool) {
+// currentVersion is the version that describes the adapter: the active
+// one, else the latest published.
+func currentVersion(a types.AdapterV1) (types.AdapterVersionV1, bool) {
 	for _, ver := range a.Versions {
 		if ver.Version == a.Active {
 			return ver, true
 		}
 	}
 	if len(a.Versions) == 0 {
-		return versionJSON{}, false
+		return types.AdapterVersionV1{}, false
 	}
 	return a.Versions[len(a.Versions)-1], true
 }
@@ -287,7 +231,7 @@ func (a adapterJSON) current() (versionJSON, bool) {
 // adapterState says whether the adapter serves: "serving" (this node
 // serves the active version), "inactive" (no version is active), or
 // "pending" (a version is active, and this node does not serve it yet).
-func adapterState(a adapterJSON) string {
+func adapterState(a types.AdapterV1) string {
 	switch {
 	case a.Active == "":
 		return "inactive"
@@ -298,7 +242,7 @@ func adapterState(a adapterJSON) string {
 }
 
 // stateText says adapterState in the page's language.
-func (v *view) stateText(a adapterJSON) string {
+func (v *view) stateText(a types.AdapterV1) string {
 	switch adapterState(a) {
 	case "inactive":
 		return v.T("console.state.inactive")
@@ -312,7 +256,7 @@ func (v *view) stateText(a adapterJSON) string {
 }
 
 // scopeName names a version's scope: everyone, or the place it serves.
-func (p *Pages) scopeName(ver versionJSON) string {
+func (p *Pages) scopeName(ver types.AdapterVersionV1) string {
 	if ver.Scope == "*" || ver.Scope == "" {
 		return ""
 	}
@@ -342,11 +286,11 @@ type consoleAdapterPage struct {
 	Scope, ScopeName            string
 	Services                    []string
 	// Versions are newest first.
-	Versions []versionJSON
+	Versions []types.AdapterVersionV1
 	// Previous is the version a rollback goes back to; "" when none.
 	Previous string
 	// Activations are newest first.
-	Activations []activationJSON
+	Activations []types.ActivationV1
 	// Activity is the last hour's calls and this node's pool.
 	Activity activityBox
 }
@@ -376,7 +320,7 @@ func (p *Pages) adapterPage(w http.ResponseWriter, r *http.Request, v *view, sta
 		p.render(w, r, res.Status, "error", v)
 		return
 	}
-	var a adapterJSON
+	var a types.AdapterV1
 	if err := res.decode(&a); err != nil {
 		v.Problem = problem{Detail: v.T("console.unreadable")}
 		p.render(w, r, http.StatusBadGateway, "error", v)
@@ -384,7 +328,7 @@ func (p *Pages) adapterPage(w http.ResponseWriter, r *http.Request, v *view, sta
 	}
 	page := consoleAdapterPage{Name: a.Name, Active: a.Active, Loaded: a.Loaded, State: adapterState(a),
 		StateText: v.stateText(a), Previous: previousVersion(a.Activations)}
-	if cur, ok := a.current(); ok {
+	if cur, ok := currentVersion(a); ok {
 		page.Services, page.Scope, page.ScopeName = cur.Services, cur.Scope, p.scopeName(cur)
 	}
 	page.Versions = slices.Clone(a.Versions)
@@ -407,7 +351,7 @@ func (p *Pages) adapterPage(w http.ResponseWriter, r *http.Request, v *view, sta
 // (oldest first), as the registry replays them: an activation pushes its
 // version, a rollback pops one. The API decides; this only says which
 // button to offer.
-func previousVersion(acts []activationJSON) string {
+func previousVersion(acts []types.ActivationV1) string {
 	var stack []string
 	for _, a := range acts {
 		if a.Kind == "rollback" {

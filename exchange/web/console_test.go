@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/pontexchange/pont/exchange/api/types"
 )
 
 // TestActivityBox: the last hour as the adapter's page shows it: the
@@ -15,13 +17,13 @@ func TestActivityBox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var a activityJSON
+	var a types.AdapterActivityV1
 	a.From = time.Date(2026, 3, 14, 8, 0, 0, 0, time.UTC)
 	a.To = a.From.Add(time.Hour)
 	a.Calls = 10
 	a.ByOutcome = map[string]int64{"subject_not_found": 2, "ok": 6, "adapter_timeout": 1, "source_unavailable": 1}
 	a.LatencyUS.P50, a.LatencyUS.P95, a.LatencyUS.Max = 4210, 999_949, 2_500_000
-	a.Pool = &poolJSON{Version: "1.0.0", LoadedAt: a.From, Idle: 4, Created: 4, Calls: map[string]uint64{"ok": 7, "subject_not_found": 2, "adapter_busy": 0}}
+	a.Pool = &types.AdapterPoolV1{Version: "1.0.0", LoadedAt: a.From, Idle: 4, Created: 4, Calls: map[string]uint64{"ok": 7, "subject_not_found": 2, "adapter_busy": 0}}
 
 	for _, c := range []struct {
 		lang          string
