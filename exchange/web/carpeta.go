@@ -436,13 +436,15 @@ func (p *Pages) consentsPage(w http.ResponseWriter, r *http.Request, v *view, st
 // requester's procedure, its services, purpose and end date, through POST
 // /v1/me/consents.
 func (p *Pages) createConsent(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.changing(w, r, auth.RoleCitizen)
-	if !ok {
-		return
-	}
-	offer, _, _ := strings.Cut(r.PostFormValue("offer"), "|")
+	p.carpetaChange(w, r, http.MethodPost, "/v1/me/consents", consentRequest, p.consentsPage, "/carpeta/consents?done=consent_created")
+}
+
+// consentRequest is the body of POST /v1/me/consents from the form: the
+// offer names requester/procedure|purpose, the end date is a day in
+// Madrid's time, to its last second.
+func consentRequest(r *http.Request) any {
+	offer, purpose, _ := strings.Cut(r.PostFormValue("offer"), "|")
 	requester, procedure, _ := strings.Cut(offer, "/")
-	_, purpose, _ := strings.Cut(r.PostFormValue("offer"), "|")
 	expires := r.PostFormValue("expires")
 	req := map[string]any{"requester": requester, "procedure": procedure, "services": r.PostForm["services"], "purpose": purpose}
 	if t, err := time.ParseInLocation(time.DateOnly, expires, madrid); err == nil {
@@ -450,28 +452,35 @@ func (p *Pages) createConsent(w http.ResponseWriter, r *http.Request) {
 	} else {
 		req["expires_at"] = expires
 	}
-	res := p.call(r.Context(), v.Session.Principal, http.MethodPost, "/v1/me/consents", req, "")
-	if !res.OK() {
-		v.Problem = res.Problem()
-		p.consentsPage(w, r, v, res.Status)
-		return
-	}
-	redirect(w, r, "/carpeta/consents?done=consent_created")
+	return req
 }
 
 // revokeConsent answers POST /carpeta/consents/{id}/revoke.
 func (p *Pages) revokeConsent(w http.ResponseWriter, r *http.Request) {
+	p.carpetaChange(w, r, http.MethodDelete, "/v1/me/consents/"+url.PathEscape(chi.URLParam(r, "id")), nil, p.consentsPage, "/carpeta/consents?done=consent_revoked")
+}
+
+// carpetaChange makes one change of hers through the API (a form with her
+// token; body, when not nil, makes the request's body from the form):
+// made, a redirect to done; refused, the page again (again) with the
+// refusal.
+func (p *Pages) carpetaChange(w http.ResponseWriter, r *http.Request, method, apiPath string, body func(*http.Request) any,
+	again func(http.ResponseWriter, *http.Request, *view, int), done string) {
 	v, ok := p.changing(w, r, auth.RoleCitizen)
 	if !ok {
 		return
 	}
-	res := p.call(r.Context(), v.Session.Principal, http.MethodDelete, "/v1/me/consents/"+url.PathEscape(chi.URLParam(r, "id")), nil, "")
+	var req any
+	if body != nil {
+		req = body(r)
+	}
+	res := p.call(r.Context(), v.Session.Principal, method, apiPath, req, "")
 	if !res.OK() {
 		v.Problem = res.Problem()
-		p.consentsPage(w, r, v, res.Status)
+		again(w, r, v, res.Status)
 		return
 	}
-	redirect(w, r, "/carpeta/consents?done=consent_revoked")
+	redirect(w, r, done)
 }
 
 type objectionsPage struct {
@@ -515,33 +524,14 @@ func (p *Pages) objectionsPage(w http.ResponseWriter, r *http.Request, v *view, 
 
 // createObjection answers POST /carpeta/objections.
 func (p *Pages) createObjection(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.changing(w, r, auth.RoleCitizen)
-	if !ok {
-		return
-	}
-	req := map[string]any{"service": r.PostFormValue("service"), "procedure": r.PostFormValue("procedure")}
-	res := p.call(r.Context(), v.Session.Principal, http.MethodPost, "/v1/me/objections", req, "")
-	if !res.OK() {
-		v.Problem = res.Problem()
-		p.objectionsPage(w, r, v, res.Status)
-		return
-	}
-	redirect(w, r, "/carpeta/objections?done=objection_recorded")
+	p.carpetaChange(w, r, http.MethodPost, "/v1/me/objections", func(r *http.Request) any {
+		return map[string]any{"service": r.PostFormValue("service"), "procedure": r.PostFormValue("procedure")}
+	}, p.objectionsPage, "/carpeta/objections?done=objection_recorded")
 }
 
 // withdrawObjection answers POST /carpeta/objections/{id}/withdraw.
 func (p *Pages) withdrawObjection(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.changing(w, r, auth.RoleCitizen)
-	if !ok {
-		return
-	}
-	res := p.call(r.Context(), v.Session.Principal, http.MethodDelete, "/v1/me/objections/"+url.PathEscape(chi.URLParam(r, "id")), nil, "")
-	if !res.OK() {
-		v.Problem = res.Problem()
-		p.objectionsPage(w, r, v, res.Status)
-		return
-	}
-	redirect(w, r, "/carpeta/objections?done=objection_withdrawn")
+	p.carpetaChange(w, r, http.MethodDelete, "/v1/me/objections/"+url.PathEscape(chi.URLParam(r, "id")), nil, p.objectionsPage, "/carpeta/objections?done=objection_withdrawn")
 }
 
 type transferPage struct {
