@@ -8,8 +8,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/pontexchange/pont/exchange/jobs"
@@ -64,22 +62,18 @@ func (b *Broker) startJobs(ctx context.Context, pipe *pipeline.Pipeline) (*jobs.
 // devCallbackKey reads or makes a development node's callback key in
 // dataDir (PKCS #8 PEM).
 func devCallbackKey(dataDir string) (ed25519.PrivateKey, error) {
-	path := filepath.Join(dataDir, "callback.key")
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		_, key, gerr := ed25519.GenerateKey(rand.Reader)
-		if gerr != nil {
-			return nil, fmt.Errorf("broker: callback key: %w", gerr)
+	raw, err := devFile(dataDir, "callback.key", func() ([]byte, error) {
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
 		}
-		der, merr := x509.MarshalPKCS8PrivateKey(key)
-		if merr != nil {
-			return nil, fmt.Errorf("broker: callback key: %w", merr)
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, err
 		}
-		raw = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-		if err := os.WriteFile(path, raw, 0o600); err != nil {
-			return nil, fmt.Errorf("broker: callback key: %w", err)
-		}
-	} else if err != nil {
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("broker: callback key: %w", err)
 	}
 	return ParseCallbackKey(raw)

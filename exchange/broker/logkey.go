@@ -2,7 +2,6 @@ package broker
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,21 +19,16 @@ const DevLogOrigin = "pont.localhost/dev-transfer-log"
 // made on the first start: a log keeps its key, or its checkpoints stop
 // verifying.
 func devLogKey(dataDir string) (note.Signer, note.Verifier, error) {
-	keyPath, vkeyPath := filepath.Join(dataDir, "log.key"), filepath.Join(dataDir, "log.vkey")
-	raw, err := os.ReadFile(keyPath)
-	if errors.Is(err, os.ErrNotExist) {
-		skey, vkey, gerr := note.GenerateKey(rand.Reader, DevLogOrigin)
-		if gerr != nil {
-			return nil, nil, fmt.Errorf("broker: log key: %w", gerr)
+	raw, err := devFile(dataDir, "log.key", func() ([]byte, error) {
+		skey, vkey, err := note.GenerateKey(rand.Reader, DevLogOrigin)
+		if err != nil {
+			return nil, err
 		}
-		if err := os.WriteFile(keyPath, []byte(skey+"\n"), 0o600); err != nil {
-			return nil, nil, fmt.Errorf("broker: log key: %w", err)
+		if err := os.WriteFile(filepath.Join(dataDir, "log.vkey"), []byte(vkey+"\n"), 0o644); err != nil {
+			return nil, err
 		}
-		if err := os.WriteFile(vkeyPath, []byte(vkey+"\n"), 0o644); err != nil {
-			return nil, nil, fmt.Errorf("broker: log key: %w", err)
-		}
-		raw, err = []byte(skey), nil
-	}
+		return []byte(skey + "\n"), nil
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("broker: log key: %w", err)
 	}

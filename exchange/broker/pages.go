@@ -97,21 +97,31 @@ func devOwners(cat *catalog.Catalog) []web.DevUser {
 // devSessionKey reads or makes a development node's session key in
 // dataDir, so that a sign-in outlives a restart.
 func devSessionKey(dataDir string) ([]byte, error) {
-	path := filepath.Join(dataDir, "session.key")
-	key, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		key = make([]byte, 32)
-		_, _ = rand.Read(key)
-		if err := os.WriteFile(path, key, 0o600); err != nil {
-			return nil, fmt.Errorf("broker: session key: %w", err)
-		}
-		return key, nil
-	}
+	key, err := devFile(dataDir, "session.key", func() ([]byte, error) {
+		key := make([]byte, 32)
+		_, err := rand.Read(key)
+		return key, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: session key: %w", err)
 	}
 	if len(key) < 32 {
-		return nil, fmt.Errorf("broker: session key %s: shorter than 32 bytes", path)
+		return nil, fmt.Errorf("broker: session key %s: shorter than 32 bytes", filepath.Join(dataDir, "session.key"))
 	}
 	return key, nil
+}
+
+// devFile answers the content of dataDir/name, a development node's own
+// file kept across restarts (a key), which newFile makes and devFile
+// writes (0600) on the first start.
+func devFile(dataDir, name string, newFile func() ([]byte, error)) ([]byte, error) {
+	path := filepath.Join(dataDir, name)
+	raw, err := os.ReadFile(path)
+	if !errors.Is(err, os.ErrNotExist) {
+		return raw, err
+	}
+	if raw, err = newFile(); err != nil {
+		return nil, err
+	}
+	return raw, os.WriteFile(path, raw, 0o600)
 }
