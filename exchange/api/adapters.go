@@ -127,6 +127,7 @@ func (s *server) getAdapter(w http.ResponseWriter, r *http.Request) {
 	for _, a := range info.Activations {
 		v.Activations = append(v.Activations, activationView(a))
 	}
+	v.RollbackTo = registry.PreviousOf(info.Activations)
 	writeJSON(w, http.StatusOK, v)
 }
 

@@ -541,7 +541,7 @@ func (r *Registry) Rollback(ctx context.Context, name string, who Who, at time.T
 	if len(acts) == 0 {
 		return store.Activation{}, fault.New(fault.NotFound, "%s was never activated", name)
 	}
-	prev := previousOf(acts)
+	prev := PreviousOf(acts)
 	if prev == "" {
 		return store.Activation{}, fault.New(fault.NoEarlierVersion, "%s has no version active before the current one", name)
 	}
@@ -581,11 +581,11 @@ func (r *Registry) Rollback(ctx context.Context, name string, who Who, at time.T
 	return act, nil
 }
 
-// previousOf answers the version a rollback goes back to after acts
+// PreviousOf answers the version a rollback goes back to after acts
 // (oldest first), as store.Adapters.RollbackAdapter replays them: an
 // activation pushes its version, a rollback pops one; "" when nothing is
 // under the current version.
-func previousOf(acts []store.Activation) string {
+func PreviousOf(acts []store.Activation) string {
 	var stack []string
 	for _, a := range acts {
 		if a.Kind == store.Rollback {

@@ -139,31 +139,6 @@ func TestAuditAPIQuery(t *testing.T) {
 	}
 }
 
-func TestPreviousVersion(t *testing.T) {
-	acts := func(kinds ...string) []types.ActivationV1 {
-		var out []types.ActivationV1
-		for _, k := range kinds {
-			kind, version, _ := strings.Cut(k, " ")
-			out = append(out, types.ActivationV1{Kind: kind, Version: version})
-		}
-		return out
-	}
-	for _, c := range []struct {
-		acts []types.ActivationV1
-		want string
-	}{
-		{nil, ""},
-		{acts("activate 1"), ""},
-		{acts("activate 1", "activate 2"), "1"},
-		{acts("activate 1", "activate 2", "rollback 1"), ""},
-		{acts("activate 1", "activate 2", "activate 3", "rollback 2"), "1"},
-	} {
-		if got := previousVersion(c.acts); got != c.want {
-			t.Errorf("%v: %q, want %q", c.acts, got, c.want)
-		}
-	}
-}
-
 func TestOwnerPrincipal(t *testing.T) {
 	for _, c := range []struct {
 		p    auth.Principal

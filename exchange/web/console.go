@@ -327,7 +327,7 @@ func (p *Pages) adapterPage(w http.ResponseWriter, r *http.Request, v *view, sta
 		return
 	}
 	page := consoleAdapterPage{Name: a.Name, Active: a.Active, Loaded: a.Loaded, State: adapterState(a),
-		StateText: v.stateText(a), Previous: previousVersion(a.Activations)}
+		StateText: v.stateText(a), Previous: a.RollbackTo}
 	if cur, ok := currentVersion(a); ok {
 		page.Services, page.Scope, page.ScopeName = cur.Services, cur.Scope, p.scopeName(cur)
 	}
@@ -345,27 +345,6 @@ func (p *Pages) adapterPage(w http.ResponseWriter, r *http.Request, v *view, sta
 	}
 	v.Data = page
 	p.render(w, r, status, "console_adapter", v)
-}
-
-// previousVersion is the version a rollback would go back to after acts
-// (oldest first), as the registry replays them: an activation pushes its
-// version, a rollback pops one. The API decides; this only says which
-// button to offer.
-func previousVersion(acts []types.ActivationV1) string {
-	var stack []string
-	for _, a := range acts {
-		if a.Kind == "rollback" {
-			if len(stack) > 0 {
-				stack = stack[:len(stack)-1]
-			}
-			continue
-		}
-		stack = append(stack, a.Version)
-	}
-	if len(stack) < 2 {
-		return ""
-	}
-	return stack[len(stack)-2]
 }
 
 // consoleActivate answers POST

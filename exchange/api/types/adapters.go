@@ -13,6 +13,9 @@ type AdapterV1 struct {
 	Loaded      string             `json:"loaded"`
 	Versions    []AdapterVersionV1 `json:"versions"`
 	Activations []ActivationV1     `json:"activations,omitempty"`
+	// RollbackTo is the version a rollback would go back to, "" when none
+	// (GET /v1/adapters/{name} only).
+	RollbackTo string `json:"rollback_to,omitempty"`
 }
 
 // AdapterVersionV1 is one published version of an adapter.
