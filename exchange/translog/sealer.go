@@ -1,13 +1,13 @@
 package translog
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -338,22 +338,36 @@ func OpenCheckpoint(signed []byte, logKey note.Verifier, witnesses ...note.Verif
 	if !signedByLog {
 		return Checkpoint{}, fmt.Errorf("translog: checkpoint is not signed by the log's key %s", logKey.Name())
 	}
-	origin, rest, ok := bytes.Cut([]byte(n.Text), []byte("\n"))
-	if !ok || string(origin) != logKey.Name() {
+	origin, tree, err := ParseCheckpointText(n.Text)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if origin != logKey.Name() {
 		return Checkpoint{}, fmt.Errorf("translog: checkpoint's origin %q is not the log's %q", origin, logKey.Name())
+	}
+	return Checkpoint{Origin: origin, Tree: tree, Note: n}, nil
+}
+
+// ParseCheckpointText reads a checkpoint's text (a note's, signatures
+// apart): its origin, size and root. It checks no signature: OpenCheckpoint
+// does, and only what it answers may be trusted.
+func ParseCheckpointText(text string) (origin string, tree tlog.Tree, err error) {
+	origin, rest, ok := strings.Cut(text, "\n")
+	if !ok {
+		return "", tlog.Tree{}, fmt.Errorf("translog: checkpoint has no origin line")
 	}
 	// tlog.ParseTree reads the go.sum database's three lines; C2SP's
 	// checkpoint has the same size and hash lines after the origin, and
 	// may add extension lines, which Pont does not write and ignores.
-	lines := bytes.SplitN(rest, []byte("\n"), 3)
+	lines := strings.SplitN(rest, "\n", 3)
 	if len(lines) < 3 {
-		return Checkpoint{}, fmt.Errorf("translog: checkpoint has no size and root lines")
+		return "", tlog.Tree{}, fmt.Errorf("translog: checkpoint has no size and root lines")
 	}
-	tree, err := tlog.ParseTree([]byte("go.sum database tree\n" + string(lines[0]) + "\n" + string(lines[1]) + "\n"))
+	tree, err = tlog.ParseTree([]byte("go.sum database tree\n" + lines[0] + "\n" + lines[1] + "\n"))
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("translog: checkpoint: %w", err)
+		return "", tlog.Tree{}, fmt.Errorf("translog: checkpoint: %w", err)
 	}
-	return Checkpoint{Origin: string(origin), Tree: tree, Note: n}, nil
+	return origin, tree, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {

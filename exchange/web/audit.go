@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -391,18 +390,12 @@ func openCheckpoint(raw []byte, logKey note.Verifier) checkpointBox {
 	for _, s := range n.UnverifiedSigs {
 		box.Sigs = append(box.Sigs, checkpointSig{Name: s.Name, KeyHash: fmt.Sprintf("%08x", s.Hash)})
 	}
-	lines := strings.SplitN(n.Text, "\n", 4)
-	if len(lines) < 4 {
+	origin, tree, err := translog.ParseCheckpointText(n.Text)
+	if err != nil {
 		box.Malformed = true
 		return box
 	}
-	size, err := strconv.ParseInt(lines[1], 10, 64)
-	root, rerr := base64.StdEncoding.DecodeString(lines[2])
-	if err != nil || size < 0 || rerr != nil || len(root) != 32 {
-		box.Malformed = true
-		return box
-	}
-	box.Origin, box.Size, box.Root = lines[0], size, lines[2]
+	box.Origin, box.Size, box.Root = origin, tree.N, tree.Hash.String()
 	return box
 }
 
