@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -411,22 +412,8 @@ func (p *Pages) consentsPage(w http.ResponseWriter, r *http.Request, v *view, st
 	for org, a := range p.cfg.Catalog.Authorisations {
 		page.Names[org] = a.Name
 	}
-	orgs := make([]string, 0, len(p.cfg.Catalog.Authorisations))
-	for org := range p.cfg.Catalog.Authorisations {
-		orgs = append(orgs, org)
-	}
-	sort.Strings(orgs)
-	for _, org := range orgs {
-		a := p.cfg.Catalog.Authorisations[org]
-		procs := make([]string, 0, len(a.Procedures))
-		for code := range a.Procedures {
-			procs = append(procs, code)
-		}
-		sort.Strings(procs)
-		for _, code := range procs {
-			pr := a.Procedures[code]
-			page.Offers = append(page.Offers, consentOffer{Requester: org, RequesterName: a.Name, Procedure: code, ProcedureName: pr.Name, Services: pr.Services, Purposes: pr.Purposes})
-		}
+	for _, pr := range p.procedures() {
+		page.Offers = append(page.Offers, consentOffer{Requester: pr.Org, RequesterName: pr.OrgName, Procedure: pr.Code, ProcedureName: pr.Name, Services: pr.Services, Purposes: pr.Purposes})
 	}
 	v.Data = page
 	p.render(w, r, status, "consents", v)
@@ -507,17 +494,12 @@ func (p *Pages) objectionsPage(w http.ResponseWriter, r *http.Request, v *view, 
 	}
 	var list types.ObjectionListV1
 	_ = res.decode(&list)
-	procs := map[string]bool{}
-	for _, a := range p.cfg.Catalog.Authorisations {
-		for code := range a.Procedures {
-			procs[code] = true
-		}
-	}
 	page := objectionsPage{Items: list.Items, Services: p.cfg.Catalog.ServiceNames()}
-	for code := range procs {
-		page.Procedures = append(page.Procedures, code)
+	for _, pr := range p.procedures() {
+		page.Procedures = append(page.Procedures, pr.Code)
 	}
-	sort.Strings(page.Procedures)
+	slices.Sort(page.Procedures)
+	page.Procedures = slices.Compact(page.Procedures)
 	v.Data = page
 	p.render(w, r, status, "objections", v)
 }

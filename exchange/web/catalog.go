@@ -1,7 +1,9 @@
 package web
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 
 	"github.com/go-chi/chi/v5"
@@ -81,25 +83,32 @@ func (p *Pages) servicePage(w http.ResponseWriter, r *http.Request) {
 	for _, src := range svc.Sources {
 		page.Sources = append(page.Sources, sourceRow{Scope: src.Scope, Owner: p.placeName(svc.RoutingKey, src.Scope)})
 	}
-	orgs := make([]string, 0, len(p.cfg.Catalog.Authorisations))
-	for org := range p.cfg.Catalog.Authorisations {
-		orgs = append(orgs, org)
-	}
-	sort.Strings(orgs)
-	for _, org := range orgs {
-		a := p.cfg.Catalog.Authorisations[org]
-		for code, pr := range a.Procedures {
-			for _, s := range pr.Services {
-				if s == svc.Name {
-					page.Requesters = append(page.Requesters, requesterRow{Org: org, Name: a.Name, Procedure: code, ProcedureName: pr.Name})
-				}
-			}
+	for _, pr := range p.procedures() {
+		if slices.Contains(pr.Services, svc.Name) {
+			page.Requesters = append(page.Requesters, requesterRow{Org: pr.Org, Name: pr.OrgName, Procedure: pr.Code, ProcedureName: pr.Name})
 		}
 	}
-	sort.Slice(page.Requesters, func(i, j int) bool {
-		a, b := page.Requesters[i], page.Requesters[j]
-		return a.Org < b.Org || a.Org == b.Org && a.Procedure < b.Procedure
-	})
 	v.Data = page
 	p.render(w, r, http.StatusOK, "service", v)
+}
+
+// procedureRow is one procedure of one requesting organisation of the
+// catalog's authorisation matrix.
+type procedureRow struct {
+	Org, OrgName, Code string
+	catalog.Procedure
+}
+
+// procedures lists the catalog's authorisation matrix, by organisation
+// and procedure code.
+func (p *Pages) procedures() []procedureRow {
+	var out []procedureRow
+	auths := p.cfg.Catalog.Authorisations
+	for _, org := range slices.Sorted(maps.Keys(auths)) {
+		a := auths[org]
+		for _, code := range slices.Sorted(maps.Keys(a.Procedures)) {
+			out = append(out, procedureRow{Org: org, OrgName: a.Name, Code: code, Procedure: a.Procedures[code]})
+		}
+	}
+	return out
 }
