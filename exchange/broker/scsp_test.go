@@ -27,22 +27,7 @@ import (
 // any query; the rest are SOAP faults with their SCSP codes.
 func TestSCSPDoor(t *testing.T) {
 	dir := t.TempDir()
-	ca, err := devca.NewCA(dir + "/ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bcn, err := ca.Issue("Ajuntament de Barcelona - sello", "P0801900B")
-	if err != nil {
-		t.Fatal(err)
-	}
-	girona, err := ca.Issue("Ajuntament de Girona - sello", "P1708500B")
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := ca.Issue("Pont node", "Q0801175A")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, bcn, girona, node := scspCA(t, dir)
 	other, err := devca.NewCA(dir + "/other")
 	if err != nil {
 		t.Fatal(err)
@@ -227,4 +212,23 @@ func TestSCSPExamplesOfEveryCertificate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scspCA makes a development CA in dir/ca and its seal certificates of the
+// Ajuntament de Barcelona, the Ajuntament de Girona and a node.
+func scspCA(t *testing.T, dir string) (ca *devca.CA, bcn, girona, node devca.Leaf) {
+	t.Helper()
+	ca, err := devca.NewCA(dir + "/ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []struct {
+		leaf    *devca.Leaf
+		cn, nif string
+	}{{&bcn, "Ajuntament de Barcelona - sello", "P0801900B"}, {&girona, "Ajuntament de Girona - sello", "P1708500B"}, {&node, "Pont node", "Q0801175A"}} {
+		if *l.leaf, err = ca.Issue(l.cn, l.nif); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ca, bcn, girona, node
 }

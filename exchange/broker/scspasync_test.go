@@ -28,23 +28,7 @@ import (
 // is 0229; another organisation cannot fetch the answer; the benefits
 // certificate has no asynchronous mode (0903).
 func TestSCSPAsynchronousRequest(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := devca.NewCA(dir + "/ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bcn, err := ca.Issue("Ajuntament de Barcelona - sello", "P0801900B")
-	if err != nil {
-		t.Fatal(err)
-	}
-	girona, err := ca.Issue("Ajuntament de Girona - sello", "P1708500B")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodeLeaf, err := ca.Issue("Pont node", "Q0801175A")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, bcn, girona, nodeLeaf := scspCA(t, t.TempDir())
 	n := startDevWith(t, broker.Config{
 		SCSP: &api.SCSPDoor{Roots: ca.Pool(), Cert: nodeLeaf.Cert, Key: nodeLeaf.Key},
 		Jobs: broker.JobsConfig{PerSource: 8, ChunkSize: 50},
