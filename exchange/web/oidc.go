@@ -14,8 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 	"golang.org/x/oauth2"
 
 	"github.com/pontexchange/pont/catalog"
@@ -229,24 +227,12 @@ type oidcFlow struct {
 // setFlow writes f in the pont_oidc cookie: a JWT signed with HS256 by the
 // session key, expiring in oidcFlowTTL.
 func (s sessions) setFlow(w http.ResponseWriter, f oidcFlow) error {
-	now := s.now()
-	tok, err := jwt.NewBuilder().
-		Issuer(oidcFlowIssuer).
-		IssuedAt(now).
-		Expiration(now.Add(oidcFlowTTL)).
-		Claim("state", f.State).
-		Claim("nonce", f.Nonce).
-		Claim("verifier", f.Verifier).
-		Claim("back", f.Back).
-		Build()
+	expires := s.now().Add(oidcFlowTTL)
+	signed, err := s.sign(oidcFlowIssuer, expires, map[string]string{"state": f.State, "nonce": f.Nonce, "verifier": f.Verifier, "back": f.Back})
 	if err != nil {
 		return err
 	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256, s.key))
-	if err != nil {
-		return err
-	}
-	c := s.cookie(oidcCookie, string(signed), now.Add(oidcFlowTTL))
+	c := s.cookie(oidcCookie, signed, expires)
 	c.Path = oidcCookiePath
 	http.SetCookie(w, c)
 	return nil
@@ -255,20 +241,11 @@ func (s sessions) setFlow(w http.ResponseWriter, f oidcFlow) error {
 // flow reads r's pont_oidc cookie, and false when there is none or it is
 // not valid (forged, expired, of another key).
 func (s sessions) flow(r *http.Request) (oidcFlow, bool) {
-	c, err := r.Cookie(oidcCookie)
-	if err != nil || c.Value == "" {
+	tok, ok := s.verified(r, oidcCookie, oidcFlowIssuer)
+	if !ok {
 		return oidcFlow{}, false
 	}
-	tok, err := jwt.Parse([]byte(c.Value), jwt.WithKey(jwa.HS256, s.key), jwt.WithValidate(true),
-		jwt.WithIssuer(oidcFlowIssuer), jwt.WithClock(jwt.ClockFunc(s.now)))
-	if err != nil {
-		return oidcFlow{}, false
-	}
-	str := func(name string) string {
-		v, _ := tok.Get(name)
-		s, _ := v.(string)
-		return s
-	}
+	str := func(name string) string { return claim(tok, name) }
 	f := oidcFlow{State: str("state"), Nonce: str("nonce"), Verifier: str("verifier"), Back: str("back")}
 	if f.State == "" || f.Nonce == "" || f.Verifier == "" {
 		return oidcFlow{}, false

@@ -48,47 +48,65 @@ const sessionIssuer = "pont-web"
 
 // issue sets the session cookie for principal, and answers the session.
 func (s sessions) issue(w http.ResponseWriter, principal auth.Principal, name string) (session, error) {
-	now := s.now()
-	sess := session{Principal: principal, Name: name, CSRF: randomToken(), Expires: now.Add(s.ttl)}
-	tok, err := jwt.NewBuilder().
-		Issuer(sessionIssuer).
-		Subject(principal.Sub).
-		IssuedAt(now).
-		Expiration(sess.Expires).
-		Claim("role", string(principal.Role)).
-		Claim("org", principal.Org).
-		Claim("owner", principal.Owner).
-		Claim("name", name).
-		Claim("csrf", sess.CSRF).
-		Build()
+	sess := session{Principal: principal, Name: name, CSRF: randomToken(), Expires: s.now().Add(s.ttl)}
+	signed, err := s.sign(sessionIssuer, sess.Expires, map[string]string{
+		jwt.SubjectKey: principal.Sub, "role": string(principal.Role), "org": principal.Org,
+		"owner": principal.Owner, "name": name, "csrf": sess.CSRF,
+	})
 	if err != nil {
 		return session{}, err
+	}
+	http.SetCookie(w, s.cookie(sessionCookie, signed, sess.Expires))
+	return sess, nil
+}
+
+// sign answers a JWT of issuer with claims, issued now and expiring at
+// expires, signed with HS256 by the session key: the form of the pages'
+// cookies.
+func (s sessions) sign(issuer string, expires time.Time, claims map[string]string) (string, error) {
+	b := jwt.NewBuilder().Issuer(issuer).IssuedAt(s.now()).Expiration(expires)
+	for name, value := range claims {
+		b = b.Claim(name, value)
+	}
+	tok, err := b.Build()
+	if err != nil {
+		return "", err
 	}
 	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256, s.key))
-	if err != nil {
-		return session{}, err
+	return string(signed), err
+}
+
+// verified answers r's cookie name, a JWT of issuer that sign wrote;
+// false when there is none or it is not valid (forged, expired, of another
+// key or issuer).
+func (s sessions) verified(r *http.Request, name, issuer string) (jwt.Token, bool) {
+	c, err := r.Cookie(name)
+	if err != nil || c.Value == "" {
+		return nil, false
 	}
-	http.SetCookie(w, s.cookie(sessionCookie, string(signed), sess.Expires))
-	return sess, nil
+	tok, err := jwt.Parse([]byte(c.Value), jwt.WithKey(jwa.HS256, s.key), jwt.WithValidate(true),
+		jwt.WithIssuer(issuer), jwt.WithClock(jwt.ClockFunc(s.now)))
+	if err != nil {
+		return nil, false
+	}
+	return tok, true
+}
+
+// claim answers tok's string claim name, "" when it has none.
+func claim(tok jwt.Token, name string) string {
+	v, _ := tok.Get(name)
+	s, _ := v.(string)
+	return s
 }
 
 // read answers the session of r's cookie, and false when there is none
 // or it is not valid (forged, expired, of another key).
 func (s sessions) read(r *http.Request) (session, bool) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" {
+	tok, ok := s.verified(r, sessionCookie, sessionIssuer)
+	if !ok {
 		return session{}, false
 	}
-	tok, err := jwt.Parse([]byte(c.Value), jwt.WithKey(jwa.HS256, s.key), jwt.WithValidate(true),
-		jwt.WithIssuer(sessionIssuer), jwt.WithClock(jwt.ClockFunc(s.now)))
-	if err != nil {
-		return session{}, false
-	}
-	str := func(name string) string {
-		v, _ := tok.Get(name)
-		s, _ := v.(string)
-		return s
-	}
+	str := func(name string) string { return claim(tok, name) }
 	p := auth.Principal{Role: auth.Role(str("role")), Org: str("org"), Owner: str("owner"), Sub: tok.Subject()}
 	switch p.Role {
 	case auth.RoleCitizen, auth.RoleAuditor, auth.RolePublisher:
