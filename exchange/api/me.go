@@ -32,6 +32,7 @@ func (s *server) citizenRoutes(r chi.Router) {
 	r.Group(func(r chi.Router) {
 		r.Use(s.withinQuota(quota.Citizen))
 		r.Get("/transfers", s.myTransfers)
+		r.Get("/transfers/{id}", s.myTransfer)
 		if s.cfg.Log != nil {
 			r.Get("/transfers/{id}/proof", s.myProof)
 		}
@@ -74,19 +75,53 @@ func (s *server) myTransfers(w http.ResponseWriter, r *http.Request) {
 	}
 	out := types.CitizenTransferPageV1{Items: make([]types.CitizenTransferV1, 0, len(page.Items))}
 	for _, t := range page.Items {
-		out.Items = append(out.Items, types.CitizenTransferV1{
-			ID: t.ID, Time: t.Time.UTC(), Kind: t.Kind,
-			Requester: t.RequesterOrg, RequesterName: s.cfg.Catalog.Authorisations[t.RequesterOrg].Name,
-			OfficialName: t.OfficialName, Procedure: t.ProcedureCode, ProcedureName: t.ProcedureName,
-			Purpose: t.Purpose, LegalBasis: t.LegalBasis, LawReference: t.LawReference, ConsentID: t.ConsentID,
-			Service: t.Service, Decision: t.Decision, Outcome: t.Outcome, Reasons: reasonsV1(t.Reasons),
-		})
+		out.Items = append(out.Items, s.citizenTransferV1(t))
 	}
 	if page.Next != nil {
 		c := s.cursors.encode(*page.Next)
 		out.NextCursor = &c
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// citizenTransferV1 is t as her carpeta shows it.
+func (s *server) citizenTransferV1(t store.Transfer) types.CitizenTransferV1 {
+	return types.CitizenTransferV1{
+		ID: t.ID, Time: t.Time.UTC(), Kind: t.Kind,
+		Requester: t.RequesterOrg, RequesterName: s.cfg.Catalog.Authorisations[t.RequesterOrg].Name,
+		OfficialName: t.OfficialName, Procedure: t.ProcedureCode, ProcedureName: t.ProcedureName,
+		Purpose: t.Purpose, LegalBasis: t.LegalBasis, LawReference: t.LawReference, ConsentID: t.ConsentID,
+		Service: t.Service, Decision: t.Decision, Outcome: t.Outcome, Reasons: reasonsV1(t.Reasons),
+	}
+}
+
+// myTransfer answers GET /v1/me/transfers/{id}: one transfer of her own
+// data; another citizen's is not found.
+func (s *server) myTransfer(w http.ResponseWriter, r *http.Request) {
+	t, err := s.ownTransfer(r)
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.citizenTransferV1(t))
+}
+
+// ownTransfer reads the transfer {id} of the request's path, hers only:
+// another citizen's, or an id that could name none, is not found.
+func (s *server) ownTransfer(r *http.Request) (store.Transfer, error) {
+	p, _ := PrincipalFrom(r.Context())
+	id := chi.URLParam(r, "id")
+	if len(id) > maxTransferID || fault.SafeText(id) != id {
+		return store.Transfer{}, notFound("no such transfer")
+	}
+	t, err := s.cfg.Transfers.GetTransfer(r.Context(), id)
+	if err == nil && t.SubjectID != p.Sub {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return store.Transfer{}, storeError(err)
+	}
+	return t, nil
 }
 
 // myData answers GET /v1/me/data/{service}: the citizen's own data, with

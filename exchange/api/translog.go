@@ -253,21 +253,12 @@ func (s *server) inclusionProof(w http.ResponseWriter, r *http.Request) {
 // myProof answers GET /v1/me/transfers/{id}/proof: the receipt of one of
 // her own transfers.
 func (s *server) myProof(w http.ResponseWriter, r *http.Request) {
-	p, _ := PrincipalFrom(r.Context())
-	id := chi.URLParam(r, "id")
-	if len(id) > maxTransferID || fault.SafeText(id) != id {
-		writeProblem(w, r, s.log, notFound("no such transfer"))
-		return
-	}
-	t, err := s.cfg.Transfers.GetTransfer(r.Context(), id)
-	if err == nil && t.SubjectID != p.Sub {
-		err = store.ErrNotFound
-	}
+	t, err := s.ownTransfer(r)
 	if err != nil {
-		writeProblem(w, r, s.log, storeError(err))
+		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.writeReceipt(w, r, id, false)
+	s.writeReceipt(w, r, t.ID, false)
 }
 
 func (s *server) writeReceipt(w http.ResponseWriter, r *http.Request, id string, auditorRead bool) {

@@ -179,6 +179,14 @@ func TestCarpetaPages(t *testing.T) {
 	if status, _, _ := jordiGet(t, n, detail[1]); status != http.StatusNotFound {
 		t.Errorf("another citizen opens Anna's transfer: %d", status)
 	}
+	// The API's own read of one transfer: hers, not another citizen's.
+	apiPath := "/v1/me/transfers/" + strings.TrimPrefix(detail[1], "/carpeta/transfers/")
+	if st, out, _ := n.do("GET", apiPath, n.token(map[string]string{"role": "citizen", "sub": "12345678Z"}), nil); st != http.StatusOK || out["outcome"] != "objection_registered" {
+		t.Errorf("GET %s as Anna: %d %v", apiPath, st, out)
+	}
+	if st, _, _ := n.do("GET", apiPath, n.token(map[string]string{"role": "citizen", "sub": "45678901G"}), nil); st != http.StatusNotFound {
+		t.Errorf("GET %s as Jordi: %d", apiPath, st)
+	}
 
 	// She withdraws it.
 	withdraw := regexp.MustCompile(`action="(/carpeta/objections/[^"]+/withdraw)"`).FindStringSubmatch(page + mustGet(t, anna, "/carpeta/objections"))

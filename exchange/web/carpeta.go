@@ -530,7 +530,7 @@ type transferPage struct {
 }
 
 // myTransfer answers GET /carpeta/transfers/{id}: one consultation of her
-// data, and its receipt from the transfer log (GET
+// data (GET /v1/me/transfers/{id}), and its receipt from the transfer log (GET
 // /v1/me/transfers/{id}/proof), checked here against the log's key: the
 // proof that the record is in the log every auditor verifies, and cannot
 // be taken out of it unnoticed.
@@ -541,38 +541,14 @@ func (p *Pages) myTransfer(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Title = v.T("transfer.title")
 	id := chi.URLParam(r, "id")
-	// The list is the API's way to read one of hers: her records only.
 	var page transferPage
-	found := false
-	// Ten pages of 500 are years of a citizen's consultations.
-	for cursor, pages := "", 0; !found && pages < 10; pages++ {
-		q := url.Values{"limit": {"500"}}
-		if cursor != "" {
-			q.Set("cursor", cursor)
-		}
-		res := p.call(r.Context(), v.Session.Principal, http.MethodGet, "/v1/me/transfers?"+q.Encode(), nil, "")
-		if !res.OK() {
-			p.fail(w, r, v, res)
-			return
-		}
-		var list types.CitizenTransferPageV1
-		if err := res.decode(&list); err != nil {
-			p.fail(w, r, v, apiResult{Status: http.StatusBadGateway})
-			return
-		}
-		for _, t := range list.Items {
-			if t.ID == id {
-				page.Transfer, found = t, true
-				break
-			}
-		}
-		if list.NextCursor == nil {
-			break
-		}
-		cursor = *list.NextCursor
-	}
-	if !found {
+	one := p.call(r.Context(), v.Session.Principal, http.MethodGet, "/v1/me/transfers/"+url.PathEscape(id), nil, "")
+	if one.Status == http.StatusNotFound {
 		p.notFound(w, r)
+		return
+	}
+	if !one.OK() || one.decode(&page.Transfer) != nil {
+		p.fail(w, r, v, one)
 		return
 	}
 	res := p.call(r.Context(), v.Session.Principal, http.MethodGet, "/v1/me/transfers/"+url.PathEscape(id)+"/proof", nil, "")
