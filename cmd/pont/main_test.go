@@ -9,13 +9,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pontexchange/pont/exchange/auth"
 	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/store"
+	"github.com/pontexchange/pont/internal/testenv"
 	"github.com/pontexchange/pont/plugins/pluginstest"
 )
 
@@ -134,27 +134,9 @@ func pontRun(t *testing.T, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor polls buf until it holds a line starting with prefix and answers
 // the rest of that line.
-func waitFor(t *testing.T, buf *syncBuffer, prefix string, done <-chan int, errs *syncBuffer) string {
+func waitFor(t *testing.T, buf *testenv.SyncBuffer, prefix string, done <-chan int, errs *testenv.SyncBuffer) string {
 	t.Helper()
 	deadline := time.After(2 * time.Minute)
 	for {

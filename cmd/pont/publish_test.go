@@ -342,7 +342,7 @@ func writeModule(t *testing.T, path, from string, change func(*manifest.Manifest
 func startSources(t *testing.T) string {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
-	var out, errs syncBuffer
+	var out, errs testenv.SyncBuffer
 	exited := make(chan int, 1)
 	go func() { exited <- run(ctx, []string{"dev", "sources", "--listen", "127.0.0.1:0"}, &out, &errs) }()
 	t.Cleanup(func() {

@@ -83,7 +83,7 @@ func TestSealerKilledUnderLoad(t *testing.T) {
 
 	// The simulated sources, in this process as in TestServeWithTheExampleConfig.
 	srcCtx, stopSources := context.WithCancel(context.Background())
-	var srcOut, srcErr syncBuffer
+	var srcOut, srcErr testenv.SyncBuffer
 	srcExited := make(chan int, 1)
 	go func() {
 		srcExited <- run(srcCtx, []string{"dev", "sources", "--listen", "127.0.0.1:0"}, &srcOut, &srcErr)
@@ -433,7 +433,7 @@ type serveProc struct {
 	name, config string
 	cmd          *exec.Cmd
 	base         atomic.Pointer[string]
-	stderr       *syncBuffer
+	stderr       *testenv.SyncBuffer
 	exited       chan struct{}
 }
 
@@ -447,7 +447,7 @@ func (p *serveProc) start(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.stderr = &syncBuffer{}
+	p.stderr = &testenv.SyncBuffer{}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/guard"
 	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
+	"github.com/pontexchange/pont/internal/testenv"
 )
 
 // repoRoot is where pont.example.json and its relative paths are.
@@ -69,7 +70,7 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 		t.Fatalf("the example's source_addresses = %v, want %v", got, want)
 	}
 	srcCtx, stopSources := context.WithCancel(context.Background())
-	var srcOut, srcErr syncBuffer
+	var srcOut, srcErr testenv.SyncBuffer
 	srcExited := make(chan int, 1)
 	go func() {
 		srcExited <- run(srcCtx, []string{"dev", "sources", "--listen", "127.0.0.1:0"}, &srcOut, &srcErr)
@@ -125,7 +126,7 @@ func TestServeWithTheExampleConfig(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.SyncBuffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(ctx, []string{"serve", "--config", cfgPath, "--database", dbURL}, &stdout, &stderr)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/pontexchange/pont/exchange/witness"
+	"github.com/pontexchange/pont/internal/testenv"
 )
 
 // hashes is an in-memory tlog.HashReader: a tree's stored hashes.
@@ -32,14 +33,14 @@ func (h hashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 // witnessRun is pont witness running in-process until stop.
 type witnessRun struct {
 	url, key       string
-	stdout, stderr *syncBuffer
+	stdout, stderr *testenv.SyncBuffer
 	stop           func() int
 }
 
 func startWitnessCommand(t *testing.T, args ...string) *witnessRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &witnessRun{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	r := &witnessRun{stdout: &testenv.SyncBuffer{}, stderr: &testenv.SyncBuffer{}}
 	exited := make(chan int, 1)
 	go func() { exited <- run(ctx, append([]string{"witness"}, args...), r.stdout, r.stderr) }()
 	code, stopped := 0, false
@@ -189,7 +190,7 @@ func TestWitnessCommand(t *testing.T) {
 	}
 	stop, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.SyncBuffer
 	code := run(stop, []string{"witness", "--config", cfgPath}, &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "witness state "+state+" is corrupt") {
 		t.Errorf("a corrupt state: %d %s", code, stderr.String())

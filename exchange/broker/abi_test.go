@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/manifest"
+	"github.com/pontexchange/pont/internal/testenv"
 	padro "github.com/pontexchange/pont/plugins/padro/source"
 )
 
@@ -59,24 +59,6 @@ func TestLatin1SourceReachesTheRequester(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination that the node's goroutines share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // answering is a hand-built module taking over service's scope that answers
 // answer to every call.
 func answering(t *testing.T, dir, name, service, scope, answer string) string {
@@ -104,7 +86,7 @@ func TestSchemaBreakQuotesNoValue(t *testing.T) {
 	answer := `{"data":{"province":{"code":"17","name":"Girona"},"municipality":{"code":"17079","name":"Girona"},` +
 		`"address":{"street_type":"C","street_name":"Nou","number":"5","postcode":"` + secret + `"},"registration_date":"2022-02-02"}}`
 	dir := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	n := startDevWith(t, broker.Config{
 		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		UnsignedModules: []string{answering(t, dir, "schema-breaker", "padro", "17079", answer)},
@@ -141,7 +123,7 @@ func TestSchemaBreakQuotesNoValue(t *testing.T) {
 func TestMisconfiguredAdapter(t *testing.T) {
 	answer := `{"error":{"code":"misconfigured","message":"the adapter has no api_key configured"}}`
 	dir := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	n := startDevWith(t, broker.Config{
 		Logger:          slog.New(slog.NewJSONHandler(logs, nil)),
 		UnsignedModules: []string{answering(t, dir, "unconfigured", "prestacions", "*", answer)},

@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 
 	"github.com/pontexchange/pont/exchange/broker"
 	"github.com/pontexchange/pont/exchange/web"
+	"github.com/pontexchange/pont/internal/testenv"
 )
 
 // The OpenID provider of these tests is zitadel/oidc's example OP, a
@@ -91,28 +90,10 @@ func startOP(t *testing.T, ln net.Listener, redirectURI string) string {
 	return issuer
 }
 
-// logBuffer keeps a node's log, for checking what it says.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startOIDCNode starts a development node on ln, as startDevWith does,
 // whose pages sign people in with the provider at issuer too; its log goes
 // to logs.
-func startOIDCNode(t *testing.T, ln net.Listener, issuer string, logs *logBuffer) *node {
+func startOIDCNode(t *testing.T, ln net.Listener, issuer string, logs *testenv.SyncBuffer) *node {
 	t.Helper()
 	base := "http://" + ln.Addr().String()
 	cfg := withDevParts(t, broker.Config{Pages: broker.PagesConfig{OIDC: &web.OIDC{
@@ -140,7 +121,7 @@ func startOIDCNode(t *testing.T, ln net.Listener, issuer string, logs *logBuffer
 }
 
 // startOIDC starts the example OP and a node that signs in with it.
-func startOIDC(t *testing.T, logs *logBuffer) (*node, string) {
+func startOIDC(t *testing.T, logs *testenv.SyncBuffer) (*node, string) {
 	t.Helper()
 	nodeLn, opLn := listen(t), listen(t)
 	issuer := startOP(t, opLn, "http://"+nodeLn.Addr().String()+"/signin/oidc/callback")
@@ -262,7 +243,7 @@ func mustParse(t *testing.T, s string) *url.URL {
 // a page in her language and no session. The node's log says why, and
 // never carries a code, a state, a token or the subject's id.
 func TestOIDCSignIn(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &testenv.SyncBuffer{}
 	n, issuer := startOIDC(t, logs)
 	// secrets are what the log must never carry.
 	var secrets []string
@@ -453,7 +434,7 @@ func TestOIDCProviderDown(t *testing.T) {
 	_ = opLn.Close() // nobody answers there
 	nodeLn := listen(t)
 	issuer := "http://" + opAddr + "/"
-	logs := &logBuffer{}
+	logs := &testenv.SyncBuffer{}
 	n := startOIDCNode(t, nodeLn, issuer, logs)
 
 	b := newBrowser(t, n, "en")

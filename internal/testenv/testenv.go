@@ -8,8 +8,10 @@
 package testenv
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 )
 
@@ -46,4 +48,23 @@ func needTools(t testing.TB, required bool, install string, tools []string) {
 			t.Skip(msg)
 		}
 	}
+}
+
+// SyncBuffer is a bytes.Buffer that a process's (or a node's) writes and a
+// test's reads may share.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
