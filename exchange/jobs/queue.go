@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // Queue is the river queue a Runner works: its tables live in the store's
@@ -76,8 +77,14 @@ type sweepArgs struct{}
 
 func (sweepArgs) Kind() string { return "pont_jobs_sweep" }
 
+// One sweep waits or runs at a time; a completed one does not count.
+// River's default unique states include completed, which kept every later
+// sweep out until the completed one was cleaned away (a day later): a
+// node swept once, at its start.
 func (sweepArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queueCallbacks, MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: queueCallbacks, MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+	}}}
 }
 
 // riverQueue is a Queue over one river driver.
