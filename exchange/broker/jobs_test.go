@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -515,5 +516,67 @@ func TestJobsArePacedNotRefused(t *testing.T) {
 	}
 	if status, p, _ := n.do("POST", "/v1/services/padro/jobs", tok, batchOf(subjects)); status != http.StatusTooManyRequests {
 		t.Fatalf("a submission over the quota: %d %v", status, p)
+	}
+}
+
+// claimRacer is a store whose first claim of element index finds it taken:
+// just before the attempt's own claim it claims the element for another
+// attempt, which never completes it. That is what a chunk attempt meets when
+// river rescued its chunk while an earlier attempt still ran, and the
+// earlier attempt's node then died holding the element.
+type claimRacer struct {
+	*sqlite.Store
+	index int
+	once  sync.Once
+	raced atomic.Bool
+}
+
+func (s *claimRacer) ClaimJobElement(ctx context.Context, job string, index int, claim string) error {
+	if index == s.index {
+		s.once.Do(func() {
+			if err := s.Store.ClaimJobElement(ctx, job, index, "an attempt that died"); err == nil {
+				s.raced.Store(true)
+			}
+		})
+	}
+	return s.Store.ClaimJobElement(ctx, job, index, claim)
+}
+
+// TestJobElementHeldByAnotherAttempt: an attempt that finds an element
+// claimed by another attempt between its read and its claim does not
+// complete its chunk. It used to, and with the other attempt gone the
+// element stayed claimed and the job unfinished until river cleaned the
+// completed chunk away, a day later; now the chunk is tried again, which
+// records the element interrupted, and the job ends.
+func TestJobElementHeldByAnotherAttempt(t *testing.T) {
+	st, err := sqlite.New(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "pont.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	racer := &claimRacer{Store: st, index: 1}
+	n := startDevWith(t, broker.Config{Store: racer, Jobs: broker.JobsConfig{ChunkSize: 10}})
+	tok := n.requester(barcelona)
+	subjects := []string{"12345678Z", dni(40000001), dni(40000002)}
+	status, acc, _ := n.do("POST", "/v1/services/padro/jobs", tok, batchOf(subjects))
+	if status != http.StatusAccepted {
+		t.Fatalf("submit: %d %v", status, acc)
+	}
+	job := n.waitJob(tok, acc["id"].(string), time.Minute)
+	if !racer.raced.Load() {
+		t.Fatal("the store never claimed element 1 ahead of the attempt")
+	}
+	results := job["results"].([]any)
+	want := []string{"ok", "job_interrupted", "subject_not_found"}
+	if len(results) != len(want) {
+		t.Fatalf("%d results, want %d", len(results), len(want))
+	}
+	for i, r := range results {
+		got := "ok"
+		if p, ok := r.(map[string]any)["problem"].(map[string]any); ok {
+			got, _ = p["code"].(string)
+		}
+		if got != want[i] {
+			t.Errorf("result %d: %s, want %s", i, got, want[i])
+		}
 	}
 }

@@ -369,7 +369,16 @@ func (r *Runner) runElement(ctx context.Context, job store.Job, principal auth.P
 		rec, ans, err = r.cfg.Pipeline.RunElement(ctx, principal, job.Service, el)
 		if pipeline.NotRun(err) {
 			if errors.Is(err, store.ErrTaken) {
-				return nil // another attempt holds it
+				// Another attempt of this chunk claimed the element
+				// between this attempt's read and its claim (river
+				// rescued the chunk while that attempt still ran).
+				// Completing the chunk now would leave the element to
+				// that attempt alone: were its node to die, nothing
+				// would finish it, and the sweep cannot queue a
+				// completed chunk again. Failed, the chunk is tried
+				// again later and finds the element done, or held by
+				// an attempt that is gone and recorded interrupted.
+				return fmt.Errorf("jobs: element %d of %s is held by another attempt; the chunk will be tried again: %w", e.Index, job.ID, err)
 			}
 			return fmt.Errorf("jobs: claim element %d of %s: %w", e.Index, job.ID, err)
 		}
