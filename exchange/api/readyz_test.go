@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -18,25 +16,8 @@ import (
 	"github.com/pontexchange/pont/exchange/store/postgres"
 	"github.com/pontexchange/pont/exchange/store/postgres/pgtest"
 	"github.com/pontexchange/pont/exchange/store/sqlite"
+	"github.com/pontexchange/pont/internal/testenv"
 )
-
-// lockedBuffer is a log destination that handlers may share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // readyStore is a real store that can say whether it is ready.
 type readyStore interface {
@@ -46,9 +27,9 @@ type readyStore interface {
 
 // startReadyServer serves the whole API over st, with st.Ready as its
 // readiness, and returns its URL and its log.
-func startReadyServer(t *testing.T, st readyStore, cfg Config) (string, *lockedBuffer) {
+func startReadyServer(t *testing.T, st readyStore, cfg Config) (string, *testenv.SyncBuffer) {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cfg.Logger, cfg.Ready = slog.New(slog.NewTextHandler(logs, nil)), st.Ready
 	srv, _ := startAPI(t, st, t.TempDir(), cfg)
 	return srv.URL, logs

@@ -16,6 +16,7 @@ import (
 	"github.com/pontexchange/pont/exchange/quota"
 	"github.com/pontexchange/pont/exchange/store"
 	"github.com/pontexchange/pont/exchange/store/sqlite"
+	"github.com/pontexchange/pont/internal/testenv"
 )
 
 // TestRefusalsOutsideTheTransferPath pins what SECURITY.md says of the
@@ -40,7 +41,7 @@ func TestRefusalsOutsideTheTransferPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testenv.SyncBuffer{}
 	srv, iss := startAPI(t, st, dir, Config{
 		Quota:  limiter,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

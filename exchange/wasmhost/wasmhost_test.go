@@ -30,6 +30,7 @@ import (
 
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/manifest"
+	"github.com/pontexchange/pont/internal/testenv"
 	"github.com/pontexchange/pont/sdk-wasm/abi"
 )
 
@@ -135,27 +136,9 @@ func devClient() *http.Client {
 	}}
 }
 
-// logBuffer collects the host's log as JSON lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func newHost(t testing.TB, cfg Config) (*Host, *logBuffer) {
+func newHost(t testing.TB, cfg Config) (*Host, *testenv.SyncBuffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cfg.CacheDir = cacheDir
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = devClient()
