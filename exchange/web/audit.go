@@ -283,6 +283,23 @@ func (v *view) badFilters(fields []string) problem {
 // refusal is a refusal of the API in the page's language: the message of
 // area.refused.<code> when there is one, else a general one naming the
 // code.
+// read GETs path from the API as principal into out. When the API refuses,
+// or answers what cannot be read, it sets v.Problem (the refusal in area's
+// words, or area's unreadable message) and answers false with the status to
+// show the page with.
+func (p *Pages) read(ctx context.Context, v *view, principal auth.Principal, path, area string, out any) (int, bool) {
+	res := p.call(ctx, principal, http.MethodGet, path, nil, "")
+	if !res.OK() {
+		v.Problem = v.refusal(area, res)
+		return res.Status, false
+	}
+	if err := res.decode(out); err != nil {
+		v.Problem = problem{Detail: v.T(area + ".unreadable")}
+		return http.StatusBadGateway, false
+	}
+	return http.StatusOK, true
+}
+
 func (v *view) refusal(area string, res apiResult) problem {
 	pr := res.Problem()
 	if pr.Code != "" {
@@ -410,16 +427,9 @@ func (p *Pages) auditTransfer(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Title = v.T("audit.record.title")
 	id := chi.URLParam(r, "id")
-	res := p.call(r.Context(), v.Session.Principal, http.MethodGet, "/v1/audit/transfers/"+url.PathEscape(id), nil, "")
-	if !res.OK() {
-		v.Problem = v.refusal("audit", res)
-		p.render(w, r, res.Status, "error", v)
-		return
-	}
 	var t types.TransferV1
-	if err := res.decode(&t); err != nil {
-		v.Problem = problem{Detail: v.T("audit.unreadable")}
-		p.render(w, r, http.StatusBadGateway, "error", v)
+	if status, ok := p.read(r.Context(), v, v.Session.Principal, "/v1/audit/transfers/"+url.PathEscape(id), "audit", &t); !ok {
+		p.render(w, r, status, "error", v)
 		return
 	}
 	page := auditRecordPage{Transfer: t, Rows: v.transferRows(p, t)}

@@ -177,20 +177,12 @@ func (p *Pages) consoleList(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Title = v.T("console.title")
 	page := consolePage{OwnerName: p.ownerName(principal.Owner)}
-	res := p.call(r.Context(), principal, http.MethodGet, "/v1/adapters", nil, "")
-	if !res.OK() {
-		v.Problem = v.refusal("console", res)
-		v.Data = page
-		p.render(w, r, res.Status, "console", v)
-		return
-	}
 	var list struct {
 		Adapters []types.AdapterV1 `json:"adapters"`
 	}
-	if err := res.decode(&list); err != nil {
-		v.Problem = problem{Detail: v.T("console.unreadable")}
+	if status, ok := p.read(r.Context(), v, principal, "/v1/adapters", "console", &list); !ok {
 		v.Data = page
-		p.render(w, r, http.StatusBadGateway, "console", v)
+		p.render(w, r, status, "console", v)
 		return
 	}
 	for _, a := range list.Adapters {
@@ -314,16 +306,9 @@ func (p *Pages) adapterPage(w http.ResponseWriter, r *http.Request, v *view, sta
 	}
 	name := chi.URLParam(r, "name")
 	v.Title = v.T("console.adapter.title", "Name", name)
-	res := p.call(r.Context(), principal, http.MethodGet, "/v1/adapters/"+url.PathEscape(name), nil, "")
-	if !res.OK() {
-		v.Problem = v.refusal("console", res)
-		p.render(w, r, res.Status, "error", v)
-		return
-	}
 	var a types.AdapterV1
-	if err := res.decode(&a); err != nil {
-		v.Problem = problem{Detail: v.T("console.unreadable")}
-		p.render(w, r, http.StatusBadGateway, "error", v)
+	if status, ok := p.read(r.Context(), v, principal, "/v1/adapters/"+url.PathEscape(name), "console", &a); !ok {
+		p.render(w, r, status, "error", v)
 		return
 	}
 	page := consoleAdapterPage{Name: a.Name, Active: a.Active, Loaded: a.Loaded, State: adapterState(a),
