@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pontexchange/pont/catalog"
+	"github.com/pontexchange/pont/exchange/api/types"
 	"github.com/pontexchange/pont/exchange/fault"
 	"github.com/pontexchange/pont/exchange/manifest"
 	"github.com/pontexchange/pont/exchange/registry"
@@ -463,41 +464,6 @@ func (r *remote) do(ctx context.Context, method, path, contentType string, body 
 	return json.Unmarshal(raw, out)
 }
 
-type versionOut struct {
-	Name         string    `json:"name"`
-	Version      string    `json:"version"`
-	Owner        string    `json:"owner"`
-	Services     []string  `json:"services"`
-	Scope        string    `json:"scope"`
-	ModuleSHA256 string    `json:"module_sha256"`
-	KeyID        string    `json:"key_id"`
-	PublishedAt  time.Time `json:"published_at"`
-	PublishedBy  string    `json:"published_by"`
-	Active       bool      `json:"active"`
-}
-
-type adapterOut struct {
-	Name        string       `json:"name"`
-	Owner       string       `json:"owner"`
-	Active      string       `json:"active"`
-	Loaded      string       `json:"loaded"`
-	Versions    []versionOut `json:"versions"`
-	Activations []struct {
-		Seq     int64     `json:"seq"`
-		Version string    `json:"version"`
-		Kind    string    `json:"kind"`
-		At      time.Time `json:"at"`
-		Actor   string    `json:"actor"`
-	} `json:"activations"`
-}
-
-type activationOut struct {
-	Adapter string    `json:"adapter"`
-	Version string    `json:"version"`
-	Kind    string    `json:"kind"`
-	At      time.Time `json:"at"`
-}
-
 func runAdapterPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pont adapter publish", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -515,7 +481,7 @@ func runAdapterPublish(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	var v versionOut
+	var v types.AdapterVersionV1
 	if err := r.do(ctx, http.MethodPost, "/v1/adapters", "application/wasm", wasm, &v); err != nil {
 		return fmt.Errorf("publishing %s: %w", path, err)
 	}
@@ -528,7 +494,7 @@ func runAdapterPublish(ctx context.Context, args []string, stdout, stderr io.Wri
 }
 
 func activateRemote(ctx context.Context, r *remote, name, version string, stdout io.Writer) error {
-	var a activationOut
+	var a types.ActivationV1
 	if err := r.do(ctx, http.MethodPost, "/v1/adapters/"+url.PathEscape(name)+"/versions/"+url.PathEscape(version)+"/activate", "", nil, &a); err != nil {
 		return fmt.Errorf("activating %s %s: %w", name, version, err)
 	}
@@ -566,7 +532,7 @@ func runAdapterRollback(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	var a activationOut
+	var a types.ActivationV1
 	if err := r.do(ctx, http.MethodPost, "/v1/adapters/"+url.PathEscape(name)+"/rollback", "", nil, &a); err != nil {
 		return fmt.Errorf("rolling %s back: %w", name, err)
 	}
@@ -586,7 +552,7 @@ func runAdapterList(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	var out struct {
-		Adapters []adapterOut `json:"adapters"`
+		Adapters []types.AdapterV1 `json:"adapters"`
 	}
 	if err := r.do(ctx, http.MethodGet, "/v1/adapters", "", nil, &out); err != nil {
 		return err
@@ -612,7 +578,7 @@ func runAdapterShow(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	var a adapterOut
+	var a types.AdapterV1
 	if err := r.do(ctx, http.MethodGet, "/v1/adapters/"+url.PathEscape(name), "", nil, &a); err != nil {
 		return err
 	}
@@ -623,7 +589,7 @@ func runAdapterShow(ctx context.Context, args []string, stdout, stderr io.Writer
 	return nil
 }
 
-func printAdapter(w io.Writer, a adapterOut) {
+func printAdapter(w io.Writer, a types.AdapterV1) {
 	active := a.Active
 	if active == "" {
 		active = "none"
