@@ -84,16 +84,24 @@ func withDevParts(t testing.TB, cfg broker.Config) broker.Config {
 // quiet logger.
 func startDevWith(t *testing.T, cfg broker.Config) *node {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startDevOn(t, cfg, ln)
+}
+
+// startDevOn is startDevWith on a listener of the caller's, for a node
+// whose configuration needs its address.
+func startDevOn(t *testing.T, cfg broker.Config, ln net.Listener) *node {
+	t.Helper()
 	cfg = withDevParts(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	b, err := broker.New(ctx, cfg)
 	if err != nil {
 		cancel()
+		_ = ln.Close()
 		t.Fatalf("broker.New: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- b.Serve(ctx, ln) }()

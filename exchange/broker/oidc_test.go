@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -96,28 +95,10 @@ func startOP(t *testing.T, ln net.Listener, redirectURI string) string {
 func startOIDCNode(t *testing.T, ln net.Listener, issuer string, logs *testenv.SyncBuffer) *node {
 	t.Helper()
 	base := "http://" + ln.Addr().String()
-	cfg := withDevParts(t, broker.Config{Pages: broker.PagesConfig{OIDC: &web.OIDC{
+	return startDevOn(t, broker.Config{Pages: broker.PagesConfig{OIDC: &web.OIDC{
 		Issuer: issuer, ClientID: oidcClientID, ClientSecret: oidcClientSecret,
 		RedirectURL: base + "/signin/oidc/callback",
-	}}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	ctx, cancel := context.WithCancel(context.Background())
-	b, err := broker.New(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatalf("broker.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- b.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		if err := b.Close(context.Background()); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return &node{t: t, base: base, b: b, dir: cfg.DataDir}
+	}}, Logger: slog.New(slog.NewTextHandler(logs, nil))}, ln)
 }
 
 // startOIDC starts the example OP and a node that signs in with it.
