@@ -54,8 +54,8 @@ func BenchmarkReferenceAdapter(b *testing.B) {
 		{"familia-nombrosa", "familia-nombrosa-09", `{"region":"09"}`},
 		{"prestacions", "prestacions", `{}`},
 	}
-	// The C port of the padró adapter, where clang built it: the cold
-	// sub-benchmark sets a guest without the Go runtime beside the others.
+	// The C port of the padró adapter, where clang built it, warm and in
+	// the cold case: a guest without the Go runtime beside the others.
 	if _, err := os.Stat(filepath.Join(dir, "padro-c-08019.wasm")); err == nil {
 		cases = append(cases, struct{ service, adapter, params string }{"padro", "padro-c-08019", `{"municipality":"08019"}`})
 	}
