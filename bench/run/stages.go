@@ -103,8 +103,8 @@ func stageOf(s *profile.Sample) string {
 	}
 	runtime := false
 	for _, loc := range s.Location { // leaf first
-		for i := len(loc.Line) - 1; i >= 0; i-- { // inlined frames: innermost first
-			fn := loc.Line[i].Function
+		for _, line := range loc.Line { // inlined frames: innermost first, the caller last
+			fn := line.Function
 			if fn == nil {
 				continue
 			}

@@ -38,3 +38,16 @@ func TestStageOf(t *testing.T) {
 		}
 	}
 }
+
+// A location's lines are its inlined frames, the innermost first and the
+// function they were inlined into last: the innermost names the stage.
+func TestStageOfInlinedFrames(t *testing.T) {
+	line := func(name string) profile.Line { return profile.Line{Function: &profile.Function{Name: name}} }
+	s := &profile.Sample{Location: []*profile.Location{
+		{Line: []profile.Line{line("github.com/pontexchange/pont/exchange/policy.(*Engine).Decide"), line("github.com/pontexchange/pont/exchange/pipeline.(*Pipeline).run")}},
+		{Line: []profile.Line{line("net/http.(*conn).serve")}},
+	}}
+	if got, want := stageOf(s), "policy (OPA)"; got != want {
+		t.Errorf("stage %q, want %q", got, want)
+	}
+}
